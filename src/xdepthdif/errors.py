@@ -1,0 +1,57 @@
+"""Typed errors and warnings.
+
+Every message says what was found, what was expected and how to fix the input, so that a user
+reading a traceback in a notebook knows their next step without opening the source.
+
+Examples
+--------
+>>> from xdepthdif.errors import UnitsError, XDepthDifError
+>>> issubclass(UnitsError, XDepthDifError) and issubclass(UnitsError, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+
+class XDepthDifError(Exception):
+    """Base class of every error raised by xdepthdif."""
+
+
+class InputError(XDepthDifError, ValueError):
+    """The input does not have the form xdepthdif expects."""
+
+
+class UnitsError(InputError):
+    """A variable has missing, unknown or implausible units."""
+
+
+class GridError(InputError):
+    """The target grid cannot be understood (missing or malformed depth/lat/lon/time)."""
+
+
+class ProfileLayoutError(InputError):
+    """Observations are not in the profile layout (dims ``profile``, ``level``)."""
+
+
+class CalendarError(InputError):
+    """Observations and target use calendars that cannot be compared."""
+
+
+class EmptyObservationsError(InputError):
+    """No usable observation is left after quality control and selection."""
+
+
+class FileFormatError(XDepthDifError, OSError):
+    """A file is not in the format its reader expects."""
+
+
+class XDepthDifWarning(UserWarning):
+    """Base class of every warning issued by xdepthdif."""
+
+
+class EmptyTimeStepWarning(XDepthDifWarning):
+    """Some target time steps have no observation; they are returned as background or NaN."""
+
+
+class RejectedDataWarning(XDepthDifWarning):
+    """Part of the observations was rejected (outside grid, outside time range, bad values)."""
