@@ -1,0 +1,21 @@
+"""xdepthdif: dense 3-D ocean temperature analyses from sparse in-situ profiles, in xarray.
+
+Importing the package registers the ``.depthdif`` accessor on :class:`xarray.Dataset`. It does
+not import torch.
+
+Examples
+--------
+>>> import xarray as xr
+>>> import xdepthdif
+>>> hasattr(xr.Dataset(), "depthdif")
+True
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("xdepthdif")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
