@@ -19,3 +19,8 @@ try:
     __version__ = version("xdepthdif")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
+
+from . import accessor as _accessor  # noqa: E402,F401  (registers .depthdif)
+from .reconstruct import reconstruct  # noqa: E402
+
+__all__ = ["__version__", "reconstruct"]

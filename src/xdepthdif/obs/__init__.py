@@ -1,1 +1,1 @@
-"""Observations."""
+"""Observations: readers, validation, vertical interpolation and sampling of profiles."""

@@ -1,0 +1,444 @@
+"""The profile layout: validation, units, and the quality-control tally.
+
+Every reader (:func:`~xdepthdif.obs.read_en4`, :func:`~xdepthdif.obs.from_argo`,
+:func:`~xdepthdif.obs.from_points`) returns, and :func:`validate_profiles` accepts, one layout:
+dims ``("profile", "level")``; ``time``, ``lat``, ``lon`` on ``profile``; ``depth`` (m, positive
+down) on ``(profile, level)``; ``thetao`` (°C) and optional ``thetao_error`` on
+``(profile, level)``. ``attrs["xdepthdif_qc_tally"]`` is a JSON dict of counts in which
+``profiles_read == profiles_used + sum(rejected_*)``: every profile read is used or counted.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> ds = xr.Dataset(
+...     {"thetao": (("profile", "level"), [[285.15, 284.15], [99999.0, np.nan]],
+...                 {"units": "K"})},
+...     coords={"depth": (("profile", "level"), [[5.0, 50.0], [5.0, np.nan]], {"units": "m"}),
+...             "time": ("profile", np.array(["2000-01-15", "2000-01-16"], "datetime64[ns]")),
+...             "lat": ("profile", [10.0, 11.0]), "lon": ("profile", [350.0, 20.0])})
+>>> out = validate_profiles(ds)
+>>> out.thetao.values.round(2).tolist(), out.lon.values.tolist()
+([[12.0, 11.0]], [-10.0])
+>>> t = tally(out)
+>>> t["profiles_read"], t["profiles_used"], t["rejected_no_valid_levels"]
+(2, 1, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xdepthdif.errors import CalendarError, InputError, ProfileLayoutError, UnitsError
+
+TALLY_ATTR = "xdepthdif_qc_tally"
+FILL_THRESHOLD = 99999.0
+THETAO_RANGE = (-2.5, 40.0)
+DEPTH_RANGE = (0.0, 12000.0)
+REQUIRED = ("thetao", "depth", "time", "lat", "lon")
+GENERIC_REASONS = ("bad_position", "bad_time", "no_valid_levels")
+GENERIC_LEVEL_REASONS = ("fill_or_nonfinite", "out_of_range")
+
+_DEGC = {"degc", "degreec", "degreesc", "celsius", "degreecelsius", "degreescelsius", "°c"}
+_KELVIN = {"k", "kelvin", "kelvins", "degk", "degreek", "degreesk"}
+_METRES = {"m", "meter", "metre", "meters", "metres"}
+_CENTIMETRES = {"cm", "centimeter", "centimetre", "centimeters", "centimetres"}
+_PRESSURE = {"dbar", "decibar", "decibars", "db"}
+_ALIASES = {
+    "thetao": ("potential_temperature", "theta", "temperature", "POTM_CORRECTED", "TEMP"),
+    "depth": ("DEPTH", "DEPH_CORRECTED", "z", "lev", "PRES"),
+    "time": ("TIME", "JULD", "date"),
+    "lat": ("latitude", "LATITUDE"),
+    "lon": ("longitude", "LONGITUDE"),
+}
+_STEPS = {"days": "D", "day": "D", "d": "D", "hours": "h", "hour": "h", "h": "h",
+           "minutes": "min", "minute": "min", "seconds": "s", "second": "s", "s": "s"}
+_READERS = "read_en4(path), from_argo(ds) or from_points(table)"
+
+
+def _norm_units(units: object) -> str:
+    return "".join(str(units).split()).replace("_", "").replace("-", "").lower()
+
+
+# ----------------------------------------------------------------------------------- tally
+def tally(ds: xr.Dataset) -> dict[str, int]:
+    """The quality-control tally of a profile dataset (``{}`` when it has none).
+
+    >>> tally(xr.Dataset(attrs={TALLY_ATTR: '{"profiles_read": 3, "profiles_used": 3}'}))
+    {'profiles_read': 3, 'profiles_used': 3}
+    """
+    raw = ds.attrs.get(TALLY_ATTR)
+    if not raw:
+        return {}
+    return {str(k): int(v) for k, v in json.loads(raw).items()}
+
+
+def merge_tallies(*tallies: Mapping[str, int]) -> dict[str, int]:
+    """Sum tallies key by key (for datasets concatenated along ``profile``).
+
+    >>> merge_tallies({"profiles_read": 2, "rejected_bad_time": 1}, {"profiles_read": 5})
+    {'profiles_read': 7, 'rejected_bad_time': 1}
+    """
+    out: dict[str, int] = {}
+    for t in tallies:
+        for key, value in t.items():
+            out[key] = out.get(key, 0) + int(value)
+    return out
+
+
+def with_tally(ds: xr.Dataset, counts: Mapping[str, int]) -> xr.Dataset:
+    """A shallow copy of ``ds`` carrying ``counts`` as its tally (keys sorted, ints)."""
+    out = ds.copy()
+    out.attrs = dict(ds.attrs)
+    out.attrs[TALLY_ATTR] = json.dumps({k: int(counts[k]) for k in sorted(counts)})
+    return out
+
+
+def concat_profiles(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
+    """Concatenate canonical profile datasets along ``profile``, padding ``level`` with NaN
+    and summing their tallies.
+
+    >>> a = validate_profiles(xr.Dataset(
+    ...     {"thetao": (("profile", "level"), [[10.0]], {"units": "degC"})},
+    ...     coords={"depth": (("profile", "level"), [[1.0]], {"units": "m"}),
+    ...             "time": ("profile", np.array(["2000-01-01"], "datetime64[ns]")),
+    ...             "lat": ("profile", [0.0]), "lon": ("profile", [0.0])}))
+    >>> both = concat_profiles([a, a])
+    >>> both.sizes["profile"], tally(both)["profiles_read"]
+    (2, 2)
+    """
+    items = list(datasets)
+    if not items:
+        raise InputError("concat_profiles got no dataset; expected at least one profile dataset.")
+    kinds = {ds["time"].dtype.kind for ds in items if ds.sizes["profile"]}
+    if len(kinds) > 1:
+        raise CalendarError(
+            "cannot concatenate profiles whose times are partly datetime64 and partly cftime; "
+            "expected one calendar. Convert them first (e.g. ds.convert_calendar('standard'))."
+        )
+    n_levels = max(ds.sizes["level"] for ds in items)
+    has_platform = any("platform" in ds.coords for ds in items)
+    padded = []
+    for ds in items:
+        ds = ds.pad(level=(0, n_levels - ds.sizes["level"])) if ds.sizes["level"] < n_levels else ds
+        if has_platform and "platform" not in ds.coords:
+            ds = ds.assign_coords(platform=("profile", np.full(ds.sizes["profile"], "")))
+        padded.append(ds)
+    out = xr.concat(
+        padded, dim="profile", data_vars="all", coords="minimal", compat="override",
+        join="outer", combine_attrs="drop_conflicts",
+    )
+    out.attrs = {k: v for k, v in items[0].attrs.items() if k != TALLY_ATTR}
+    return with_tally(out, merge_tallies(*(tally(ds) for ds in items)))
+
+
+# ----------------------------------------------------------------------------------- units
+def temperature_to_degc(
+    values: np.ndarray, units: object, *, name: str = "thetao", difference: bool = False
+) -> np.ndarray:
+    """Convert temperatures (or, with ``difference=True``, temperature errors) to °C.
+
+    >>> temperature_to_degc(np.array([273.15, 283.15]), "K").tolist()
+    [0.0, 10.0]
+    >>> temperature_to_degc(np.array([0.5]), "kelvin", difference=True).tolist()
+    [0.5]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    fix = f"set ds.{name}.attrs['units'] = 'degC' (or 'K' for kelvin)"
+    if units is None or str(units).strip() == "":
+        raise UnitsError(f"{name} has no 'units' attribute; expected °C or kelvin. {fix}.")
+    key = _norm_units(units)
+    if key in _KELVIN:
+        return values if difference else values - 273.15
+    if key not in _DEGC:
+        raise UnitsError(f"{name} has units {units!r}; expected degC or K. {fix}.")
+    finite = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
+    if not difference and finite.size and float(np.median(finite)) > 100.0:
+        raise UnitsError(
+            f"{name} says {units!r} but its median is {float(np.median(finite)):.2f}, which looks "
+            f"like kelvin. If the values are kelvin, set ds.{name}.attrs['units'] = 'K'."
+        )
+    return values
+
+
+def depth_to_metres(values: np.ndarray, attrs: Mapping, *, name: str = "depth") -> np.ndarray:
+    """Convert depths to metres, positive down, from their ``units``/``positive`` attributes.
+
+    >>> depth_to_metres(np.array([500.0, 1000.0]), {"units": "cm"}).tolist()
+    [5.0, 10.0]
+    >>> depth_to_metres(np.array([-5.0, -10.0]), {"units": "m", "positive": "up"}).tolist()
+    [5.0, 10.0]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    units = attrs.get("units")
+    if units is None or str(units).strip() == "":
+        raise UnitsError(
+            f"{name} has no 'units' attribute; expected metres. "
+            f"Set ds.{name}.attrs['units'] = 'm' (and 'positive' = 'down' or 'up')."
+        )
+    key = _norm_units(units)
+    if key in _PRESSURE:
+        raise UnitsError(
+            f"{name} has units {units!r}, a pressure, not a depth; expected metres. Pressure "
+            "needs a conversion with gsw: pass Argo-style data (PRES in dbar) to from_argo."
+        )
+    if key in _CENTIMETRES:
+        values = values / 100.0
+    elif key not in _METRES:
+        raise UnitsError(f"{name} has units {units!r}; expected 'm' or 'cm'. Convert it to metres.")
+    positive = str(attrs.get("positive", "down")).strip().lower()
+    if positive == "up":
+        return -values
+    if positive != "down":
+        raise UnitsError(f"{name} has positive={positive!r}; expected 'down' or 'up'.")
+    ok = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
+    if ok.size and np.mean(ok < 0) > 0.5:
+        raise UnitsError(
+            f"most {name} values are negative but positive='up' is not set; expected depths "
+            f"positive down. Set ds.{name}.attrs['positive'] = 'up' or negate the depths."
+        )
+    return values
+
+
+# ------------------------------------------------------------------------------------ time
+def decode_time(values: np.ndarray, attrs: Mapping) -> np.ndarray:
+    """Profile times as ``datetime64[ns]`` (standard calendars) or cftime objects.
+
+    Numeric times are decoded from their ``units`` here, not by xarray: xarray turns a missing
+    time into the reference date when the units end in lowercase ``utc`` (EN4 writes
+    ``days since 1950-01-01 00:00:00 utc``).
+
+    >>> decode_time(np.array([0.5, np.nan]), {"units": "days since 1950-01-01 00:00:00 utc"})
+    array(['1950-01-01T12:00:00.000000000',                           'NaT'],
+          dtype='datetime64[ns]')
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[ns]")
+    if values.dtype.kind in "fiu":
+        units = str(attrs.get("units", ""))
+        if " since " not in units:
+            raise InputError(
+                f"time is numeric with units {units!r}; expected datetimes or CF units such as "
+                "'days since 1950-01-01'. Decode it with xr.decode_cf or set its units."
+            )
+        calendar = str(attrs.get("calendar", "standard")).lower()
+        step, ref = units.split(" since ", 1)
+        num = values.astype(np.float64)
+        if calendar in ("standard", "gregorian", "proleptic_gregorian"):
+            unit = _STEPS.get(step.strip().lower())
+            if unit is None:
+                raise InputError(f"time has units {units!r}; expected days/hours/minutes/seconds.")
+            ref_ts = pd.Timestamp(ref.strip().upper().removesuffix("UTC").strip().rstrip("Z"))
+            ns = num * pd.Timedelta(1, unit=unit).value
+            out = np.full(num.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+            ok = np.isfinite(ns)
+            ref_ts = ref_ts.tz_convert(None) if ref_ts.tz is not None else ref_ts
+            origin = np.datetime64(ref_ts.as_unit("ns"))
+            out[ok] = origin + ns[ok].round().astype("timedelta64[ns]")
+            return out
+        import cftime
+
+        out = np.full(num.shape, None, dtype=object)
+        ok = np.isfinite(num)
+        out[ok] = cftime.num2date(num[ok], units, calendar=calendar)
+        return out
+    if values.dtype.kind == "O":
+        return _object_times(values)
+    raise InputError(f"time has dtype {values.dtype}; expected datetime64 or cftime objects.")
+
+
+def _object_times(values: np.ndarray) -> np.ndarray:
+    items = [v for v in values.ravel() if v is not None and not _is_nan(v)]
+    calendars = {getattr(v, "calendar", "standard") or "standard" for v in items}
+    if len(calendars) > 1:
+        raise CalendarError(f"profile times mix calendars {sorted(calendars)}; expected one.")
+    if items and not hasattr(items[0], "calendar"):
+        return pd.to_datetime(values.ravel()).to_numpy("datetime64[ns]").reshape(values.shape)
+    out = values.copy()
+    out[[v is None or _is_nan(v) for v in values.ravel()]] = None
+    return out
+
+
+def _is_nan(v: object) -> bool:
+    return isinstance(v, float) and np.isnan(v)
+
+
+def time_missing(times: np.ndarray) -> np.ndarray:
+    """Boolean mask of missing times (NaT or None)."""
+    if times.dtype.kind == "M":
+        return np.isnat(times)
+    return np.array([v is None or _is_nan(v) for v in times.ravel()], bool).reshape(times.shape)
+
+
+# ------------------------------------------------------------------------------ validation
+def _check_layout(ds: xr.Dataset) -> None:
+    dims = set(ds.dims)
+    if not {"profile", "level"} <= dims:
+        hint = _READERS
+        if "N_PROF" in dims and "POTM_CORRECTED" in ds.variables:
+            hint = "read_en4(path) (this looks like a raw EN4 file)"
+        elif "N_POINTS" in dims or "PRES" in ds.variables:
+            hint = "from_argo(ds) (this looks like Argo data)"
+        elif len(dims) == 1:
+            hint = "from_points(table) (this looks like a table of points)"
+        raise ProfileLayoutError(
+            f"observations have dims {sorted(map(str, dims))}; expected ('profile', 'level'). "
+            f"Build the profile layout with {hint}."
+        )
+    missing = [n for n in REQUIRED if n not in ds.variables]
+    if missing:
+        found = sorted(map(str, ds.variables))
+        renames = {a: n for n in missing for a in _ALIASES[n] if a in ds.variables}
+        hint = f" Rename with ds.rename({renames})." if renames else ""
+        raise ProfileLayoutError(
+            f"observations lack {missing}; found variables {found}; expected {list(REQUIRED)}."
+            f"{hint} Or build the layout with {_READERS}."
+        )
+    for n in ("time", "lat", "lon"):
+        if ds[n].dims != ("profile",):
+            raise ProfileLayoutError(f"{n} has dims {ds[n].dims}; expected ('profile',).")
+    for n in ("thetao", "depth"):
+        if "level" not in ds[n].dims or not set(ds[n].dims) <= {"profile", "level"}:
+            raise ProfileLayoutError(
+                f"{n} has dims {ds[n].dims}; expected ('profile', 'level') or ('level',)."
+            )
+
+
+def _grid2d(ds: xr.Dataset, name: str) -> np.ndarray:
+    da = ds[name]
+    if "profile" not in da.dims:
+        da = da.expand_dims(profile=ds.sizes["profile"])
+    return np.asarray(da.transpose("profile", "level").values, dtype=np.float64)
+
+
+def _bad(values: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(values) | (np.abs(values) >= FILL_THRESHOLD)
+
+
+def _error_grid(ds: xr.Dataset, valid: np.ndarray) -> np.ndarray:
+    da = ds["thetao_error"]
+    if not set(da.dims) <= {"profile", "level"} or "profile" not in da.dims:
+        raise ProfileLayoutError(
+            f"thetao_error has dims {da.dims}; expected ('profile',) or ('profile', 'level')."
+        )
+    raw = np.asarray(da.values, dtype=np.float64)
+    raw = np.where(_bad(raw), np.nan, raw)
+    err = temperature_to_degc(raw, da.attrs.get("units"), name="thetao_error", difference=True)
+    if np.any(err[np.isfinite(err)] < 0):
+        raise InputError(
+            f"thetao_error has {int(np.sum(err < 0))} negative values; expected standard "
+            "deviations >= 0 °C. Take the absolute value or drop them."
+        )
+    if da.dims == ("profile",):
+        err = np.broadcast_to(err[:, None], valid.shape)
+    elif da.dims == ("level", "profile"):
+        err = err.T
+    return np.where(valid, err, np.nan)
+
+
+def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
+    """Check a profile dataset and return it in canonical form.
+
+    Converts units (kelvin → °C, cm → m, ``positive='up'`` → down), wraps longitudes into
+    [-180, 180), turns fill values (``abs >= 99999``), ±inf and NaN into NaN, drops levels with
+    ``thetao`` outside [-2.5, 40] °C or depth outside [0, 12000] m, and drops profiles with a bad
+    position, a missing time or no valid level. Every drop is counted in the tally (an existing
+    tally is carried on; level counts cover profiles with a good position and time).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Dims ``(profile, level)`` with ``thetao``, ``depth``, ``time``, ``lat``, ``lon``.
+
+    Returns
+    -------
+    xr.Dataset
+        The canonical layout (see the module docstring), trailing empty levels removed.
+
+    Raises
+    ------
+    ProfileLayoutError, UnitsError, InputError, CalendarError
+
+    Examples
+    --------
+    >>> bad = xr.Dataset({"thetao": (("profile", "level"), [[10.0]])},
+    ...                  coords={"depth": (("profile", "level"), [[1.0]], {"units": "m"}),
+    ...                          "time": ("profile", np.array(["2000-01-01"], "datetime64[ns]")),
+    ...                          "lat": ("profile", [0.0]), "lon": ("profile", [0.0])})
+    >>> validate_profiles(bad)
+    Traceback (most recent call last):
+    ...
+    xdepthdif.errors.UnitsError: thetao has no 'units' attribute; expected °C or kelvin. ...
+    """
+    _check_layout(ds)
+    n = ds.sizes["profile"]
+    times = decode_time(ds["time"].values, ds["time"].attrs)
+    lat = np.asarray(ds["lat"].values, dtype=np.float64)
+    lon = np.asarray(ds["lon"].values, dtype=np.float64)
+    theta_raw, depth_raw = _grid2d(ds, "thetao"), _grid2d(ds, "depth")
+    pad = np.isnan(theta_raw) & np.isnan(depth_raw)
+    fill = ~pad & (_bad(theta_raw) | _bad(depth_raw))
+    theta = temperature_to_degc(np.where(fill, np.nan, theta_raw), ds["thetao"].attrs.get("units"))
+    depth = depth_to_metres(np.where(fill, np.nan, depth_raw), ds["depth"].attrs)
+
+    bad_pos = ~np.isfinite(lat) | (np.abs(lat) > 90) | ~np.isfinite(lon) | (np.abs(lon) > 360)
+    bad_time = time_missing(times) & ~bad_pos
+    row_ok = ~(bad_pos | bad_time)
+    oor = ~fill & ~pad & (
+        (theta < THETAO_RANGE[0]) | (theta > THETAO_RANGE[1])
+        | (depth < DEPTH_RANGE[0]) | (depth > DEPTH_RANGE[1])
+    )
+    valid = np.isfinite(theta) & np.isfinite(depth) & ~oor
+    no_levels = row_ok & ~valid.any(axis=1)
+    keep = row_ok & ~no_levels
+    counts = {
+        "rejected_bad_position": int(bad_pos.sum()),
+        "rejected_bad_time": int(bad_time.sum()),
+        "rejected_no_valid_levels": int(no_levels.sum()),
+        "levels_rejected_fill_or_nonfinite": int((fill & row_ok[:, None]).sum()),
+        "levels_rejected_out_of_range": int((oor & row_ok[:, None]).sum()),
+    }
+    error = _error_grid(ds, valid) if "thetao_error" in ds.variables else None
+
+    used_levels = np.flatnonzero(valid[keep].any(axis=0))
+    n_lev = int(used_levels[-1]) + 1 if used_levels.size else 0
+    sel = (keep, slice(0, n_lev))
+    theta_out = np.where(valid, theta, np.nan)[sel]
+    depth_out = np.where(valid, depth, np.nan)[sel]
+    lon_out = np.mod(lon[keep] + 180.0, 360.0) - 180.0
+    coords = {
+        "time": ("profile", times[keep], {"standard_name": "time"}),
+        "lat": ("profile", lat[keep], {"units": "degrees_north", "standard_name": "latitude"}),
+        "lon": ("profile", lon_out, {"units": "degrees_east", "standard_name": "longitude"}),
+        "depth": (("profile", "level"), depth_out,
+                  {"units": "m", "positive": "down", "standard_name": "depth"}),
+    }
+    if "platform" in ds.variables and ds["platform"].dims == ("profile",):
+        coords["platform"] = ("profile", np.asarray(ds["platform"].values).astype(str)[keep])
+    data_vars = {
+        "thetao": (("profile", "level"), theta_out,
+                   {"units": "degC", "standard_name": "sea_water_potential_temperature"}),
+    }
+    if error is not None:
+        data_vars["thetao_error"] = (("profile", "level"), np.ascontiguousarray(error[sel]),
+                                     {"units": "degC", "long_name": "thetao error (1 sd)"})
+    out = xr.Dataset(data_vars, coords=coords, attrs=dict(ds.attrs))
+    return with_tally(out, _carry_tally(tally(ds), counts, n, int(keep.sum())))
+
+
+def _carry_tally(prior: dict[str, int], counts: dict[str, int], n: int, kept: int) -> dict:
+    prior = dict(prior)
+    read = prior.pop("profiles_read", n)
+    used_before = prior.pop("profiles_used", n)
+    if n < used_before:
+        counts["rejected_removed_before_validation"] = used_before - n
+    elif n > used_before:
+        read += n - used_before
+    merged = merge_tallies(prior, counts)
+    merged.update(profiles_read=read, profiles_used=kept)
+    return merged

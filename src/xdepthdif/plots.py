@@ -1,0 +1,89 @@
+"""Figures for analyses: a map at one depth with the observations, a depth section, error by
+depth. matplotlib is imported only when a figure is drawn (``pip install xdepthdif[plot]``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .geo import lon_cells
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("Figures need matplotlib: pip install 'xdepthdif[plot]'.") from err
+    return plt
+
+
+def _sorted_lon(field: xr.DataArray, lon_name: str) -> xr.DataArray:
+    """Longitudes unwrapped into one increasing run (so regional grids crossing 0° plot whole)."""
+    cells = lon_cells(field[lon_name].values)
+    unwrapped = np.empty(cells.order.size)
+    unwrapped[cells.order] = cells.centres
+    if unwrapped.max() > 180:
+        unwrapped = unwrapped - 360.0
+    return field.assign_coords({lon_name: unwrapped}).sortby(lon_name)
+
+
+def plot_map(field: xr.DataArray, path: Path, *, lat: str = "lat", lon: str = "lon",
+             obs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, title: str = "") -> Path:
+    """Map of a 2-D ``(lat, lon)`` field with observation positions overlaid."""
+    plt = _pyplot()
+    field = _sorted_lon(field, lon)
+    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    mesh = ax.pcolormesh(field[lon], field[lat], field.values, shading="nearest", cmap="RdYlBu_r")
+    fig.colorbar(mesh, ax=ax, label=field.attrs.get("units", ""))
+    shift = 0.0 if field[lon].max() <= 180 else 360.0
+    for (label, (plat, plon)), style in zip((obs or {}).items(), ("ko", "wx", "k^"), strict=False):
+        plon = (np.asarray(plon) + 180.0) % 360.0 - 180.0 + shift
+        ax.plot(plon, plat, style, ms=4, mfc="none" if style == "ko" else None, label=label)
+    if obs:
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set(xlabel="longitude (°E)", ylabel="latitude (°N)", title=title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_section(fields: dict[str, xr.DataArray], path: Path, *, lon: str = "lon",
+                 depth: str = "depth", title: str = "") -> Path:
+    """Depth sections ``(depth, lon)`` side by side, sharing one colour scale."""
+    plt = _pyplot()
+    fields = {k: _sorted_lon(v, lon) for k, v in fields.items()}
+    vmin = min(float(np.nanmin(v)) for v in fields.values())
+    vmax = max(float(np.nanmax(v)) for v in fields.values())
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 4), sharey=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, (name, f) in zip(axes[0], fields.items(), strict=True):
+        mesh = ax.pcolormesh(f[lon], f[depth], f.values, shading="nearest", cmap="RdYlBu_r",
+                             vmin=vmin, vmax=vmax)
+        ax.set(title=name, xlabel="longitude (°E)")
+    axes[0, 0].set(ylabel="depth (m)", yscale="symlog", ylim=(float(f[depth].max()), 0))
+    fig.colorbar(mesh, ax=axes[0, -1], label="°C")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_error_by_depth(depth: np.ndarray, curves: dict[str, np.ndarray], path: Path, *,
+                        title: str = "", xlabel: str = "RMSE (°C)") -> Path:
+    """Error profiles: one curve per method, depth increasing downwards."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 5), constrained_layout=True)
+    for (name, values), style in zip(curves.items(), ("o-", "s-", "^--", "v:"), strict=False):
+        ax.plot(values, depth, style, ms=3, label=name)
+    ax.set(xlabel=xlabel, ylabel="depth (m)", yscale="symlog", title=title)
+    ax.set_ylim(float(np.max(depth)), 0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

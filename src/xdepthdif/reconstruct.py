@@ -1,0 +1,196 @@
+"""The xarray layer: validate → assign profiles to time steps → one lazy task per time step → CF.
+
+Observations are small (a month of EN4 is a few MB) and are loaded and checked when
+:func:`reconstruct` is called; the analysis itself is a dask graph with one task per target
+time step, computed only when the user computes (``.compute()``, ``.to_netcdf()``,
+``.to_zarr()``), on whatever scheduler is active.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections.abc import Mapping
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from . import cf
+from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
+from .grid import TargetGrid, discover_grid, ocean_mask
+from .methods.oi import OIConfig, oi_analysis
+from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
+from .obs.binning import locate_cells
+from .timing import assign_time_steps, calendar_of, to_days, window_bounds
+
+METHODS = {"oi": OIConfig}
+_CELSIUS = {"degC", "degree_C", "degrees_C", "deg_C", "Celsius", "celsius", "°C"}
+
+
+def reconstruct(
+    target: xr.Dataset,
+    obs: xr.Dataset,
+    *,
+    method: str = "oi",
+    background: xr.DataArray | None = None,
+    window: str | None = None,
+    **options,
+) -> xr.Dataset:
+    """Analyse profiles ``obs`` onto the grid of ``target``, lazily, one time step per task.
+
+    Parameters
+    ----------
+    target
+        Dataset whose time, depth, latitude and longitude coordinates define the output grid
+        (found with cf-xarray). A ``sea_binary_mask``/``land_binary_mask`` variable, or a surface
+        temperature field, gives the land.
+    obs
+        Profiles in the profile layout (see :func:`xdepthdif.obs.validate_profiles`), e.g. from
+        :func:`xdepthdif.obs.read_en4`.
+    method
+        ``"oi"``: optimal interpolation.
+    background
+        Optional first guess on the target grid (°C), with or without a time dimension; by
+        default the mean of the observations of each level and time step.
+    window
+        Which observations belong to a time step: the target's time bounds when it has them,
+        else ``"month"`` (the calendar month); a duration such as ``"10D"`` centres a window on
+        each time.
+    **options
+        Parameters of the method, e.g. ``length_scale_km``, ``obs_error`` for OI
+        (see :class:`xdepthdif.methods.oi.OIConfig`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``thetao``, ``thetao_sd`` (°C) and ``obs_count`` on ``(time, depth, lat, lon)``,
+        dask-backed with one time step per chunk, with CF attributes and the profile tally.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {sorted(METHODS)}.")
+    config = _make_config(METHODS[method], options)
+    grid = discover_grid(target)
+    profiles = validate_profiles(obs)
+    counts = tally(profiles)
+
+    calendar = calendar_of(grid.time)
+    if grid.time_bounds is not None and window is None:
+        bounds = to_days(grid.time_bounds, calendar)
+    else:
+        bounds = window_bounds(grid.time, calendar, window or "month")
+    step = assign_time_steps(profiles["time"].values, calendar_of(profiles["time"].values),
+                             bounds, calendar)
+    lat, lon = profiles["lat"].values, profiles["lon"].values
+    on_grid = locate_cells(lat, lon, grid.lat, grid.lon)[2]
+    keep = (step >= 0) & on_grid
+    _count_rejections(counts, step, on_grid)
+
+    if not keep.any():
+        raise EmptyObservationsError(
+            f"None of the {len(step)} valid profiles lies on the target grid within its time "
+            f"range (lat {grid.lat.min():g}..{grid.lat.max():g}, lon {grid.lon.min():g}.."
+            f"{grid.lon.max():g}, {grid.time[0]} .. {grid.time[-1]}); check that observations "
+            "and target cover the same region and period.")
+    empty = [str(t) for i, t in enumerate(grid.time) if not (keep & (step == i)).any()]
+    if empty:
+        warnings.warn(f"No observation in time step(s) {', '.join(empty)}: returned as NaN "
+                      "(or the background where one is given).", EmptyTimeStepWarning,
+                      stacklevel=3)
+
+    mask = _mask_array(target, grid)
+    bg = None if background is None else _background_array(background, grid)
+    err = profiles["thetao_error"].values if "thetao_error" in profiles else None
+    arrays = (lat, lon, profiles["depth"].values, profiles["thetao"].values, err)
+    blocks = []
+    for i in range(grid.time.size):
+        sel = np.flatnonzero(keep & (step == i))
+        subset = [None if a is None else a[sel] for a in arrays]
+        bg_i = None if bg is None else (bg[i] if bg.ndim == 4 else bg)
+        task = dask.delayed(_analyse_step, pure=True)(
+            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config)
+        blocks.append(da.from_delayed(task, shape=(3, *grid.shape[1:]), dtype=float))
+    stacked = da.stack(blocks, axis=1)
+
+    dims = (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
+    ds = xr.Dataset(
+        {
+            "thetao": (dims, stacked[0]),
+            "thetao_sd": (dims, stacked[1]),
+            "obs_count": (dims, stacked[2].astype(np.int32)),
+        },
+        coords=cf.grid_coords(grid, bounds, calendar),
+    )
+    attrs = {
+        "xdepthdif_method": method,
+        "call": {"method": method, "window": window or "month", **options},
+        **{f"profiles_{k}" if k.startswith("rejected_") else k: v for k, v in counts.items()},
+        **{f"{method}_{k}": _attr(v) for k, v in dataclasses.asdict(config).items()},
+    }
+    return cf.finalize(ds, grid, calendar, attrs)
+
+
+def _analyse_step(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background,
+                  config) -> np.ndarray:
+    """One time step, numpy in and out: vertical interpolation, binning, analysis."""
+    values = interpolate_to_levels(depth, thetao, levels)
+    errors = None if err is None else interpolate_to_levels(depth, err, levels)
+    binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
+    ocean = None if mask is None else np.asarray(mask, bool)
+    mean, sd = oi_analysis(binned.mean, binned.count, binned.err_var, grid_lat, grid_lon, levels,
+                           ocean=ocean, background=background, config=config)
+    return np.stack([mean, sd, binned.count.astype(float)])
+
+
+def _make_config(cls, options: Mapping):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(options) - names
+    if unknown:
+        raise TypeError(f"Unknown option(s) {sorted(unknown)} for this method; valid options are "
+                        f"{sorted(names)}.")
+    return cls(**options)
+
+
+def _count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray) -> None:
+    outside_time = int((step < 0).sum())
+    outside_grid = int(((step >= 0) & ~on_grid).sum())
+    counts["rejected_outside_time_range"] = outside_time
+    counts["rejected_outside_grid"] = outside_grid
+    counts["profiles_used"] = counts.get("profiles_used", len(step)) - outside_time - outside_grid
+    counts.setdefault("profiles_read", len(step))
+    if outside_time or outside_grid:
+        warnings.warn(
+            f"{outside_time} profile(s) outside the target's time range and {outside_grid} "
+            "outside its grid were not used; the tally is in the result's attributes "
+            "(profiles_rejected_*).", RejectedDataWarning, stacklevel=4)
+
+
+def _mask_array(target: xr.Dataset, grid: TargetGrid):
+    mask = ocean_mask(target, grid)
+    if mask is None:
+        return None
+    if grid.depth_name not in mask.dims:
+        mask = mask.expand_dims({grid.depth_name: grid.depth.size})
+    return mask.transpose(grid.depth_name, grid.lat_name, grid.lon_name).data
+
+
+def _background_array(background: xr.DataArray, grid: TargetGrid):
+    units = background.attrs.get("units")
+    if units is None:
+        raise UnitsError("The background has no units; set background.attrs['units'] = 'degC'.")
+    if units in {"K", "kelvin", "Kelvin", "degK"}:
+        background = background - 273.15
+    elif units not in _CELSIUS:
+        raise UnitsError(f"The background has units '{units}'; expected degC or K.")
+    order = [d for d in (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
+             if d in background.dims]
+    if order[-3:] != [grid.depth_name, grid.lat_name, grid.lon_name]:
+        raise UnitsError(f"The background has dims {background.dims}; it must lie on the target's "
+                         f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name}) grid.")
+    return background.transpose(*order).data
+
+
+def _attr(value):
+    return "default" if value is None else json.dumps(value) if isinstance(value, tuple) else value

@@ -1,0 +1,97 @@
+"""Time handling: calendars, analysis windows, and which profiles belong to which time step.
+
+Everything is done in float days since 1950-01-01 in the target's calendar (the EN4 reference),
+so numpy ``datetime64`` and cftime objects are handled alike.
+
+Examples
+--------
+>>> import numpy as np
+>>> target_time = np.array(["2020-01-15", "2020-02-15"], dtype="datetime64[ns]")
+>>> bounds = window_bounds(target_time, "proleptic_gregorian", "month")
+>>> obs_time = np.array(["2020-01-31T23:00", "2020-02-01", "2020-03-01"], dtype="datetime64[ns]")
+>>> assign_time_steps(obs_time, "proleptic_gregorian", bounds, "proleptic_gregorian").tolist()
+[0, 1, -1]
+"""
+
+from __future__ import annotations
+
+import cftime
+import numpy as np
+import pandas as pd
+
+from .errors import CalendarError
+
+REFERENCE = "days since 1950-01-01 00:00:00"
+_GREGORIAN = {"standard", "gregorian", "proleptic_gregorian"}
+
+
+def calendar_of(values: np.ndarray) -> str:
+    """The calendar of an array of times: numpy datetimes are proleptic Gregorian."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        return "proleptic_gregorian"
+    first = next((v for v in values.ravel() if v is not None), None)
+    return getattr(first, "calendar", None) or "proleptic_gregorian"
+
+
+def check_calendars(obs_calendar: str, target_calendar: str) -> None:
+    """Refuse observations and a target whose calendars cannot be compared."""
+    if obs_calendar == target_calendar or {obs_calendar, target_calendar} <= _GREGORIAN:
+        return
+    raise CalendarError(
+        f"The observations use the '{obs_calendar}' calendar and the target the "
+        f"'{target_calendar}' calendar; dates cannot be matched. Convert one of them, e.g. "
+        f"`target = target.convert_calendar('{obs_calendar}', align_on='date')` (or convert the "
+        "observations' time to the target's calendar).")
+
+
+def to_days(values: np.ndarray, calendar: str) -> np.ndarray:
+    """Float days since 1950-01-01 (NaN for missing times)."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        days = (values.astype("datetime64[ns]") - np.datetime64("1950-01-01", "ns")) / np.timedelta64(
+            1, "D")
+        return np.asarray(days, float)
+    out = np.full(values.shape, np.nan)
+    ok = np.array([v is not None for v in values.ravel()]).reshape(values.shape)
+    if ok.any():
+        out[ok] = cftime.date2num(list(values[ok]), REFERENCE, calendar=calendar)
+    return out
+
+
+def from_days(days: np.ndarray, calendar: str, like: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_days`, returning the same kind of times as ``like``."""
+    days = np.asarray(days, float)
+    if np.issubdtype(np.asarray(like).dtype, np.datetime64):
+        return np.datetime64("1950-01-01", "ns") + (days * 86400e9).astype("timedelta64[ns]")
+    flat = cftime.num2date(days.ravel(), REFERENCE, calendar=calendar)
+    return np.asarray(flat, dtype=object).reshape(days.shape)
+
+
+def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -> np.ndarray:
+    """``(n, 2)`` bounds, in days since 1950, of the analysis window around each target time.
+
+    ``window="month"`` takes the calendar month of each time; a timedelta (or a string such as
+    ``"10D"``) takes that length centred on it.
+    """
+    days = to_days(time, calendar)
+    if isinstance(window, str) and window.lower() in {"month", "monthly", "ms", "m"}:
+        dates = cftime.num2date(days, REFERENCE, calendar=calendar)
+        lo = [cftime.datetime(d.year, d.month, 1, calendar=calendar) for d in dates]
+        hi = [cftime.datetime(d.year + d.month // 12, d.month % 12 + 1, 1, calendar=calendar)
+              for d in dates]
+        return np.stack([cftime.date2num(lo, REFERENCE, calendar=calendar),
+                         cftime.date2num(hi, REFERENCE, calendar=calendar)], axis=1).astype(float)
+    half = pd.Timedelta(window) / pd.Timedelta(days=1) / 2.0
+    if not half > 0:
+        raise ValueError(f"The analysis window must be positive, got {window!r}.")
+    return np.stack([days - half, days + half], axis=1)
+
+
+def assign_time_steps(obs_time: np.ndarray, obs_calendar: str, bounds_days: np.ndarray,
+                      target_calendar: str) -> np.ndarray:
+    """Index of the time step (window ``[lo, hi)``) of each observation, −1 for none."""
+    check_calendars(obs_calendar, target_calendar)
+    t = to_days(obs_time, target_calendar if obs_calendar in _GREGORIAN else obs_calendar)
+    inside = (t[:, None] >= bounds_days[None, :, 0]) & (t[:, None] < bounds_days[None, :, 1])
+    return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)

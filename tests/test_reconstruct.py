@@ -1,0 +1,139 @@
+"""The accessor end to end: laziness, schedulers, accuracy, grid conventions."""
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import make_profiles, make_target, truth_field
+
+import xdepthdif  # noqa: F401
+from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning
+
+
+class CountingScheduler:
+    """A dask scheduler that counts how often it is asked to compute."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+def test_nothing_is_computed_until_the_user_computes(profiles):
+    target = make_target(chunks={"lat": 5, "lon": 7})  # dask-backed land mask
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        result = target.depthdif.reconstruct(obs=profiles, method="oi")
+        assert counter.calls == 0
+        assert isinstance(result.thetao.data, dask.array.Array)
+        assert result.thetao.chunks[0] == (1, 1, 1)
+        values = result.compute()
+    assert counter.calls == 1
+    ocean = target.sea_mask.values.astype(bool)
+    assert np.isfinite(values.thetao.values[:, :, ocean]).all()
+    assert np.isnan(values.thetao.values[:, :, ~ocean]).all()
+    assert (values.obs_count.values.sum(axis=(1, 2, 3)) > 0).all()
+
+
+def test_threaded_and_distributed_give_identical_results(target, profiles):
+    distributed = pytest.importorskip("distributed")
+    threaded = target.depthdif.reconstruct(obs=profiles).compute(scheduler="threads")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        on_cluster = target.depthdif.reconstruct(obs=profiles).compute()
+    xr.testing.assert_identical(threaded, on_cluster)
+
+
+def test_oi_beats_the_level_mean(target):
+    obs = make_profiles(n=90, seed=5)
+    result = target.depthdif.reconstruct(obs=obs).compute()
+    lat, lon, depth = xr.broadcast(result.lat, result.lon, result.depth)
+    months = np.array([1, 2, 3])[:, None, None, None]
+    truth = truth_field(lat.values.T[None], lon.values.T[None], depth.values.T[None], months)
+    truth = np.moveaxis(truth, (1, 2, 3), (3, 2, 1))
+    err_oi = result.thetao.values - truth
+    level_mean = np.nanmean(result.thetao.values, axis=(2, 3), keepdims=True)
+    err_mean = level_mean - truth
+    ocean = np.isfinite(err_oi)
+    rmse_oi = np.sqrt(np.mean(err_oi[ocean] ** 2))
+    rmse_mean = np.sqrt(np.mean(err_mean[ocean] ** 2))
+    assert rmse_oi < 0.5 * rmse_mean
+    # The error estimate is of the right size: most errors within 3 standard deviations.
+    z = np.abs(err_oi[ocean]) / result.thetao_sd.values[ocean]
+    assert np.mean(z < 3) > 0.9
+
+
+@pytest.mark.parametrize("shift", [360.0, -360.0])
+def test_longitude_convention_gives_identical_answers(profiles, shift):
+    a = make_target().depthdif.reconstruct(obs=profiles).compute()
+    target_b = make_target(lon=np.arange(-30.0, -1.0, 2.0) + 360.0)
+    obs_b = profiles.assign_coords(lon=profiles.lon + shift)
+    b = target_b.depthdif.reconstruct(obs=obs_b).compute()
+    for name in ("thetao", "thetao_sd", "obs_count"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_dateline_and_greenwich_crossing_grids():
+    for lons in (np.arange(170.0, 191.0, 2.0), np.arange(-10.0, 11.0, 2.0)):
+        obs = make_profiles(n=60, seed=2, lon_range=(lons[0], lons[-1]))
+        wrapped = (lons + 180) % 360 - 180
+        results = []
+        for grid_lon, obs_lon in ((lons, obs.lon), (wrapped, (obs.lon + 180) % 360 - 180),
+                                  (lons % 360, obs.lon % 360)):
+            target = make_target(lon=grid_lon, mask=False)
+            out = target.depthdif.reconstruct(obs=obs.assign_coords(lon=obs_lon)).compute()
+            results.append(out.thetao.values)
+        np.testing.assert_array_equal(results[0], results[1])
+        np.testing.assert_array_equal(results[0], results[2])
+        assert np.isfinite(results[0]).all()
+
+
+def test_profiles_outside_grid_or_time_are_counted_and_warned(target, profiles):
+    outside = make_profiles(n=7, seed=9, lat_range=(40, 50))
+    late = make_profiles(n=4, seed=10, times=("2021-06-15",))
+    obs = xr.concat([profiles, outside, late], dim="profile")
+    with pytest.warns(RejectedDataWarning, match="7 outside its grid"):
+        result = target.depthdif.reconstruct(obs=obs)
+    assert result.attrs["profiles_rejected_outside_grid"] == 7
+    assert result.attrs["profiles_rejected_outside_time_range"] == 4
+    assert result.attrs["profiles_used"] == profiles.sizes["profile"]
+    assert result.attrs["profiles_read"] == obs.sizes["profile"]
+
+
+def test_empty_month_warns_and_is_nan(target):
+    obs = make_profiles(times=("2020-01-15", "2020-03-15"))
+    with pytest.warns(EmptyTimeStepWarning, match="2020-02-15"):
+        result = target.depthdif.reconstruct(obs=obs).compute()
+    assert np.isnan(result.thetao.sel(time="2020-02").values).all()
+    assert (result.obs_count.sel(time="2020-02").values == 0).all()
+    assert np.isfinite(result.thetao.sel(time="2020-01").values[:, 5, 5]).all()
+
+
+def test_background_field_fills_levels_and_months_without_data(target):
+    obs = make_profiles(times=("2020-01-15",))
+    bg = xr.full_like(target.sea_mask, 288.15, dtype=float).expand_dims(depth=target.depth)
+    bg.attrs["units"] = "K"  # converted: 15 °C
+    with pytest.warns(EmptyTimeStepWarning):
+        result = target.depthdif.reconstruct(obs=obs, background=bg, background_error=1.0)
+    result = result.compute()
+    feb = result.thetao.sel(time="2020-02").values
+    ocean = target.sea_mask.values.astype(bool)
+    np.testing.assert_allclose(feb[0][:, ocean], 15.0)
+    np.testing.assert_allclose(result.thetao_sd.sel(time="2020-02").values[0][:, ocean], 1.0)
+
+
+def test_options_are_checked(target, profiles):
+    with pytest.raises(TypeError, match="length_scale_km"):
+        target.depthdif.reconstruct(obs=profiles, lenght_scale_km=100)
+    with pytest.raises(ValueError, match="Unknown method"):
+        target.depthdif.reconstruct(obs=profiles, method="kriging")
+
+
+def test_parameters_and_tally_are_recorded(target, profiles):
+    result = target.depthdif.reconstruct(obs=profiles, length_scale_km=250.0)
+    assert result.attrs["xdepthdif_method"] == "oi"
+    assert result.attrs["oi_length_scale_km"] == 250.0
+    assert "length_scale_km=250.0" in result.attrs["history"]
+    assert result.attrs["profiles_used"] == profiles.sizes["profile"]
