@@ -43,6 +43,7 @@ def make_profiles(n=60, seed=0, times=("2020-01-15", "2020-02-15", "2020-03-15")
     lon = rng.uniform(*lon_range, n)
     nlev = 30
     depth = np.sort(rng.uniform(0, 1200, (n, nlev)), axis=1)
+    depth[:, 0] = rng.uniform(1, 8, n)  # every profile reaches the surface level
     month = (t.astype("datetime64[M]").astype(int) % 12 + 1)[:, None]
     thetao = truth_field(lat[:, None], lon[:, None], depth, month) + rng.normal(0, noise, depth.shape)
     return xr.Dataset(

@@ -1,6 +1,8 @@
 """Target-grid discovery and bad target input."""
 
+import cftime
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from conftest import make_profiles, make_target
@@ -88,7 +90,9 @@ def test_cftime_standard_calendar_matches_numpy_times(profiles):
 
 def test_noleap_observations_on_a_noleap_target(profiles):
     target = make_target(mask=False).convert_calendar("noleap", align_on="date")
-    obs = profiles.convert_calendar("noleap", dim="profile", align_on="date")
+    times = [cftime.DatetimeNoLeap(t.year, t.month, t.day)
+             for t in pd.DatetimeIndex(profiles.time.values)]
+    obs = profiles.assign_coords(time=("profile", times))
     result = target.depthdif.reconstruct(obs=obs).compute()
     assert np.isfinite(result.thetao.values).all()
 

@@ -32,7 +32,6 @@ VARIABLE_ATTRS = {
         "units": "degC",
     },
     "obs_count": {
-        "standard_name": "sea_water_potential_temperature number_of_observations",
         "long_name": "Number of profiles with a value in the cell at this level",
         "units": "1",
     },

@@ -23,8 +23,12 @@ EARTH_RADIUS_KM = 6371.0
 
 
 def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Cartesian unit vectors, shape ``lat.shape + (3,)``, of points given in degrees."""
-    la, lo = np.deg2rad(np.asarray(lat, float)), np.deg2rad(np.asarray(lon, float))
+    """Cartesian unit vectors, shape ``lat.shape + (3,)``, of points given in degrees.
+
+    Longitudes are wrapped into [−180, 180) first, so that 330° and −30° give the same bits.
+    """
+    lon = np.mod(np.asarray(lon, float) + 180.0, 360.0) - 180.0
+    la, lo = np.deg2rad(np.asarray(lat, float)), np.deg2rad(lon)
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 

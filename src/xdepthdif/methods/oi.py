@@ -170,14 +170,11 @@ def _fill_from_nearest(values: np.ndarray) -> np.ndarray:
 
 def _tiles(ny: int, nx: int, t: int) -> np.ndarray:
     """Flat grid indices of each tile, ``(n_tiles, t*t)``, padded with −1."""
-    rows = []
-    for y0 in range(0, ny, t):
-        for x0 in range(0, nx, t):
-            yy, xx = np.meshgrid(np.arange(y0, min(y0 + t, ny)), np.arange(x0, min(x0 + t, nx)),
-                                 indexing="ij")
-            flat = (yy * nx + xx).ravel()
-            rows.append(np.pad(flat, (0, t * t - flat.size), constant_values=-1))
-    return np.array(rows)
+    ty, tx = -(-ny // t), -(-nx // t)
+    y = np.arange(ty * t).reshape(ty, 1, t, 1)
+    x = np.arange(tx * t).reshape(1, tx, 1, t)
+    flat = np.where((y < ny) & (x < nx), y * nx + x, -1)
+    return flat.reshape(ty * tx, t * t)
 
 
 def _solve_level(grid_xyz, obs_xyz, innov, r, var_b, scale_km, cfg: OIConfig):
@@ -201,7 +198,8 @@ def _solve_level(grid_xyz, obs_xyz, innov, r, var_b, scale_km, cfg: OIConfig):
     idx = np.where(used, idx, 0)
 
     def cov(a, b):
-        d = chord_to_km(np.linalg.norm(a[:, :, None, :] - b[:, None, :, :], axis=-1))
+        chord2 = np.maximum(2.0 - 2.0 * np.matmul(a, np.swapaxes(b, 1, 2)), 0.0)
+        d = chord_to_km(np.sqrt(chord2))
         return var_b * np.exp(-0.5 * (d / scale_km) ** 2)
 
     oxyz = obs_xyz[idx]                                             # (T, k, 3)
