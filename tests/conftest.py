@@ -15,16 +15,24 @@ def truth_field(lat, lon, depth, month=1):
     return 4 + (surface - 4) * np.exp(-depth / 300.0)
 
 
-def make_target(lat=None, lon=None, times=("2020-01-15", "2020-02-15", "2020-03-15"),
-                depth=DEPTHS, chunks=None, mask=True):
+def make_target(
+    lat=None,
+    lon=None,
+    times=("2020-01-15", "2020-02-15", "2020-03-15"),
+    depth=DEPTHS,
+    chunks=None,
+    mask=True,
+):
     lat = np.arange(-10.0, 11.0, 2.0) if lat is None else np.asarray(lat, float)
     lon = np.arange(-30.0, -1.0, 2.0) if lon is None else np.asarray(lon, float)
-    ds = xr.Dataset(coords={
-        "time": ("time", np.array(times, dtype="datetime64[ns]")),
-        "depth": ("depth", np.asarray(depth, float), {"units": "m", "positive": "down"}),
-        "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-        "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
-    })
+    ds = xr.Dataset(
+        coords={
+            "time": ("time", np.array(times, dtype="datetime64[ns]")),
+            "depth": ("depth", np.asarray(depth, float), {"units": "m", "positive": "down"}),
+            "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+            "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
+        }
+    )
     if mask:
         sea = np.ones((lat.size, lon.size), np.int8)
         sea[:2, :3] = 0  # a corner of land
@@ -34,8 +42,14 @@ def make_target(lat=None, lon=None, times=("2020-01-15", "2020-02-15", "2020-03-
     return ds
 
 
-def make_profiles(n=60, seed=0, times=("2020-01-15", "2020-02-15", "2020-03-15"),
-                  lat_range=(-10, 10), lon_range=(-30, -2), noise=0.02):
+def make_profiles(
+    n=60,
+    seed=0,
+    times=("2020-01-15", "2020-02-15", "2020-03-15"),
+    lat_range=(-10, 10),
+    lon_range=(-30, -2),
+    noise=0.02,
+):
     rng = np.random.default_rng(seed)
     t = np.array(times, dtype="datetime64[ns]")[rng.integers(0, len(times), n)]
     t = t + rng.integers(-10, 10, n).astype("timedelta64[D]")
@@ -45,7 +59,9 @@ def make_profiles(n=60, seed=0, times=("2020-01-15", "2020-02-15", "2020-03-15")
     depth = np.sort(rng.uniform(0, 1200, (n, nlev)), axis=1)
     depth[:, 0] = rng.uniform(1, 8, n)  # every profile reaches the surface level
     month = (t.astype("datetime64[M]").astype(int) % 12 + 1)[:, None]
-    thetao = truth_field(lat[:, None], lon[:, None], depth, month) + rng.normal(0, noise, depth.shape)
+    thetao = truth_field(lat[:, None], lon[:, None], depth, month) + rng.normal(
+        0, noise, depth.shape
+    )
     return xr.Dataset(
         {"thetao": (("profile", "level"), thetao, {"units": "degC"})},
         coords={

@@ -14,8 +14,14 @@ def cf_failures(path, tmp_path):
 
     CheckSuite.load_all_available_checkers()
     report = tmp_path / "report.json"
-    ComplianceChecker.run_checker(str(path), ["cf:1.8"], verbose=0, criteria="lenient",
-                                  output_filename=str(report), output_format="json")
+    ComplianceChecker.run_checker(
+        str(path),
+        ["cf:1.8"],
+        verbose=0,
+        criteria="lenient",
+        output_filename=str(report),
+        output_format="json",
+    )
     result = json.loads(report.read_text())["cf:1.8"]
     failures = []
     for priority in ("high_priorities", "medium_priorities", "low_priorities"):
@@ -47,8 +53,15 @@ def test_written_file_has_float_time_bounds_and_no_fill_on_coordinates(tmp_path,
         assert "_FillValue" not in raw[name].attrs, name
     assert raw["depth"].attrs["positive"] == "down"
     assert raw.attrs["Conventions"] == "CF-1.8"
-    for key in ("history", "source", "xdepthdif_version", "xdepthdif_method", "algorithm_version",
-                "oi_length_scale_km", "profiles_used"):
+    for key in (
+        "history",
+        "source",
+        "xdepthdif_version",
+        "xdepthdif_method",
+        "algorithm_version",
+        "oi_length_scale_km",
+        "profiles_used",
+    ):
         assert key in raw.attrs, key
     # Monthly bounds enclose each time.
     bnds = raw["time_bnds"].values

@@ -21,8 +21,9 @@ def test_axes_found_by_cf_attributes_under_any_name():
 def test_depth_in_centimetres_gives_the_same_analysis(profiles):
     in_m = make_target().depthdif.reconstruct(obs=profiles).compute()
     target = make_target()
-    target = target.assign_coords(depth=("depth", target.depth.values * 100.0,
-                                         {"units": "cm", "positive": "down"}))
+    target = target.assign_coords(
+        depth=("depth", target.depth.values * 100.0, {"units": "cm", "positive": "down"})
+    )
     in_cm = target.depthdif.reconstruct(obs=profiles).compute()
     np.testing.assert_array_equal(in_m.thetao.values, in_cm.thetao.values)
     np.testing.assert_array_equal(in_cm.depth.values, in_m.depth.values)
@@ -31,16 +32,20 @@ def test_depth_in_centimetres_gives_the_same_analysis(profiles):
 
 def test_depth_positive_up_is_converted():
     target = make_target(mask=False)
-    target = target.assign_coords(depth=("depth", -target.depth.values,
-                                         {"units": "m", "positive": "up"}))
+    target = target.assign_coords(
+        depth=("depth", -target.depth.values, {"units": "m", "positive": "up"})
+    )
     np.testing.assert_array_equal(discover_grid(target).depth, make_target().depth.values)
 
 
-@pytest.mark.parametrize("attrs, match", [
-    ({}, "no units"),
-    ({"units": "dbar"}, "units 'dbar'"),
-    ({"units": "m"}, None),
-])
+@pytest.mark.parametrize(
+    "attrs, match",
+    [
+        ({}, "no units"),
+        ({"units": "dbar"}, "units 'dbar'"),
+        ({"units": "m"}, None),
+    ],
+)
 def test_depth_units_missing_or_wrong_are_refused(attrs, match):
     target = make_target(mask=False)
     target = target.assign_coords(depth=("depth", target.depth.values, attrs))
@@ -68,9 +73,14 @@ def test_target_without_an_axis_is_refused(drop):
 def test_curvilinear_target_is_refused_with_a_hint():
     target = make_target(mask=False)
     lat2d, lon2d = xr.broadcast(target.lat, target.lon)
-    curvi = xr.Dataset(coords={"time": target.time, "depth": target.depth,
-                               "nav_lat": (("y", "x"), lat2d.values, {"units": "degrees_north"}),
-                               "nav_lon": (("y", "x"), lon2d.values, {"units": "degrees_east"})})
+    curvi = xr.Dataset(
+        coords={
+            "time": target.time,
+            "depth": target.depth,
+            "nav_lat": (("y", "x"), lat2d.values, {"units": "degrees_north"}),
+            "nav_lon": (("y", "x"), lon2d.values, {"units": "degrees_east"}),
+        }
+    )
     with pytest.raises(GridError, match="regridded"):
         discover_grid(curvi)
 
@@ -90,8 +100,10 @@ def test_cftime_standard_calendar_matches_numpy_times(profiles):
 
 def test_noleap_observations_on_a_noleap_target(profiles):
     target = make_target(mask=False).convert_calendar("noleap", align_on="date")
-    times = [cftime.DatetimeNoLeap(t.year, t.month, t.day)
-             for t in pd.DatetimeIndex(profiles.time.values)]
+    times = [
+        cftime.DatetimeNoLeap(t.year, t.month, t.day)
+        for t in pd.DatetimeIndex(profiles.time.values)
+    ]
     obs = profiles.assign_coords(time=("profile", times))
     result = target.depthdif.reconstruct(obs=obs).compute()
     assert np.isfinite(result.thetao.values).all()
@@ -101,8 +113,11 @@ def test_land_from_surface_temperature_nan():
     target = make_target(mask=False)
     sst = np.full((target.sizes["time"], target.sizes["lat"], target.sizes["lon"]), 290.0)
     sst[:, 0, 0] = np.nan
-    target["sst"] = (("time", "lat", "lon"), sst,
-                     {"standard_name": "sea_surface_temperature", "units": "K"})
+    target["sst"] = (
+        ("time", "lat", "lon"),
+        sst,
+        {"standard_name": "sea_surface_temperature", "units": "K"},
+    )
     result = target.depthdif.reconstruct(obs=make_profiles()).compute()
     assert np.isnan(result.thetao.values[:, :, 0, 0]).all()
     assert np.isfinite(result.thetao.values[:, :, 1, 1]).all()

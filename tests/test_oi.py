@@ -30,7 +30,7 @@ def _dense(lat, lon, obs, count, err, depth, cfg):
         vb = cfg.background_error**2
         scale = cfg.length_scales(depth)[k]
 
-        def b(i, j):
+        def b(i, j, vb=vb, scale=scale):
             d = great_circle_km(glat[i][:, None], glon[i][:, None], glat[j][None], glon[j][None])
             return vb * np.exp(-0.5 * (d / scale) ** 2)
 
@@ -94,8 +94,16 @@ def test_error_is_small_at_data_and_grows_to_background_error_far_away():
     obs = np.full((1, 31, 31), np.nan)
     obs[0, 15, 15] = 12.0
     cfg = OIConfig(background_error=1.0, obs_error=0.1)
-    _, sd = oi_analysis(obs, (obs > 0).astype(int), np.full(obs.shape, np.nan), lat, lon,
-                        np.array([0.0]), background=np.full(obs.shape, 10.0), config=cfg)
+    _, sd = oi_analysis(
+        obs,
+        (obs > 0).astype(int),
+        np.full(obs.shape, np.nan),
+        lat,
+        lon,
+        np.array([0.0]),
+        background=np.full(obs.shape, 10.0),
+        config=cfg,
+    )
     assert sd[0, 15, 15] < 0.15
     assert sd[0, 0, 0] == pytest.approx(1.0, abs=1e-6)
 

@@ -20,7 +20,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-from . import accessor as _accessor  # noqa: E402,F401  (registers .depthdif)
-from .reconstruct import reconstruct  # noqa: E402
+from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
+from .reconstruct import reconstruct
 
 __all__ = ["__version__", "reconstruct"]

@@ -7,7 +7,7 @@ import xarray as xr
 
 @xr.register_dataset_accessor("depthdif")
 class DepthDifAccessor:
-    """Reconstruct ocean temperature on this dataset's grid: ``target.depthdif.reconstruct(obs)``."""
+    """Ocean temperature on this dataset's grid: ``target.depthdif.reconstruct(obs)``."""
 
     def __init__(self, obj: xr.Dataset) -> None:
         self._obj = obj

@@ -39,12 +39,25 @@ VARIABLE_ATTRS = {
 
 _AXIS_ATTRS = {
     "time": {"standard_name": "time", "long_name": "time", "axis": "T"},
-    "depth": {"standard_name": "depth", "long_name": "depth", "units": "m", "positive": "down",
-              "axis": "Z"},
-    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north",
-            "axis": "Y"},
-    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east",
-            "axis": "X"},
+    "depth": {
+        "standard_name": "depth",
+        "long_name": "depth",
+        "units": "m",
+        "positive": "down",
+        "axis": "Z",
+    },
+    "lat": {
+        "standard_name": "latitude",
+        "long_name": "latitude",
+        "units": "degrees_north",
+        "axis": "Y",
+    },
+    "lon": {
+        "standard_name": "longitude",
+        "long_name": "longitude",
+        "units": "degrees_east",
+        "axis": "X",
+    },
 }
 
 
@@ -70,26 +83,33 @@ def finalize(ds: xr.Dataset, grid: TargetGrid, calendar: str, attrs: dict) -> xr
     for name, var_attrs in VARIABLE_ATTRS.items():
         if name in ds:
             ds[name].attrs.update(var_attrs)
-    time_encoding = {"units": REFERENCE, "calendar": calendar, "dtype": "float64",
-                     "_FillValue": None}
+    time_encoding = {
+        "units": REFERENCE,
+        "calendar": calendar,
+        "dtype": "float64",
+        "_FillValue": None,
+    }
     for name in ds.coords:
         ds[name].encoding["_FillValue"] = None
     for name in (grid.time_name, f"{grid.time_name}_bnds"):
         ds[name].encoding.update(time_encoding)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ds.attrs.update({
-        "Conventions": "CF-1.8",
-        "title": "Ocean potential temperature analysis from in-situ profiles",
-        "institution": "Produced with the open-source xdepthdif package",
-        "source": f"xdepthdif {__version__}: {attrs.get('xdepthdif_method', '')} analysis of "
-                  "in-situ temperature profiles",
-        "history": f"{now}: xdepthdif {__version__} reconstruct("
-                   + ", ".join(f"{k}={v!r}" for k, v in attrs.get("call", {}).items()) + ")",
-        "references": "https://pypi.org/project/xdepthdif/",
-        "comment": "thetao is the analysis; thetao_sd its error standard deviation; NaN on land "
-                   "and where no observation informs a level.",
-        "xdepthdif_version": __version__,
-        "algorithm_version": ALGORITHM_VERSION,
-    })
+    ds.attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "title": "Ocean potential temperature analysis from in-situ profiles",
+            "institution": "Produced with the open-source xdepthdif package",
+            "source": f"xdepthdif {__version__}: {attrs.get('xdepthdif_method', '')} analysis of "
+            "in-situ temperature profiles",
+            "history": f"{now}: xdepthdif {__version__} reconstruct("
+            + ", ".join(f"{k}={v!r}" for k, v in attrs.get("call", {}).items())
+            + ")",
+            "references": "https://pypi.org/project/xdepthdif/",
+            "comment": "thetao is the analysis; thetao_sd its error standard deviation; NaN on "
+            "land and where no observation informs a level.",
+            "xdepthdif_version": __version__,
+            "algorithm_version": ALGORITHM_VERSION,
+        }
+    )
     ds.attrs.update({k: v for k, v in attrs.items() if k != "call"})
     return ds

@@ -20,8 +20,15 @@ import pandas as pd
 import xarray as xr
 
 from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
-from .obs import (SamplingPlan, bin_profiles, interpolate_to_levels, read_en4, sample_profiles,
-                  split_profiles, write_en4_months)
+from .obs import (
+    SamplingPlan,
+    bin_profiles,
+    interpolate_to_levels,
+    read_en4,
+    sample_profiles,
+    split_profiles,
+    write_en4_months,
+)
 from .obs.binning import locate_cells
 
 
@@ -41,7 +48,9 @@ def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
     try:
         import iris_sample_data
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("The demo needs iris-sample-data: pip install 'xdepthdif[demo]'.") from err
+        raise ImportError(
+            "The demo needs iris-sample-data: pip install 'xdepthdif[demo]'."
+        ) from err
     path = Path(iris_sample_data.__file__).parent / "sample_data" / "atlantic_profiles.nc"
     with xr.open_dataset(path) as ds:
         theta = ds["theta"].load()
@@ -56,8 +65,14 @@ def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
     return truth.rename("thetao")
 
 
-def run_demo(out: str | os.PathLike = "demo_output", *, months: int = 6, fraction: float = 0.5,
-             seed: int = 0, verbose: bool = True) -> DemoResult:
+def run_demo(
+    out: str | os.PathLike = "demo_output",
+    *,
+    months: int = 6,
+    fraction: float = 0.5,
+    seed: int = 0,
+    verbose: bool = True,
+) -> DemoResult:
     """Run the demo and write a CF netCDF analysis, three PNG figures and a score table."""
     out = Path(out)
     (out / "en4").mkdir(parents=True, exist_ok=True)
@@ -85,8 +100,10 @@ def run_demo(out: str | os.PathLike = "demo_output", *, months: int = 6, fractio
     figures = _figures(result, truth, obs, withheld, baseline, out)
     if verbose:
         print(table)
-        print(f"\nwrote {analysis_path}, {out / 'scores.md'} and "
-              + ", ".join(str(f) for f in figures))
+        print(
+            f"\nwrote {analysis_path}, {out / 'scores.md'} and "
+            + ", ".join(str(f) for f in figures)
+        )
     return DemoResult(table, analysis_path, figures, scores)
 
 
@@ -97,8 +114,13 @@ def _level_mean(obs: xr.Dataset, truth: xr.DataArray) -> np.ndarray:
     month = pd.DatetimeIndex(obs["time"].values).to_period("M")
     out = np.full(truth.shape[:2], np.nan)
     for i, t in enumerate(pd.DatetimeIndex(truth["time"].values).to_period("M")):
-        binned = bin_profiles(obs["lat"].values[month == t], obs["lon"].values[month == t],
-                              values[month == t], truth["lat"].values, truth["lon"].values)
+        binned = bin_profiles(
+            obs["lat"].values[month == t],
+            obs["lon"].values[month == t],
+            values[month == t],
+            truth["lat"].values,
+            truth["lon"].values,
+        )
         with np.errstate(invalid="ignore"):
             out[i] = np.nanmean(np.where(binned.count > 0, binned.mean, np.nan), axis=(1, 2))
     return np.broadcast_to(out[:, :, None, None], truth.shape)
@@ -109,15 +131,20 @@ def _at_profiles(field: np.ndarray, profiles: xr.Dataset, truth: xr.DataArray):
     profiles' own values on the same levels, both ``(profile, depth)``."""
     levels = truth["depth"].values
     values = interpolate_to_levels(profiles["depth"].values, profiles["thetao"].values, levels)
-    iy, ix, _ = locate_cells(profiles["lat"].values, profiles["lon"].values,
-                             truth["lat"].values, truth["lon"].values)
-    it = pd.DatetimeIndex(truth["time"].values).to_period("M").get_indexer(
-        pd.DatetimeIndex(profiles["time"].values).to_period("M"))
+    iy, ix, _ = locate_cells(
+        profiles["lat"].values, profiles["lon"].values, truth["lat"].values, truth["lon"].values
+    )
+    it = (
+        pd.DatetimeIndex(truth["time"].values)
+        .to_period("M")
+        .get_indexer(pd.DatetimeIndex(profiles["time"].values).to_period("M"))
+    )
     return np.moveaxis(field[it, :, iy, ix], 0, 0), values
 
 
-def _score(result: xr.Dataset, baseline: np.ndarray, truth: xr.DataArray,
-           withheld: xr.Dataset) -> pd.DataFrame:
+def _score(
+    result: xr.Dataset, baseline: np.ndarray, truth: xr.DataArray, withheld: xr.Dataset
+) -> pd.DataFrame:
     depth = truth["depth"].values
     unobserved = (result["obs_count"].values == 0) & truth.notnull().values
     rows = []
@@ -126,13 +153,28 @@ def _score(result: xr.Dataset, baseline: np.ndarray, truth: xr.DataArray,
         err_unobs = np.where(unobserved, field - truth.values, np.nan)
         err_unobs = np.moveaxis(err_unobs, 1, -1)
         err_withheld = est - obs_vals
-        for (lo, hi), r_w, r_u in zip(DEPTH_BANDS, rmse_by_band(err_withheld, depth),
-                                      rmse_by_band(err_unobs, depth), strict=True):
-            rows.append({"method": name, "band": band_label(lo, hi),
-                         "rmse_withheld": r_w, "rmse_unobserved": r_u})
-        rows.append({"method": name, "band": "all (0–2000 m)",
-                     "rmse_withheld": rmse_by_band(err_withheld, depth, ((0, 2000),))[0],
-                     "rmse_unobserved": rmse_by_band(err_unobs, depth, ((0, 2000),))[0]})
+        for (lo, hi), r_w, r_u in zip(
+            DEPTH_BANDS,
+            rmse_by_band(err_withheld, depth),
+            rmse_by_band(err_unobs, depth),
+            strict=True,
+        ):
+            rows.append(
+                {
+                    "method": name,
+                    "band": band_label(lo, hi),
+                    "rmse_withheld": r_w,
+                    "rmse_unobserved": r_u,
+                }
+            )
+        rows.append(
+            {
+                "method": name,
+                "band": "all (0–2000 m)",
+                "rmse_withheld": rmse_by_band(err_withheld, depth, ((0, 2000),))[0],
+                "rmse_unobserved": rmse_by_band(err_unobs, depth, ((0, 2000),))[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -151,10 +193,17 @@ def _table(scores: pd.DataFrame, obs: xr.Dataset, withheld: xr.Dataset, result) 
     ]
     for band in order:
         r = wide.loc[band]
-        cells = [r[("rmse_withheld", "level mean")], r[("rmse_withheld", "OI")],
-                 r[("rmse_unobserved", "level mean")], r[("rmse_unobserved", "OI")]]
-        lines.append(f"| {band} | " + " | ".join(
-            "n/a" if not np.isfinite(c) else f"{c:.3f}" for c in cells) + " |")
+        cells = [
+            r[("rmse_withheld", "level mean")],
+            r[("rmse_withheld", "OI")],
+            r[("rmse_unobserved", "level mean")],
+            r[("rmse_unobserved", "OI")],
+        ]
+        lines.append(
+            f"| {band} | "
+            + " | ".join("n/a" if not np.isfinite(c) else f"{c:.3f}" for c in cells)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -166,19 +215,34 @@ def _figures(result, truth, obs, withheld, baseline, out: Path) -> tuple[Path, .
     first_w = pd.DatetimeIndex(withheld["time"].values).to_period("M") == t0.to_period("M")
     level = int(np.argmin(np.abs(result["depth"].values - 100.0)))
     z = float(result["depth"][level])
-    f1 = plot_map(result["thetao"].isel(time=0, depth=level), out / "map.png",
-                  obs={"used profiles": (obs["lat"].values[first], obs["lon"].values[first]),
-                       "withheld": (withheld["lat"].values[first_w],
-                                    withheld["lon"].values[first_w])},
-                  title=f"OI analysis at {z:g} m, {t0:%Y-%m}")
+    f1 = plot_map(
+        result["thetao"].isel(time=0, depth=level),
+        out / "map.png",
+        obs={
+            "used profiles": (obs["lat"].values[first], obs["lon"].values[first]),
+            "withheld": (withheld["lat"].values[first_w], withheld["lon"].values[first_w]),
+        },
+        title=f"OI analysis at {z:g} m, {t0:%Y-%m}",
+    )
     row = result.sizes["lat"] // 2
     lat = float(result["lat"][row])
-    f2 = plot_section({"truth": truth.isel(time=0, lat=row),
-                       "OI analysis": result["thetao"].isel(time=0, lat=row)},
-                      out / "section.png", title=f"Section at {lat:.1f}°N, {t0:%Y-%m}")
+    f2 = plot_section(
+        {
+            "truth": truth.isel(time=0, lat=row),
+            "OI analysis": result["thetao"].isel(time=0, lat=row),
+        },
+        out / "section.png",
+        title=f"Section at {lat:.1f}°N, {t0:%Y-%m}",
+    )
     unobserved = (result["obs_count"].values == 0) & truth.notnull().values
-    curves = {name: rmse_by_level(np.where(unobserved, field - truth.values, np.nan), 1)
-              for name, field in (("level mean", baseline), ("OI", result["thetao"].values))}
-    f3 = plot_error_by_depth(result["depth"].values, curves, out / "error_by_depth.png",
-                             title="RMSE at unobserved ocean points")
+    curves = {
+        name: rmse_by_level(np.where(unobserved, field - truth.values, np.nan), 1)
+        for name, field in (("level mean", baseline), ("OI", result["thetao"].values))
+    }
+    f3 = plot_error_by_depth(
+        result["depth"].values,
+        curves,
+        out / "error_by_depth.png",
+        title="RMSE at unobserved ocean points",
+    )
     return f1, f2, f3

@@ -95,8 +95,9 @@ def lon_cells(lon: np.ndarray) -> LonCells:
     lon = np.mod(np.asarray(lon, float), 360.0)
     n = lon.size
     if n == 1:
-        return LonCells(lon[0] - 0.5, np.array([0]), lon.copy(), lon[0] + np.array([-0.5, 0.5]),
-                        False)
+        return LonCells(
+            lon[0] - 0.5, np.array([0]), lon.copy(), lon[0] + np.array([-0.5, 0.5]), False
+        )
     srt = np.sort(lon)
     gaps = np.diff(np.concatenate([srt, [srt[0] + 360.0]]))
     k = int(np.argmax(gaps))

@@ -48,8 +48,9 @@ class TargetGrid:
 
 
 def _find(ds: xr.Dataset, key: str) -> str | None:
-    names = ds.cf.coordinates.get(key, []) or ds.cf.axes.get({"latitude": "Y", "longitude": "X",
-                                                             "vertical": "Z", "time": "T"}[key], [])
+    names = ds.cf.coordinates.get(key, []) or ds.cf.axes.get(
+        {"latitude": "Y", "longitude": "X", "vertical": "Z", "time": "T"}[key], []
+    )
     names = [n for n in names if n in ds.coords]
     return names[0] if len(names) >= 1 else None
 
@@ -65,8 +66,10 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
         When depth has missing or unknown units, or lat/lon are not in degrees.
     """
     if not isinstance(target, xr.Dataset):
-        raise GridError(f"The target must be an xarray.Dataset, got {type(target).__name__}. "
-                        "Wrap a DataArray with `da.to_dataset()`.")
+        raise GridError(
+            f"The target must be an xarray.Dataset, got {type(target).__name__}. "
+            "Wrap a DataArray with `da.to_dataset()`."
+        )
     guessed = target.copy(deep=False).cf.guess_coord_axis()
     names = {}
     for key in ("time", "vertical", "latitude", "longitude"):
@@ -75,14 +78,21 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
             raise GridError(
                 f"No {key} coordinate found in the target (coordinates: {list(target.coords)}). "
                 f"Add one with CF attributes, e.g. standard_name='{_STANDARD[key]}'"
-                + (" and units" if key != "time" else "") + ", or rename it to "
-                f"'{_PLAIN[key]}'.")
+                + (" and units" if key != "time" else "")
+                + ", or rename it to "
+                f"'{_PLAIN[key]}'."
+            )
         var = target[name]
         if var.ndim != 1 or var.dims[0] != name:
-            hint = (" Curvilinear grids must be regridded to a rectilinear target first."
-                    if key in ("latitude", "longitude") and var.ndim == 2 else "")
-            raise GridError(f"The {key} coordinate '{name}' has dims {var.dims}; xdepthdif needs "
-                            f"a 1-D dimension coordinate named like its dimension.{hint}")
+            hint = (
+                " Curvilinear grids must be regridded to a rectilinear target first."
+                if key in ("latitude", "longitude") and var.ndim == 2
+                else ""
+            )
+            raise GridError(
+                f"The {key} coordinate '{name}' has dims {var.dims}; xdepthdif needs "
+                f"a 1-D dimension coordinate named like its dimension.{hint}"
+            )
         names[key] = name
 
     depth = _depth_in_metres(target[names["vertical"]])
@@ -93,13 +103,24 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
         if "rad" in str(units).lower():
             raise UnitsError(f"The {key} of the target is in '{units}'; convert it to degrees.")
         if not np.isfinite(values).all() or (np.abs(values) > lim).any():
-            raise GridError(f"The {key} of the target has values outside ±{lim:g} or non-finite "
-                            "values; fix the coordinate.")
+            raise GridError(
+                f"The {key} of the target has values outside ±{lim:g} or non-finite "
+                "values; fix the coordinate."
+            )
     time_var = target[names["time"]]
     bounds_name = time_var.attrs.get("bounds")
     bounds = target[bounds_name].values if bounds_name in target.variables else None
-    return TargetGrid(names["time"], names["vertical"], names["latitude"], names["longitude"],
-                      time_var.values, depth, lat, lon, bounds)
+    return TargetGrid(
+        names["time"],
+        names["vertical"],
+        names["latitude"],
+        names["longitude"],
+        time_var.values,
+        depth,
+        lat,
+        lon,
+        bounds,
+    )
 
 
 _STANDARD = {"time": "time", "vertical": "depth", "latitude": "latitude", "longitude": "longitude"}
@@ -110,20 +131,26 @@ def _depth_in_metres(var: xr.DataArray) -> np.ndarray:
     units = var.attrs.get("units")
     values = np.asarray(var.values, float)
     if units is None:
-        raise UnitsError(f"The depth coordinate '{var.name}' has no units; set "
-                         f"target['{var.name}'].attrs['units'] = 'm' (or 'cm').")
+        raise UnitsError(
+            f"The depth coordinate '{var.name}' has no units; set "
+            f"target['{var.name}'].attrs['units'] = 'm' (or 'cm')."
+        )
     u = str(units).strip().lower()
     if u in CENTIMETRES:
         values = values / 100.0
     elif u not in METRES:
-        raise UnitsError(f"The depth coordinate '{var.name}' has units '{units}'; expected 'm' "
-                         "or 'cm'. Convert pressure (dbar) to depth first, e.g. with gsw.z_from_p.")
+        raise UnitsError(
+            f"The depth coordinate '{var.name}' has units '{units}'; expected 'm' "
+            "or 'cm'. Convert pressure (dbar) to depth first, e.g. with gsw.z_from_p."
+        )
     if str(var.attrs.get("positive", "down")).lower() == "up":
         values = -values
     if (values < 0).any():
-        raise UnitsError(f"The depth coordinate '{var.name}' has negative values but no "
-                         "positive='up' attribute; depth must be positive down (set "
-                         "attrs['positive'] = 'up' if the values are heights).")
+        raise UnitsError(
+            f"The depth coordinate '{var.name}' has negative values but no "
+            "positive='up' attribute; depth must be positive down (set "
+            "attrs['positive'] = 'up' if the values are heights)."
+        )
     return values
 
 
@@ -157,7 +184,10 @@ def ocean_mask(target: xr.Dataset, grid: TargetGrid) -> xr.DataArray | None:
             mask = mask.any(grid.time_name)
     extra = set(mask.dims) - {grid.depth_name, grid.lat_name, grid.lon_name}
     if extra:
-        raise GridError(f"The land/sea mask has dims {mask.dims}; expected a subset of "
-                        f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name}).")
-    return mask.transpose(*[d for d in (grid.depth_name, grid.lat_name, grid.lon_name)
-                            if d in mask.dims])
+        raise GridError(
+            f"The land/sea mask has dims {mask.dims}; expected a subset of "
+            f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name})."
+        )
+    return mask.transpose(
+        *[d for d in (grid.depth_name, grid.lat_name, grid.lon_name) if d in mask.dims]
+    )

@@ -15,7 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 DEPTH_BANDS: tuple[tuple[float, float], ...] = (
-    (0.0, 100.0), (100.0, 500.0), (500.0, 1000.0), (1000.0, 2000.0), (2000.0, np.inf))
+    (0.0, 100.0),
+    (100.0, 500.0),
+    (500.0, 1000.0),
+    (1000.0, 2000.0),
+    (2000.0, np.inf),
+)
 
 
 def rmse(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -28,8 +33,9 @@ def rmse(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
     return float(np.sqrt(np.mean((estimate[ok] - truth[ok]) ** 2)))
 
 
-def rmse_by_band(error: np.ndarray, depth: np.ndarray,
-                 bands: tuple[tuple[float, float], ...] = DEPTH_BANDS) -> list[float]:
+def rmse_by_band(
+    error: np.ndarray, depth: np.ndarray, bands: tuple[tuple[float, float], ...] = DEPTH_BANDS
+) -> list[float]:
     """RMSE of ``error`` (depth on the last axis) within each depth band; NaN where empty."""
     error = np.asarray(error, float)
     out = []
@@ -42,7 +48,9 @@ def rmse_by_band(error: np.ndarray, depth: np.ndarray,
 
 def rmse_by_level(error: np.ndarray, level_axis: int) -> np.ndarray:
     """RMSE per level of ``error`` (NaN ignored), levels along ``level_axis``."""
-    err = np.moveaxis(np.asarray(error, float), level_axis, 0).reshape(np.shape(error)[level_axis], -1)
+    err = np.moveaxis(np.asarray(error, float), level_axis, 0).reshape(
+        np.shape(error)[level_axis], -1
+    )
     n = np.isfinite(err).sum(1)
     with np.errstate(invalid="ignore"):
         return np.sqrt(np.nansum(err**2, axis=1) / n)

@@ -32,8 +32,15 @@ def _sorted_lon(field: xr.DataArray, lon_name: str) -> xr.DataArray:
     return field.assign_coords({lon_name: unwrapped}).sortby(lon_name)
 
 
-def plot_map(field: xr.DataArray, path: Path, *, lat: str = "lat", lon: str = "lon",
-             obs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, title: str = "") -> Path:
+def plot_map(
+    field: xr.DataArray,
+    path: Path,
+    *,
+    lat: str = "lat",
+    lon: str = "lon",
+    obs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    title: str = "",
+) -> Path:
     """Map of a 2-D ``(lat, lon)`` field with observation positions overlaid."""
     plt = _pyplot()
     field = _sorted_lon(field, lon)
@@ -52,18 +59,31 @@ def plot_map(field: xr.DataArray, path: Path, *, lat: str = "lat", lon: str = "l
     return Path(path)
 
 
-def plot_section(fields: dict[str, xr.DataArray], path: Path, *, lon: str = "lon",
-                 depth: str = "depth", title: str = "") -> Path:
+def plot_section(
+    fields: dict[str, xr.DataArray],
+    path: Path,
+    *,
+    lon: str = "lon",
+    depth: str = "depth",
+    title: str = "",
+) -> Path:
     """Depth sections ``(depth, lon)`` side by side, sharing one colour scale."""
     plt = _pyplot()
     fields = {k: _sorted_lon(v, lon) for k, v in fields.items()}
     vmin = min(float(np.nanmin(v)) for v in fields.values())
     vmax = max(float(np.nanmax(v)) for v in fields.values())
-    fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 4), sharey=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1,
+        len(fields),
+        figsize=(4.5 * len(fields), 4),
+        sharey=True,
+        constrained_layout=True,
+        squeeze=False,
+    )
     for ax, (name, f) in zip(axes[0], fields.items(), strict=True):
-        mesh = ax.pcolormesh(f[lon], f[depth], f.values, shading="nearest", cmap="RdYlBu_r",
-                             vmin=vmin, vmax=vmax)
+        mesh = ax.pcolormesh(
+            f[lon], f[depth], f.values, shading="nearest", cmap="RdYlBu_r", vmin=vmin, vmax=vmax
+        )
         ax.set(title=name, xlabel="longitude (°E)")
     axes[0, 0].set(ylabel="depth (m)", yscale="symlog", ylim=(float(f[depth].max()), 0))
     fig.colorbar(mesh, ax=axes[0, -1], label="°C")
@@ -73,8 +93,14 @@ def plot_section(fields: dict[str, xr.DataArray], path: Path, *, lon: str = "lon
     return Path(path)
 
 
-def plot_error_by_depth(depth: np.ndarray, curves: dict[str, np.ndarray], path: Path, *,
-                        title: str = "", xlabel: str = "RMSE (°C)") -> Path:
+def plot_error_by_depth(
+    depth: np.ndarray,
+    curves: dict[str, np.ndarray],
+    path: Path,
+    *,
+    title: str = "",
+    xlabel: str = "RMSE (°C)",
+) -> Path:
     """Error profiles: one curve per method, depth increasing downwards."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 5), constrained_layout=True)

@@ -81,8 +81,9 @@ def reconstruct(
         bounds = to_days(grid.time_bounds, calendar)
     else:
         bounds = window_bounds(grid.time, calendar, window or "month")
-    step = assign_time_steps(profiles["time"].values, calendar_of(profiles["time"].values),
-                             bounds, calendar)
+    step = assign_time_steps(
+        profiles["time"].values, calendar_of(profiles["time"].values), bounds, calendar
+    )
     lat, lon = profiles["lat"].values, profiles["lon"].values
     on_grid = locate_cells(lat, lon, grid.lat, grid.lon)[2]
     keep = (step >= 0) & on_grid
@@ -93,12 +94,16 @@ def reconstruct(
             f"None of the {len(step)} valid profiles lies on the target grid within its time "
             f"range (lat {grid.lat.min():g}..{grid.lat.max():g}, lon {grid.lon.min():g}.."
             f"{grid.lon.max():g}, {grid.time[0]} .. {grid.time[-1]}); check that observations "
-            "and target cover the same region and period.")
+            "and target cover the same region and period."
+        )
     empty = [str(t) for i, t in enumerate(grid.time) if not (keep & (step == i)).any()]
     if empty:
-        warnings.warn(f"No observation in time step(s) {', '.join(empty)}: returned as NaN "
-                      "(or the background where one is given).", EmptyTimeStepWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"No observation in time step(s) {', '.join(empty)}: returned as NaN "
+            "(or the background where one is given).",
+            EmptyTimeStepWarning,
+            stacklevel=3,
+        )
 
     mask = _mask_array(target, grid)
     bg = None if background is None else _background_array(background, grid)
@@ -110,7 +115,8 @@ def reconstruct(
         subset = [None if a is None else a[sel] for a in arrays]
         bg_i = None if bg is None else (bg[i] if bg.ndim == 4 else bg)
         task = dask.delayed(_analyse_step, pure=True)(
-            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config)
+            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config
+        )
         blocks.append(da.from_delayed(task, shape=(3, *grid.shape[1:]), dtype=float))
     stacked = da.stack(blocks, axis=1)
 
@@ -132,15 +138,25 @@ def reconstruct(
     return cf.finalize(ds, grid, calendar, attrs)
 
 
-def _analyse_step(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background,
-                  config) -> np.ndarray:
+def _analyse_step(
+    lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background, config
+) -> np.ndarray:
     """One time step, numpy in and out: vertical interpolation, binning, analysis."""
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
     ocean = None if mask is None else np.asarray(mask, bool)
-    mean, sd = oi_analysis(binned.mean, binned.count, binned.err_var, grid_lat, grid_lon, levels,
-                           ocean=ocean, background=background, config=config)
+    mean, sd = oi_analysis(
+        binned.mean,
+        binned.count,
+        binned.err_var,
+        grid_lat,
+        grid_lon,
+        levels,
+        ocean=ocean,
+        background=background,
+        config=config,
+    )
     return np.stack([mean, sd, binned.count.astype(float)])
 
 
@@ -148,8 +164,10 @@ def _make_config(cls, options: Mapping):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(options) - names
     if unknown:
-        raise TypeError(f"Unknown option(s) {sorted(unknown)} for this method; valid options are "
-                        f"{sorted(names)}.")
+        raise TypeError(
+            f"Unknown option(s) {sorted(unknown)} for this method; valid options are "
+            f"{sorted(names)}."
+        )
     return cls(**options)
 
 
@@ -164,7 +182,10 @@ def _count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray) -> No
         warnings.warn(
             f"{outside_time} profile(s) outside the target's time range and {outside_grid} "
             "outside its grid were not used; the tally is in the result's attributes "
-            "(profiles_rejected_*).", RejectedDataWarning, stacklevel=4)
+            "(profiles_rejected_*).",
+            RejectedDataWarning,
+            stacklevel=4,
+        )
 
 
 def _mask_array(target: xr.Dataset, grid: TargetGrid):
@@ -184,11 +205,16 @@ def _background_array(background: xr.DataArray, grid: TargetGrid):
         background = background - 273.15
     elif units not in _CELSIUS:
         raise UnitsError(f"The background has units '{units}'; expected degC or K.")
-    order = [d for d in (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
-             if d in background.dims]
+    order = [
+        d
+        for d in (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
+        if d in background.dims
+    ]
     if order[-3:] != [grid.depth_name, grid.lat_name, grid.lon_name]:
-        raise UnitsError(f"The background has dims {background.dims}; it must lie on the target's "
-                         f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name}) grid.")
+        raise UnitsError(
+            f"The background has dims {background.dims}; it must lie on the target's "
+            f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name}) grid."
+        )
     return background.transpose(*order).data
 
 

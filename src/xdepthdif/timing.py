@@ -42,15 +42,17 @@ def check_calendars(obs_calendar: str, target_calendar: str) -> None:
         f"The observations use the '{obs_calendar}' calendar and the target the "
         f"'{target_calendar}' calendar; dates cannot be matched. Convert one of them, e.g. "
         f"`target = target.convert_calendar('{obs_calendar}', align_on='date')` (or convert the "
-        "observations' time to the target's calendar).")
+        "observations' time to the target's calendar)."
+    )
 
 
 def to_days(values: np.ndarray, calendar: str) -> np.ndarray:
     """Float days since 1950-01-01 (NaN for missing times)."""
     values = np.asarray(values)
     if np.issubdtype(values.dtype, np.datetime64):
-        days = (values.astype("datetime64[ns]") - np.datetime64("1950-01-01", "ns")) / np.timedelta64(
-            1, "D")
+        days = (
+            values.astype("datetime64[ns]") - np.datetime64("1950-01-01", "ns")
+        ) / np.timedelta64(1, "D")
         return np.asarray(days, float)
     out = np.full(values.shape, np.nan)
     ok = np.array([v is not None for v in values.ravel()]).reshape(values.shape)
@@ -78,18 +80,26 @@ def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -
     if isinstance(window, str) and window.lower() in {"month", "monthly", "ms", "m"}:
         dates = cftime.num2date(days, REFERENCE, calendar=calendar)
         lo = [cftime.datetime(d.year, d.month, 1, calendar=calendar) for d in dates]
-        hi = [cftime.datetime(d.year + d.month // 12, d.month % 12 + 1, 1, calendar=calendar)
-              for d in dates]
-        return np.stack([cftime.date2num(lo, REFERENCE, calendar=calendar),
-                         cftime.date2num(hi, REFERENCE, calendar=calendar)], axis=1).astype(float)
+        hi = [
+            cftime.datetime(d.year + d.month // 12, d.month % 12 + 1, 1, calendar=calendar)
+            for d in dates
+        ]
+        return np.stack(
+            [
+                cftime.date2num(lo, REFERENCE, calendar=calendar),
+                cftime.date2num(hi, REFERENCE, calendar=calendar),
+            ],
+            axis=1,
+        ).astype(float)
     half = pd.Timedelta(window) / pd.Timedelta(days=1) / 2.0
     if not half > 0:
         raise ValueError(f"The analysis window must be positive, got {window!r}.")
     return np.stack([days - half, days + half], axis=1)
 
 
-def assign_time_steps(obs_time: np.ndarray, obs_calendar: str, bounds_days: np.ndarray,
-                      target_calendar: str) -> np.ndarray:
+def assign_time_steps(
+    obs_time: np.ndarray, obs_calendar: str, bounds_days: np.ndarray, target_calendar: str
+) -> np.ndarray:
     """Index of the time step (window ``[lo, hi)``) of each observation, −1 for none."""
     check_calendars(obs_calendar, target_calendar)
     t = to_days(obs_time, target_calendar if obs_calendar in _GREGORIAN else obs_calendar)

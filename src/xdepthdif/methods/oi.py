@@ -86,8 +86,17 @@ class OIConfig:
         """The parameters as netCDF-safe attributes."""
         out: dict[str, str | float | int] = {}
         for key, value in self.__dict__.items():
-            out[f"oi_{key}"] = "estimated" if value is None and key == "background_error" else (
-                "default" if value is None else str(value) if isinstance(value, tuple) else value)
+            out[f"oi_{key}"] = (
+                "estimated"
+                if value is None and key == "background_error"
+                else (
+                    "default"
+                    if value is None
+                    else str(value)
+                    if isinstance(value, tuple)
+                    else value
+                )
+            )
         return out
 
 
@@ -139,8 +148,9 @@ def oi_analysis(
         r = (cfg.obs_error**2 + err[sel]) / obs_count[k][sel]
         innovs.append(obs_mean[k][sel] - bg[k][sel])
         rs.append(r)
-        var_b[k] = fixed_var[k] if fixed_var is not None else estimate_background_variance(
-            innovs[k], r)
+        var_b[k] = (
+            fixed_var[k] if fixed_var is not None else estimate_background_variance(innovs[k], r)
+        )
     var_b = _fill_from_nearest(var_b)
 
     mean = np.full((nz, ny, nx), np.nan)
@@ -149,7 +159,9 @@ def oi_analysis(
         if not np.isfinite(bg[k]).any():
             continue
         sel = has[k] & np.isfinite(bg[k])
-        incr, var = _solve_level(grid_xyz, grid_xyz[sel], innovs[k], rs[k], var_b[k], scales[k], cfg)
+        incr, var = _solve_level(
+            grid_xyz, grid_xyz[sel], innovs[k], rs[k], var_b[k], scales[k], cfg
+        )
         mean[k] = bg[k] + incr
         sd[k] = np.sqrt(np.maximum(var, 0.0))
     land = ~ocean
@@ -185,7 +197,7 @@ def _solve_level(grid_xyz, obs_xyz, innov, r, var_b, scale_km, cfg: OIConfig):
     pts = grid_xyz.reshape(-1, 3)
     tiles = _tiles(ny, nx, cfg.tile)
     valid = tiles >= 0
-    tile_pts = pts[np.where(valid, tiles, 0)]                       # (T, m, 3)
+    tile_pts = pts[np.where(valid, tiles, 0)]  # (T, m, 3)
     centre = (tile_pts * valid[..., None]).sum(1)
     centre /= np.linalg.norm(centre, axis=1, keepdims=True)
     reach = np.where(valid, np.linalg.norm(tile_pts - centre[:, None], axis=-1), 0).max(1)
@@ -202,11 +214,11 @@ def _solve_level(grid_xyz, obs_xyz, innov, r, var_b, scale_km, cfg: OIConfig):
         d = chord_to_km(np.sqrt(chord2))
         return var_b * np.exp(-0.5 * (d / scale_km) ** 2)
 
-    oxyz = obs_xyz[idx]                                             # (T, k, 3)
+    oxyz = obs_xyz[idx]  # (T, k, 3)
     pair = used[:, :, None] & used[:, None, :]
     a = np.where(pair, cov(oxyz, oxyz), 0.0)
     a[:, np.arange(k), np.arange(k)] += np.where(used, r[idx], 1.0)  # padding: unit diagonal
-    c_go = np.where(used[:, None, :], cov(tile_pts, oxyz), 0.0)    # (T, m, k)
+    c_go = np.where(used[:, None, :], cov(tile_pts, oxyz), 0.0)  # (T, m, k)
     d = np.where(used, innov[idx], 0.0)
     rhs = np.concatenate([d[:, :, None], np.swapaxes(c_go, 1, 2)], axis=2)
     sol = np.linalg.solve(a, rhs)

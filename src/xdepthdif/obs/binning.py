@@ -48,7 +48,8 @@ def locate_cells(
     """Row and column of the cell holding each point, and whether it lies on the grid at all.
 
     Latitude cells are bounded by midpoints between centres (ends extended by half a spacing,
-    clipped at the poles); longitude cells likewise, on the circle (see :func:`xdepthdif.geo.lon_cells`).
+    clipped at the poles); longitude cells likewise, on the circle
+    (see :func:`xdepthdif.geo.lon_cells`).
     """
     grid_lat = np.asarray(grid_lat, float)
     order = np.argsort(grid_lat)
@@ -74,7 +75,7 @@ def bin_profiles(
     NaN values are ignored; profiles off the grid are ignored and flagged in ``inside``.
     """
     values = np.asarray(values, float)
-    nprof, nz = values.shape
+    nz = values.shape[1]
     ny, nx = np.size(grid_lat), np.size(grid_lon)
     iy, ix, inside = locate_cells(lat, lon, grid_lat, grid_lon)
     ok = np.isfinite(values) & inside[:, None]
@@ -92,8 +93,10 @@ def bin_profiles(
             err_var = np.full(size, np.nan)
         else:
             e = np.broadcast_to(np.asarray(errors, float), values.shape)[ok]
-            err_var = np.bincount(flat, weights=np.where(np.isfinite(e), e**2, 0.0),
-                                  minlength=size) / count
+            err_var = (
+                np.bincount(flat, weights=np.where(np.isfinite(e), e**2, 0.0), minlength=size)
+                / count
+            )
     shape = (nz, ny, nx)
     return BinnedObs(
         mean=mean.reshape(shape),
