@@ -121,8 +121,10 @@ def _level_mean(obs: xr.Dataset, truth: xr.DataArray) -> np.ndarray:
             truth["lat"].values,
             truth["lon"].values,
         )
-        with np.errstate(invalid="ignore"):
-            out[i] = np.nanmean(np.where(binned.count > 0, binned.mean, np.nan), axis=(1, 2))
+        observed = binned.count > 0
+        total = np.where(observed, binned.mean, 0.0).sum(axis=(1, 2))
+        n = observed.sum(axis=(1, 2))
+        out[i] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
     return np.broadcast_to(out[:, :, None, None], truth.shape)
 
 

@@ -85,7 +85,8 @@ def plot_section(
             f[lon], f[depth], f.values, shading="nearest", cmap="RdYlBu_r", vmin=vmin, vmax=vmax
         )
         ax.set(title=name, xlabel="longitude (°E)")
-    axes[0, 0].set(ylabel="depth (m)", yscale="symlog", ylim=(float(f[depth].max()), 0))
+    axes[0, 0].set(ylabel="depth (m)", ylim=(float(f[depth].max()), 0))
+    axes[0, 0].set_yscale("symlog", linthresh=100.0)
     fig.colorbar(mesh, ax=axes[0, -1], label="°C")
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
@@ -106,7 +107,8 @@ def plot_error_by_depth(
     fig, ax = plt.subplots(figsize=(4.5, 5), constrained_layout=True)
     for (name, values), style in zip(curves.items(), ("o-", "s-", "^--", "v:"), strict=False):
         ax.plot(values, depth, style, ms=3, label=name)
-    ax.set(xlabel=xlabel, ylabel="depth (m)", yscale="symlog", title=title)
+    ax.set(xlabel=xlabel, ylabel="depth (m)", title=title)
+    ax.set_yscale("symlog", linthresh=100.0)
     ax.set_ylim(float(np.max(depth)), 0)
     ax.grid(alpha=0.3)
     ax.legend()
