@@ -76,7 +76,7 @@ def _columns(rng, ocean: np.ndarray, n: int, clustered: bool) -> np.ndarray:
     cells = np.flatnonzero(ocean)
     if not clustered:
         return rng.choice(cells, size=n, replace=False)
-    ny, nx = ocean.shape
+    nx = ocean.shape[1]
     centres = rng.choice(cells, size=max(1, n // 5), replace=False)
     cy, cx = np.unravel_index(centres, ocean.shape)
     yy, xx = np.unravel_index(cells, ocean.shape)
