@@ -51,8 +51,9 @@ def qc_codes(values: np.ndarray) -> np.ndarray:
     if v.dtype.kind == "f":
         return np.where(np.isfinite(v), v, -1).astype(np.int64)
     if v.dtype.kind == "O":
-        v = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in v.ravel()]
-                     ).reshape(v.shape)
+        v = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in v.ravel()]).reshape(
+            v.shape
+        )
     text = np.char.strip(v.astype("U") if v.dtype.kind == "S" else v)
     out = np.full(v.shape, -1, dtype=np.int64)
     for code in range(10):
@@ -60,11 +61,11 @@ def qc_codes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _modes(values: np.ndarray) -> np.ndarray:
+def _text(values: np.ndarray) -> np.ndarray:
     v = np.asarray(values)
     if v.dtype.kind == "S":
         v = np.char.decode(v, "ascii", "replace")
-    return np.char.upper(np.char.strip(v.astype(str)))
+    return np.char.strip(v.astype(str))
 
 
 def _as_profiles(ds: xr.Dataset) -> tuple[dict, dict, int]:
@@ -73,31 +74,59 @@ def _as_profiles(ds: xr.Dataset) -> tuple[dict, dict, int]:
     need = ["LATITUDE", "LONGITUDE", "PRES", "TEMP"]
     missing = [n for n in need if n not in ds.variables] + ([] if time_name else ["TIME/JULD"])
     if missing:
-        raise ProfileLayoutError(f"Argo data lack {missing}; found {sorted(map(str, ds.variables))}. "
-                                 "Expected argopy points or N_PROF x N_LEVELS profiles.")
-    level_names = [n for p in _PARAMS for n in (p, f"{p}_QC", f"{p}_ADJUSTED", f"{p}_ADJUSTED_QC")
-                   if n in ds.variables] + [n for n in ("TEMP_ADJUSTED_ERROR",) if n in ds]
-    prof_names = {"time": time_name, "lat": "LATITUDE", "lon": "LONGITUDE",
-                  "mode": "DATA_MODE", "pos_qc": "POSITION_QC",
-                  "time_qc": "TIME_QC" if "TIME_QC" in ds else "JULD_QC",
-                  "platform": "PLATFORM_NUMBER"}
+        raise ProfileLayoutError(
+            f"Argo data lack {missing}; found {sorted(map(str, ds.variables))}. "
+            "Expected argopy points or N_PROF x N_LEVELS profiles."
+        )
+    level_names = [
+        n
+        for p in _PARAMS
+        for n in (p, f"{p}_QC", f"{p}_ADJUSTED", f"{p}_ADJUSTED_QC")
+        if n in ds.variables
+    ] + [n for n in ("TEMP_ADJUSTED_ERROR",) if n in ds]
+    prof_names = {
+        "time": time_name,
+        "lat": "LATITUDE",
+        "lon": "LONGITUDE",
+        "mode": "DATA_MODE",
+        "pos_qc": "POSITION_QC",
+        "time_qc": "TIME_QC" if "TIME_QC" in ds else "JULD_QC",
+        "platform": "PLATFORM_NUMBER",
+    }
     prof_names = {k: v for k, v in prof_names.items() if v in ds.variables}
     if "N_POINTS" in ds.dims:
-        keys = ([ds[n].values for n in ("PLATFORM_NUMBER", "CYCLE_NUMBER", "DIRECTION")
-                 if n in ds.variables] if {"PLATFORM_NUMBER", "CYCLE_NUMBER"} <= set(ds.variables)
-                else [ds[time_name].values, ds["LATITUDE"].values, ds["LONGITUDE"].values])
+        keys = (
+            [
+                ds[n].values
+                for n in ("PLATFORM_NUMBER", "CYCLE_NUMBER", "DIRECTION")
+                if n in ds.variables
+            ]
+            if {"PLATFORM_NUMBER", "CYCLE_NUMBER"} <= set(ds.variables)
+            else [ds[time_name].values, ds["LATITUDE"].values, ds["LONGITUDE"].values]
+        )
         pres = np.asarray(ds["PRES"].values, dtype=np.float64)
         if "PRES_ADJUSTED" in ds:
             pres = np.where(np.isfinite(pres), pres, ds["PRES_ADJUSTED"].values)
         prof, lev, n_prof, n_lev, first = group_points(keys, pres)
-        levels = {n: scatter(ds[n].values, prof, lev, (n_prof, n_lev),
-                             fill=b" " if ds[n].dtype.kind == "S" else
-                             (" " if ds[n].dtype.kind in "UO" else np.nan)) for n in level_names}
+        levels = {
+            n: scatter(
+                ds[n].values,
+                prof,
+                lev,
+                (n_prof, n_lev),
+                fill=b" "
+                if ds[n].dtype.kind == "S"
+                else (" " if ds[n].dtype.kind in "UO" else np.nan),
+            )
+            for n in level_names
+        }
         per_prof = {k: np.asarray(ds[v].values)[first] for k, v in prof_names.items()}
         return levels, {**per_prof, "_attrs": ds[time_name].attrs}, n_prof
     if not {"N_PROF", "N_LEVELS"} <= set(ds.dims):
-        raise ProfileLayoutError(f"Argo data have dims {sorted(map(str, ds.dims))}; expected "
-                                 "N_POINTS (argopy points) or N_PROF and N_LEVELS.")
+        raise ProfileLayoutError(
+            f"Argo data have dims {sorted(map(str, ds.dims))}; expected "
+            "N_POINTS (argopy points) or N_PROF and N_LEVELS."
+        )
     ds = ds.transpose("N_PROF", "N_LEVELS", ...)
     levels = {n: np.asarray(ds[n].values) for n in level_names}
     per_prof = {k: np.asarray(ds[v].values) for k, v in prof_names.items()}
@@ -128,9 +157,11 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     levels, prof, n = _as_profiles(ds)
     has_adjusted = any(f"{p}_ADJUSTED" in levels for p in _PARAMS)
     if has_adjusted and "mode" not in prof:
-        raise InputError("Argo data have *_ADJUSTED variables but no DATA_MODE; expected "
-                         "DATA_MODE ('R', 'A' or 'D') to choose between raw and adjusted values.")
-    modes = _modes(prof["mode"]) if "mode" in prof else np.full(n, "R")
+        raise InputError(
+            "Argo data have *_ADJUSTED variables but no DATA_MODE; expected "
+            "DATA_MODE ('R', 'A' or 'D') to choose between raw and adjusted values."
+        )
+    modes = np.char.upper(_text(prof["mode"])) if "mode" in prof else np.full(n, "R")
     adjusted = np.isin(modes, ["A", "D"])[:, None]
 
     def pick(param: str, suffix: str = "") -> np.ndarray | None:
@@ -149,8 +180,9 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     lat = np.asarray(prof["lat"], dtype=np.float64)
     lon = np.asarray(prof["lon"], dtype=np.float64)
     pos_bad = np.isin(qc_codes(prof["pos_qc"]), _BAD) if "pos_qc" in prof else np.zeros(n, bool)
-    time_bad = (np.isin(qc_codes(prof["time_qc"]), _BAD) if "time_qc" in prof
-                else np.zeros(n, bool)) & ~pos_bad
+    time_bad = (
+        np.isin(qc_codes(prof["time_qc"]), _BAD) if "time_qc" in prof else np.zeros(n, bool)
+    ) & ~pos_bad
     keep = ~(pos_bad | time_bad)
     has = (np.isfinite(pres) | np.isfinite(temp)) & keep[:, None]
     bad_p = has & (np.isin(pres_qc, _BAD) if pres_qc is not None else False)
@@ -172,12 +204,17 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     coords = {
         "depth": (("profile", "level"), depth[keep], {"units": "m", "positive": "down"}),
         "time": ("profile", decode_time(prof["time"], prof["_attrs"])[keep]),
-        "lat": ("profile", lat[keep]), "lon": ("profile", lon[keep]),
+        "lat": ("profile", lat[keep]),
+        "lon": ("profile", lon[keep]),
     }
     if "platform" in prof:
-        coords["platform"] = ("profile", np.char.strip(_modes(prof["platform"]))[keep])
-    counts = {"profiles_read": n, "profiles_used": int(keep.sum()),
-              "rejected_position_qc": int(pos_bad.sum()), "rejected_time_qc": int(time_bad.sum()),
-              "levels_rejected_pres_qc": int(bad_p.sum()),
-              "levels_rejected_temp_qc": int(bad_t.sum())}
+        coords["platform"] = ("profile", _text(prof["platform"])[keep])
+    counts = {
+        "profiles_read": n,
+        "profiles_used": int(keep.sum()),
+        "rejected_position_qc": int(pos_bad.sum()),
+        "rejected_time_qc": int(time_bad.sum()),
+        "levels_rejected_pres_qc": int(bad_p.sum()),
+        "levels_rejected_temp_qc": int(bad_t.sum()),
+    }
     return validate_profiles(with_tally(xr.Dataset(data_vars, coords=coords), counts))

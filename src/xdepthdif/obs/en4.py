@@ -2,24 +2,24 @@
 
 What was checked about the real files (``EN.4.2.2.f.profiles.g10.YYYYMM.nc``), and where:
 
-- Variable names and meaning, QC semantics (``POSITION_QC``/``PROFILE_POTM_QC`` '4' rejects the
-  profile, ``POTM_CORRECTED_QC`` '4' the level, ``QC_FLAGS_*`` bit fields): the Met Office
-  page "EN4.2.0 ... Profile files" (hadleyserver.metoffice.gov.uk/en4/en4-0-2-profile-file-
-  format.html). Bit 0 of ``QC_FLAGS_PROFILES``/``QC_FLAGS_LEVELS`` rejects temperature, bit 1
-  salinity, bits 2-16 and 20-29 are temperature and salinity reasons: COAsT
-  (``coast/data/profile.py``, ``calculate_all_en4_qc_flags``).
-- The full variable list of a g10 file: a script reading EN.4.2.2.f.profiles.g10 files that lists
-  the 54 variables it keeps or drops. We write all of them except the three g10 XBT
-  variables ``instrument_type``, ``thermal_corrections``, ``depth_corrections``, whose dims and
-  dtypes we could not confirm.
-- ``REFERENCE_DATE_TIME`` is ``char(DATE_TIME=14)`` = ``"19500101000000"``; ``LATITUDE``,
-  ``LONGITUDE``, ``DEPH_CORRECTED``, ``POTM_CORRECTED`` carry ``valid_min``, ``valid_max`` and
-  ``_FillValue``; depth and temperatures are read as single precision, positions as double:
-  LETKF ``read_en4.f90`` and FESOM-PDAF ``write_profiles_pdaf.F90``. ``JULD`` units
-  ``"days since 1950-01-01 00:00:00 utc"`` and float32 data / float64 JULD, LAT, LON with
-  ``|S1`` QC: DepthDif's EN4 test fixture and DESIGN §4. Fill value 99999: DESIGN §4.
-- Not verified (our choice, Argo-format style): attribute texts, the widths of the metadata
-  strings, ``N_PARAM = 3``, ``N_CALIB = 1``, and QC ``'0'`` on storage levels holding no data.
+- Names, meanings and QC rules ('4' in ``POSITION_QC``/``PROFILE_POTM_QC`` rejects the profile,
+  in ``POTM_CORRECTED_QC`` the level): the Met Office page "EN4.2.0 ... Profile files"
+  (hadleyserver.metoffice.gov.uk/en4/en4-0-2-profile-file-format.html). Bits of
+  ``QC_FLAGS_PROFILES``/``QC_FLAGS_LEVELS``: 0 rejects temperature, 1 salinity, 2-16 and 20-29
+  are the reasons: COAsT ``coast/data/profile.py`` (``calculate_all_en4_qc_flags``).
+- The variable list: a script reading EN.4.2.2.f.profiles.g10 files lists the 54 variables it
+  keeps or drops. We write them all but the g10 XBT variables ``instrument_type``,
+  ``thermal_corrections`` and ``depth_corrections``, whose dims and dtypes we could not confirm.
+- ``REFERENCE_DATE_TIME`` is ``char(DATE_TIME=14)`` ``"19500101000000"``; positions, depth and
+  potential temperature carry ``valid_min``/``valid_max``/``_FillValue``; depth and temperatures
+  are single precision, positions double (LETKF ``read_en4.f90``, FESOM-PDAF
+  ``write_profiles_pdaf.F90``). ``JULD`` units ``"days since 1950-01-01 00:00:00 utc"``,
+  ``|S1`` QC: DepthDif's EN4 test fixture and DESIGN §4 (also the fill value 99999).
+- Our choice, not verified (Argo-format style): attribute texts, metadata string contents,
+  ``N_PARAM = 3``, ``N_CALIB = 1``, no ``_FillValue`` on characters, QC '0' on empty levels.
+
+xarray (2026.9) decodes a missing ``JULD`` as 1950-01-01 when the units end in lowercase
+``utc``, so JULD is decoded here instead (:func:`~xdepthdif.obs.layout.decode_time`).
 
 Examples
 --------
@@ -55,85 +55,115 @@ from .layout import (
 EN4_FILL = 99999.0
 JULD_UNITS = "days since 1950-01-01 00:00:00 utc"
 _REQUIRED = ("JULD", "LATITUDE", "LONGITUDE", "DEPH_CORRECTED", "POTM_CORRECTED")
-_PROFILE_QC = ("POSITION_QC", "JULD_QC", "PROFILE_DEPH_QC", "PROFILE_POTM_QC", "PROFILE_PSAL_QC")
-_LEVEL_QC = ("DEPH_CORRECTED_QC", "POTM_CORRECTED_QC", "PSAL_CORRECTED_QC")
-_STRINGS = {"STRING256": 256, "STRING64": 64, "STRING32": 32, "STRING16": 16, "STRING8": 8,
-            "STRING4": 4, "STRING2": 2, "DATE_TIME": 14}
-_P, _L, _CAL, _H = ("N_PROF",), ("N_PROF", "N_LEVELS"), ("N_PROF", "N_CALIB", "N_PARAM"), (
-    "N_HISTORY", "N_PROF")
-_FILL = {"_FillValue": EN4_FILL}
-# name, dtype, dims, attributes (in the order of the real files' variable list)
-_SCHEMA: list[tuple[str, str, tuple[str, ...], dict]] = [
-    ("DATA_TYPE", "S1", ("STRING16",), {"comment": "Data type"}),
-    ("FORMAT_VERSION", "S1", ("STRING4",), {"comment": "File format version"}),
-    ("HANDBOOK_VERSION", "S1", ("STRING4",), {"comment": "Data handbook version"}),
-    ("REFERENCE_DATE_TIME", "S1", ("DATE_TIME",),
-     {"comment": "Date of reference for Julian days", "conventions": "YYYYMMDDHHMISS"}),
-    ("DATE_CREATION", "S1", ("DATE_TIME",), {"comment": "Date of file creation"}),
-    ("DATE_UPDATE", "S1", ("DATE_TIME",), {"long_name": "Date of update of this file"}),
-    ("PLATFORM_NUMBER", "S1", (*_P, "STRING8"), {"long_name": "Float unique identifier"}),
-    ("PROJECT_NAME", "S1", (*_P, "STRING64"), {"comment": "Name of the project"}),
-    ("PI_NAME", "S1", (*_P, "STRING64"), {"comment": "Name of the principal investigator"}),
-    ("STATION_PARAMETERS", "S1", (*_P, "N_PARAM", "STRING16"),
-     {"long_name": "List of available parameters for the station"}),
-    ("CYCLE_NUMBER", "i4", _P, {"long_name": "Float cycle number", "_FillValue": 99999}),
-    ("DIRECTION", "S1", _P, {"long_name": "Direction of the station profiles"}),
-    ("DATA_CENTRE", "S1", (*_P, "STRING2"), {"long_name": "Data centre in charge of float data"}),
-    ("DC_REFERENCE", "S1", (*_P, "STRING32"), {"long_name": "Station unique identifier"}),
-    ("DATA_STATE_INDICATOR", "S1", (*_P, "STRING4"), {"long_name": "Degree of processing"}),
-    ("DATA_MODE", "S1", _P, {"long_name": "Delayed mode or real time data"}),
-    ("INST_REFERENCE", "S1", (*_P, "STRING64"), {"long_name": "Instrument type"}),
-    ("WMO_INST_TYPE", "S1", (*_P, "STRING4"), {"long_name": "Coded instrument type"}),
-    ("JULD", "f8", _P, {"long_name": "Julian day (UTC) of the location relative to "
-                                     "REFERENCE_DATE_TIME", "units": JULD_UNITS,
-                        "conventions": "Relative julian days with decimal part (as parts of day)",
-                        **_FILL}),
-    ("JULD_QC", "S1", _P, {"long_name": "Quality on Date and Time"}),
-    ("JULD_LOCATION", "f8", _P, {"long_name": "Julian day (UTC) of the location relative to "
-                                              "REFERENCE_DATE_TIME", "units": JULD_UNITS, **_FILL}),
-    ("LATITUDE", "f8", _P, {"long_name": "Latitude of the station, best estimate",
-                            "units": "degree_north", "valid_min": -90.0, "valid_max": 90.0,
-                            **_FILL}),
-    ("LONGITUDE", "f8", _P, {"long_name": "Longitude of the station, best estimate",
-                             "units": "degree_east", "valid_min": -180.0, "valid_max": 180.0,
-                             **_FILL}),
-    ("POSITION_QC", "S1", _P, {"long_name": "Quality on position (latitude and longitude)"}),
-    ("POSITIONING_SYSTEM", "S1", (*_P, "STRING8"), {"long_name": "Positioning system"}),
-    ("PROFILE_DEPH_QC", "S1", _P, {"long_name": "Global quality flag of DEPH profile"}),
-    ("PROFILE_POTM_QC", "S1", _P, {"long_name": "Global quality flag of POTM profile"}),
-    ("PROFILE_PSAL_QC", "S1", _P, {"long_name": "Global quality flag of PSAL profile"}),
-    ("DEPH_CORRECTED", "f4", _L, {"long_name": "Corrected depth", "units": "metre",
-                                  "valid_min": 0.0, "valid_max": 12000.0, **_FILL}),
-    ("DEPH_CORRECTED_QC", "S1", _L, {"long_name": "Quality on corrected depth"}),
-    ("POTM_CORRECTED", "f4", _L, {"long_name": "Corrected potential temperature",
-                                  "units": "degree_Celsius", "valid_min": -3.0,
-                                  "valid_max": 40.0, **_FILL}),
-    ("POTM_CORRECTED_QC", "S1", _L, {"long_name": "Quality on corrected potential temperature"}),
-    ("PSAL_CORRECTED", "f4", _L, {"long_name": "Corrected practical salinity", "units": "psu",
-                                  "valid_min": 0.0, "valid_max": 60.0, **_FILL}),
-    ("PSAL_CORRECTED_QC", "S1", _L, {"long_name": "Quality on corrected practical salinity"}),
-    ("TEMP", "f4", _L, {"long_name": "In situ sea temperature", "units": "degree_Celsius",
-                        "valid_min": -3.0, "valid_max": 40.0, **_FILL}),
-    ("PARAMETER", "S1", (*_CAL, "STRING16"), {"long_name": "List of parameters with "
-                                                           "calibration information"}),
-    ("SCIENTIFIC_CALIB_EQUATION", "S1", (*_CAL, "STRING256"), {"long_name": "Calibration equation"}),
-    ("SCIENTIFIC_CALIB_COEFFICIENT", "S1", (*_CAL, "STRING256"),
-     {"long_name": "Calibration coefficients"}),
-    ("SCIENTIFIC_CALIB_COMMENT", "S1", (*_CAL, "STRING256"), {"long_name": "Calibration comment"}),
-    ("CALIBRATION_DATE", "S1", (*_CAL, "DATE_TIME"), {"conventions": "YYYYMMDDHHMISS"}),
-    ("HISTORY_INSTITUTION", "S1", (*_H, "STRING4"), {"long_name": "Institution"}),
-    ("HISTORY_SOFTWARE", "S1", (*_H, "STRING4"), {"long_name": "Name of software"}),
-    ("HISTORY_SOFTWARE_RELEASE", "S1", (*_H, "STRING4"), {"long_name": "Software release"}),
-    ("HISTORY_DATE", "S1", (*_H, "DATE_TIME"), {"long_name": "Date the history record was created"}),
-    ("HISTORY_ACTION", "S1", (*_H, "STRING4"), {"long_name": "Action performed on data"}),
-    ("HISTORY_PARAMETER", "S1", (*_H, "STRING16"), {"long_name": "Station parameter action"}),
-    ("HISTORY_START_DEPH", "f4", _H, {"long_name": "Start depth action applied on", **_FILL}),
-    ("HISTORY_STOP_DEPH", "f4", _H, {"long_name": "Stop depth action applied on", **_FILL}),
-    ("HISTORY_PREVIOUS_VALUE", "f4", _H, {"long_name": "Parameter previous value", **_FILL}),
-    ("HISTORY_QCTEST", "S1", (*_H, "STRING16"), {"long_name": "Documentation of tests performed"}),
-    ("QC_FLAGS_PROFILES", "i4", _P, {"long_name": "Quality control flags: profiles"}),
-    ("QC_FLAGS_LEVELS", "i4", _L, {"long_name": "Quality control flags: levels"}),
-]
+_QC = (
+    "POSITION_QC",
+    "PROFILE_POTM_QC",
+    "POTM_CORRECTED_QC",
+    "QC_FLAGS_PROFILES",
+    "QC_FLAGS_LEVELS",
+)
+_FIELDS = {
+    "DEPH_CORRECTED": "depth",
+    "POTM_CORRECTED": "theta",
+    "TEMP": "temp",
+    "PSAL_CORRECTED": "psal",
+}
+_STRINGS = {f"STRING{n}": n for n in (256, 64, 32, 16, 8, 4, 2)} | {"DATE_TIME": 14}
+_F = "_FillValue=99999"
+_YMD = "conventions=YYYYMMDDHHMISS"
+_JULD = f"units={JULD_UNITS}|{_F}"
+_JUL = "long_name=Julian day (UTC) of the"
+_REL = "relative to REFERENCE_DATE_TIME"
+# The file layout as data: name, dtype, dims, attributes (key=value|...), in the real files'
+# order. P = (N_PROF,), L = (N_PROF, N_LEVELS), C = (N_PROF, N_CALIB, N_PARAM),
+# H = (N_HISTORY, N_PROF); a trailing STRINGn/DATE_TIME is the character dimension; an
+# indented line continues the attributes of the line above.
+_CDL = f"""
+DATA_TYPE S1 STRING16 comment=Data type
+FORMAT_VERSION S1 STRING4 comment=File format version
+HANDBOOK_VERSION S1 STRING4 comment=Data handbook version
+REFERENCE_DATE_TIME S1 DATE_TIME comment=Date of reference for Julian days|{_YMD}
+DATE_CREATION S1 DATE_TIME comment=Date of file creation|{_YMD}
+DATE_UPDATE S1 DATE_TIME long_name=Date of update of this file|{_YMD}
+PLATFORM_NUMBER S1 P,STRING8 long_name=Float unique identifier
+PROJECT_NAME S1 P,STRING64 comment=Name of the project
+PI_NAME S1 P,STRING64 comment=Name of the principal investigator
+STATION_PARAMETERS S1 P,N_PARAM,STRING16 long_name=List of available parameters for the station
+CYCLE_NUMBER i4 P long_name=Float cycle number|{_F}
+DIRECTION S1 P long_name=Direction of the station profiles|conventions=A: ascending, D: descending
+DATA_CENTRE S1 P,STRING2 long_name=Data centre in charge of float data processing
+DC_REFERENCE S1 P,STRING32 long_name=Station unique identifier in data centre
+DATA_STATE_INDICATOR S1 P,STRING4 long_name=Degree of processing the data have passed through
+DATA_MODE S1 P long_name=Delayed mode or real time data|conventions=R: real time, D: delayed mode
+INST_REFERENCE S1 P,STRING64 long_name=Instrument type
+WMO_INST_TYPE S1 P,STRING4 long_name=Coded instrument type
+JULD f8 P {_JUL} station {_REL}|{_JULD}
+JULD_QC S1 P long_name=Quality on Date and Time
+JULD_LOCATION f8 P {_JUL} location {_REL}|{_JULD}
+LATITUDE f8 P long_name=Latitude of the station, best estimate|units=degree_north|{_F}
+  valid_min=-90|valid_max=90
+LONGITUDE f8 P long_name=Longitude of the station, best estimate|units=degree_east|{_F}
+  valid_min=-180|valid_max=180
+POSITION_QC S1 P long_name=Quality on position (latitude and longitude)
+POSITIONING_SYSTEM S1 P,STRING8 long_name=Positioning system
+PROFILE_DEPH_QC S1 P long_name=Global quality flag of DEPH profile
+PROFILE_POTM_QC S1 P long_name=Global quality flag of POTM profile
+PROFILE_PSAL_QC S1 P long_name=Global quality flag of PSAL profile
+DEPH_CORRECTED f4 L long_name=Corrected sea water depth|units=metre|{_F}
+  valid_min=0|valid_max=12000
+DEPH_CORRECTED_QC S1 L long_name=Quality on corrected depth
+POTM_CORRECTED f4 L long_name=Corrected sea potential temperature|units=degree_Celsius|{_F}
+  valid_min=-3|valid_max=40
+POTM_CORRECTED_QC S1 L long_name=Quality on corrected potential temperature
+PSAL_CORRECTED f4 L long_name=Corrected practical salinity|units=psu|{_F}
+  valid_min=0|valid_max=60
+PSAL_CORRECTED_QC S1 L long_name=Quality on corrected practical salinity
+TEMP f4 L long_name=Sea temperature in-situ ITS-90 scale|units=degree_Celsius|{_F}
+  valid_min=-3|valid_max=40
+PARAMETER S1 C,STRING16 long_name=List of parameters with calibration information
+SCIENTIFIC_CALIB_EQUATION S1 C,STRING256 long_name=Calibration equation for this parameter
+SCIENTIFIC_CALIB_COEFFICIENT S1 C,STRING256 long_name=Calibration coefficients for this equation
+SCIENTIFIC_CALIB_COMMENT S1 C,STRING256 long_name=Comment applying to this parameter calibration
+CALIBRATION_DATE S1 C,DATE_TIME {_YMD}
+HISTORY_INSTITUTION S1 H,STRING4 long_name=Institution which performed action
+HISTORY_SOFTWARE S1 H,STRING4 long_name=Name of software which performed action
+HISTORY_SOFTWARE_RELEASE S1 H,STRING4 long_name=Version/release of software which performed action
+HISTORY_DATE S1 H,DATE_TIME long_name=Date the history record was created|{_YMD}
+HISTORY_ACTION S1 H,STRING4 long_name=Action performed on data
+HISTORY_PARAMETER S1 H,STRING16 long_name=Station parameter action is performed on
+HISTORY_START_DEPH f4 H long_name=Start depth action applied on|{_F}
+HISTORY_STOP_DEPH f4 H long_name=Stop depth action applied on|{_F}
+HISTORY_PREVIOUS_VALUE f4 H long_name=Parameter/flag previous value before action|{_F}
+HISTORY_QCTEST S1 H,STRING16 long_name=Documentation of tests performed, tests failed (in hex form)
+QC_FLAGS_PROFILES i4 P long_name=Quality control flags: profiles
+QC_FLAGS_LEVELS i4 L long_name=Quality control flags: levels
+"""
+_SHORT = {
+    "P": ("N_PROF",),
+    "L": ("N_PROF", "N_LEVELS"),
+    "C": ("N_PROF", "N_CALIB", "N_PARAM"),
+    "H": ("N_HISTORY", "N_PROF"),
+}
+
+
+def _attr(value: str) -> str | float:
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def _parse_schema(cdl: str) -> list[tuple[str, str, tuple[str, ...], dict]]:
+    schema = []
+    for line in cdl.strip().replace("\n  ", "|").splitlines():
+        name, dtype, dims, attrs = line.split(" ", 3)
+        dims = tuple(d for part in dims.split(",") for d in _SHORT.get(part, (part,)))
+        pairs = (a.split("=", 1) for a in attrs.split("|"))
+        schema.append((name, dtype, dims, {k: _attr(v) for k, v in pairs}))
+    return schema
+
+
+_SCHEMA = _parse_schema(_CDL)
 
 
 def en4_filename(year: int, month: int) -> str:
@@ -142,8 +172,9 @@ def en4_filename(year: int, month: int) -> str:
 
 
 # ---------------------------------------------------------------------------------- reading
-def read_en4(paths: str | os.PathLike | Sequence[str | os.PathLike], *, engine: str | None = None
-             ) -> xr.Dataset:
+def read_en4(
+    paths: str | os.PathLike | Sequence[str | os.PathLike], *, engine: str | None = None
+) -> xr.Dataset:
     """Read Met Office EN4 profile files into the profile layout, with EN4's quality control.
 
     Uses ``POTM_CORRECTED`` (potential temperature, °C) on ``DEPH_CORRECTED`` (m). A profile is
@@ -185,17 +216,12 @@ def read_en4(paths: str | os.PathLike | Sequence[str | os.PathLike], *, engine: 
     return out
 
 
-def _expand(paths) -> list[Path]:
+def _expand(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     files: list[Path] = []
-    for item in items:
-        text = os.fspath(item)
+    for text in map(os.fspath, items):
         if any(c in text for c in "*?["):
-            matches = sorted(glob.glob(text))
-            if not matches:
-                raise InputError(f"no file matches {text!r}; expected EN4 files such as "
-                                 f"{en4_filename(2020, 1)}. Check the directory and pattern.")
-            files += [Path(m) for m in matches]
+            files += [Path(m) for m in sorted(glob.glob(text))] or _none_match(text)
         elif not Path(text).is_file():
             raise InputError(f"EN4 file {text!r} does not exist; check the path.")
         else:
@@ -205,17 +231,24 @@ def _expand(paths) -> list[Path]:
     return files
 
 
+def _none_match(pattern: str) -> list[Path]:
+    raise InputError(
+        f"no file matches {pattern!r}; expected EN4 files such as {en4_filename(2020, 1)}. "
+        "Check the directory and the pattern."
+    )
+
+
 def _flag(values: np.ndarray, code: str) -> np.ndarray:
     """Where single-character QC flags equal ``code`` (bytes, str or numbers)."""
     v = np.asarray(values)
-    if v.dtype.kind == "S":
-        return v == code.encode()
-    if v.dtype.kind == "U":
-        return v == code
     if v.dtype.kind in "iuf":
         return v == int(code)
-    flat = [(x.decode() if isinstance(x, bytes) else str(x)).strip() == code for x in v.ravel()]
-    return np.array(flat, dtype=bool).reshape(v.shape)
+    if v.dtype == np.dtype("S1"):
+        return v == code.encode()
+    if v.dtype.kind == "O":
+        v = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in v.ravel()])
+    text = np.char.decode(v, "ascii", "replace") if v.dtype.kind == "S" else v.astype(str)
+    return (np.char.strip(text) == code).reshape(np.shape(values))
 
 
 def _bit0(values: np.ndarray) -> np.ndarray:
@@ -227,7 +260,7 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
     try:
         raw = xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False)
     except (OSError, ValueError) as exc:
-        raise FileFormatError(f"cannot open {path} as netCDF ({exc}); expected an EN4 file.") from exc
+        raise FileFormatError(f"cannot open {path} as netCDF ({exc}); expected EN4.") from exc
     with raw:
         missing = [v for v in _REQUIRED if v not in raw.variables]
         if missing or "N_PROF" not in raw.dims:
@@ -235,24 +268,20 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
                 f"{path.name} lacks {missing or ['dim N_PROF']}; found {sorted(raw.variables)}. "
                 f"Expected an EN4 profile file ({en4_filename(2020, 1)}) with {list(_REQUIRED)}."
             )
-        absent = [v for v in ("POSITION_QC", "PROFILE_POTM_QC", "POTM_CORRECTED_QC",
-                              "QC_FLAGS_PROFILES", "QC_FLAGS_LEVELS") if v not in raw.variables]
-        if absent:
-            warnings.warn(f"{path.name} has no {absent}: those EN4 quality checks are not "
-                          "applied.", XDepthDifWarning, stacklevel=3)
-        n = raw.sizes["N_PROF"]
-        get = {v: raw[v].values for v in (*_REQUIRED, "POSITION_QC", "PROFILE_POTM_QC",
-                                           "POTM_CORRECTED_QC", "QC_FLAGS_PROFILES",
-                                           "QC_FLAGS_LEVELS", "PLATFORM_NUMBER")
-               if v in raw.variables}
+        if absent := [v for v in _QC if v not in raw.variables]:
+            msg = f"{path.name} has no {absent}: those EN4 quality checks are not applied."
+            warnings.warn(msg, XDepthDifWarning, stacklevel=3)
+        n, n_lev = raw.sizes["N_PROF"], raw.sizes.get("N_LEVELS", 0)
+        names = (*_REQUIRED, *_QC, "PLATFORM_NUMBER")
+        get = {v: raw[v].values for v in names if v in raw.variables}
         juld_attrs = dict(raw["JULD"].attrs)
     none = np.zeros(n, dtype=bool)
-    theta = np.asarray(get["POTM_CORRECTED"], dtype=np.float64).reshape(n, -1)
-    depth = np.asarray(get["DEPH_CORRECTED"], dtype=np.float64).reshape(n, -1)
+    theta = np.asarray(get["POTM_CORRECTED"], dtype=np.float64).reshape(n, n_lev)
+    depth = np.asarray(get["DEPH_CORRECTED"], dtype=np.float64).reshape(n, n_lev)
     reasons = {
-        "position_qc": _flag(get["POSITION_QC"], "4") if "POSITION_QC" in get else none,
-        "profile_potm_qc": _flag(get["PROFILE_POTM_QC"], "4") if "PROFILE_POTM_QC" in get else none,
-        "qc_flags_profiles": _bit0(get["QC_FLAGS_PROFILES"]) if "QC_FLAGS_PROFILES" in get else none,
+        "position_qc": _flag(get.get("POSITION_QC", none), "4"),
+        "profile_potm_qc": _flag(get.get("PROFILE_POTM_QC", none), "4"),
+        "qc_flags_profiles": _bit0(get.get("QC_FLAGS_PROFILES", none)),
     }
     counts = {"profiles_read": n}
     rejected = none.copy()
@@ -261,18 +290,17 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
         rejected |= mask
     keep = ~rejected
     has_data = (np.isfinite(theta) | np.isfinite(depth)) & keep[:, None]
-    lvl_qc = _flag(get["POTM_CORRECTED_QC"], "4") if "POTM_CORRECTED_QC" in get else False
-    lvl_bits = _bit0(get["QC_FLAGS_LEVELS"]) if "QC_FLAGS_LEVELS" in get else False
-    by_qc = has_data & lvl_qc
-    by_bits = has_data & lvl_bits & ~by_qc
+    by_qc = has_data & _flag(get.get("POTM_CORRECTED_QC", np.zeros_like(has_data)), "4")
+    by_bits = has_data & _bit0(get.get("QC_FLAGS_LEVELS", np.zeros_like(has_data))) & ~by_qc
     counts["levels_rejected_potm_qc"] = int(by_qc.sum())
     counts["levels_rejected_qc_flags_levels"] = int(by_bits.sum())
-    drop = by_qc | by_bits
-    theta[drop], depth[drop] = np.nan, np.nan
     counts["profiles_used"] = int(keep.sum())
-    platform = get.get("PLATFORM_NUMBER", np.full(n, b""))
-    platform = np.array([p.decode("ascii", "replace") if isinstance(p, bytes) else str(p)
-                         for p in np.asarray(platform).ravel()]).astype(str)
+    theta[by_qc | by_bits], depth[by_qc | by_bits] = np.nan, np.nan
+    used = np.flatnonzero((np.isfinite(theta) | np.isfinite(depth))[keep].any(axis=0))
+    width = int(used[-1]) + 1 if used.size else 0  # drop the empty storage width early
+    theta, depth = theta[:, :width], depth[:, :width]
+    platform = np.asarray(get.get("PLATFORM_NUMBER", np.full(n, b""))).astype("S")
+    platform = np.char.strip(np.char.decode(platform, "ascii", "replace"))
     ds = xr.Dataset(
         {"thetao": (("profile", "level"), theta[keep], {"units": "degC"})},
         coords={
@@ -280,21 +308,27 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
             "time": ("profile", decode_time(np.asarray(get["JULD"], float), juld_attrs)[keep]),
             "lat": ("profile", np.asarray(get["LATITUDE"], dtype=np.float64)[keep]),
             "lon": ("profile", np.asarray(get["LONGITUDE"], dtype=np.float64)[keep]),
-            "platform": ("profile", np.char.strip(platform)[keep]),
+            "platform": ("profile", platform[keep]),
         },
     )
     return validate_profiles(with_tally(ds, counts))
 
 
 # ---------------------------------------------------------------------------------- writing
-def write_en4(path: str | os.PathLike, profiles: xr.Dataset, *, format: str = "NETCDF4",
-              n_levels: int | None = None, qc: Mapping[str, np.ndarray] | None = None) -> Path:
+def write_en4(
+    path: str | os.PathLike,
+    profiles: xr.Dataset,
+    *,
+    format: str = "NETCDF4",
+    n_levels: int | None = None,
+    qc: Mapping[str, np.ndarray] | None = None,
+) -> Path:
     """Write profiles as a Met Office EN4 profile file.
 
     Same dims, variable names, dtypes, single-character QC flags ('1' good, '4' bad, '0' on
     storage levels without data), QC bit fields and fill value 99999 as the real files (see the
     module docstring for what was verified). Levels holding data are packed to the front of
-    ``N_LEVELS``, as in EN4. ``TEMP`` (in-situ) is computed from ``thetao`` with gsw, using the
+    ``N_LEVELS``, as in EN4. ``TEMP`` (in situ) is computed from ``thetao`` with gsw, using the
     salinity ``so`` when the profiles have it and 35 otherwise; ``PSAL_CORRECTED`` is ``so`` or
     the fill value. ``thetao_error`` is not written (EN4 has no such variable). Values are written
     as given: nothing is dropped, so tests can inject bad data.
@@ -323,27 +357,31 @@ def write_en4(path: str | os.PathLike, profiles: xr.Dataset, *, format: str = "N
         raise InputError(f"format={format!r}; expected 'NETCDF4' or 'NETCDF3_CLASSIC'.")
     data = _profile_arrays(profiles)
     present = np.isfinite(data["depth"]) | np.isfinite(data["theta"])
-    order = np.argsort(~present, axis=1, kind="stable")
     width = int(present.sum(axis=1).max(initial=0))
     n_levels = max(width, 1) if n_levels is None else int(n_levels)
     if n_levels < width:
-        raise InputError(f"n_levels={n_levels} but a profile holds {width} levels; "
-                         f"expected n_levels >= {width}.")
-    pack = _packer(order, n_levels)
-    fields = {k: pack(data[k], np.nan) for k in ("depth", "theta", "temp", "psal")}
-    has = pack(present, False)
-    values = _default_qc(data, has)
+        raise InputError(
+            f"n_levels={n_levels}, but a profile holds {width} levels; expected "
+            f"n_levels >= {width}."
+        )
+    order = np.argsort(~present, axis=1, kind="stable")
+
+    def pack(arr, fill):
+        arr = np.take_along_axis(np.asarray(arr), order, axis=1)[:, :n_levels]
+        return np.pad(arr, ((0, 0), (0, n_levels - arr.shape[1])), constant_values=fill)
+
+    values = _default_qc(data, pack(present, False))
     for name, arr in (qc or {}).items():
-        values[name] = _injected(name, arr, values, pack, len(data["lat"]))
+        values[name] = _injected(name, arr, values, pack)
     path = Path(path)
     with netCDF4.Dataset(path, "w", format=format) as nc:
         _define(nc, len(data["lat"]), n_levels)
         _fill_metadata(nc, data)
         for name, arr in values.items():
             nc[name][:] = arr
-        for name, key in (("DEPH_CORRECTED", "depth"), ("POTM_CORRECTED", "theta"),
-                          ("TEMP", "temp"), ("PSAL_CORRECTED", "psal")):
-            nc[name][:] = np.where(np.isfinite(fields[key]), fields[key], EN4_FILL)
+        for name, key in _FIELDS.items():
+            field = pack(data[key], np.nan)
+            nc[name][:] = np.where(np.isfinite(field), field, EN4_FILL)
     return path
 
 
@@ -355,16 +393,25 @@ def _profile_arrays(profiles: xr.Dataset) -> dict[str, np.ndarray]:
     p = profiles.transpose("profile", "level", ...)
     theta = temperature_to_degc(p["thetao"].values, p["thetao"].attrs.get("units"))
     depth = depth_to_metres(np.broadcast_to(p["depth"].values, theta.shape), p["depth"].attrs)
-    lat = np.asarray(p["lat"].values, dtype=np.float64)
-    lon = np.asarray(p["lon"].values, dtype=np.float64)
+    lat, lon = (np.asarray(p[n].values, dtype=np.float64) for n in ("lat", "lon"))
     so = np.asarray(p["so"].values, dtype=np.float64) if "so" in p else None
     pres = gsw.p_from_z(-depth, lat[:, None])
     sa = gsw.SA_from_SP(35.0 if so is None else so, pres, lon[:, None], lat[:, None])
     temp = gsw.t_from_CT(sa, gsw.CT_from_pt(sa, theta), pres)
     platform = p["platform"].values.astype(str) if "platform" in p else np.full(lat.size, "")
-    return {"theta": theta, "depth": depth, "temp": temp, "lat": lat, "lon": lon,
-            "psal": np.full(theta.shape, np.nan) if so is None else so, "platform": platform,
-            "juld": _juld(p["time"].values, p["time"].attrs), "has_so": np.array(so is not None)}
+    psal = np.full(theta.shape, np.nan) if so is None else so
+    juld = _juld(p["time"].values, p["time"].attrs)
+    return dict(
+        theta=theta,
+        depth=depth,
+        temp=temp,
+        lat=lat,
+        lon=lon,
+        psal=psal,
+        juld=juld,
+        platform=platform,
+        has_so=so is not None,
+    )
 
 
 def _juld(times: np.ndarray, attrs: Mapping) -> np.ndarray:
@@ -372,71 +419,65 @@ def _juld(times: np.ndarray, attrs: Mapping) -> np.ndarray:
     missing = time_missing(times)
     if times.dtype.kind == "M":
         days = (times - np.datetime64("1950-01-01", "ns")) / np.timedelta64(1, "D")
-    else:
-        cal = {getattr(t, "calendar", "standard") for t in times[~missing]}
-        if cal - {"standard", "gregorian", "proleptic_gregorian"}:
-            raise CalendarError(f"profile times use calendar {sorted(cal)}; EN4 files are "
-                                "gregorian. Convert with ds.convert_calendar('standard').")
-        import cftime
+        return np.where(missing, EN4_FILL, days)
+    cal = {getattr(t, "calendar", "standard") for t in times[~missing]}
+    if cal - {"standard", "gregorian", "proleptic_gregorian"}:
+        raise CalendarError(
+            f"profile times use calendar {sorted(cal)}; EN4 files are "
+            "gregorian. Convert with ds.convert_calendar('standard')."
+        )
+    import cftime
 
-        days = np.full(times.shape, np.nan)
-        days[~missing] = cftime.date2num(list(times[~missing]), "days since 1950-01-01",
-                                         calendar="standard")
-    return np.where(missing, EN4_FILL, days)
-
-
-def _packer(order: np.ndarray, n_levels: int):
-    def pack(arr: np.ndarray, fill):
-        arr = np.take_along_axis(np.asarray(arr), order, axis=1)[:, :n_levels]
-        extra = n_levels - arr.shape[1]
-        return np.pad(arr, ((0, 0), (0, extra)), constant_values=fill) if extra > 0 else arr
-    return pack
+    days = np.full(times.shape, EN4_FILL)
+    days[~missing] = cftime.date2num(list(times[~missing]), "days since 1950-01-01", "standard")
+    return days
 
 
 def _default_qc(data: dict, has: np.ndarray) -> dict[str, np.ndarray]:
     n = len(data["lat"])
     good, unset = np.full(n, b"1", dtype="S1"), np.full(n, b"0", dtype="S1")
     levels = np.where(has, b"1", b"0").astype("S1")
-    psal = levels if data["has_so"] else np.full(has.shape, b"0", dtype="S1")
-    return {"POSITION_QC": good, "JULD_QC": good, "PROFILE_DEPH_QC": good,
-            "PROFILE_POTM_QC": good, "PROFILE_PSAL_QC": good if data["has_so"] else unset,
-            "DEPH_CORRECTED_QC": levels, "POTM_CORRECTED_QC": levels, "PSAL_CORRECTED_QC": psal,
-            "QC_FLAGS_PROFILES": np.zeros(n, np.int32),
-            "QC_FLAGS_LEVELS": np.zeros(has.shape, np.int32)}
+    out = {name: good for name in ("POSITION_QC", "JULD_QC", "PROFILE_DEPH_QC", "PROFILE_POTM_QC")}
+    out |= {"DEPH_CORRECTED_QC": levels, "POTM_CORRECTED_QC": levels}
+    out["PROFILE_PSAL_QC"] = good if data["has_so"] else unset
+    out["PSAL_CORRECTED_QC"] = levels if data["has_so"] else np.full(has.shape, b"0", "S1")
+    out["QC_FLAGS_PROFILES"] = np.zeros(n, np.int32)
+    out["QC_FLAGS_LEVELS"] = np.zeros(has.shape, np.int32)
+    return out
 
 
-def _injected(name: str, arr, defaults: dict, pack, n: int) -> np.ndarray:
+def _injected(name: str, arr, defaults: dict, pack) -> np.ndarray:
     if name not in defaults:
         raise InputError(f"qc has {name!r}; expected some of {sorted(defaults)}.")
-    arr = np.asarray(arr)
+    arr, want = np.asarray(arr), defaults[name].shape
     if name.startswith("QC_FLAGS"):
         arr, fill = arr.astype(np.int32), np.int32(0)
     else:
         arr = np.char.encode(arr.astype(str), "ascii") if arr.dtype.kind in "UO" else arr
         arr, fill = arr.astype("S1"), b"0"
-    if defaults[name].ndim == 1:
-        if arr.shape != (n,):
-            raise InputError(f"qc[{name!r}] has shape {arr.shape}; expected ({n},).")
+    if len(want) == 1 and arr.shape == want:
         return arr
-    if arr.ndim != 2 or arr.shape[0] != n:
-        raise InputError(f"qc[{name!r}] has shape {arr.shape}; expected (profile, level).")
-    return pack(arr, fill)
+    if len(want) == 2 and arr.ndim == 2 and arr.shape[0] == want[0]:
+        return pack(arr, fill)
+    raise InputError(
+        f"qc[{name!r}] has shape {arr.shape}; expected "
+        f"{'(profile,)' if len(want) == 1 else '(profile, level)'} = {want}."
+    )
 
 
 def _define(nc: netCDF4.Dataset, n_prof: int, n_levels: int) -> None:
-    for name, size in _STRINGS.items():
-        nc.createDimension(name, size)
-    for name, size in (("N_PROF", n_prof), ("N_PARAM", 3), ("N_LEVELS", n_levels),
-                       ("N_CALIB", 1), ("N_HISTORY", None)):
+    sizes = {**_STRINGS, "N_PROF": n_prof, "N_PARAM": 3, "N_LEVELS": n_levels, "N_CALIB": 1}
+    for name, size in (*sizes.items(), ("N_HISTORY", None)):
         nc.createDimension(name, size)
     for name, dtype, dims, attrs in _SCHEMA:
         attrs = dict(attrs)
         fill = attrs.pop("_FillValue", None)
-        fill = None if fill is None else np.array(fill, dtype=dtype)
-        var = nc.createVariable(name, dtype, dims, fill_value=fill)
+        var = nc.createVariable(
+            name, dtype, dims, fill_value=None if fill is None else np.array(fill, dtype=dtype)
+        )
         var.setncatts(attrs)
-    nc.setncatts({"title": "EN4 quality controlled ocean profiles (EN.4.2.2, g10)",
-                  "history": f"written by xdepthdif.obs.write_en4 {datetime.now(UTC):%Y-%m-%d}"})
+    nc.title = "EN4 quality controlled ocean profiles (EN.4.2.2, g10)"
+    nc.history = f"written by xdepthdif.obs.write_en4 {datetime.now(UTC):%Y-%m-%d}"
 
 
 def _chars(strings, width: int) -> np.ndarray:
@@ -445,32 +486,35 @@ def _chars(strings, width: int) -> np.ndarray:
 
 def _fill_metadata(nc: netCDF4.Dataset, data: dict) -> None:
     n = len(data["lat"])
+    for name, _, dims, _ in _SCHEMA:  # blanks first, as in files with no metadata
+        if dims[0] == "N_PROF" and dims[-1] in _STRINGS:
+            nc[name][:] = np.full(tuple(nc.dimensions[d].size for d in dims), b" ", dtype="S1")
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    nc["DATA_TYPE"][:] = _chars(["EN4 profiles"], 16)[0]
-    nc["FORMAT_VERSION"][:] = _chars(["2.2"], 4)[0]
-    nc["HANDBOOK_VERSION"][:] = _chars(["1.2"], 4)[0]
-    nc["REFERENCE_DATE_TIME"][:] = _chars(["19500101000000"], 14)[0]
-    nc["DATE_CREATION"][:] = _chars([now], 14)[0]
-    nc["DATE_UPDATE"][:] = _chars([now], 14)[0]
+    for name, text in (
+        ("DATA_TYPE", "EN4 profiles"),
+        ("FORMAT_VERSION", "2.2"),
+        ("HANDBOOK_VERSION", "1.2"),
+        ("REFERENCE_DATE_TIME", "19500101000000"),
+        ("DATE_CREATION", now),
+        ("DATE_UPDATE", now),
+    ):
+        nc[name][:] = _chars([text], nc[name].shape[0])[0]
     nc["PLATFORM_NUMBER"][:] = _chars([s[:8] for s in data["platform"]], 8)
     params = np.broadcast_to(np.array(["DEPH", "TEMP", "PSAL"]), (n, 3))
     nc["STATION_PARAMETERS"][:] = _chars(params, 16)
     nc["PARAMETER"][:] = _chars(params[:, None, :], 16)
     nc["DIRECTION"][:] = np.full(n, b"A", dtype="S1")
     nc["DATA_MODE"][:] = np.full(n, b"D", dtype="S1")
-    nc["JULD"][:] = data["juld"]
-    nc["JULD_LOCATION"][:] = data["juld"]
+    nc["JULD"][:] = nc["JULD_LOCATION"][:] = data["juld"]
     nc["LATITUDE"][:] = np.where(np.isfinite(data["lat"]), data["lat"], EN4_FILL)
     nc["LONGITUDE"][:] = np.where(np.isfinite(data["lon"]), data["lon"], EN4_FILL)
     nc["CYCLE_NUMBER"][:] = np.zeros(n, np.int32)
-    for name, _, dims, _ in _SCHEMA:
-        if dims[0] == "N_PROF" and dims[-1] in _STRINGS and name not in (
-                "PLATFORM_NUMBER", "STATION_PARAMETERS", "PARAMETER"):
-            nc[name][:] = np.full(tuple(nc.dimensions[d].size for d in dims), b" ", dtype="S1")
 
 
 def write_en4_months(profiles: xr.Dataset, directory: str | os.PathLike, **kw) -> list[Path]:
     """Write one EN4 file per calendar month, named as the Met Office names them.
+
+    ``kw`` goes to :func:`write_en4`; per-profile ``qc`` arrays are split with the profiles.
 
     >>> import tempfile, numpy as np, xarray as xr
     >>> prof = xr.Dataset(
@@ -482,10 +526,11 @@ def write_en4_months(profiles: xr.Dataset, directory: str | os.PathLike, **kw) -
     ['EN.4.2.2.f.profiles.g10.201001.nc', 'EN.4.2.2.f.profiles.g10.201002.nc']
     """
     times = decode_time(profiles["time"].values, profiles["time"].attrs)
-    missing = time_missing(times)
-    if missing.any():
-        raise InputError(f"{int(missing.sum())} profiles have no time, so no month; expected "
-                         "times on every profile. Drop them first (validate_profiles does).")
+    if (missing := time_missing(times)).any():
+        raise InputError(
+            f"{int(missing.sum())} profiles have no time, so no month; expected a "
+            "time on every profile. Drop them first (validate_profiles does)."
+        )
     if times.dtype.kind == "M":
         ym = times.astype("datetime64[M]").astype(np.int64)
         keys = np.stack([ym // 12 + 1970, ym % 12 + 1], axis=1)
@@ -496,9 +541,9 @@ def write_en4_months(profiles: xr.Dataset, directory: str | os.PathLike, **kw) -
     out = []
     for year, month in np.unique(keys, axis=0):
         sel = np.flatnonzero((keys[:, 0] == year) & (keys[:, 1] == month))
-        kw_month = dict(kw)
-        if "qc" in kw_month and kw_month["qc"] is not None:
-            kw_month["qc"] = {k: np.asarray(v)[sel] for k, v in kw_month["qc"].items()}
-        out.append(write_en4(directory / en4_filename(year, month), profiles.isel(profile=sel),
-                             **kw_month))
+        month_kw = dict(kw)
+        if month_kw.get("qc") is not None:
+            month_kw["qc"] = {k: np.asarray(v)[sel] for k, v in month_kw["qc"].items()}
+        part = profiles.isel(profile=sel)
+        out.append(write_en4(directory / en4_filename(year, month), part, **month_kw))
     return out

@@ -43,6 +43,14 @@ REQUIRED = ("thetao", "depth", "time", "lat", "lon")
 GENERIC_REASONS = ("bad_position", "bad_time", "no_valid_levels")
 GENERIC_LEVEL_REASONS = ("fill_or_nonfinite", "out_of_range")
 
+_ATTRS = {
+    "time": {"standard_name": "time"},
+    "lat": {"units": "degrees_north", "standard_name": "latitude"},
+    "lon": {"units": "degrees_east", "standard_name": "longitude"},
+    "depth": {"units": "m", "positive": "down", "standard_name": "depth"},
+    "thetao": {"units": "degC", "standard_name": "sea_water_potential_temperature"},
+    "thetao_error": {"units": "degC", "long_name": "error (1 sd) of thetao"},
+}
 _DEGC = {"degc", "degreec", "degreesc", "celsius", "degreecelsius", "degreescelsius", "°c"}
 _KELVIN = {"k", "kelvin", "kelvins", "degk", "degreek", "degreesk"}
 _METRES = {"m", "meter", "metre", "meters", "metres"}
@@ -55,8 +63,19 @@ _ALIASES = {
     "lat": ("latitude", "LATITUDE"),
     "lon": ("longitude", "LONGITUDE"),
 }
-_STEPS = {"days": "D", "day": "D", "d": "D", "hours": "h", "hour": "h", "h": "h",
-           "minutes": "min", "minute": "min", "seconds": "s", "second": "s", "s": "s"}
+_STEPS = {
+    "days": "D",
+    "day": "D",
+    "d": "D",
+    "hours": "h",
+    "hour": "h",
+    "h": "h",
+    "minutes": "min",
+    "minute": "min",
+    "seconds": "s",
+    "second": "s",
+    "s": "s",
+}
 _READERS = "read_en4(path), from_argo(ds) or from_points(table)"
 
 
@@ -129,8 +148,13 @@ def concat_profiles(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
             ds = ds.assign_coords(platform=("profile", np.full(ds.sizes["profile"], "")))
         padded.append(ds)
     out = xr.concat(
-        padded, dim="profile", data_vars="all", coords="minimal", compat="override",
-        join="outer", combine_attrs="drop_conflicts",
+        padded,
+        dim="profile",
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
     )
     out.attrs = {k: v for k, v in items[0].attrs.items() if k != TALLY_ATTR}
     return with_tally(out, merge_tallies(*(tally(ds) for ds in items)))
@@ -195,7 +219,7 @@ def depth_to_metres(values: np.ndarray, attrs: Mapping, *, name: str = "depth") 
         return -values
     if positive != "down":
         raise UnitsError(f"{name} has positive={positive!r}; expected 'down' or 'up'.")
-    ok = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
+    ok = values[np.isfinite(values) & (np.abs(values) != FILL_THRESHOLD)]
     if ok.size and np.mean(ok < 0) > 0.5:
         raise UnitsError(
             f"most {name} values are negative but positive='up' is not set; expected depths "
@@ -279,7 +303,7 @@ def time_missing(times: np.ndarray) -> np.ndarray:
 def _check_layout(ds: xr.Dataset) -> None:
     dims = set(ds.dims)
     if not {"profile", "level"} <= dims:
-        hint = _READERS
+        hint = "a reader"
         if "N_PROF" in dims and "POTM_CORRECTED" in ds.variables:
             hint = "read_en4(path) (this looks like a raw EN4 file)"
         elif "N_POINTS" in dims or "PRES" in ds.variables:
@@ -288,7 +312,7 @@ def _check_layout(ds: xr.Dataset) -> None:
             hint = "from_points(table) (this looks like a table of points)"
         raise ProfileLayoutError(
             f"observations have dims {sorted(map(str, dims))}; expected ('profile', 'level'). "
-            f"Build the profile layout with {hint}."
+            f"Build the profile layout with {hint}; the readers are {_READERS}."
         )
     missing = [n for n in REQUIRED if n not in ds.variables]
     if missing:
@@ -316,8 +340,15 @@ def _grid2d(ds: xr.Dataset, name: str) -> np.ndarray:
     return np.asarray(da.transpose("profile", "level").values, dtype=np.float64)
 
 
-def _bad(values: np.ndarray) -> np.ndarray:
-    return ~np.isfinite(values) | (np.abs(values) >= FILL_THRESHOLD)
+def _bad(values: np.ndarray, attrs: Mapping | None = None, *, exact: bool = False) -> np.ndarray:
+    """Non-finite values, declared fill values, and 99999 (or anything beyond, unless
+    ``exact``: depths in cm legitimately exceed 99999)."""
+    big = np.abs(values) == FILL_THRESHOLD if exact else np.abs(values) >= FILL_THRESHOLD
+    out = ~np.isfinite(values) | big
+    for key in ("_FillValue", "missing_value"):
+        if attrs is not None and attrs.get(key) is not None:
+            out |= np.isin(values, np.asarray(attrs[key], dtype=np.float64).ravel())
+    return out
 
 
 def _error_grid(ds: xr.Dataset, valid: np.ndarray) -> np.ndarray:
@@ -327,7 +358,7 @@ def _error_grid(ds: xr.Dataset, valid: np.ndarray) -> np.ndarray:
             f"thetao_error has dims {da.dims}; expected ('profile',) or ('profile', 'level')."
         )
     raw = np.asarray(da.values, dtype=np.float64)
-    raw = np.where(_bad(raw), np.nan, raw)
+    raw = np.where(_bad(raw, da.attrs), np.nan, raw)
     err = temperature_to_degc(raw, da.attrs.get("units"), name="thetao_error", difference=True)
     if np.any(err[np.isfinite(err)] < 0):
         raise InputError(
@@ -382,17 +413,18 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
     lon = np.asarray(ds["lon"].values, dtype=np.float64)
     theta_raw, depth_raw = _grid2d(ds, "thetao"), _grid2d(ds, "depth")
     pad = np.isnan(theta_raw) & np.isnan(depth_raw)
-    fill = ~pad & (_bad(theta_raw) | _bad(depth_raw))
+    fill = ~pad & (
+        _bad(theta_raw, ds["thetao"].attrs) | _bad(depth_raw, ds["depth"].attrs, exact=True)
+    )
     theta = temperature_to_degc(np.where(fill, np.nan, theta_raw), ds["thetao"].attrs.get("units"))
     depth = depth_to_metres(np.where(fill, np.nan, depth_raw), ds["depth"].attrs)
+    fill |= ~pad & (np.abs(depth) >= FILL_THRESHOLD)
+    theta, depth = np.where(fill, np.nan, theta), np.where(fill, np.nan, depth)
 
     bad_pos = ~np.isfinite(lat) | (np.abs(lat) > 90) | ~np.isfinite(lon) | (np.abs(lon) > 360)
     bad_time = time_missing(times) & ~bad_pos
     row_ok = ~(bad_pos | bad_time)
-    oor = ~fill & ~pad & (
-        (theta < THETAO_RANGE[0]) | (theta > THETAO_RANGE[1])
-        | (depth < DEPTH_RANGE[0]) | (depth > DEPTH_RANGE[1])
-    )
+    oor = ~fill & ~pad & (_outside(theta, THETAO_RANGE) | _outside(depth, DEPTH_RANGE))
     valid = np.isfinite(theta) & np.isfinite(depth) & ~oor
     no_levels = row_ok & ~valid.any(axis=1)
     keep = row_ok & ~no_levels
@@ -408,27 +440,24 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
     used_levels = np.flatnonzero(valid[keep].any(axis=0))
     n_lev = int(used_levels[-1]) + 1 if used_levels.size else 0
     sel = (keep, slice(0, n_lev))
-    theta_out = np.where(valid, theta, np.nan)[sel]
-    depth_out = np.where(valid, depth, np.nan)[sel]
     lon_out = np.mod(lon[keep] + 180.0, 360.0) - 180.0
+    grid = ("profile", "level")
     coords = {
-        "time": ("profile", times[keep], {"standard_name": "time"}),
-        "lat": ("profile", lat[keep], {"units": "degrees_north", "standard_name": "latitude"}),
-        "lon": ("profile", lon_out, {"units": "degrees_east", "standard_name": "longitude"}),
-        "depth": (("profile", "level"), depth_out,
-                  {"units": "m", "positive": "down", "standard_name": "depth"}),
+        n: ("profile", v, _ATTRS[n])
+        for n, v in (("time", times[keep]), ("lat", lat[keep]), ("lon", lon_out))
     }
+    coords["depth"] = (grid, np.where(valid, depth, np.nan)[sel], _ATTRS["depth"])
     if "platform" in ds.variables and ds["platform"].dims == ("profile",):
         coords["platform"] = ("profile", np.asarray(ds["platform"].values).astype(str)[keep])
-    data_vars = {
-        "thetao": (("profile", "level"), theta_out,
-                   {"units": "degC", "standard_name": "sea_water_potential_temperature"}),
-    }
+    data_vars = {"thetao": (grid, np.where(valid, theta, np.nan)[sel], _ATTRS["thetao"])}
     if error is not None:
-        data_vars["thetao_error"] = (("profile", "level"), np.ascontiguousarray(error[sel]),
-                                     {"units": "degC", "long_name": "thetao error (1 sd)"})
+        data_vars["thetao_error"] = (grid, np.ascontiguousarray(error[sel]), _ATTRS["thetao_error"])
     out = xr.Dataset(data_vars, coords=coords, attrs=dict(ds.attrs))
     return with_tally(out, _carry_tally(tally(ds), counts, n, int(keep.sum())))
+
+
+def _outside(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    return (values < bounds[0]) | (values > bounds[1])
 
 
 def _carry_tally(prior: dict[str, int], counts: dict[str, int], n: int, kept: int) -> dict:

@@ -28,7 +28,9 @@ from .layout import decode_time, validate_profiles, with_tally
 _COLUMNS = ("time", "lat", "lon", "depth", "thetao")
 
 
-def group_points(keys: Sequence[np.ndarray], order_by: np.ndarray):
+def group_points(
+    keys: Sequence[np.ndarray], order_by: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray]:
     """Group points into profiles by equal keys and rank them within each profile.
 
     Returns ``(profile, level, n_profiles, n_levels, first)``: the profile and level index of
@@ -55,7 +57,9 @@ def group_points(keys: Sequence[np.ndarray], order_by: np.ndarray):
     return profile, level, start.size, int(sizes.max()), order[start]
 
 
-def scatter(values: np.ndarray, profile: np.ndarray, level: np.ndarray, shape, fill=np.nan):
+def scatter(
+    values: np.ndarray, profile: np.ndarray, level: np.ndarray, shape: tuple[int, int], fill=np.nan
+) -> np.ndarray:
     """Place point values into a ``(profile, level)`` array."""
     values = np.asarray(values)
     dtype = np.float64 if values.dtype.kind in "fiub" else values.dtype
@@ -77,12 +81,16 @@ def _columns(table, units: Mapping[str, str] | None) -> tuple[dict, dict]:
         cols = {str(n): table[n].values for n in table.variables if table[n].ndim == 1}
         attrs = {str(n): dict(table[n].attrs) for n in table.variables}
     else:
-        raise InputError(f"from_points got {type(table).__name__}; expected a pandas DataFrame "
-                         "or a 1-D xarray Dataset of points.")
+        raise InputError(
+            f"from_points got {type(table).__name__}; expected a pandas DataFrame "
+            "or a 1-D xarray Dataset of points."
+        )
     missing = [c for c in _COLUMNS if c not in cols]
     if missing:
-        raise InputError(f"the table lacks columns {missing}; found {sorted(cols)}; expected "
-                         f"{list(_COLUMNS)} (and optionally thetao_error).")
+        raise InputError(
+            f"the table lacks columns {missing}; found {sorted(cols)}; expected "
+            f"{list(_COLUMNS)} (and optionally thetao_error)."
+        )
     for name in ("thetao", "depth", "thetao_error"):
         if name in cols and units and name in units:
             attrs[name] = {**attrs.get(name, {}), "units": units[name]}
@@ -94,8 +102,9 @@ def _columns(table, units: Mapping[str, str] | None) -> tuple[dict, dict]:
     return cols, attrs
 
 
-def from_points(table: pd.DataFrame | xr.Dataset, *, units: Mapping[str, str] | None = None
-                ) -> xr.Dataset:
+def from_points(
+    table: pd.DataFrame | xr.Dataset, *, units: Mapping[str, str] | None = None
+) -> xr.Dataset:
     """Turn a table of points into the profile layout.
 
     Parameters
@@ -130,12 +139,15 @@ def from_points(table: pd.DataFrame | xr.Dataset, *, units: Mapping[str, str] | 
     depth = np.asarray(cols["depth"], dtype=np.float64)
     prof, lev, n_prof, n_lev, first = group_points([times, lat, lon], depth)
     shape = (n_prof, n_lev)
-    data_vars = {"thetao": (("profile", "level"), scatter(cols["thetao"], prof, lev, shape),
-                            attrs["thetao"])}
+    data_vars = {
+        "thetao": (("profile", "level"), scatter(cols["thetao"], prof, lev, shape), attrs["thetao"])
+    }
     if "thetao_error" in cols:
-        data_vars["thetao_error"] = (("profile", "level"),
-                                     scatter(cols["thetao_error"], prof, lev, shape),
-                                     attrs["thetao_error"])
+        data_vars["thetao_error"] = (
+            ("profile", "level"),
+            scatter(cols["thetao_error"], prof, lev, shape),
+            attrs["thetao_error"],
+        )
     coords = {
         "depth": (("profile", "level"), scatter(depth, prof, lev, shape), attrs["depth"]),
         "time": ("profile", times[first]),
