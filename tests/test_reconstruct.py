@@ -39,14 +39,15 @@ def test_nothing_is_computed_until_the_user_computes(profiles):
 
 def test_threaded_and_distributed_give_identical_results(target, profiles):
     distributed = pytest.importorskip("distributed")
-    threaded = target.depthdif.reconstruct(obs=profiles).compute(scheduler="threads")
+    lazy = target.depthdif.reconstruct(obs=profiles)
+    threaded = lazy.compute(scheduler="threads")
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster),
     ):
-        on_cluster = target.depthdif.reconstruct(obs=profiles).compute()
+        on_cluster = lazy.compute()
     xr.testing.assert_identical(threaded, on_cluster)
 
 
