@@ -20,12 +20,12 @@ demo: $(STAMP)
 	$(VENV)/bin/xdepthdif demo --out demo_output
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q src tests README.md docs
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from .argo import from_argo
 from .binning import bin_profiles
-from .en4 import en4_filename, read_en4, write_en4, write_en4_months
+from .en4 import en4_filename, read_en4
+from .en4_write import write_en4, write_en4_months
 from .layout import concat_profiles, merge_tallies, tally, validate_profiles
 from .points import from_points
 from .sampling import SamplingPlan, sample_profiles, split_profiles

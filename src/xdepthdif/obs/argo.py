@@ -32,8 +32,9 @@ import xarray as xr
 
 from xdepthdif.errors import InputError, ProfileLayoutError
 
-from .layout import decode_time, validate_profiles, with_tally
+from .layout import validate_profiles, with_tally
 from .points import group_points, scatter
+from .units import decode_time
 
 _PARAMS = ("PRES", "TEMP", "PSAL")
 _BAD = (3, 4)

@@ -1,4 +1,4 @@
-"""The profile layout: validation, units, and the quality-control tally.
+"""The profile layout: validation and the quality-control tally.
 
 Every reader (:func:`~xdepthdif.obs.read_en4`, :func:`~xdepthdif.obs.from_argo`,
 :func:`~xdepthdif.obs.from_points`) returns, and :func:`validate_profiles` accepts, one layout:
@@ -6,6 +6,7 @@ dims ``("profile", "level")``; ``time``, ``lat``, ``lon`` on ``profile``; ``dept
 down) on ``(profile, level)``; ``thetao`` (°C) and optional ``thetao_error`` on
 ``(profile, level)``. ``attrs["xdepthdif_qc_tally"]`` is a JSON dict of counts in which
 ``profiles_read == profiles_used + sum(rejected_*)``: every profile read is used or counted.
+Unit conversion and time decoding are in :mod:`xdepthdif.obs.units`.
 
 Examples
 --------
@@ -30,13 +31,19 @@ import json
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
-from xdepthdif.errors import CalendarError, InputError, ProfileLayoutError, UnitsError
+from xdepthdif.errors import CalendarError, InputError, ProfileLayoutError
+
+from .units import (
+    FILL_THRESHOLD,
+    decode_time,
+    depth_to_metres,
+    temperature_to_degc,
+    time_missing,
+)
 
 TALLY_ATTR = "xdepthdif_qc_tally"
-FILL_THRESHOLD = 99999.0
 THETAO_RANGE = (-2.5, 40.0)
 DEPTH_RANGE = (0.0, 12000.0)
 REQUIRED = ("thetao", "depth", "time", "lat", "lon")
@@ -51,11 +58,6 @@ _ATTRS = {
     "thetao": {"units": "degC", "standard_name": "sea_water_potential_temperature"},
     "thetao_error": {"units": "degC", "long_name": "error (1 sd) of thetao"},
 }
-_DEGC = {"degc", "degreec", "degreesc", "celsius", "degreecelsius", "degreescelsius", "°c"}
-_KELVIN = {"k", "kelvin", "kelvins", "degk", "degreek", "degreesk"}
-_METRES = {"m", "meter", "metre", "meters", "metres"}
-_CENTIMETRES = {"cm", "centimeter", "centimetre", "centimeters", "centimetres"}
-_PRESSURE = {"dbar", "decibar", "decibars", "db"}
 _ALIASES = {
     "thetao": ("potential_temperature", "theta", "temperature", "POTM_CORRECTED", "TEMP"),
     "depth": ("DEPTH", "DEPH_CORRECTED", "z", "lev", "PRES"),
@@ -63,24 +65,7 @@ _ALIASES = {
     "lat": ("latitude", "LATITUDE"),
     "lon": ("longitude", "LONGITUDE"),
 }
-_STEPS = {
-    "days": "D",
-    "day": "D",
-    "d": "D",
-    "hours": "h",
-    "hour": "h",
-    "h": "h",
-    "minutes": "min",
-    "minute": "min",
-    "seconds": "s",
-    "second": "s",
-    "s": "s",
-}
 _READERS = "read_en4(path), from_argo(ds) or from_points(table)"
-
-
-def _norm_units(units: object) -> str:
-    return "".join(str(units).split()).replace("_", "").replace("-", "").lower()
 
 
 # ----------------------------------------------------------------------------------- tally
@@ -158,145 +143,6 @@ def concat_profiles(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
     )
     out.attrs = {k: v for k, v in items[0].attrs.items() if k != TALLY_ATTR}
     return with_tally(out, merge_tallies(*(tally(ds) for ds in items)))
-
-
-# ----------------------------------------------------------------------------------- units
-def temperature_to_degc(
-    values: np.ndarray, units: object, *, name: str = "thetao", difference: bool = False
-) -> np.ndarray:
-    """Convert temperatures (or, with ``difference=True``, temperature errors) to °C.
-
-    >>> temperature_to_degc(np.array([273.15, 283.15]), "K").tolist()
-    [0.0, 10.0]
-    >>> temperature_to_degc(np.array([0.5]), "kelvin", difference=True).tolist()
-    [0.5]
-    """
-    values = np.asarray(values, dtype=np.float64)
-    fix = f"set ds.{name}.attrs['units'] = 'degC' (or 'K' for kelvin)"
-    if units is None or str(units).strip() == "":
-        raise UnitsError(f"{name} has no 'units' attribute; expected °C or kelvin. {fix}.")
-    key = _norm_units(units)
-    if key in _KELVIN:
-        return values if difference else values - 273.15
-    if key not in _DEGC:
-        raise UnitsError(f"{name} has units {units!r}; expected degC or K. {fix}.")
-    finite = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
-    if not difference and finite.size and float(np.median(finite)) > 100.0:
-        raise UnitsError(
-            f"{name} says {units!r} but its median is {float(np.median(finite)):.2f}, which looks "
-            f"like kelvin. If the values are kelvin, set ds.{name}.attrs['units'] = 'K'."
-        )
-    return values
-
-
-def depth_to_metres(values: np.ndarray, attrs: Mapping, *, name: str = "depth") -> np.ndarray:
-    """Convert depths to metres, positive down, from their ``units``/``positive`` attributes.
-
-    >>> depth_to_metres(np.array([500.0, 1000.0]), {"units": "cm"}).tolist()
-    [5.0, 10.0]
-    >>> depth_to_metres(np.array([-5.0, -10.0]), {"units": "m", "positive": "up"}).tolist()
-    [5.0, 10.0]
-    """
-    values = np.asarray(values, dtype=np.float64)
-    units = attrs.get("units")
-    if units is None or str(units).strip() == "":
-        raise UnitsError(
-            f"{name} has no 'units' attribute; expected metres. "
-            f"Set ds.{name}.attrs['units'] = 'm' (and 'positive' = 'down' or 'up')."
-        )
-    key = _norm_units(units)
-    if key in _PRESSURE:
-        raise UnitsError(
-            f"{name} has units {units!r}, a pressure, not a depth; expected metres. Pressure "
-            "needs a conversion with gsw: pass Argo-style data (PRES in dbar) to from_argo."
-        )
-    if key in _CENTIMETRES:
-        values = values / 100.0
-    elif key not in _METRES:
-        raise UnitsError(f"{name} has units {units!r}; expected 'm' or 'cm'. Convert it to metres.")
-    positive = str(attrs.get("positive", "down")).strip().lower()
-    if positive == "up":
-        return -values
-    if positive != "down":
-        raise UnitsError(f"{name} has positive={positive!r}; expected 'down' or 'up'.")
-    ok = values[np.isfinite(values) & (np.abs(values) != FILL_THRESHOLD)]
-    if ok.size and np.mean(ok < 0) > 0.5:
-        raise UnitsError(
-            f"most {name} values are negative but positive='up' is not set; expected depths "
-            f"positive down. Set ds.{name}.attrs['positive'] = 'up' or negate the depths."
-        )
-    return values
-
-
-# ------------------------------------------------------------------------------------ time
-def decode_time(values: np.ndarray, attrs: Mapping) -> np.ndarray:
-    """Profile times as ``datetime64[ns]`` (standard calendars) or cftime objects.
-
-    Numeric times are decoded from their ``units`` here, not by xarray: xarray turns a missing
-    time into the reference date when the units end in lowercase ``utc`` (EN4 writes
-    ``days since 1950-01-01 00:00:00 utc``).
-
-    >>> decode_time(np.array([0.5, np.nan]), {"units": "days since 1950-01-01 00:00:00 utc"})
-    array(['1950-01-01T12:00:00.000000000',                           'NaT'],
-          dtype='datetime64[ns]')
-    """
-    values = np.asarray(values)
-    if values.dtype.kind == "M":
-        return values.astype("datetime64[ns]")
-    if values.dtype.kind in "fiu":
-        units = str(attrs.get("units", ""))
-        if " since " not in units:
-            raise InputError(
-                f"time is numeric with units {units!r}; expected datetimes or CF units such as "
-                "'days since 1950-01-01'. Decode it with xr.decode_cf or set its units."
-            )
-        calendar = str(attrs.get("calendar", "standard")).lower()
-        step, ref = units.split(" since ", 1)
-        num = values.astype(np.float64)
-        if calendar in ("standard", "gregorian", "proleptic_gregorian"):
-            unit = _STEPS.get(step.strip().lower())
-            if unit is None:
-                raise InputError(f"time has units {units!r}; expected days/hours/minutes/seconds.")
-            ref_ts = pd.Timestamp(ref.strip().upper().removesuffix("UTC").strip().rstrip("Z"))
-            ns = num * pd.Timedelta(1, unit=unit).value
-            out = np.full(num.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
-            ok = np.isfinite(ns)
-            ref_ts = ref_ts.tz_convert(None) if ref_ts.tz is not None else ref_ts
-            origin = np.datetime64(ref_ts.as_unit("ns"))
-            out[ok] = origin + ns[ok].round().astype("timedelta64[ns]")
-            return out
-        import cftime
-
-        out = np.full(num.shape, None, dtype=object)
-        ok = np.isfinite(num)
-        out[ok] = cftime.num2date(num[ok], units, calendar=calendar)
-        return out
-    if values.dtype.kind == "O":
-        return _object_times(values)
-    raise InputError(f"time has dtype {values.dtype}; expected datetime64 or cftime objects.")
-
-
-def _object_times(values: np.ndarray) -> np.ndarray:
-    items = [v for v in values.ravel() if v is not None and not _is_nan(v)]
-    calendars = {getattr(v, "calendar", "standard") or "standard" for v in items}
-    if len(calendars) > 1:
-        raise CalendarError(f"profile times mix calendars {sorted(calendars)}; expected one.")
-    if items and not hasattr(items[0], "calendar"):
-        return pd.to_datetime(values.ravel()).to_numpy("datetime64[ns]").reshape(values.shape)
-    out = values.copy()
-    out[[v is None or _is_nan(v) for v in values.ravel()]] = None
-    return out
-
-
-def _is_nan(v: object) -> bool:
-    return isinstance(v, float) and np.isnan(v)
-
-
-def time_missing(times: np.ndarray) -> np.ndarray:
-    """Boolean mask of missing times (NaT or None)."""
-    if times.dtype.kind == "M":
-        return np.isnat(times)
-    return np.array([v is None or _is_nan(v) for v in times.ravel()], bool).reshape(times.shape)
 
 
 # ------------------------------------------------------------------------------ validation

@@ -23,7 +23,8 @@ import xarray as xr
 
 from xdepthdif.errors import InputError, ProfileLayoutError, UnitsError
 
-from .layout import decode_time, validate_profiles, with_tally
+from .layout import validate_profiles, with_tally
+from .units import decode_time
 
 _COLUMNS = ("time", "lat", "lon", "depth", "thetao")
 

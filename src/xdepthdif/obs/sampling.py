@@ -33,14 +33,8 @@ import xarray as xr
 from xdepthdif.errors import InputError
 from xdepthdif.geo import axis_bounds
 
-from .layout import (
-    decode_time,
-    depth_to_metres,
-    tally,
-    temperature_to_degc,
-    validate_profiles,
-    with_tally,
-)
+from .layout import tally, validate_profiles, with_tally
+from .units import decode_time, depth_to_metres, temperature_to_degc
 
 
 @dataclass(frozen=True)
