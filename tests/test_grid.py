@@ -41,7 +41,7 @@ def test_depth_positive_up_is_converted():
 @pytest.mark.parametrize(
     "attrs, match",
     [
-        ({}, "no units"),
+        ({}, "no 'units'"),
         ({"units": "dbar"}, "units 'dbar'"),
         ({"units": "m"}, None),
     ],

@@ -22,9 +22,8 @@ import numpy as np
 import xarray as xr
 
 from .errors import GridError, UnitsError
+from .obs.units import depth_to_metres
 
-METRES = {"m", "meter", "meters", "metre", "metres"}
-CENTIMETRES = {"cm", "centimeter", "centimeters", "centimetre", "centimetres"}
 SURFACE_NAMES = ("sea_surface_temperature", "sea_surface_foundation_temperature")
 
 
@@ -128,30 +127,10 @@ _PLAIN = {"time": "time", "vertical": "depth", "latitude": "lat", "longitude": "
 
 
 def _depth_in_metres(var: xr.DataArray) -> np.ndarray:
-    units = var.attrs.get("units")
-    values = np.asarray(var.values, float)
-    if units is None:
-        raise UnitsError(
-            f"The depth coordinate '{var.name}' has no units; set "
-            f"target['{var.name}'].attrs['units'] = 'm' (or 'cm')."
-        )
-    u = str(units).strip().lower()
-    if u in CENTIMETRES:
-        values = values / 100.0
-    elif u not in METRES:
-        raise UnitsError(
-            f"The depth coordinate '{var.name}' has units '{units}'; expected 'm' "
-            "or 'cm'. Convert pressure (dbar) to depth first, e.g. with gsw.z_from_p."
-        )
-    if str(var.attrs.get("positive", "down")).lower() == "up":
-        values = -values
-    if (values < 0).any():
-        raise UnitsError(
-            f"The depth coordinate '{var.name}' has negative values but no "
-            "positive='up' attribute; depth must be positive down (set "
-            "attrs['positive'] = 'up' if the values are heights)."
-        )
-    return values
+    try:
+        return depth_to_metres(var.values, var.attrs, name=str(var.name))
+    except UnitsError as err:
+        raise UnitsError(f"In the target: {err}") from None
 
 
 def surface_temperature(target: xr.Dataset) -> xr.DataArray | None:

@@ -24,10 +24,10 @@ from .grid import TargetGrid, discover_grid, ocean_mask
 from .methods.oi import OIConfig, oi_analysis
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import locate_cells
+from .obs.units import celsius_offset
 from .timing import assign_time_steps, calendar_of, to_days, window_bounds
 
 METHODS = {"oi": OIConfig}
-_CELSIUS = {"degC", "degree_C", "degrees_C", "deg_C", "Celsius", "celsius", "°C"}
 
 
 def reconstruct(
@@ -198,13 +198,8 @@ def _mask_array(target: xr.Dataset, grid: TargetGrid):
 
 
 def _background_array(background: xr.DataArray, grid: TargetGrid):
-    units = background.attrs.get("units")
-    if units is None:
-        raise UnitsError("The background has no units; set background.attrs['units'] = 'degC'.")
-    if units in {"K", "kelvin", "Kelvin", "degK"}:
-        background = background - 273.15
-    elif units not in _CELSIUS:
-        raise UnitsError(f"The background has units '{units}'; expected degC or K.")
+    offset = celsius_offset(background.attrs.get("units"), name="background")
+    background = background + offset if offset else background
     order = [
         d
         for d in (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)

@@ -48,6 +48,23 @@ def _norm_units(units: object) -> str:
 
 
 # ----------------------------------------------------------------------------------- units
+def celsius_offset(units: object, *, name: str = "thetao") -> float:
+    """What to add to temperatures in ``units`` to get °C: 0 for °C, −273.15 for kelvin.
+
+    >>> celsius_offset("degree_C"), celsius_offset("K")
+    (0.0, -273.15)
+    """
+    fix = f"set ds.{name}.attrs['units'] = 'degC' (or 'K' for kelvin)"
+    if units is None or str(units).strip() == "":
+        raise UnitsError(f"{name} has no 'units' attribute; expected °C or kelvin. {fix}.")
+    key = _norm_units(units)
+    if key in _KELVIN:
+        return -273.15
+    if key not in _DEGC:
+        raise UnitsError(f"{name} has units {units!r}; expected degC or K. {fix}.")
+    return 0.0
+
+
 def temperature_to_degc(
     values: np.ndarray, units: object, *, name: str = "thetao", difference: bool = False
 ) -> np.ndarray:
@@ -59,14 +76,9 @@ def temperature_to_degc(
     [0.5]
     """
     values = np.asarray(values, dtype=np.float64)
-    fix = f"set ds.{name}.attrs['units'] = 'degC' (or 'K' for kelvin)"
-    if units is None or str(units).strip() == "":
-        raise UnitsError(f"{name} has no 'units' attribute; expected °C or kelvin. {fix}.")
-    key = _norm_units(units)
-    if key in _KELVIN:
-        return values if difference else values - 273.15
-    if key not in _DEGC:
-        raise UnitsError(f"{name} has units {units!r}; expected degC or K. {fix}.")
+    offset = celsius_offset(units, name=name)
+    if offset:
+        return values if difference else values + offset
     finite = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
     if not difference and finite.size and float(np.median(finite)) > 100.0:
         raise UnitsError(
