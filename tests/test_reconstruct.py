@@ -148,3 +148,18 @@ def test_parameters_and_tally_are_recorded(target, profiles):
     assert result.attrs["oi_length_scale_km"] == 250.0
     assert "length_scale_km=250.0" in result.attrs["history"]
     assert result.attrs["profiles_used"] == profiles.sizes["profile"]
+
+
+def test_target_time_bounds_choose_the_observations(profiles):
+    target = make_target(mask=False)
+    mid = target.time.values
+    bounds = np.stack([mid - np.timedelta64(5, "D"), mid + np.timedelta64(5, "D")], axis=1)
+    target["time_bnds"] = (("time", "bnds"), bounds)
+    target.time.attrs["bounds"] = "time_bnds"
+    days = (profiles.time.values - mid[:, None]) / np.timedelta64(1, "D")
+    inside = ((days >= -5) & (days < 5)).any(0)  # windows are [start, end)
+    with pytest.warns(RejectedDataWarning):
+        result = target.depthdif.reconstruct(obs=profiles)
+    assert result.attrs["profiles_used"] == int(inside.sum()) < profiles.sizes["profile"]
+    assert "window='time_bnds'" in result.attrs["history"]
+    np.testing.assert_array_equal(result.time_bnds.values, bounds)

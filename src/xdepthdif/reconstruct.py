@@ -78,9 +78,11 @@ def reconstruct(
 
     calendar = calendar_of(grid.time)
     if grid.time_bounds is not None and window is None:
+        window = "time_bnds"
         bounds = to_days(grid.time_bounds, calendar)
     else:
-        bounds = window_bounds(grid.time, calendar, window or "month")
+        window = window or "month"
+        bounds = window_bounds(grid.time, calendar, window)
     step = assign_time_steps(
         profiles["time"].values, calendar_of(profiles["time"].values), bounds, calendar
     )
@@ -131,7 +133,7 @@ def reconstruct(
     )
     attrs = {
         "xdepthdif_method": method,
-        "call": {"method": method, "window": window or "month", **options},
+        "call": {"method": method, "window": window, **options},
         **{f"profiles_{k}" if k.startswith("rejected_") else k: v for k, v in counts.items()},
         **{f"{method}_{k}": _attr(v) for k, v in dataclasses.asdict(config).items()},
     }

@@ -82,23 +82,6 @@ class OIConfig:
             return default_length_scale_km(depth)
         return np.broadcast_to(np.asarray(self.length_scale_km, float), np.shape(depth)).copy()
 
-    def as_attrs(self) -> dict[str, str | float | int]:
-        """The parameters as netCDF-safe attributes."""
-        out: dict[str, str | float | int] = {}
-        for key, value in self.__dict__.items():
-            out[f"oi_{key}"] = (
-                "estimated"
-                if value is None and key == "background_error"
-                else (
-                    "default"
-                    if value is None
-                    else str(value)
-                    if isinstance(value, tuple)
-                    else value
-                )
-            )
-        return out
-
 
 def estimate_background_variance(innov: np.ndarray, r: np.ndarray, min_obs: int = 5) -> float:
     """σ_b² from innovations: their mean square minus the mean observation error variance,
