@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-# PyTorch, when a later extra needs it, is pinned to the CPU build: a looser pin pulls GBs of CUDA wheels.
+# PyTorch is pinned to the CPU build available here; a looser pin pulls several GB of CUDA wheels.
+# On a GPU machine install torch for your CUDA first, then `pip install -e ".[diffusion,gpu]"`.
+TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test lint format clean
@@ -13,7 +15,8 @@ $(PY):
 	$(PIP_INSTALL) --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
-	$(PIP_INSTALL) -e ".[test,demo]"
+	$(PY) -c "import torch" 2>/dev/null || $(PIP_INSTALL) "torch==$(TORCH_CPU)"
+	$(PIP_INSTALL) -e ".[test,demo,diffusion]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)

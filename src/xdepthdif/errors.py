@@ -45,6 +45,14 @@ class FileFormatError(XDepthDifError, OSError):
     """A file is not in the format its reader expects."""
 
 
+class CheckpointError(XDepthDifError):
+    """A model checkpoint is missing, corrupt, not safetensors, or not the one expected."""
+
+
+class ModelCardError(CheckpointError, ValueError):
+    """A model card (the ``.json`` beside the weights) lacks a key or holds an invalid value."""
+
+
 class XDepthDifWarning(UserWarning):
     """Base class of every warning issued by xdepthdif."""
 

@@ -1,0 +1,299 @@
+"""Checkpoints of the diffusion prior: safetensors weights beside a JSON model card.
+
+A checkpoint ``NAME`` is ``NAME.safetensors`` (weights; never pickle) plus ``NAME.json`` (the
+:class:`ModelCard`, with the sha256 of the weights). Format and sha256 are checked before anything
+in the weights is parsed. :func:`cached_load` loads each (sha256, device) once per process, so
+dask tasks carry a path and a sha256, never weights. torch is imported only where needed.
+
+Examples
+--------
+>>> import pickle, tempfile
+>>> card = ModelCard({"class": "UNet", "kwargs": {"width": 8}}, levels=(5.0, 50.0),
+...     native_resolution_deg=1.0, normalisation={"mean": [20, 15], "std": [3, 2]},
+...     training={"data": "synthetic ocean v1", "command": "xdepthdif train", "steps": 10,
+...               "seed": 0, "date": "2025-01-01"}, algorithm_version="1")
+>>> ModelCard.from_json(card.to_json()) == card
+True
+>>> stem = Path(tempfile.mkdtemp()) / "evil"
+>>> _ = stem.with_suffix(".safetensors").write_bytes(pickle.dumps({"w": 1}))
+>>> _ = stem.with_suffix(".json").write_text(card.to_json())
+>>> verify(stem)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+xdepthdif.errors.CheckpointError: .../evil.safetensors is a Python pickle; only safetensors ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping
+from functools import partial
+from itertools import pairwise
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
+
+from xdepthdif.errors import CheckpointError, ModelCardError
+
+if TYPE_CHECKING:
+    import torch
+
+PathLike = str | os.PathLike[str]
+CARD_FORMAT_VERSION = 1
+_MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
+_TRAINING_KEYS = ("data", "command", "steps", "seed", "date")
+_ONLY = "only safetensors weights are accepted (a pickle can run code on load): re-download it "
+_ONLY += "or convert it with safetensors.torch.save_file() where you trust it"
+
+
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ModelCardError(f"model card: {msg}")
+
+
+def _floats(name: str, values: Any, n: int | None = None, positive: bool = False) -> tuple:
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as err:
+        raise ModelCardError(f"model card: {name} must be numbers, found {values!r}") from err
+    _need(bool(out) and n in (None, len(out)), f"{name} has {len(out)} values, expected {n}")
+    ok = all(math.isfinite(v) and (v > 0 or not positive) for v in out)
+    _need(ok, f"{name} must be finite{' and > 0' * positive}, found {out}")
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What a checkpoint is and how it was made (the ``NAME.json`` beside the weights).
+
+    Parameters
+    ----------
+    architecture : dict
+        ``{"class": name, "kwargs": {...}}``: the network class and its constructor arguments.
+    levels : tuple of float
+        Model depths in metres, positive down, increasing.
+    native_resolution_deg : float
+        Horizontal grid spacing the model was trained at, in degrees.
+    normalisation : dict
+        ``{"mean": [...], "std": [...]}``, one value per level, in °C.
+    training : dict
+        ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
+    algorithm_version : str
+        Bumped when seeding, schedules or sampling change.
+    sha256 : str
+        Hex digest of the ``.safetensors`` file; :func:`save_checkpoint` fills it in.
+    notes : str
+    format_version : int
+    """
+
+    architecture: dict[str, Any]
+    levels: tuple[float, ...]
+    native_resolution_deg: float
+    normalisation: dict[str, tuple[float, ...]]
+    training: dict[str, Any]
+    algorithm_version: str
+    sha256: str = ""
+    notes: str = ""
+    format_version: int = CARD_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        arch, norm, train = self.architecture, self.normalisation, self.training
+        v, known = self.format_version, range(1, CARD_FORMAT_VERSION + 1)
+        _need(v in known, f"format_version {v!r} is not in {known}: upgrade xdepthdif")
+        ok = isinstance(arch, Mapping) and isinstance(arch.get("class"), str)
+        ok = ok and isinstance(arch.get("kwargs", {}), Mapping)
+        _need(ok, f"architecture must be {{'class': str, 'kwargs': dict}}, found {arch!r}")
+        levels = _floats("levels", self.levels)
+        ok = levels[0] >= 0 and all(a < b for a, b in pairwise(levels))
+        _need(ok, f"levels must be increasing depths in m, found {levels}")
+        ok = isinstance(norm, Mapping) and {"mean", "std"} <= set(norm)
+        _need(ok, f"normalisation needs 'mean' and 'std' lists, found {norm!r}")
+        missing = [k for k in _TRAINING_KEYS if not isinstance(train, Mapping) or k not in train]
+        _need(not missing, f"training lacks key(s) {missing}; it needs {list(_TRAINING_KEYS)}")
+        n, res = len(levels), self.native_resolution_deg
+        mean, std = _floats("mean", norm["mean"], n), _floats("std", norm["std"], n, True)
+        set_ = partial(object.__setattr__, self)  # normalised: JSON round trips compare equal
+        set_("architecture", {"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))})
+        set_("native_resolution_deg", _floats("native_resolution_deg", [res], 1, True)[0])
+        set_("normalisation", {"mean": mean, "std": std})
+        set_("levels", levels)
+        set_("training", dict(train))
+
+    def to_json(self) -> str:
+        """The card as indented, strict JSON text."""
+        return json.dumps(dataclasses.asdict(self), indent=2, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model card") -> ModelCard:
+        """Parse and validate a card; a missing key raises :class:`ModelCardError` naming it."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ModelCardError(f"{source} is not valid JSON: {err}") from err
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [k for k in names if k != "notes" and (not isinstance(raw, dict) or k not in raw)]
+        if missing:
+            found = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+            raise ModelCardError(f"{source} lacks required key(s) {missing}; found {found}")
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+def checkpoint_paths(path: PathLike) -> tuple[Path, Path]:
+    """The ``(weights, card)`` paths of a checkpoint, given its stem or either of its files.
+
+    Examples
+    --------
+    >>> [p.name for p in checkpoint_paths("runs/prior.json")]
+    ['prior.safetensors', 'prior.json']
+    """
+    p = Path(path)
+    p = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+    return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
+
+
+def _require_torch() -> tuple[Any, Any]:
+    try:
+        import safetensors.torch
+        import torch
+    except ImportError as err:
+        msg = f"diffusion models need torch and safetensors ({err}); install them with: "
+        raise ImportError(msg + 'pip install "xdepthdif[diffusion]"') from err
+    return torch, safetensors.torch
+
+
+def _open(path: PathLike) -> tuple[Path, ModelCard]:
+    weights, card_path = checkpoint_paths(path)
+    for p in (card_path, weights):
+        if not p.is_file():
+            msg = f"{p} not found; a checkpoint is NAME.safetensors and NAME.json side by side"
+            raise CheckpointError(msg + ", as written by xdepthdif.model.save_checkpoint()")
+    return weights, ModelCard.from_json(card_path.read_text(encoding="utf-8"), str(card_path))
+
+
+def _verify_stream(f: IO[bytes], size: int, card: ModelCard, weights: Path) -> None:
+    """Refuse pickles, a wrong sha256 and a malformed header, parsing nothing of the weights."""
+    head = f.read(9)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        kind = "a zip archive (torch.save output)" if head[:2] == b"PK" else "a Python pickle"
+        raise CheckpointError(f"{weights} is {kind}; {_ONLY}")
+    f.seek(0)
+    found = hashlib.file_digest(f, "sha256").hexdigest()
+    if found != card.sha256:
+        msg = f"sha256 of {weights} does not match its card: expected {card.sha256!r}, found "
+        raise CheckpointError(msg + f"{found!r}; the file is corrupt: re-download or retrain it")
+    n = int.from_bytes(head[:8], "little")
+    if len(head) < 9 or not 0 < n <= min(size - 8, _MAX_HEADER) or head[8:9] != b"{":
+        msg = f"{weights} is not safetensors (8-byte little-endian length, then '{{'; found "
+        raise CheckpointError(msg + f"{head!r}); {_ONLY}")
+
+
+def verify(path: PathLike) -> ModelCard:
+    """Refuse a pickle, a wrong sha256 or a non-safetensors file unparsed; return the card."""
+    weights, card = _open(path)
+    with open(weights, "rb") as f:
+        _verify_stream(f, os.fstat(f.fileno()).st_size, card, weights)
+    return card
+
+
+def load_state_dict(path: PathLike, device: str = "cpu") -> tuple[dict[str, Any], ModelCard]:
+    """Verify a checkpoint, then load its tensors onto ``device`` (the checked bytes are parsed)."""
+    torch, st = _require_torch()
+    weights, card = _open(path)
+    data = weights.read_bytes()
+    _verify_stream(io.BytesIO(data), len(data), card, weights)
+    tensors = st.load(data)
+    if torch.device(device).type != "cpu":
+        tensors = {k: v.to(device) for k, v in tensors.items()}
+    return tensors, card
+
+
+def save_checkpoint(path_stem: PathLike, state_dict: Mapping[str, Any], card: ModelCard) -> Path:
+    """Write ``NAME.safetensors`` and ``NAME.json`` (sha256 filled in); return the weights path."""
+    torch, st = _require_torch()
+    card.to_json()  # an unserialisable card fails before anything is written
+    if bad := [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]:
+        raise CheckpointError(f"state_dict values must be tensors; these are not: {bad}")
+    weights, card_path = checkpoint_paths(path_stem)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state_dict.items()}
+    tmp = weights.with_name(weights.name + ".tmp")  # a crash never truncates an old checkpoint
+    st.save_file(tensors, str(tmp), metadata={"format": "pt"})
+    with open(tmp, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    os.replace(tmp, weights)
+    card_path.write_text(dataclasses.replace(card, sha256=digest).to_json(), encoding="utf-8")
+    return weights
+
+
+_CACHE = SimpleNamespace(lock=threading.Lock(), modules={}, loads=0)  # the package's one global
+
+
+def cached_load(
+    path: PathLike, sha256: str, device: str, build: Callable[[ModelCard, dict], torch.nn.Module]
+) -> torch.nn.Module:
+    """``build(card, state_dict)`` for (sha256, device), called once per process; thread-safe."""
+    key = (sha256, str(device))
+    with _CACHE.lock:
+        if key not in _CACHE.modules:
+            state_dict, card = load_state_dict(path, device)
+            if card.sha256 != sha256:
+                msg = f"checkpoint {path} has sha256 {card.sha256!r}, expected {sha256!r}: "
+                raise CheckpointError(msg + "it changed since the job was planned; plan again")
+            _CACHE.modules[key] = build(card, state_dict)
+            _CACHE.loads += 1
+        return _CACHE.modules[key]
+
+
+def cache_info() -> dict[str, int]:
+    """How many loads this process did and how many modules its cache holds.
+
+    Examples
+    --------
+    >>> clear_cache(); cache_info()
+    {'loads': 0, 'entries': 0}
+    """
+    with _CACHE.lock:
+        return {"loads": _CACHE.loads, "entries": len(_CACHE.modules)}
+
+
+def clear_cache() -> None:
+    """Forget every cached module and reset the load counter (for tests)."""
+    with _CACHE.lock:
+        _CACHE.modules.clear()
+        _CACHE.loads = 0
+
+
+def default_model_path() -> Path:
+    """Where the bundled default model lives inside the package (it may not be there yet).
+
+    Examples
+    --------
+    >>> default_model_path().name
+    'default.safetensors'
+    """
+    return Path(__file__).with_name("models") / "default.safetensors"
+
+
+def resolve_model(model: PathLike) -> Path:
+    """The absolute weights path for ``"default"`` or a checkpoint path; refuse missing files.
+
+    Examples
+    --------
+    >>> resolve_model("no/such/prior")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    xdepthdif.errors.CheckpointError: checkpoint no/such/prior not found: missing ...
+    """
+    is_default = isinstance(model, str) and model == "default"
+    weights, card = checkpoint_paths(default_model_path() if is_default else model)
+    missing = [p.name for p in (weights, card) if not p.is_file()]
+    if missing:
+        what = "default model not installed (it ships with xdepthdif once trained)"
+        what = what if is_default else f"checkpoint {model} not found"
+        msg = f"{what}: missing {missing} in {weights.parent.resolve()}; pass model="
+        raise CheckpointError(msg + "'path/to/NAME.safetensors' with NAME.json beside it")
+    return weights.resolve()
