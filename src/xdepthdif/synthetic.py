@@ -8,7 +8,7 @@ on the unit sphere, so any grid from 0.5° to 5° samples the same ocean):
   seasonal cycle that grows with latitude and has opposite phase in the two hemispheres;
 - a mixed layer, shallow in the tropics and deep in high-latitude winters, and a thermocline
   below it whose depth scale varies with latitude and in space;
-- meandering fronts (a subpolar front in each hemisphere);
+- meandering fronts (a subpolar front in each hemisphere) and equatorial cold tongues;
 - mesoscale eddies (a few hundred km) that heave the thermocline, so their signal is small at
   the surface, largest in the thermocline, and decays below it;
 - continents and a sea floor that are fixed for a world (``world_seed``), giving coastlines
@@ -68,6 +68,7 @@ class OceanConfig:
     eddy_heave_m: float = 60.0
     eddy_surface_sd: float = 0.4
     front_jump: float = 4.0
+    upwelling: float = 2.0
     land_fraction: float = 0.28
     world_seed: int = 0
 
@@ -110,11 +111,13 @@ def _month_fields(
     sst = -1.8 + 29.8 * np.cos(phi) ** 1.6
     sst = sst + 3.5 * np.sin(phi) * np.abs(np.sin(2 * phi)) * season
     fronts = np.zeros_like(lat)
-    for centre in (-48.0, 42.0):
+    for centre, jump in ((-48.0, 1.5 * cfg.front_jump), (42.0, cfg.front_jump)):
         meander = 3.0 * _waves(_rng("front", cfg.world_seed, centre), xyz, (1500.0, 4000.0), 24)
         across = (np.sign(centre) * (centre - lat) + meander) / 1.5
-        fronts += cfg.front_jump * 0.5 * (np.tanh(across) - 1.0)  # colder poleward of the front
-    sst = sst + fronts
+        fronts += jump * 0.5 * (np.tanh(across) - 1.0)  # colder poleward of the front
+    # Equatorial upwelling: cold tongues where a basin-scale wave is positive, warm pools elsewhere.
+    basin = _waves(_rng("upwelling", cfg.world_seed), xyz, (8000.0, 15000.0), 12)
+    sst = sst + fronts - cfg.upwelling * np.exp(-((lat / 5.0) ** 2)) * (basin + 0.3)
     eddies = _waves(rng, xyz, cfg.eddy_wavelength_km)
     strength = 0.5 + np.exp(-(((np.abs(lat) - 38.0) / 12.0) ** 2))
     sst = np.maximum(sst + cfg.eddy_surface_sd * strength * _waves(rng, xyz, (150.0, 600.0)), -1.8)
