@@ -16,18 +16,21 @@ from collections.abc import Mapping
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from . import cf
 from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
 from .grid import TargetGrid, discover_grid, ocean_mask
+from .methods.diffusion import DiffusionConfig, check_levels
 from .methods.oi import OIConfig, oi_analysis
+from .model import resolve_model, verify
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import locate_cells
 from .obs.units import celsius_offset
 from .timing import assign_time_steps, calendar_of, to_days, window_bounds
 
-METHODS = {"oi": OIConfig}
+METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
 
 
 def reconstruct(
@@ -37,6 +40,7 @@ def reconstruct(
     method: str = "oi",
     background: xr.DataArray | None = None,
     window: str | None = None,
+    keep_members: bool = False,
     **options,
 ) -> xr.Dataset:
     """Analyse profiles ``obs`` onto the grid of ``target``, lazily, one time step per task.
@@ -51,7 +55,9 @@ def reconstruct(
         Profiles in the profile layout (see :func:`xdepthdif.obs.validate_profiles`), e.g. from
         :func:`xdepthdif.obs.read_en4`.
     method
-        ``"oi"``: optimal interpolation.
+        ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of the guided diffusion
+        prior (see :class:`xdepthdif.methods.diffusion.DiffusionConfig`). The diffusion model's
+        levels must equal the target's depth levels.
     background
         Optional first guess on the target grid (°C), with or without a time dimension; by
         default the mean of the observations of each level and time step.
@@ -59,20 +65,35 @@ def reconstruct(
         Which observations belong to a time step: the target's time bounds when it has them,
         else ``"month"`` (the calendar month); a duration such as ``"10D"`` centres a window on
         each time.
+    keep_members
+        With ``method="diffusion"``, also return the ensemble members along a ``realization``
+        dimension (``thetao_members``).
     **options
         Parameters of the method, e.g. ``length_scale_km``, ``obs_error`` for OI
-        (see :class:`xdepthdif.methods.oi.OIConfig`).
+        (see :class:`xdepthdif.methods.oi.OIConfig`); ``members``, ``steps``, ``seed``,
+        ``model``, ``obs_error``, ``cg_iters``, ``device`` for diffusion.
 
     Returns
     -------
     xarray.Dataset
         ``thetao``, ``thetao_sd`` (°C) and ``obs_count`` on ``(time, depth, lat, lon)``,
-        dask-backed with one time step per chunk, with CF attributes and the profile tally.
+        dask-backed with one time step per chunk, with CF attributes and the profile tally. For
+        diffusion ``thetao`` is the ensemble mean and ``thetao_sd`` its spread.
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {sorted(METHODS)}.")
     config = _make_config(METHODS[method], options)
+    if keep_members and not isinstance(config, DiffusionConfig):
+        raise ValueError(
+            f"keep_members=True needs an ensemble method ('diffusion'), not {method!r}."
+        )
     grid = discover_grid(target)
+    if isinstance(config, DiffusionConfig):
+        if background is not None:
+            raise ValueError(
+                "background is used by method='oi' only; the diffusion prior is its own."
+            )
+        config = _plan_diffusion(config, grid)
     profiles = validate_profiles(obs)
     counts = tally(profiles)
 
@@ -101,8 +122,12 @@ def reconstruct(
     empty = [str(t) for i, t in enumerate(grid.time) if not (keep & (step == i)).any()]
     if empty:
         warnings.warn(
-            f"No observation in time step(s) {', '.join(empty)}: returned as NaN "
-            "(or the background where one is given).",
+            f"No observation in time step(s) {', '.join(empty)}: returned as "
+            + (
+                "unguided samples of the diffusion prior."
+                if isinstance(config, DiffusionConfig)
+                else "NaN (or the background where one is given)."
+            ),
             EmptyTimeStepWarning,
             stacklevel=3,
         )
@@ -111,15 +136,21 @@ def reconstruct(
     bg = None if background is None else _background_array(background, grid)
     err = profiles["thetao_error"].values if "thetao_error" in profiles else None
     arrays = (lat, lon, profiles["depth"].values, profiles["thetao"].values, err)
+    days = to_days(grid.time, calendar)
+    doys = _day_of_year(grid.time)
+    n_out = 3 + (config.members if keep_members else 0)
     blocks = []
     for i in range(grid.time.size):
         sel = np.flatnonzero(keep & (step == i))
         subset = [None if a is None else a[sel] for a in arrays]
         bg_i = None if bg is None else (bg[i] if bg.ndim == 4 else bg)
+        step_info = None
+        if isinstance(config, DiffusionConfig):
+            step_info = (float(doys[i]), _time_key(days[i]), keep_members)
         task = dask.delayed(_analyse_step, pure=True)(
-            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config
+            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info
         )
-        blocks.append(da.from_delayed(task, shape=(3, *grid.shape[1:]), dtype=float))
+        blocks.append(da.from_delayed(task, shape=(n_out, *grid.shape[1:]), dtype=float))
     stacked = da.stack(blocks, axis=1)
 
     dims = (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
@@ -131,9 +162,14 @@ def reconstruct(
         },
         coords=cf.grid_coords(grid, bounds, calendar),
     )
+    if keep_members:
+        members = stacked[3:]
+        ds["thetao_members"] = (("realization", *dims), members)
+        ds = ds.assign_coords(realization=("realization", np.arange(config.members)))
     attrs = {
         "xdepthdif_method": method,
-        "call": {"method": method, "window": window, **options},
+        "call": {"method": method, "window": window, **options}
+        | ({"keep_members": True} if keep_members else {}),
         **{f"profiles_{k}" if k.startswith("rejected_") else k: v for k, v in counts.items()},
         **{f"{method}_{k}": _attr(v) for k, v in dataclasses.asdict(config).items()},
     }
@@ -141,13 +177,34 @@ def reconstruct(
 
 
 def _analyse_step(
-    lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background, config
+    lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background, config, step=None
 ) -> np.ndarray:
-    """One time step, numpy in and out: vertical interpolation, binning, analysis."""
+    """One time step, numpy in and out: vertical interpolation, binning, analysis.
+
+    ``step`` is ``(day of year, time key, keep members)`` for the diffusion method.
+    """
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
     ocean = None if mask is None else np.asarray(mask, bool)
+    if isinstance(config, DiffusionConfig):
+        from .methods.diffusion import diffusion_analysis  # torch is imported in the task only
+
+        doy, time_key, keep = step
+        mean, sd, members = diffusion_analysis(
+            binned.mean,
+            binned.count,
+            binned.err_var,
+            grid_lat,
+            grid_lon,
+            levels,
+            doy,
+            ocean,
+            config,
+            time_key,
+        )
+        count = binned.count.astype(float)
+        return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
     mean, sd = oi_analysis(
         binned.mean,
         binned.count,
@@ -160,6 +217,27 @@ def _analyse_step(
         config=config,
     )
     return np.stack([mean, sd, binned.count.astype(float)])
+
+
+def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfig:
+    """Resolve and verify the checkpoint now (no weights are parsed); tasks get path + sha256."""
+    weights = resolve_model(config.model)
+    card = verify(weights)
+    check_levels(card.levels, grid.depth, f" {weights}")
+    return dataclasses.replace(config, model=str(weights), sha256=card.sha256)
+
+
+def _day_of_year(times: np.ndarray) -> np.ndarray:
+    """Day of year (1-based) of each time, numpy datetimes or cftime objects."""
+    times = np.asarray(times)
+    if np.issubdtype(times.dtype, np.datetime64):
+        return np.asarray(pd.DatetimeIndex(times).day_of_year, float)
+    return np.array([t.dayofyr for t in times.ravel()], float)
+
+
+def _time_key(days: float) -> int:
+    """The time step's identity in seeds: whole seconds since 1950-01-01."""
+    return round(float(days) * 86400.0)
 
 
 def _make_config(cls, options: Mapping):

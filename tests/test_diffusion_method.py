@@ -1,0 +1,212 @@
+"""The diffusion method end to end with a tiny untrained prior: laziness, seeds, members,
+level checks, graph size and guidance."""
+
+import pickle
+
+import dask
+import numpy as np
+import pytest
+import torch
+from conftest import DEPTHS, make_profiles, make_target
+
+import xdepthdif  # noqa: F401
+from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+from xdepthdif.errors import EmptyTimeStepWarning, GridError
+from xdepthdif.methods.diffusion import DiffusionConfig, ModelLevelsError, diffusion_analysis
+from xdepthdif.model import ModelCard, clear_cache, save_checkpoint
+from xdepthdif.reconstruct import METHODS
+
+MEAN = [25.0, 22.0, 15.0, 8.0, 5.0, 4.0]
+STD = [2.0, 2.0, 3.0, 2.0, 1.0, 0.5]
+
+
+def make_prior(path_stem, levels=DEPTHS, base_channels=8, seed=0, out_scale=0.05):
+    """Save a tiny untrained EDM UNet prior; return the weights path.
+
+    The output convolution is scaled by ``out_scale``: the denoiser is then close to the exact
+    denoiser of a unit Gaussian (``F = 0``), a well-behaved prior for guidance, yet not exactly
+    it, so the network's weights matter."""
+    n = len(levels)
+    kwargs = {"levels": n, "base_channels": base_channels, "channel_mult": [1, 2], "cond_dim": 16}
+    torch.manual_seed(seed)
+    config = UNetConfig(**{**kwargs, "channel_mult": (1, 2)})
+    denoiser = EDMDenoiser(UNet(config))
+    with torch.no_grad():
+        for p in denoiser.net.conv_out.parameters():
+            p.mul_(out_scale)
+    card = ModelCard(
+        {"class": "UNet", "kwargs": kwargs},
+        levels=tuple(float(v) for v in levels),
+        native_resolution_deg=2.0,
+        normalisation={"mean": MEAN[:n], "std": STD[:n]},
+        training={"data": "untrained", "command": "test", "steps": 0, "seed": seed, "date": "-"},
+        algorithm_version="1",
+    )
+    return save_checkpoint(path_stem, denoiser.state_dict(), card)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture(scope="module")
+def prior(tmp_path_factory):
+    return make_prior(tmp_path_factory.mktemp("prior") / "prior")
+
+
+@pytest.fixture(scope="module")
+def obs():
+    return make_profiles(n=40, seed=3)
+
+
+def run(target, obs, prior, **kw):
+    options = {"model": prior, "members": 3, "steps": 3} | kw
+    return target.depthdif.reconstruct(obs=obs, method="diffusion", **options)
+
+
+class CountingScheduler:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+def test_diffusion_is_registered_and_configured():
+    assert METHODS["diffusion"] is DiffusionConfig
+    assert DiffusionConfig().nfe <= 20
+    with pytest.raises(ValueError, match="members"):
+        DiffusionConfig(members=1)
+
+
+def test_lazy_finite_on_ocean_nan_on_land_with_spread(target, obs, prior):
+    counter = CountingScheduler()
+    with dask.config.set(scheduler=counter):
+        result = run(target, obs, prior)
+        assert counter.calls == 0
+        assert result.thetao.chunks[0] == (1, 1, 1)
+        values = result.compute()
+    assert counter.calls == 1
+    ocean = target.sea_mask.values.astype(bool)
+    for name in ("thetao", "thetao_sd"):
+        assert np.isfinite(values[name].values[:, :, ocean]).all()
+        assert np.isnan(values[name].values[:, :, ~ocean]).all()
+    assert (values.thetao_sd.values[:, :, ocean] > 0).all()
+    assert values.attrs["diffusion_members"] == 3
+    assert len(values.attrs["diffusion_sha256"]) == 64
+    assert "realization" not in values.dims
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+def test_same_seed_same_answer_whatever_the_time_steps_computed_together(obs, prior):
+    full = run(make_target(), obs, prior, seed=7).compute()
+    again = run(make_target(), obs, prior, seed=7).compute()
+    np.testing.assert_array_equal(full.thetao.values, again.thetao.values)
+    for i, t in enumerate(full.time.values):
+        alone = run(make_target(times=(str(t)[:10],)), obs, prior, seed=7).compute()
+        np.testing.assert_allclose(alone.thetao.values[0], full.thetao.values[i], rtol=1e-6)
+    other = run(make_target(), obs, prior, seed=8).compute()
+    assert np.nanmax(np.abs(other.thetao.values - full.thetao.values)) > 1e-3
+
+
+def test_keep_members_adds_a_realization_dimension(target, obs, prior):
+    result = run(target, obs, prior, keep_members=True).compute()
+    assert result.sizes["realization"] == 3
+    members = result.thetao_members
+    xr_mean = members.mean("realization")
+    np.testing.assert_allclose(xr_mean.values, result.thetao.values, rtol=1e-12)
+    np.testing.assert_allclose(
+        members.std("realization", ddof=1).values, result.thetao_sd.values, rtol=1e-12
+    )
+
+
+def test_keep_members_is_refused_for_oi(target, obs):
+    with pytest.raises(ValueError, match="keep_members"):
+        target.depthdif.reconstruct(obs=obs, method="oi", keep_members=True)
+
+
+def test_model_with_other_levels_is_a_typed_error(tmp_path, target, obs):
+    wrong = make_prior(tmp_path / "wrong", levels=(5.0, 50.0, 150.0, 400.0))
+    with pytest.raises(ModelLevelsError, match="must equal the diffusion model's levels") as err:
+        run(target, obs, wrong)
+    assert isinstance(err.value, GridError)
+    assert "1000.0" in str(err.value) and "[5.0, 50.0, 150.0, 400.0]" in str(err.value)
+
+
+def test_graph_carries_path_and_sha_not_weights(tmp_path, target, obs):
+    sizes, weights = [], []
+    for base in (8, 32):
+        path = make_prior(tmp_path / f"m{base:02d}", base_channels=base)
+        weights.append(path.stat().st_size)
+        graph = dict(run(target, obs, path).__dask_graph__())
+        sizes.append(len(pickle.dumps(graph)))
+    assert weights[1] > 5 * weights[0]
+    assert abs(sizes[1] - sizes[0]) < 200
+    assert sizes[1] < weights[1] / 4
+
+
+def test_guidance_pulls_the_analysis_toward_observations(target, obs, prior):
+    guided = run(target, obs, prior, obs_error=0.05, steps=8).compute()
+    unguided = run(target, obs, prior, obs_error=1e4, steps=8).compute()
+    from xdepthdif.obs import bin_profiles, interpolate_to_levels
+
+    sub = obs.where(obs.time.dt.month == 1, drop=True)
+    values = interpolate_to_levels(sub.depth.values, sub.thetao.values, DEPTHS)
+    binned = bin_profiles(
+        sub.lat.values, sub.lon.values, values, target.lat.values, target.lon.values
+    )
+    seen = (binned.count > 0) & target.sea_mask.values.astype(bool)
+    err_guided = np.abs(guided.thetao.values[0] - binned.mean)[seen].mean()
+    err_prior = np.abs(unguided.thetao.values[0] - binned.mean)[seen].mean()
+    assert err_guided < 0.2 * err_prior
+
+
+def test_numpy_core_direct_call(prior):
+    """diffusion_analysis is numpy in, numpy out, and loads the model once per process."""
+    from xdepthdif.model import cache_info, verify
+
+    nz, ny, nx = len(DEPTHS), 6, 9
+    obs_mean = np.full((nz, ny, nx), np.nan)
+    obs_mean[:, 2, 3] = MEAN[:nz]
+    count = np.isfinite(obs_mean).astype(int)
+    cfg = DiffusionConfig(model=str(prior), sha256=verify(prior).sha256, members=2, steps=2)
+    args = (
+        obs_mean,
+        count,
+        np.full_like(obs_mean, np.nan),
+        np.linspace(-5, 5, ny),
+        np.linspace(0, 16, nx),
+        DEPTHS,
+        15.0,
+        None,
+        cfg,
+    )
+    mean, sd, members = diffusion_analysis(*args, time_key=1)
+    diffusion_analysis(*args, time_key=2)
+    assert mean.shape == sd.shape == (nz, ny, nx) and members.shape == (2, nz, ny, nx)
+    assert cache_info()["loads"] == 1
+
+
+def test_threads_and_synchronous_give_identical_results(target, obs, prior):
+    lazy = run(target, obs, prior)
+    threaded = lazy.compute(scheduler="threads")
+    synchronous = lazy.compute(scheduler="synchronous")
+    np.testing.assert_array_equal(threaded.thetao.values, synchronous.thetao.values)
+
+
+def test_empty_time_step_gets_prior_samples_and_says_so(target, obs, prior):
+    january = obs.where(obs.time.dt.month == 1, drop=True)
+    with pytest.warns(EmptyTimeStepWarning, match="unguided samples"):
+        result = run(target, january, prior).compute()
+    ocean = target.sea_mask.values.astype(bool)
+    assert np.isfinite(result.thetao.values[1:, :, ocean]).all()
+    assert (result.obs_count.values[1:] == 0).all()
+
+
+def test_background_is_refused_for_diffusion(target, obs, prior):
+    with pytest.raises(ValueError, match="background"):
+        run(target, obs, prior, background=target.sea_mask * 1.0)
