@@ -1,4 +1,4 @@
-"""Command line: ``xdepthdif demo``."""
+"""Command line: ``xdepthdif demo`` and ``xdepthdif train``."""
 
 from __future__ import annotations
 
@@ -21,6 +21,90 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_training_dataset(args: argparse.Namespace):
+    """The dataset named by ``--data`` and a description of it for the model card."""
+    import glob
+
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    if args.data == "synthetic":
+        from .synthetic import synthetic_ocean
+
+        times = pd.date_range("2000-01-15", periods=args.months, freq="MS") + pd.Timedelta(14, "D")
+        levels = None
+        if args.levels:
+            from .synthetic import en4_like_levels
+
+            levels = en4_like_levels()[: args.levels]
+        ds = synthetic_ocean(times, resolution=args.resolution, levels=levels, split="train")
+        desc = (
+            f"{ds.attrs['source']}; {args.months} months from 2000-01, "
+            f"{args.resolution} deg, {ds.sizes['depth']} levels"
+        )
+        return ds, desc
+    paths = sorted(glob.glob(args.data)) or [args.data]
+    if any(p.rstrip("/").endswith(".zarr") for p in paths):
+        ds = xr.open_mfdataset(paths, engine="zarr") if len(paths) > 1 else xr.open_zarr(paths[0])
+    else:
+        ds = xr.open_mfdataset(paths) if len(paths) > 1 else xr.open_dataset(paths[0])
+    if args.levels:
+        from .grid import discover_grid
+
+        ds = ds.isel({discover_grid(ds).depth_name: np.s_[: args.levels]})
+    return ds, f"{args.data} ({len(paths)} file(s))"
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .core.network import UNetConfig
+    from .core.train import TrainConfig, train
+    from .training_data import prepare_training_data
+
+    start = time.perf_counter()
+    ds, desc = _load_training_dataset(args)
+    data, mask, info = prepare_training_data(ds, description=desc)
+    print(
+        f"training data: {data.shape[0]} times x {data.shape[1]} levels x "
+        f"{data.shape[2]}x{data.shape[3]} ({desc}), prepared in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    patch = tuple(min(p, n) for p, n in zip(args.patch, data.shape[2:], strict=True))
+    ucfg = UNetConfig(
+        levels=data.shape[1],
+        base_channels=args.base_channels,
+        channel_mult=tuple(args.channel_mult),
+        cond_dim=args.cond_dim,
+    )
+    tcfg = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        patch=patch,
+        lr=args.lr,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        windows=args.windows,
+        log_every=args.log_every,
+    )
+    command = "xdepthdif " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    res = train(
+        data,
+        mask,
+        info["lat"],
+        info["lon"],
+        info["doy"],
+        ucfg,
+        tcfg,
+        args.out,
+        resume=not args.no_resume,
+        info=info,
+        command=command,
+    )
+    print(f"training finished at step {res.step} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xdepthdif", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xdepthdif {__version__}")
@@ -34,12 +118,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
+
+    tr = sub.add_parser("train", help="train the diffusion prior on gridded thetao")
+    tr.add_argument("--data", default="synthetic", help="'synthetic' or a .nc/.zarr path (glob ok)")
+    tr.add_argument("--out", required=True, help="checkpoint stem: writes OUT.safetensors/.json")
+    tr.add_argument("--steps", type=int, default=2000)
+    tr.add_argument("--batch-size", type=int, default=8)
+    tr.add_argument("--patch", type=int, nargs=2, default=(32, 64), metavar=("H", "W"))
+    tr.add_argument("--lr", type=float, default=2e-4)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resolution", type=float, default=2.0, help="synthetic grid, degrees")
+    tr.add_argument("--months", type=int, default=24, help="synthetic months")
+    tr.add_argument("--levels", type=int, default=0, help="keep only the first N levels")
+    tr.add_argument("--base-channels", type=int, default=32)
+    tr.add_argument("--channel-mult", type=int, nargs="+", default=(1, 2, 2))
+    tr.add_argument("--cond-dim", type=int, default=64)
+    tr.add_argument("--windows", type=int, default=1, help="spatial windows per step")
+    tr.add_argument("--checkpoint-every", type=int, default=500)
+    tr.add_argument("--log-every", type=int, default=50)
+    tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
+    tr.add_argument("--device", default="cpu", help="cpu or cuda")
+    tr.set_defaults(func=_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``xdepthdif`` command."""
     args = build_parser().parse_args(argv)
+    args.argv = argv
     return args.func(args)
 
 
