@@ -1,6 +1,7 @@
 """Shared fixtures: a small target grid with non-divisible sizes and profiles sampled from a
 known smooth field."""
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -71,6 +72,17 @@ def make_profiles(
             "depth": (("profile", "level"), depth, {"units": "m", "positive": "down"}),
         },
     )
+
+
+class CountingScheduler:
+    """A dask scheduler that counts how often it is asked to compute."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
 
 
 @pytest.fixture

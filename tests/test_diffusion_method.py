@@ -7,7 +7,7 @@ import dask
 import numpy as np
 import pytest
 import torch
-from conftest import DEPTHS, make_profiles, make_target
+from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
@@ -65,15 +65,6 @@ def obs():
 def run(target, obs, prior, **kw):
     options = {"model": prior, "members": 3, "steps": 3} | kw
     return target.depthdif.reconstruct(obs=obs, method="diffusion", **options)
-
-
-class CountingScheduler:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.calls += 1
-        return dask.get(dsk, keys, **kwargs)
 
 
 def test_diffusion_is_registered_and_configured():

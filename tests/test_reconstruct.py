@@ -4,21 +4,10 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import make_profiles, make_target, truth_field
+from conftest import CountingScheduler, make_profiles, make_target, truth_field
 
 import xdepthdif  # noqa: F401
 from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning
-
-
-class CountingScheduler:
-    """A dask scheduler that counts how often it is asked to compute."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.calls += 1
-        return dask.get(dsk, keys, **kwargs)
 
 
 def test_nothing_is_computed_until_the_user_computes(profiles):
