@@ -250,3 +250,14 @@ def test_heun_golden_values() -> None:
     golden = [4.032298702388772, -7.025215035761633, -5.905146543205594, -6.845279047936146]
     golden.append(-2.11982812144063)
     torch.testing.assert_close(x.flatten()[:5], torch.tensor(golden, dtype=torch.float64))
+
+
+def test_conjugate_gradient_stops_on_negative_curvature():
+    from xdepthdif.core.guidance import conjugate_gradient
+
+    b = torch.ones(2, 3, dtype=torch.float64)
+    spd = torch.tensor([2.0, 3.0, 4.0], dtype=torch.float64)
+    sign = torch.tensor([[1.0], [-1.0]], dtype=torch.float64)  # sample 1 sees -op: not SPD
+    u = conjugate_gradient(lambda v: sign * spd * v, b, iters=3)
+    torch.testing.assert_close(u[0], 1.0 / spd)
+    assert torch.all(u[1] == 0)

@@ -59,15 +59,22 @@ def conjugate_gradient(
     -------
     torch.Tensor
         The approximate solution, shaped like ``b``.
+
+    Notes
+    -----
+    A learned denoiser's Jacobian is only approximately symmetric positive definite. A sample
+    whose search direction meets zero or negative curvature (``pᵀ op(p) ≤ 0``) stops at its
+    current iterate instead of taking a step that would diverge.
     """
     eps = torch.finfo(b.dtype).eps ** 2
     u, res = torch.zeros_like(b), b
     p, rs = res, _dot(res, res)
+    active = torch.ones_like(rs, dtype=torch.bool)
     for _ in range(iters):
         ap = op(p)
         pap = _dot(p, ap)
-        ok = pap.abs() > eps
-        alpha = torch.where(ok, rs / torch.where(ok, pap, 1.0), 0.0)
+        active = active & (pap > eps)
+        alpha = torch.where(active, rs / torch.where(active, pap, 1.0), 0.0)
         u, res = u + alpha * p, res - alpha * ap
         rs_new = _dot(res, res)
         beta = torch.where(rs > eps, rs_new / rs.clamp_min(eps), 0.0)
