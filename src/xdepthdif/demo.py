@@ -141,7 +141,7 @@ def _at_profiles(field: np.ndarray, profiles: xr.Dataset, truth: xr.DataArray):
         .to_period("M")
         .get_indexer(pd.DatetimeIndex(profiles["time"].values).to_period("M"))
     )
-    return np.moveaxis(field[it, :, iy, ix], 0, 0), values
+    return field[it, :, iy, ix], values  # advanced indices first: (profile, depth)
 
 
 def _score(
