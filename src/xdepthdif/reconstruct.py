@@ -16,7 +16,6 @@ from collections.abc import Mapping
 import dask
 import dask.array as da
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from . import cf
@@ -28,7 +27,7 @@ from .model import resolve_model, verify
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import locate_cells
 from .obs.units import celsius_offset
-from .timing import assign_time_steps, calendar_of, to_days, window_bounds
+from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
 
@@ -137,7 +136,7 @@ def reconstruct(
     err = profiles["thetao_error"].values if "thetao_error" in profiles else None
     arrays = (lat, lon, profiles["depth"].values, profiles["thetao"].values, err)
     days = to_days(grid.time, calendar)
-    doys = _day_of_year(grid.time)
+    doys = day_of_year(grid.time)
     n_out = 3 + (config.members if keep_members else 0)
     blocks = []
     for i in range(grid.time.size):
@@ -225,14 +224,6 @@ def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfi
     card = verify(weights)
     check_levels(card.levels, grid.depth, f" {weights}")
     return dataclasses.replace(config, model=str(weights), sha256=card.sha256)
-
-
-def _day_of_year(times: np.ndarray) -> np.ndarray:
-    """Day of year (1-based) of each time, numpy datetimes or cftime objects."""
-    times = np.asarray(times)
-    if np.issubdtype(times.dtype, np.datetime64):
-        return np.asarray(pd.DatetimeIndex(times).day_of_year, float)
-    return np.array([t.dayofyr for t in times.ravel()], float)
 
 
 def _time_key(days: float) -> int:

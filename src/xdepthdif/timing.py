@@ -70,6 +70,18 @@ def from_days(days: np.ndarray, calendar: str, like: np.ndarray) -> np.ndarray:
     return np.asarray(flat, dtype=object).reshape(days.shape)
 
 
+def day_of_year(times: np.ndarray) -> np.ndarray:
+    """Day of year (1-based, float) of each time, numpy datetimes or cftime objects.
+
+    >>> day_of_year(np.array(["2021-02-01"], dtype="datetime64[ns]")).tolist()
+    [32.0]
+    """
+    times = np.asarray(times)
+    if np.issubdtype(times.dtype, np.datetime64):
+        return np.asarray(pd.DatetimeIndex(times.ravel()).day_of_year, float)
+    return np.array([float(t.dayofyr) for t in times.ravel()])
+
+
 def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -> np.ndarray:
     """``(n, 2)`` bounds, in days since 1950, of the analysis window around each target time.
 

@@ -33,11 +33,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .grid import discover_grid
 from .obs.units import celsius_offset
+from .timing import day_of_year
 
 __all__ = ["find_thetao", "prepare_training_data", "random_patches", "take_patch"]
 
@@ -62,13 +62,6 @@ def find_thetao(ds: xr.Dataset) -> str:
         f"none is named 'thetao' (data variables: {list(ds.data_vars)}). Set the attribute "
         "or rename the variable."
     )
-
-
-def _day_of_year(times: np.ndarray) -> np.ndarray:
-    try:
-        return pd.DatetimeIndex(times).day_of_year.to_numpy(np.float64)
-    except (TypeError, ValueError):  # cftime objects
-        return np.array([float(t.dayofyr) for t in times])
 
 
 def _is_global(lon: np.ndarray) -> tuple[bool, float]:
@@ -138,7 +131,7 @@ def prepare_training_data(
         "depth": np.asarray(grid.depth, float),
         "lat": np.ascontiguousarray(lat, dtype=np.float64),
         "lon": np.ascontiguousarray(lon, dtype=np.float64),
-        "doy": _day_of_year(grid.time),
+        "doy": day_of_year(grid.time),
         "periodic": periodic,
         "resolution_deg": res,
         "description": description or str(ds.attrs.get("source", f"variable '{name}'")),
