@@ -12,9 +12,15 @@ from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 import xdepthdif  # noqa: F401
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
 from xdepthdif.errors import EmptyTimeStepWarning, GridError
-from xdepthdif.methods.diffusion import DiffusionConfig, ModelLevelsError, diffusion_analysis
+from xdepthdif.methods.diffusion import (
+    DiffusionConfig,
+    ModelLevelsError,
+    diffusion_analysis,
+    interpolate_levels,
+)
 from xdepthdif.model import ModelCard, clear_cache, save_checkpoint
 from xdepthdif.reconstruct import METHODS
+from xdepthdif.rectilinear import Regridder, fill_from_nearest, native_axes
 
 MEAN = [25.0, 22.0, 15.0, 8.0, 5.0, 4.0]
 STD = [2.0, 2.0, 3.0, 2.0, 1.0, 0.5]
@@ -120,12 +126,49 @@ def test_keep_members_is_refused_for_oi(target, obs):
         target.depthdif.reconstruct(obs=obs, method="oi", keep_members=True)
 
 
-def test_model_with_other_levels_is_a_typed_error(tmp_path, target, obs):
-    wrong = make_prior(tmp_path / "wrong", levels=(5.0, 50.0, 150.0, 400.0))
-    with pytest.raises(ModelLevelsError, match="must equal the diffusion model's levels") as err:
-        run(target, obs, wrong)
+def test_target_deeper_than_the_model_is_a_typed_error(tmp_path, target, obs):
+    shallow = make_prior(tmp_path / "shallow", levels=(5.0, 50.0, 150.0, 400.0))
+    with pytest.raises(ModelLevelsError, match="deepest level") as err:
+        run(target, obs, shallow)
     assert isinstance(err.value, GridError)
-    assert "1000.0" in str(err.value) and "[5.0, 50.0, 150.0, 400.0]" in str(err.value)
+    assert "1000 m" in str(err.value) and "slice(None, 400)" in str(err.value)
+
+
+def test_other_target_levels_are_the_model_levels_interpolated(obs, prior):
+    """The ensemble is drawn on the model's levels; the target's are interpolated in depth."""
+    on_model = run(make_target(), obs, prior, keep_members=True).compute()
+    levels = np.array([0.0, 5.0, 100.0, 700.0, 1000.0])
+    other = run(make_target(depth=levels), obs, prior, keep_members=True).compute()
+    expected = interpolate_levels(on_model.thetao_members.values, DEPTHS, levels)
+    np.testing.assert_allclose(other.thetao_members.values, expected, rtol=1e-12)
+    np.testing.assert_allclose(other.thetao.values[:, 1], on_model.thetao.values[:, 0])
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+@pytest.mark.parametrize("resolution", [1.0, 5.0])
+def test_targets_finer_or_coarser_than_the_model_are_regridded(obs, prior, resolution):
+    """The model (2°) runs on its native grid over the target's region; the members are then
+    regridded: bilinear onto a finer target, conservative onto a coarser one."""
+    half = resolution / 2
+    lat = np.arange(-11 + half, 11, resolution)
+    lon = np.arange(-31 + half, -1, resolution)
+    nlat, nlon = native_axes(lat, lon, 2.0)
+    native = run(make_target(lat=nlat, lon=nlon, mask=False), obs, prior, keep_members=True)
+    native = native.compute()
+    result = run(make_target(lat=lat, lon=lon, mask=False), obs, prior, keep_members=True)
+    result = result.compute()
+    regrid = (Regridder.bilinear if resolution < 2 else Regridder.conservative)(
+        native.lat.values, native.lon.values, lat, lon
+    )
+    # cells beyond the outermost native centres take the nearest native value
+    expected = fill_from_nearest(
+        regrid(native.thetao_members.values), np.ones((lat.size, lon.size), bool), lat, lon
+    )
+    np.testing.assert_allclose(result.thetao_members.values, expected, rtol=1e-10)
+    assert np.isfinite(result.thetao.values).all()
+    masked = run(make_target(lat=lat, lon=lon), obs, prior).compute().thetao.values
+    sea = make_target(lat=lat, lon=lon).sea_mask.values.astype(bool)
+    assert np.isfinite(masked[:, :, sea]).all() and np.isnan(masked[:, :, ~sea]).all()
 
 
 def test_graph_carries_path_and_sha_not_weights(tmp_path, target, obs):

@@ -1,4 +1,4 @@
-"""Command line: ``xdepthdif demo`` and ``xdepthdif train``."""
+"""Command line: ``xdepthdif demo``, ``xdepthdif train`` and ``xdepthdif bench skill``."""
 
 from __future__ import annotations
 
@@ -105,6 +105,27 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_skill(args: argparse.Namespace) -> int:
+    from .skill import SkillConfig, run_skill
+
+    defaults = SkillConfig()
+    cfg = SkillConfig(
+        resolution=args.resolution,
+        test_months=tuple(args.months) if args.months else defaults.test_months,
+        fractions=tuple(args.fractions),
+        steps=tuple(args.steps),
+        members=args.members,
+        model=args.model,
+        seed=args.seed,
+    )
+    start = time.perf_counter()
+    log = (lambda _msg: None) if args.quiet else print
+    run_skill(args.out, cfg, log=log)
+    if not args.quiet:
+        print(f"wrote {args.out}/skill.md in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xdepthdif", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xdepthdif {__version__}")
@@ -139,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
     tr.add_argument("--device", default="cpu", help="cpu or cuda")
     tr.set_defaults(func=_train)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    sk = bench.add_parser("skill", help="OSSE skill of level mean, OI and diffusion (DESIGN §6)")
+    sk.add_argument("--out", default="skill_output", help="folder for skill.md, figures, json")
+    sk.add_argument("--resolution", type=float, default=4.0, help="truth grid, degrees")
+    sk.add_argument("--months", nargs="+", help="test months YYYY-MM (held-out split)")
+    sk.add_argument("--fractions", type=float, nargs="+", default=(0.01, 0.03, 0.075))
+    sk.add_argument("--steps", type=int, nargs="*", default=(3, 5, 10, 25, 100))
+    sk.add_argument("--members", type=int, default=8)
+    sk.add_argument("--model", default="default")
+    sk.add_argument("--seed", type=int, default=0)
+    sk.add_argument("--quiet", action="store_true")
+    sk.set_defaults(func=_bench_skill)
     return parser
 
 

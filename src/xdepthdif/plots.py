@@ -3,6 +3,7 @@ depth. matplotlib is imported only when a figure is drawn (``pip install xdepthd
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +106,46 @@ def plot_error_by_depth(
     """Error profiles: one curve per method, depth increasing downwards."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 5), constrained_layout=True)
-    for (name, values), style in zip(curves.items(), ("o-", "s-", "^--", "v:"), strict=False):
+    styles = itertools.cycle(("o-", "s-", "^--", "v:", "d-."))
+    for (name, values), style in zip(curves.items(), styles, strict=False):
         ax.plot(values, depth, style, ms=3, label=name)
     ax.set(xlabel=xlabel, ylabel="depth (m)", title=title)
     ax.set_yscale("symlog", linthresh=100.0)
     ax.set_ylim(float(np.max(depth)), 0)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_skill_vs_nfe(table, path: Path, *, title: str = "") -> Path:
+    """RMSE at unobserved points against network evaluations, one panel per observed fraction.
+
+    ``table`` has the columns ``fraction``, ``method``, ``nfe`` (NaN for methods without
+    network evaluations, drawn as horizontal lines) and ``rmse_unobserved``.
+    """
+    plt = _pyplot()
+    fractions = sorted(table["fraction"].unique())
+    fig, axes = plt.subplots(
+        1, len(fractions), figsize=(3.6 * len(fractions), 3.4), constrained_layout=True
+    )
+    for ax, fraction in zip(np.atleast_1d(axes), fractions, strict=True):
+        rows = table[table["fraction"] == fraction]
+        steps = rows[rows["nfe"].notna()].sort_values("nfe")
+        ax.plot(steps["nfe"], steps["rmse_unobserved"], "o-", color="k", label="diffusion")
+        others = rows[rows["nfe"].isna()]
+        for i, (_, r) in enumerate(others.iterrows()):
+            ls = ("--", ":", "-.")[i % 3]
+            ax.axhline(r["rmse_unobserved"], ls=ls, color=f"C{i % 10}", label=r["method"])
+        ax.set(xlabel="network evaluations per member", title=f"{fraction:.1%}")
+        if len(steps):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("RMSE at unobserved points (°C)")
+    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -55,8 +55,9 @@ def reconstruct(
         :func:`xdepthdif.obs.read_en4`.
     method
         ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of the guided diffusion
-        prior (see :class:`xdepthdif.methods.diffusion.DiffusionConfig`). The diffusion model's
-        levels must equal the target's depth levels.
+        prior (see :class:`xdepthdif.methods.diffusion.DiffusionConfig`), drawn on the model's
+        levels and native grid and mapped to the target's (see
+        :func:`xdepthdif.methods.diffusion.diffusion_step`).
     background
         Optional first guess on the target grid (°C), with or without a time dimension; by
         default the mean of the observations of each level and time step.
@@ -187,20 +188,11 @@ def _analyse_step(
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
     ocean = None if mask is None else np.asarray(mask, bool)
     if isinstance(config, DiffusionConfig):
-        from .methods.diffusion import diffusion_analysis  # torch is imported in the task only
+        from .methods.diffusion import diffusion_step  # torch is imported in the task only
 
         doy, time_key, keep = step
-        mean, sd, members = diffusion_analysis(
-            binned.mean,
-            binned.count,
-            binned.err_var,
-            grid_lat,
-            grid_lon,
-            levels,
-            doy,
-            ocean,
-            config,
-            time_key,
+        mean, sd, members = diffusion_step(
+            lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy, time_key
         )
         count = binned.count.astype(float)
         return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])

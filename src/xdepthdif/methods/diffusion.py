@@ -35,11 +35,17 @@ import numpy as np
 from ..errors import GridError
 from ..model import PathLike, cached_load
 
-__all__ = ["DiffusionConfig", "ModelLevelsError", "check_levels", "diffusion_analysis"]
+__all__ = [
+    "DiffusionConfig",
+    "ModelLevelsError",
+    "check_levels",
+    "diffusion_analysis",
+    "diffusion_step",
+]
 
 
 class ModelLevelsError(GridError):
-    """The target's depth levels are not the levels the diffusion model was trained on."""
+    """The target's depth levels lie outside the levels the diffusion model was trained on."""
 
 
 @dataclass(frozen=True)
@@ -107,25 +113,78 @@ def member_seed(seed: int, time_key: Any, member: int) -> int:
 
 
 def check_levels(model_levels, depth, where: str = "") -> None:
-    """Refuse a target whose depth levels are not the model's levels (metres, 1 cm tolerance).
+    """Refuse a target whose levels reach deeper than the model's deepest level (metres).
+
+    Target levels shallower than the model's first level take its value; levels in between
+    are interpolated linearly in depth (see :func:`diffusion_step`).
 
     Examples
     --------
-    >>> check_levels([5.0, 50.0], [5.0, 50.0])
+    >>> check_levels([5.0, 50.0, 500.0], [0.5, 10.0, 300.0])
     >>> check_levels([5.0, 50.0], [5.0, 50.0, 100.0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    xdepthdif.methods.diffusion.ModelLevelsError: The target's depth levels must equal the ...
+    xdepthdif.methods.diffusion.ModelLevelsError: The target's deepest level (100 m) lies below ...
     """
     model_levels = np.asarray(model_levels, float)
     depth = np.asarray(depth, float)
-    if model_levels.shape == depth.shape and np.allclose(model_levels, depth, rtol=0, atol=0.01):
+    if depth.max() <= model_levels.max() + 0.01:
         return
     raise ModelLevelsError(
-        f"The target's depth levels must equal the diffusion model's levels (for now): the "
-        f"target has {depth.size} levels {depth.tolist()} m, the model{where} has "
-        f"{model_levels.size} levels {model_levels.tolist()} m. Build the target with "
-        "depth=<the model's levels> (its card's 'levels'), or use method='oi'."
+        f"The target's deepest level ({depth.max():g} m) lies below the deepest level of the "
+        f"diffusion model{where} ({model_levels.max():g} m; its levels are "
+        f"{model_levels.tolist()}). Drop the deeper levels from the target "
+        f"(e.g. target.sel(depth=slice(None, {model_levels.max():g}))), or use method='oi'."
     )
+
+
+def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=atol)
+
+
+def _spacing(axis: np.ndarray) -> float:
+    return float(np.median(np.abs(np.diff(axis)))) if axis.size > 1 else float("nan")
+
+
+def native_grid(lat: np.ndarray, lon: np.ndarray, resolution: float):
+    """The horizontal grid the model runs on for a target with axes ``lat``, ``lon``.
+
+    The target's own grid when its spacing is within 25 % of the model's native
+    ``resolution`` (degrees), else a grid of the native spacing covering the target's region
+    (see :func:`xdepthdif.rectilinear.native_axes`).
+    """
+    from ..rectilinear import native_axes
+
+    ratio = max(_spacing(lat), _spacing(lon)) / resolution
+    if np.isnan(ratio) or 0.8 <= ratio <= 1.25:
+        return np.asarray(lat, float), np.asarray(lon, float)
+    return native_axes(np.asarray(lat, float), np.asarray(lon, float), resolution)
+
+
+def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
+    """Interpolate ``field`` (levels on axis -3) linearly in depth to ``levels`` (m).
+
+    Levels above the first model level take its value; levels below the last are NaN, and so
+    is a level one of whose two neighbouring model levels is NaN there.
+
+    Examples
+    --------
+    >>> column = np.array([20.0, 10.0, 4.0])[:, None, None]
+    >>> interpolate_levels(column, [0.0, 100.0, 1000.0], [0.0, 50.0, 550.0, 2000.0]).ravel()
+    array([20., 15.,  7., nan])
+    """
+    model_levels = np.asarray(model_levels, float)
+    field = np.asarray(field, float)
+    out = np.full((*field.shape[:-3], np.size(levels), *field.shape[-2:]), np.nan)
+    for i, z in enumerate(np.asarray(levels, float)):
+        k = int(np.searchsorted(model_levels, z))
+        if z <= model_levels[0]:
+            out[..., i, :, :] = field[..., 0, :, :]
+        elif abs(z - model_levels[min(k, model_levels.size - 1)]) <= 0.01:
+            out[..., i, :, :] = field[..., min(k, model_levels.size - 1), :, :]
+        elif k < model_levels.size:
+            f = (z - model_levels[k - 1]) / (model_levels[k] - model_levels[k - 1])
+            out[..., i, :, :] = (1 - f) * field[..., k - 1, :, :] + f * field[..., k, :, :]
+    return out
 
 
 def _resolve_device(device: str) -> str:
@@ -215,7 +274,11 @@ def diffusion_analysis(
     device = _resolve_device(config.device)
     denoiser = load_denoiser(config.model, config.sha256, device)
     card = denoiser.card
-    check_levels(card.levels, depth, f" {config.model}")
+    if not _same_axis(np.asarray(card.levels, float), np.asarray(depth, float), 0.01):
+        raise ModelLevelsError(
+            f"diffusion_analysis runs on the model's own levels {list(card.levels)}; got "
+            f"{np.asarray(depth).tolist()}. Use diffusion_step for other levels."
+        )
     nz, ny, nx = obs_mean.shape
     ocean = np.ones((nz, ny, nx), bool) if ocean is None else np.asarray(ocean, bool)
     ocean = np.broadcast_to(ocean, (nz, ny, nx))
@@ -269,3 +332,89 @@ def diffusion_analysis(
     mean = members.mean(axis=0)
     sd = members.std(axis=0, ddof=1)
     return mean, sd, members
+
+
+def diffusion_step(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    depth: np.ndarray,
+    thetao: np.ndarray,
+    err: np.ndarray | None,
+    levels: np.ndarray,
+    grid_lat: np.ndarray,
+    grid_lon: np.ndarray,
+    ocean: np.ndarray | None,
+    config: DiffusionConfig,
+    doy: float,
+    time_key: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One time step from profiles to the target grid, whatever the model's grid.
+
+    The ensemble is drawn on the model's levels and on :func:`native_grid` of the target:
+    profiles are interpolated to the model's levels and binned on that grid, the target's sea
+    mask is carried over (a native cell is sea where at least half of it is sea in the target,
+    at the nearest target level). The members are then interpolated linearly in depth to the
+    target's levels and regridded horizontally (bilinear onto finer targets, conservative onto
+    coarser ones); target sea cells the native grid counts as land take the nearest native
+    value. When the target's grid and levels are the model's, this is
+    :func:`diffusion_analysis` on the binned profiles.
+
+    Parameters
+    ----------
+    lat, lon, depth, thetao, err
+        Profiles in the profile layout as arrays: ``(profile,)`` positions, ``(profile,
+        level)`` depths (m), temperatures (°C) and optional error standard deviations.
+    levels, grid_lat, grid_lon
+        The target's depth levels (m) and cell centres (degrees).
+    ocean
+        Boolean ``(level, lat, lon)`` or ``(lat, lon)`` sea mask of the target, or None.
+    config, doy, time_key
+        As for :func:`diffusion_analysis`.
+
+    Returns
+    -------
+    mean, sd, members
+        On the target grid, as for :func:`diffusion_analysis`.
+    """
+    from ..obs import bin_profiles, interpolate_to_levels
+    from ..rectilinear import Regridder, fill_from_nearest
+
+    card = load_denoiser(config.model, config.sha256, config.device).card
+    model_levels = np.asarray(card.levels, float)
+    levels = np.asarray(levels, float)
+    grid_lat, grid_lon = np.asarray(grid_lat, float), np.asarray(grid_lon, float)
+    nlat, nlon = native_grid(grid_lat, grid_lon, float(card.native_resolution_deg))
+    same_levels = _same_axis(model_levels, levels, 0.01)
+    same_grid = _same_axis(nlat, grid_lat, 1e-6) and _same_axis(nlon, grid_lon, 1e-6)
+    nz, ny, nx = levels.size, grid_lat.size, grid_lon.size
+    sea = np.ones((nz, ny, nx), bool) if ocean is None else np.asarray(ocean, bool)
+    sea = np.broadcast_to(sea, (nz, ny, nx))
+
+    values = interpolate_to_levels(depth, thetao, model_levels)
+    errors = None if err is None else interpolate_to_levels(depth, err, model_levels)
+    binned = bin_profiles(lat, lon, values, nlat, nlon, errors)
+    nearest = np.abs(levels[None, :] - model_levels[:, None]).argmin(axis=1)
+    native_sea = sea[nearest]
+    to_native = None
+    if not same_grid:
+        to_native = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
+        fraction = to_native(np.where(native_sea, 1.0, np.nan), min_weight=1e-9)
+        native_sea = np.nan_to_num(to_native(native_sea.astype(float))) >= 0.5
+        native_sea &= np.isfinite(fraction)
+    mean, sd, members = diffusion_analysis(
+        binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy, native_sea,
+        config, time_key,
+    )  # fmt: skip
+    if same_levels and same_grid:
+        return mean, sd, members
+    if not same_levels:
+        members = interpolate_levels(members, model_levels, levels)
+    if not same_grid:
+        finer = _spacing(grid_lat) < _spacing(nlat)
+        back = (Regridder.bilinear if finer else Regridder.conservative)(
+            nlat, nlon, grid_lat, grid_lon
+        )
+        members = back(members)
+        members = fill_from_nearest(members, sea, grid_lat, grid_lon)
+    members[:, ~sea] = np.nan
+    return members.mean(axis=0), members.std(axis=0, ddof=1), members

@@ -1,0 +1,486 @@
+"""Regridding between rectilinear latitude/longitude grids on the sphere, with numpy and scipy.
+
+Weights are kept as one sparse matrix over the flattened ``(lat, lon)`` cells, so a field with
+any number of leading dimensions is regridded by two sparse products: one for the values and one
+for the validity indicator. Missing source cells (NaN, e.g. land) are dropped and the remaining
+weights renormalised; they are never read as zeros.
+
+Longitudes are in degrees east and must increase eastward, possibly wrapping (``[350, 355, 0,
+5]`` and ``[170, 175, 180, -175]`` are fine). Differences of longitude are always taken modulo
+360, so the 0..360 and -180..180 conventions give the same weights. Latitudes may increase or
+decrease.
+
+Examples
+--------
+>>> import numpy as np
+>>> src_lat, src_lon = np.arange(-88.0, 89.0, 4.0), np.arange(2.0, 360.0, 4.0)
+>>> dst_lat, dst_lon = native_axes(src_lat, src_lon, 6.0)
+>>> dst_lat.size, dst_lon.size, float(dst_lon[0])
+(30, 60, 3.0)
+>>> field = np.ones((2, src_lat.size, src_lon.size))
+>>> field[:, :5] = np.nan  # land in the south
+>>> regrid = Regridder.conservative(src_lat, src_lon, dst_lat, dst_lon)
+>>> out = regrid(field)
+>>> out.shape
+(2, 30, 60)
+>>> bool(np.isnan(out[:, :3]).all()), float(np.nanmax(np.abs(out - 1.0)))
+(True, 0.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "Regridder",
+    "cell_edges",
+    "fill_from_nearest",
+    "is_global_lon",
+    "native_axes",
+]
+
+_TOL = 1e-9  # degrees: how close a point must be to an edge of a source axis to count as on it
+
+
+def cell_edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Cell edges from cell centres: midpoints between neighbours, end cells mirrored.
+
+    Parameters
+    ----------
+    centres : numpy.ndarray
+        One-dimensional, strictly monotonic cell centres, at least two of them.
+    lo, hi : float, optional
+        Clip the edges to ``[lo, hi]`` (for latitude: ``-90, 90``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``n + 1`` edges, in the order of ``centres``.
+
+    Examples
+    --------
+    >>> cell_edges(np.array([-85.0, -75.0, 85.0]), -90, 90).tolist()
+    [-90.0, -80.0, 5.0, 90.0]
+    """
+    c = np.asarray(centres, dtype=float)
+    if c.ndim != 1 or c.size < 2:
+        raise ValueError("cell_edges needs a one-dimensional axis of at least two centres")
+    edges = np.empty(c.size + 1)
+    edges[1:-1] = 0.5 * (c[1:] + c[:-1])
+    edges[0] = c[0] - 0.5 * (c[1] - c[0])
+    edges[-1] = c[-1] + 0.5 * (c[-1] - c[-2])
+    if lo is not None or hi is not None:
+        edges = np.clip(edges, lo, hi)
+    return edges
+
+
+def _unwrap_lon(lon: np.ndarray) -> np.ndarray:
+    """Longitudes relative to the first one, in ``[lon[0], lon[0] + 360)``; must increase."""
+    lon = np.asarray(lon, dtype=float)
+    if lon.ndim != 1 or lon.size == 0:
+        raise ValueError("longitude must be a non-empty one-dimensional axis")
+    out = lon[0] + np.mod(lon - lon[0], 360.0)
+    if np.any(np.diff(out) <= 0):
+        raise ValueError("longitudes must increase eastward (wrapping at most once around)")
+    return out
+
+
+def is_global_lon(lon: np.ndarray) -> bool:
+    """Whether a longitude axis is uniform and goes exactly once around the sphere.
+
+    Parameters
+    ----------
+    lon : numpy.ndarray
+        Cell centres in degrees east, in any convention.
+
+    Returns
+    -------
+    bool
+        ``True`` if the spacing is uniform and ``n * spacing == 360`` (to within 1e-6).
+
+    Examples
+    --------
+    >>> is_global_lon(np.arange(-179.5, 180.0)), is_global_lon(np.arange(0.0, 300.0))
+    (True, False)
+    """
+    lon = np.asarray(lon, dtype=float)
+    if lon.ndim != 1 or lon.size < 2:
+        return False
+    step = np.mod(np.diff(lon), 360.0)
+    d = step[0]
+    return bool(np.all(np.abs(step - d) < 1e-6) and abs(lon.size * d - 360.0) < 1e-6)
+
+
+def _wrap_like(values: np.ndarray, target_lon: np.ndarray) -> np.ndarray:
+    """Bring longitudes into the convention of ``target_lon``: -180..180 if it has negative
+    values, else 0..360."""
+    if np.any(np.asarray(target_lon) < 0):
+        return np.mod(values + 180.0, 360.0) - 180.0
+    return np.mod(values, 360.0)
+
+
+def _centred_axis(start: float, stop: float, resolution: float) -> np.ndarray:
+    extent = stop - start
+    n = max(int(np.ceil(extent / resolution - 1e-9)), 1)
+    first_edge = 0.5 * (start + stop) - 0.5 * n * resolution
+    return first_edge + resolution * (np.arange(n) + 0.5)
+
+
+def native_axes(
+    lat: np.ndarray, lon: np.ndarray, resolution: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres of a grid of spacing ``resolution`` covering the region of a target grid.
+
+    Parameters
+    ----------
+    lat, lon : numpy.ndarray
+        The target's cell centres, in degrees (at least two of each).
+    resolution : float
+        The spacing of the new grid, in degrees.
+
+    Returns
+    -------
+    lat, lon : numpy.ndarray
+        Latitude covers the target's southern to northern cell edge (edges clipped to ±90);
+        longitude covers the target's western to eastern edge, or, for a global target, goes
+        once around from the western edge of its first cell. Each axis has
+        ``ceil(extent / resolution)`` cells and is centred on the target's extent. Longitudes
+        are in the target's convention (-180..180 if it has negative values, else 0..360).
+
+    Examples
+    --------
+    >>> lat, lon = native_axes(np.arange(-89.5, 90.0), np.arange(-179.5, 180.0), 4.0)
+    >>> lat.size, lon.size, float(lat[0]), float(lon[0])
+    (45, 90, -88.0, -178.0)
+    """
+    if not resolution > 0:
+        raise ValueError(f"resolution must be positive, not {resolution!r}")
+    lat_edges = cell_edges(np.asarray(lat, dtype=float), -90.0, 90.0)
+    new_lat = _centred_axis(float(lat_edges.min()), float(lat_edges.max()), resolution)
+    lon = np.asarray(lon, dtype=float)
+    unwrapped = _unwrap_lon(lon)
+    if is_global_lon(lon):
+        west = unwrapped[0] - 0.5 * (unwrapped[1] - unwrapped[0])
+        east = west + 360.0
+    else:
+        edges = cell_edges(unwrapped)
+        west, east = float(edges[0]), float(min(edges[-1], edges[0] + 360.0))
+    new_lon = _wrap_like(_centred_axis(west, east, resolution), lon)
+    return new_lat, new_lon
+
+
+def _lat_order(lat: np.ndarray) -> np.ndarray:
+    lat = np.asarray(lat, dtype=float)
+    if lat.ndim != 1 or lat.size == 0:
+        raise ValueError("latitude must be a non-empty one-dimensional axis")
+    if lat.size > 1 and not (np.all(np.diff(lat) > 0) or np.all(np.diff(lat) < 0)):
+        raise ValueError("latitudes must be strictly monotonic")
+    return np.argsort(lat, kind="stable")
+
+
+def _linear_1d_clamped(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
+    """Linear interpolation weights along latitude, clamped to the end rows."""
+    order = _lat_order(src)
+    s = np.asarray(src, dtype=float)[order]
+    d = np.asarray(dst, dtype=float)
+    rows = np.arange(d.size)
+    if s.size == 1:
+        return sp.csr_matrix((np.ones(d.size), (rows, np.zeros(d.size, int))), (d.size, 1))
+    dc = np.clip(d, s[0], s[-1])
+    i = np.clip(np.searchsorted(s, dc, side="right") - 1, 0, s.size - 2)
+    t = np.clip((dc - s[i]) / (s[i + 1] - s[i]), 0.0, 1.0)
+    w = sp.coo_matrix(
+        (np.r_[1.0 - t, t], (np.r_[rows, rows], np.r_[order[i], order[i + 1]])),
+        shape=(d.size, s.size),
+    ).tocsr()
+    w.eliminate_zeros()
+    return w
+
+
+def _linear_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
+    """Linear interpolation weights along longitude: periodic for a global source, none
+    outside a regional one."""
+    src = np.asarray(src, dtype=float)
+    u = _unwrap_lon(src)
+    off = u - u[0]  # offsets from the first source centre, in [0, 360), increasing
+    n = src.size
+    d = np.mod(np.asarray(dst, dtype=float) - u[0], 360.0)
+    d = np.where(d > 360.0 - _TOL, 0.0, d)
+    rows = np.arange(d.size)
+    if is_global_lon(src):
+        j = np.searchsorted(off, d, side="right") - 1
+        jn = (j + 1) % n
+        right = np.where(jn == 0, 360.0, off[jn])
+        t = np.clip((d - off[j]) / (right - off[j]), 0.0, 1.0)
+        inside = np.ones(d.size, bool)
+    elif n == 1:
+        j = jn = np.zeros(d.size, int)
+        t = np.zeros(d.size)
+        inside = d <= _TOL
+    else:
+        inside = d <= off[-1] + _TOL
+        dc = np.minimum(d, off[-1])
+        j = np.clip(np.searchsorted(off, dc, side="right") - 1, 0, n - 2)
+        jn = j + 1
+        t = np.clip((dc - off[j]) / (off[jn] - off[j]), 0.0, 1.0)
+    r, j, jn, t = rows[inside], j[inside], jn[inside], t[inside]
+    w = sp.coo_matrix((np.r_[1.0 - t, t], (np.r_[r, r], np.r_[j, jn])), shape=(d.size, n)).tocsr()
+    w.eliminate_zeros()
+    return w
+
+
+def _overlaps(
+    src_lo: np.ndarray, src_hi: np.ndarray, dst_lo: np.ndarray, dst_hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping lengths of intervals: sources sorted and disjoint, destinations any.
+
+    Returns the destination index, the source index and the overlap length of every pair that
+    overlaps.
+    """
+    start = np.searchsorted(src_hi, dst_lo, side="right")  # first source with hi > dst_lo
+    stop = np.searchsorted(src_lo, dst_hi, side="left")  # sources with lo < dst_hi
+    counts = np.maximum(stop - start, 0)
+    rows = np.repeat(np.arange(dst_lo.size), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    cols = np.repeat(start, counts) + np.arange(rows.size) - first
+    length = np.minimum(src_hi[cols], dst_hi[rows]) - np.maximum(src_lo[cols], dst_lo[rows])
+    keep = length > 0
+    return rows[keep], cols[keep], length[keep]
+
+
+def _lat_intervals(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, sin of the southern and northern edge."""
+    lat = np.asarray(lat, dtype=float)
+    if lat.size == 1:
+        raise ValueError("conservative remapping needs at least two latitudes to find edges")
+    edges = np.sin(np.deg2rad(cell_edges(lat, -90.0, 90.0)))
+    return np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
+
+
+def _lon_edges(lon: np.ndarray) -> np.ndarray:
+    """Unwrapped, increasing cell edges of a longitude axis, spanning at most 360°."""
+    u = _unwrap_lon(lon)
+    if is_global_lon(lon):
+        step = 360.0 / u.size
+        return u[0] - 0.5 * step + step * np.arange(u.size + 1)
+    if u.size == 1:
+        raise ValueError("conservative remapping needs at least two longitudes to find edges")
+    edges = cell_edges(u)
+    edges[-1] = min(edges[-1], edges[0] + 360.0)
+    return edges
+
+
+def _conservative_lat(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
+    order = _lat_order(src)
+    _lat_order(dst)
+    s_lo, s_hi = _lat_intervals(np.asarray(src, dtype=float)[order])
+    d_lo, d_hi = _lat_intervals(np.asarray(dst, dtype=float))
+    r, c, length = _overlaps(s_lo, s_hi, d_lo, d_hi)
+    width = d_hi - d_lo
+    w = np.divide(length, width[r], out=np.zeros_like(length), where=width[r] > 0)
+    return sp.coo_matrix((w, (r, order[c])), shape=(d_lo.size, s_lo.size)).tocsr()
+
+
+def _conservative_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
+    s_edges = _lon_edges(src)
+    d_edges = _lon_edges(dst)
+    n = s_edges.size - 1
+    width = np.diff(d_edges)
+    d_lo = s_edges[0] + np.mod(d_edges[:-1] - s_edges[0], 360.0)
+    d_lo = np.where(d_lo > s_edges[0] + 360.0 - _TOL, d_lo - 360.0, d_lo)
+    # the source once, then again one turn east, for destination cells reaching past the end
+    lo = np.r_[s_edges[:-1], s_edges[:-1] + 360.0]
+    hi = np.r_[s_edges[1:], s_edges[1:] + 360.0]
+    r, c, length = _overlaps(lo, hi, d_lo, d_lo + width)
+    w = sp.coo_matrix((length / width[r], (r, c % n)), shape=(width.size, n)).tocsr()
+    w.sum_duplicates()
+    return w
+
+
+@dataclass(frozen=True, eq=False)
+class Regridder:
+    """Sparse regridding weights between two rectilinear latitude/longitude grids.
+
+    Build one with :meth:`bilinear` or :meth:`conservative`, then call it on fields.
+
+    Attributes
+    ----------
+    weights : scipy.sparse.csr_matrix
+        Shaped ``(n_dst, n_src)`` over flattened ``(lat, lon)`` cells (C order).
+    src_shape, dst_shape : tuple of int
+        ``(n_lat, n_lon)`` of the source and destination grids.
+    method : str
+        ``"bilinear"`` or ``"conservative"``.
+    min_weight : float
+        Default for the smallest valid weight fraction a destination cell needs.
+    """
+
+    weights: sp.csr_matrix
+    src_shape: tuple[int, int]
+    dst_shape: tuple[int, int]
+    method: str
+    min_weight: float
+
+    @classmethod
+    def bilinear(
+        cls,
+        src_lat: np.ndarray,
+        src_lon: np.ndarray,
+        dst_lat: np.ndarray,
+        dst_lon: np.ndarray,
+    ) -> Regridder:
+        """Bilinear interpolation in (lat, lon) degrees between the four surrounding centres.
+
+        Periodic in longitude when the source is global (:func:`is_global_lon`). Destination
+        points beyond the first or last source latitude take the nearest source row; points
+        outside a regional source's longitude range get no weights (NaN out).
+
+        Parameters
+        ----------
+        src_lat, src_lon, dst_lat, dst_lon : numpy.ndarray
+            One-dimensional cell-centre axes, in degrees.
+
+        Returns
+        -------
+        Regridder
+        """
+        w_lat = _linear_1d_clamped(src_lat, dst_lat)
+        w_lon = _linear_lon(src_lon, dst_lon)
+        return cls._from_axes(w_lat, w_lon, "bilinear", 1e-9)
+
+    @classmethod
+    def conservative(
+        cls,
+        src_lat: np.ndarray,
+        src_lon: np.ndarray,
+        dst_lat: np.ndarray,
+        dst_lon: np.ndarray,
+    ) -> Regridder:
+        """First-order conservative (area-weighted) remapping.
+
+        The weight of source cell ``s`` in destination cell ``d`` is
+        ``area(s ∩ d) / area(d)``, with areas on the sphere proportional to
+        ``Δlon (rad) × Δsin(lat)``, edges from :func:`cell_edges` (latitude clipped to ±90) and
+        longitude overlaps taken modulo 360.
+
+        Parameters
+        ----------
+        src_lat, src_lon, dst_lat, dst_lon : numpy.ndarray
+            One-dimensional cell-centre axes, in degrees, at least two cells each.
+
+        Returns
+        -------
+        Regridder
+        """
+        w_lat = _conservative_lat(src_lat, dst_lat)
+        w_lon = _conservative_lon(src_lon, dst_lon)
+        return cls._from_axes(w_lat, w_lon, "conservative", 0.5)
+
+    @classmethod
+    def _from_axes(
+        cls, w_lat: sp.csr_matrix, w_lon: sp.csr_matrix, method: str, min_weight: float
+    ) -> Regridder:
+        weights = sp.csr_matrix(sp.kron(w_lat, w_lon, format="csr"))
+        weights.eliminate_zeros()
+        return cls(
+            weights=weights,
+            src_shape=(w_lat.shape[1], w_lon.shape[1]),
+            dst_shape=(w_lat.shape[0], w_lon.shape[0]),
+            method=method,
+            min_weight=float(min_weight),
+        )
+
+    def __call__(self, field: np.ndarray, min_weight: float | None = None) -> np.ndarray:
+        """Regrid ``field``, dropping NaN source cells and renormalising the rest.
+
+        Parameters
+        ----------
+        field : numpy.ndarray
+            Shaped ``(..., n_lat_src, n_lon_src)``.
+        min_weight : float, optional
+            A destination cell whose valid weight fraction (the sum of the weights of its
+            finite source cells) is below this is NaN. Defaults to :attr:`min_weight`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shaped ``(..., n_lat_dst, n_lon_dst)``; float32 for float32 input, else float64.
+        """
+        field = np.asarray(field)
+        if field.ndim < 2 or field.shape[-2:] != self.src_shape:
+            raise ValueError(
+                f"field's last two dimensions {field.shape[-2:]} are not the source grid "
+                f"{self.src_shape}"
+            )
+        threshold = self.min_weight if min_weight is None else float(min_weight)
+        lead = field.shape[:-2]
+        flat = field.reshape(-1, self.src_shape[0] * self.src_shape[1]).T
+        valid = np.isfinite(flat)
+        values = self.weights @ np.where(valid, flat, 0.0)
+        frac = self.weights @ valid.astype(float)
+        ok = (frac > 0) & (frac >= threshold - 1e-12)
+        out = np.full(values.shape, np.nan)
+        np.divide(values, frac, out=out, where=ok)
+        dtype = np.result_type(field.dtype, np.float32)
+        return out.T.reshape(*lead, *self.dst_shape).astype(dtype, copy=False)
+
+
+def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    la, lo = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def fill_from_nearest(
+    field: np.ndarray, where: np.ndarray, lat: np.ndarray, lon: np.ndarray
+) -> np.ndarray:
+    """Fill NaN cells, where asked, with the value of the nearest finite cell on the sphere.
+
+    Parameters
+    ----------
+    field : numpy.ndarray
+        Shaped ``(..., n_lat, n_lon)``.
+    where : numpy.ndarray
+        Boolean, broadcastable to ``field``: the cells to fill (if they are NaN).
+    lat, lon : numpy.ndarray
+        The one-dimensional axes of the last two dimensions, in degrees.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array. Each filled cell takes the value of the great-circle nearest finite cell
+        of the same leading index; leading indices with no finite cell are left as they are.
+
+    Examples
+    --------
+    >>> f = np.array([[1.0, np.nan, np.nan, 2.0]])
+    >>> fill_from_nearest(f, np.array([True, True, False, True]), [0.0], [0, 10, 200, 350])
+    array([[ 1.,  1., nan,  2.]])
+    """
+    field = np.asarray(field)
+    out = np.array(field, dtype=np.result_type(field.dtype, np.float32), copy=True)
+    shape = out.shape[-2:]
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    if (lat.size, lon.size) != shape:
+        raise ValueError(f"axes ({lat.size}, {lon.size}) do not match the field's {shape}")
+    todo = np.broadcast_to(np.asarray(where, dtype=bool), out.shape) & np.isnan(out)
+    grid = _unit_vectors(*np.meshgrid(lat, lon, indexing="ij")).reshape(-1, 3)
+    flat = out.reshape(-1, shape[0] * shape[1])
+    flat_todo = todo.reshape(flat.shape)
+    tree, tree_mask = None, None
+    for k in range(flat.shape[0]):
+        if not flat_todo[k].any():
+            continue
+        finite = np.isfinite(flat[k])
+        if not finite.any():
+            continue
+        if tree_mask is None or not np.array_equal(finite, tree_mask):
+            tree_mask, tree = finite, cKDTree(grid[finite])
+            source = np.flatnonzero(finite)
+        _, nearest = tree.query(grid[flat_todo[k]])
+        flat[k, flat_todo[k]] = flat[k, source[nearest]]
+    return flat.reshape(out.shape)

@@ -1,0 +1,470 @@
+"""The skill benchmark: observing-system simulation experiments scored against a known truth.
+
+Protocol (``DESIGN.md`` §6): a truth field the prior never saw (the ``"test"`` split of
+:mod:`xdepthdif.synthetic`, or a real field); Argo-like profiles (clustered, to 2000 m, thinning
+with depth, with noise) at 1 %, 3 % and 7.5 % of ocean columns; 20 % of the profiles withheld.
+Each method analyses the remaining 80 % through :func:`xdepthdif.reconstruct`, exactly as a
+user would, and is scored
+
+- at unobserved ocean points (no profile in the cell at that level) against the truth, overall
+  (0–2000 m) and by depth band;
+- at the withheld profiles, against their observed values (0–2000 m);
+- with ReconMOST's three MSEs as masked means over 0–2000 m: *guidance* (cells holding a used
+  profile), *reconstruction* (unobserved cells) and *total* (all ocean cells), all against
+  the truth;
+- with the fair CRPS of the ensemble (Gaussian CRPS for OI) and the spread-skill ratio
+  ``sqrt((M + 1) / M) * spread / RMSE`` (``spread / RMSE`` for OI) at unobserved points.
+
+Rows: the level mean of the observations; OI with a level-mean background and OI with a
+climatological background (the mean of the training years for that calendar month), both with
+length scales tuned on training-split months, never on the test; the diffusion ensemble at
+several numbers of network evaluations.
+
+Examples
+--------
+>>> from xdepthdif.skill import crps_ensemble, crps_gaussian
+>>> import numpy as np
+>>> round(float(crps_gaussian(np.array([0.0]), np.array([1.0]), np.array([0.0]))[0]), 4)
+0.2337
+>>> members = np.array([[-1.0], [1.0]])
+>>> float(crps_ensemble(members, np.array([0.0]))[0])
+0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import norm
+
+from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
+from .obs import SamplingPlan, interpolate_to_levels, sample_profiles, split_profiles
+from .obs.binning import locate_cells
+
+__all__ = [
+    "SkillConfig",
+    "crps_ensemble",
+    "crps_gaussian",
+    "run_skill",
+    "score",
+    "tune_oi_length_scale",
+]
+
+SCORE_DEPTH = 2000.0  # profiles reach 2000 m: the overall scores cover 0–2000 m
+
+
+@dataclasses.dataclass(frozen=True)
+class SkillConfig:
+    """What the skill benchmark runs.
+
+    Attributes
+    ----------
+    resolution
+        Grid spacing of the synthetic truth (degrees).
+    test_months
+        Months of the held-out truth (``"test"`` split of the synthetic ocean).
+    tune_months
+        Training-split months on which OI's length scales are tuned (outside
+        ``climatology_years``).
+    climatology_years
+        Training-split years averaged into the climatological background.
+    fractions
+        Shares of ocean columns observed.
+    withheld
+        Share of profiles withheld for scoring.
+    noise_sd
+        Observation noise (°C).
+    steps
+        Heun steps of the diffusion rows (``2 * steps - 1`` network evaluations each).
+    members
+        Ensemble size.
+    model
+        Diffusion checkpoint (``"default"`` or a path).
+    length_scales_km
+        Candidates for OI's length scale.
+    seed
+        Seed of the sampling and of the ensembles.
+    """
+
+    resolution: float = 4.0
+    test_months: tuple[str, ...] = ("2040-01", "2040-04", "2040-07", "2040-10")
+    tune_months: tuple[str, ...] = ("2015-02", "2015-08")
+    climatology_years: tuple[int, ...] = tuple(range(2000, 2010))
+    fractions: tuple[float, ...] = (0.01, 0.03, 0.075)
+    withheld: float = 0.2
+    noise_sd: float = 0.02
+    steps: tuple[int, ...] = (3, 5, 10, 25, 100)
+    members: int = 8
+    model: str = "default"
+    length_scales_km: tuple[float, ...] = (
+        200.0,
+        300.0,
+        450.0,
+        650.0,
+        900.0,
+        1300.0,
+        2000.0,
+        3000.0,
+    )
+    seed: int = 0
+
+
+def crps_gaussian(mean: np.ndarray, sd: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """CRPS of the Gaussian ``N(mean, sd²)`` for the outcome ``truth`` (elementwise)."""
+    sd = np.maximum(np.asarray(sd, float), 1e-12)
+    z = (np.asarray(truth, float) - mean) / sd
+    return sd * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / math.sqrt(math.pi))
+
+
+def crps_ensemble(members: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Fair CRPS of an ensemble (members on axis 0) for the outcome ``truth``.
+
+    ``mean|X_i - y| - sum_{i,j}|X_i - X_j| / (2 M (M - 1))``: unbiased for the CRPS of the
+    distribution the members are drawn from, whatever the ensemble size ``M``.
+    """
+    members = np.asarray(members, float)
+    m = members.shape[0]
+    skill = np.mean(np.abs(members - truth), axis=0)
+    ordered = np.sort(members, axis=0)
+    # sum_{i<j} |x_j - x_i| from the sorted members: sum_k (2k - m + 1) x_(k)
+    weights = (2 * np.arange(m) - m + 1).reshape(-1, *([1] * (members.ndim - 1)))
+    pair_sum = np.sum(weights * ordered, axis=0)
+    return skill - pair_sum / (m * (m - 1))
+
+
+def _month_times(months: Sequence[str]) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
+
+
+def synthetic_truth(months: Sequence[str], resolution: float, split: str) -> xr.DataArray:
+    """The synthetic ocean's ``thetao`` (°C) for ``months`` (``"YYYY-MM"``)."""
+    from .synthetic import synthetic_ocean
+
+    return synthetic_ocean(_month_times(months), resolution=resolution, split=split)["thetao"]
+
+
+def climatology(truth: xr.DataArray, years: Sequence[int], resolution: float) -> xr.DataArray:
+    """Mean over training ``years`` of the synthetic ocean for each month of ``truth``."""
+    out = []
+    for when in pd.DatetimeIndex(truth["time"].values):
+        months = [f"{y}-{when.month:02d}" for y in years]
+        out.append(synthetic_truth(months, resolution, "train").mean("time"))
+    clim = xr.concat(out, dim=truth["time"]).transpose(*truth.dims)
+    return clim.assign_attrs(units="degC")
+
+
+def target_of(truth: xr.DataArray) -> xr.Dataset:
+    """The analysis grid of ``truth``, with its 3-D sea mask (land and sea floor known)."""
+    target = xr.Dataset(coords={k: truth[k] for k in ("time", "depth", "lat", "lon")})
+    target["sea_mask"] = truth.isel(time=0, drop=True).notnull().astype("int8")
+    target["sea_mask"].attrs["standard_name"] = "sea_binary_mask"
+    return target
+
+
+def observe(
+    truth: xr.DataArray, fraction: float, cfg: SkillConfig, seed: int
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Argo-like profiles of ``truth``: (used, withheld)."""
+    plan = SamplingPlan(
+        fraction=fraction, max_depth=SCORE_DEPTH, noise_sd=cfg.noise_sd, cluster=True, seed=seed
+    )
+    return split_profiles(sample_profiles(truth, plan), withheld_fraction=cfg.withheld, seed=seed)
+
+
+def level_mean(obs: xr.Dataset, truth: xr.DataArray) -> np.ndarray:
+    """The mean of the observed cells of each level and month, everywhere (the naive baseline)."""
+    from .obs import bin_profiles
+
+    levels = truth["depth"].values
+    values = interpolate_to_levels(obs["depth"].values, obs["thetao"].values, levels)
+    month = pd.DatetimeIndex(obs["time"].values).to_period("M")
+    out = np.full(truth.shape[:2], np.nan)
+    for i, t in enumerate(pd.DatetimeIndex(truth["time"].values).to_period("M")):
+        sel = month == t
+        binned = bin_profiles(
+            obs["lat"].values[sel], obs["lon"].values[sel], values[sel],
+            truth["lat"].values, truth["lon"].values,
+        )  # fmt: skip
+        with warnings.catch_warnings():  # a level no profile reaches stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[i] = np.nanmean(np.where(binned.count > 0, binned.mean, np.nan), axis=(1, 2))
+    field = np.broadcast_to(out[:, :, None, None], truth.shape)
+    return np.where(np.isfinite(truth.values), field, np.nan)
+
+
+def at_profiles(
+    field: np.ndarray, profiles: xr.Dataset, truth: xr.DataArray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``field`` (time, depth, lat, lon) at the cells of ``profiles`` and the profiles' own
+    values on the same levels, both ``(profile, depth)``."""
+    values = interpolate_to_levels(
+        profiles["depth"].values, profiles["thetao"].values, truth["depth"].values
+    )
+    iy, ix, _ = locate_cells(
+        profiles["lat"].values, profiles["lon"].values, truth["lat"].values, truth["lon"].values
+    )
+    it = (
+        pd.DatetimeIndex(truth["time"].values)
+        .to_period("M")
+        .get_indexer(pd.DatetimeIndex(profiles["time"].values).to_period("M"))
+    )
+    return field[it, :, iy, ix], values
+
+
+def score(
+    mean: np.ndarray,
+    truth: xr.DataArray,
+    obs_count: np.ndarray,
+    withheld: xr.Dataset,
+    sd: np.ndarray | None = None,
+    members: np.ndarray | None = None,
+) -> dict[str, float | list[float]]:
+    """All scores of one analysis (arrays shaped like ``truth``; ``members`` on axis 0)."""
+    depth = truth["depth"].values
+    t = truth.values
+    ocean = np.isfinite(t)
+    shallow = (depth <= SCORE_DEPTH)[None, :, None, None]
+    unobserved = ocean & (obs_count == 0)
+    observed = ocean & (obs_count > 0)
+
+    def msq(where: np.ndarray) -> float:
+        err = (mean - t)[where & shallow]
+        err = err[np.isfinite(err)]
+        return float(np.mean(err**2)) if err.size else float("nan")
+
+    err_unobs = np.moveaxis(np.where(unobserved, mean - t, np.nan), 1, -1)
+    est, values = at_profiles(mean, withheld, truth)
+    out: dict[str, float | list[float]] = {
+        "rmse_unobserved": rmse_by_band(err_unobs, depth, ((0.0, SCORE_DEPTH),))[0],
+        "rmse_unobserved_bands": rmse_by_band(err_unobs, depth),
+        "rmse_unobserved_levels": rmse_by_level(np.where(unobserved, mean - t, np.nan), 1).tolist(),
+        "rmse_withheld": rmse_by_band(est - values, depth, ((0.0, SCORE_DEPTH),))[0],
+        "mse_guidance": msq(observed),
+        "mse_reconstruction": msq(unobserved),
+        "mse_total": msq(ocean),
+        "crps": float("nan"),
+        "spread_skill": float("nan"),
+    }
+    where = unobserved & shallow & np.isfinite(mean)
+    rmse = out["rmse_unobserved"]
+    if members is not None:
+        m = members.shape[0]
+        out["crps"] = float(np.mean(crps_ensemble(members[:, where], t[where])))
+        spread = float(np.sqrt(np.mean(np.var(members[:, where], axis=0, ddof=1))))
+        out["spread_skill"] = math.sqrt((m + 1) / m) * spread / rmse if rmse else math.nan
+        var = np.var(members, axis=0, ddof=1)
+        out["spread_skill_levels"] = (
+            math.sqrt((m + 1) / m)
+            * np.sqrt(_level_mean_of(np.where(unobserved, var, np.nan)))
+            / np.asarray(out["rmse_unobserved_levels"])
+        ).tolist()
+    elif sd is not None:
+        out["crps"] = float(np.mean(crps_gaussian(mean[where], sd[where], t[where])))
+        out["spread_skill"] = float(np.sqrt(np.mean(sd[where] ** 2))) / rmse if rmse else math.nan
+    return out
+
+
+def _level_mean_of(values: np.ndarray) -> np.ndarray:
+    """Mean over everything but the depth axis (axis 1), NaN ignored."""
+    flat = np.moveaxis(values, 1, 0).reshape(values.shape[1], -1)
+    n = np.isfinite(flat).sum(1)
+    with np.errstate(invalid="ignore"):
+        return np.nansum(flat, axis=1) / n
+
+
+def tune_oi_length_scale(
+    truth: xr.DataArray,
+    fraction: float,
+    cfg: SkillConfig,
+    background: xr.DataArray | None = None,
+    log: Callable[[str], object] = print,
+) -> float:
+    """The OI length scale (km) with the lowest RMSE at unobserved points of ``truth``.
+
+    ``truth`` must be training-split data (never the test), observed as in the benchmark but
+    with a different seed; ``background`` is the background the scale is tuned for.
+    """
+    used, _ = observe(truth, fraction, cfg, seed=cfg.seed + 1000)
+    target = target_of(truth)
+    ocean = np.isfinite(truth.values)
+    best, best_rmse = cfg.length_scales_km[0], math.inf
+    for scale in cfg.length_scales_km:
+        res, _ = _run_oi(target, used, scale, background)
+        err = np.where(ocean & (res["obs_count"].values == 0), res["thetao"].values - truth, np.nan)
+        rmse = rmse_by_band(np.moveaxis(err, 1, -1), truth["depth"].values, ((0, SCORE_DEPTH),))[0]
+        kind = "level-mean" if background is None else "climatology"
+        log(f"  tuning OI ({kind} background) at {fraction:.1%}: L = {scale:g} km: RMSE {rmse:.3f}")
+        if rmse < best_rmse:
+            best, best_rmse = scale, rmse
+    return best
+
+
+def _run_oi(target, used, scale, background=None):
+    start = time.perf_counter()
+    res = target.depthdif.reconstruct(
+        obs=used, method="oi", length_scale_km=scale, background=background
+    ).compute(scheduler="synchronous")
+    return res, (time.perf_counter() - start) / target.sizes["time"]
+
+
+def _run_diffusion(target, used, cfg: SkillConfig, steps: int):
+    start = time.perf_counter()
+    res = target.depthdif.reconstruct(
+        obs=used,
+        method="diffusion",
+        model=cfg.model,
+        steps=steps,
+        members=cfg.members,
+        seed=cfg.seed,
+        keep_members=True,
+    ).compute(scheduler="synchronous")
+    return res, (time.perf_counter() - start) / target.sizes["time"]
+
+
+def evaluate_case(
+    truth: xr.DataArray,
+    fraction: float,
+    cfg: SkillConfig,
+    scales: tuple[float, float],
+    clim: xr.DataArray,
+    log: Callable[[str], object] = print,
+) -> list[dict]:
+    """Every row of the benchmark for one truth and one observed fraction.
+
+    ``scales`` are OI's length scales (km) with the level-mean and the climatological
+    background; ``clim`` is the climatology of ``truth``'s months from training years.
+    """
+    used, withheld = observe(truth, fraction, cfg, seed=cfg.seed)
+    target = target_of(truth)
+    rows = []
+
+    def add(name, res, seconds, nfe=None, members=None, with_sd=True):
+        mean = res["thetao"].values if isinstance(res, xr.Dataset) else res
+        count = counts
+        sd = res["thetao_sd"].values if with_sd and isinstance(res, xr.Dataset) else None
+        row = {"method": name, "fraction": fraction, "nfe": nfe, "seconds_per_step": seconds}
+        row |= score(mean, truth, count, withheld, sd=sd, members=members)
+        rows.append(row)
+        log(
+            f"  {fraction:.1%} {name:<34} RMSE unobserved {row['rmse_unobserved']:.3f}  "
+            f"withheld {row['rmse_withheld']:.3f}  CRPS {row['crps']:.3f}  "
+            f"spread/skill {row['spread_skill']:.2f}  {seconds:.2f} s/step"
+        )
+
+    oi, sec = _run_oi(target, used, scales[0])
+    counts = oi["obs_count"].values
+    add("level mean", level_mean(used, truth), 0.0, with_sd=False)
+    add(f"OI, level-mean background, L={scales[0]:g} km", oi, sec)
+    add("climatology (training years)", clim.values, 0.0, with_sd=False)
+    oi_c, sec = _run_oi(target, used, scales[1], background=clim)
+    add(f"OI, climatology background, L={scales[1]:g} km", oi_c, sec)
+    for steps in cfg.steps:
+        res, sec = _run_diffusion(target, used, cfg, steps)
+        members = res["thetao_members"].values
+        add(f"diffusion, {steps} Heun steps", res, sec, nfe=2 * steps - 1, members=members)
+    return rows
+
+
+def run_skill(
+    out: str | Path, cfg: SkillConfig | None = None, log: Callable[[str], object] = print
+) -> pd.DataFrame:
+    """Run the benchmark; write ``skill.md``, ``skill.json`` and figures into ``out``."""
+    cfg = cfg or SkillConfig()
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    truth = synthetic_truth(cfg.test_months, cfg.resolution, "test")
+    clim = climatology(truth, cfg.climatology_years, cfg.resolution)
+    tune = synthetic_truth(cfg.tune_months, cfg.resolution, "train")
+    tune_clim = climatology(tune, cfg.climatology_years, cfg.resolution)
+    rows = []
+    for fraction in cfg.fractions:
+        scales = (
+            tune_oi_length_scale(tune, fraction, cfg, None, log),
+            tune_oi_length_scale(tune, fraction, cfg, tune_clim, log),
+        )
+        log(f"OI length scales for {fraction:.1%} (tuned on training months): {scales} km")
+        rows += evaluate_case(truth, fraction, cfg, scales, clim, log)
+    table = pd.DataFrame(rows)
+    (out / "skill.json").write_text(
+        json.dumps({"config": dataclasses.asdict(cfg), "rows": rows}, indent=1, default=float)
+    )
+    figures = _figures(table, truth["depth"].values, cfg, out / "images")
+    (out / "skill.md").write_text(markdown(table, cfg, figures, out) + "\n")
+    return table
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out: Path) -> str:
+    """The benchmark's tables: one per observed fraction."""
+    bands = [band_label(lo, hi) for lo, hi in DEPTH_BANDS]
+    lines = []
+    for fraction, rows in table.groupby("fraction", sort=True):
+        lines += [
+            f"### {fraction:.1%} of ocean columns observed",
+            "",
+            "| method | NFE | RMSE unobs. 0–2000 m | "
+            + " | ".join(bands)
+            + " | RMSE withheld | MSE guidance | MSE recon. | MSE total | CRPS | spread/skill "
+            "| s/step |",
+            "|---|---:|---:|" + "---:|" * len(bands) + "---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for _, r in rows.iterrows():
+            nfe = "" if pd.isna(r["nfe"]) else str(int(r["nfe"]))
+            lines.append(
+                f"| {r['method']} | {nfe} | {_fmt(r['rmse_unobserved'])} | "
+                + " | ".join(_fmt(v) for v in r["rmse_unobserved_bands"])
+                + f" | {_fmt(r['rmse_withheld'])} | {_fmt(r['mse_guidance'])} | "
+                f"{_fmt(r['mse_reconstruction'])} | {_fmt(r['mse_total'])} | "
+                f"{_fmt(r['crps'])} | {_fmt(r['spread_skill'], 2)} | "
+                f"{_fmt(r['seconds_per_step'], 2)} |"
+            )
+        lines.append("")
+    lines += [f"![{f.stem}]({f.relative_to(out).as_posix()})" for f in figures]
+    return "\n".join(lines)
+
+
+def _figures(table: pd.DataFrame, depth: np.ndarray, cfg: SkillConfig, folder: Path):
+    from .methods.diffusion import DiffusionConfig
+    from .plots import plot_error_by_depth, plot_skill_vs_nfe
+
+    paths = []
+    mid = sorted(cfg.fractions)[len(cfg.fractions) // 2]
+    rows = table[table["fraction"] == mid]
+    default = rows[rows["nfe"] == DiffusionConfig().nfe]
+    shown = pd.concat([rows[rows["nfe"].isna()], default])
+    curves = {r["method"]: np.asarray(r["rmse_unobserved_levels"]) for _, r in shown.iterrows()}
+    paths.append(
+        plot_error_by_depth(
+            depth,
+            curves,
+            folder / "skill_rmse_by_depth.png",
+            title=f"RMSE at unobserved points, {mid:.1%} of columns observed",
+        )
+    )
+    paths.append(plot_skill_vs_nfe(table, folder / "skill_vs_nfe.png"))
+    spread = {r["method"]: np.asarray(r["spread_skill_levels"]) for _, r in default.iterrows()}
+    if spread:
+        paths.append(
+            plot_error_by_depth(
+                depth,
+                spread,
+                folder / "skill_spread_by_depth.png",
+                title=f"Spread-skill ratio by depth, {mid:.1%} observed (1 = calibrated)",
+                xlabel="spread / RMSE",
+            )
+        )
+    return paths

@@ -1,0 +1,99 @@
+"""Scores of the skill benchmark, checked against direct formulas."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import integrate
+from scipy.stats import norm
+
+from xdepthdif.skill import (
+    SkillConfig,
+    climatology,
+    crps_ensemble,
+    crps_gaussian,
+    level_mean,
+    observe,
+    score,
+    synthetic_truth,
+    target_of,
+)
+
+
+def test_crps_gaussian_equals_the_integral_of_the_squared_cdf_difference():
+    mean, sd, y = 0.3, 1.7, -0.8
+
+    def integrand(x):
+        return (norm.cdf(x, mean, sd) - (x >= y)) ** 2
+
+    expected = integrate.quad(integrand, -30, y)[0] + integrate.quad(integrand, y, 30)[0]
+    got = crps_gaussian(np.array([mean]), np.array([sd]), np.array([y]))[0]
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_fair_crps_equals_the_pairwise_formula():
+    rng = np.random.default_rng(0)
+    members, y = rng.normal(size=(6, 5)), rng.normal(size=5)
+    m = members.shape[0]
+    pairs = sum(np.abs(members[i] - members[j]) for i, j in itertools.product(range(m), range(m)))
+    expected = np.mean(np.abs(members - y), axis=0) - pairs / (2 * m * (m - 1))
+    np.testing.assert_allclose(crps_ensemble(members, y), expected, rtol=1e-12)
+
+
+def test_fair_crps_of_small_ensembles_is_unbiased_for_the_gaussian_crps():
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=200_000)
+    members = rng.normal(size=(4, y.size))  # 4 members from the forecast distribution N(0, 1)
+    exact = crps_gaussian(np.zeros(1), np.ones(1), y).mean()
+    assert crps_ensemble(members, y).mean() == pytest.approx(exact, rel=0.01)
+
+
+@pytest.fixture(scope="module")
+def small_case():
+    cfg = SkillConfig(resolution=10.0, fractions=(0.1,))
+    truth = synthetic_truth(("2040-01", "2040-07"), cfg.resolution, "test")
+    used, withheld = observe(truth, 0.1, cfg, seed=0)
+    return cfg, truth, used, withheld
+
+
+def test_score_of_the_truth_is_zero_and_of_a_shift_is_the_shift(small_case):
+    _, truth, _, withheld = small_case
+    count = np.zeros(truth.shape)
+    perfect = score(truth.values, truth, count, withheld, sd=np.ones(truth.shape))
+    assert perfect["rmse_unobserved"] == 0 and perfect["mse_total"] == 0
+    assert perfect["rmse_withheld"] < 0.1  # the withheld values carry the observation noise
+    shifted = score(truth.values + 0.5, truth, count, withheld)
+    assert shifted["rmse_unobserved"] == pytest.approx(0.5)
+    assert shifted["mse_reconstruction"] == pytest.approx(0.25)
+    assert np.isnan(shifted["mse_guidance"])  # no observed cell
+
+
+def test_spread_skill_of_an_ensemble_drawn_like_the_truth_is_one(small_case):
+    _, truth, _, withheld = small_case
+    rng = np.random.default_rng(2)
+    t = truth.values
+    members = t + rng.normal(size=(8, *t.shape))  # truth ~ one more draw around the mean
+    centre = t + rng.normal(size=t.shape)
+    members = members - t + centre  # members and truth exchangeable around `centre`
+    res = score(members.mean(0), truth, np.zeros(t.shape), withheld, members=members)
+    assert res["spread_skill"] == pytest.approx(1.0, abs=0.03)
+
+
+def test_level_mean_and_climatology_baselines(small_case):
+    cfg, truth, used, _ = small_case
+    base = level_mean(used, truth)
+    assert np.isnan(base[np.isnan(truth.values)]).all()
+    shallow = base[:, 0][np.isfinite(truth.values[:, 0])]
+    assert np.ptp(shallow) < 30 and np.unique(np.round(shallow, 9)).size <= 2  # one per month
+    clim = climatology(truth, (2000, 2001), cfg.resolution)
+    assert clim.shape == truth.shape
+    assert 0 < float(np.sqrt(((clim - truth) ** 2).mean())) < 3
+
+
+def test_target_carries_the_three_dimensional_sea_mask(small_case):
+    _, truth, _, _ = small_case
+    target = target_of(truth)
+    assert target["sea_mask"].dims == ("depth", "lat", "lon")
+    assert int(target["sea_mask"].isel(depth=-1).sum()) < int(
+        target["sea_mask"].isel(depth=0).sum()
+    )
