@@ -8,7 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint format clean
+# The default diffusion prior: `make model` retrains it (about 40 min on one CPU core) and
+# installs the weights and model card into the package. One thread, so the weights reproduce.
+MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 16000 --batch-size 8 \
+	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
+
+.PHONY: demo test lint format clean model skill
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +31,15 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q src tests README.md docs
+
+model: $(STAMP)
+	mkdir -p build/model
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(MODEL_ARGS) --out build/model/default \
+		| tee build/model/train.log
+	cp build/model/default.safetensors build/model/default.json src/xdepthdif/models/
+
+skill: $(STAMP)
+	$(PY) benchmarks/skill.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -7,6 +7,7 @@ import dask
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
@@ -244,3 +245,24 @@ def test_empty_time_step_gets_prior_samples_and_says_so(target, obs, prior):
 def test_background_is_refused_for_diffusion(target, obs, prior):
     with pytest.raises(ValueError, match="background"):
         run(target, obs, prior, background=target.sea_mask * 1.0)
+
+
+@pytest.mark.parametrize("resolution", [2.0, 1.0])
+def test_surface_temperature_guides_the_top_level(obs, prior, resolution):
+    """The target's SST is regridded to the model's grid and guides its top level."""
+    half = resolution / 2
+    lat = np.arange(-11 + half, 11, resolution)
+    lon = np.arange(-31 + half, -1, resolution)
+    target = make_target(lat=lat, lon=lon)
+    sst = xr.DataArray(
+        np.full((lat.size, lon.size), 29.0),
+        dims=("lat", "lon"),
+        attrs={"standard_name": "sea_surface_temperature", "units": "degC"},
+    )
+    plain = run(target, obs, prior, steps=8).compute()
+    informed = run(target.assign(sst=sst), obs, prior, steps=8, sst_error=0.1).compute()
+    sea = target.sea_mask.values.astype(bool)
+    unobserved = (plain.obs_count.values[:, 0] == 0) & sea
+    gap_plain = np.abs(plain.thetao.values[:, 0] - 29.0)[unobserved].mean()
+    gap_informed = np.abs(informed.thetao.values[:, 0] - 29.0)[unobserved].mean()
+    assert gap_informed < 0.3 * gap_plain

@@ -7,7 +7,7 @@ import xarray as xr
 from conftest import CountingScheduler, make_profiles, make_target, truth_field
 
 import xdepthdif  # noqa: F401
-from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning
+from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning, UnitsError
 
 
 def test_nothing_is_computed_until_the_user_computes(profiles):
@@ -152,3 +152,40 @@ def test_target_time_bounds_choose_the_observations(profiles):
     assert result.attrs["profiles_used"] == int(inside.sum()) < profiles.sizes["profile"]
     assert "window='time_bnds'" in result.attrs["history"]
     np.testing.assert_array_equal(result.time_bnds.values, bounds)
+
+
+@pytest.mark.parametrize("units", ["degC", "K"])
+def test_surface_temperature_of_the_target_informs_the_top_level(units):
+    """A target's SST field (°C or K) is one more observation per top-level cell."""
+    obs = make_profiles(n=12, seed=5)
+    target = make_target()
+    sst = np.full((3, target.lat.size, target.lon.size), 29.0)
+    sst[:, :2, :3] = np.nan  # land
+    offset = 273.15 if units == "K" else 0.0
+    with_sst = target.assign(
+        sst=(("time", "lat", "lon"), sst + offset, {"standard_name": "sea_surface_temperature",
+                                                    "units": units})
+    )  # fmt: skip
+    plain = target.depthdif.reconstruct(obs=obs).compute()
+    informed = with_sst.depthdif.reconstruct(obs=obs, sst_error=0.1).compute()
+    sea = target.sea_mask.values.astype(bool)
+    unobserved = (plain.obs_count.values[:, 0] == 0) & sea
+    gap_plain = np.abs(plain.thetao.values[:, 0] - 29.0)[unobserved].mean()
+    gap_informed = np.abs(informed.thetao.values[:, 0] - 29.0)[unobserved].mean()
+    assert gap_informed < 0.2 and gap_plain > 1.0
+    np.testing.assert_array_equal(informed.obs_count.values, plain.obs_count.values)
+    # the surface field informs the top level only when that level is near the surface
+    deep = with_sst.assign_coords(depth=with_sst.depth + 30.0)
+    a = deep.depthdif.reconstruct(obs=obs).compute()
+    b = deep.drop_vars("sst").depthdif.reconstruct(obs=obs).compute()
+    np.testing.assert_array_equal(a.thetao.values, b.thetao.values)
+
+
+def test_surface_temperature_off_the_grid_is_refused():
+    target = make_target()
+    bad = target.assign(
+        sst=(("lon",), np.full(target.lon.size, 20.0), {"standard_name": "sea_surface_temperature",
+                                                         "units": "degC"})
+    )  # fmt: skip
+    with pytest.raises(UnitsError, match="surface temperature"):
+        bad.depthdif.reconstruct(obs=make_profiles(n=12, seed=5))

@@ -20,12 +20,12 @@ import xarray as xr
 
 from . import cf
 from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
-from .grid import TargetGrid, discover_grid, ocean_mask
+from .grid import TargetGrid, discover_grid, ocean_mask, surface_temperature
 from .methods.diffusion import DiffusionConfig, check_levels
 from .methods.oi import OIConfig, oi_analysis
 from .model import resolve_model, verify
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
-from .obs.binning import locate_cells
+from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
@@ -134,6 +134,7 @@ def reconstruct(
 
     mask = _mask_array(target, grid)
     bg = None if background is None else _background_array(background, grid)
+    sst = _surface_array(target, grid)
     err = profiles["thetao_error"].values if "thetao_error" in profiles else None
     arrays = (lat, lon, profiles["depth"].values, profiles["thetao"].values, err)
     days = to_days(grid.time, calendar)
@@ -144,11 +145,12 @@ def reconstruct(
         sel = np.flatnonzero(keep & (step == i))
         subset = [None if a is None else a[sel] for a in arrays]
         bg_i = None if bg is None else (bg[i] if bg.ndim == 4 else bg)
+        sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else sst)
         step_info = None
         if isinstance(config, DiffusionConfig):
             step_info = (float(doys[i]), _time_key(days[i]), keep_members)
         task = dask.delayed(_analyse_step, pure=True)(
-            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info
+            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info, sst_i
         )
         blocks.append(da.from_delayed(task, shape=(n_out, *grid.shape[1:]), dtype=float))
     stacked = da.stack(blocks, axis=1)
@@ -177,11 +179,24 @@ def reconstruct(
 
 
 def _analyse_step(
-    lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, mask, background, config, step=None
+    lat,
+    lon,
+    depth,
+    thetao,
+    err,
+    levels,
+    grid_lat,
+    grid_lon,
+    mask,
+    background,
+    config,
+    step=None,
+    surface=None,
 ) -> np.ndarray:
     """One time step, numpy in and out: vertical interpolation, binning, analysis.
 
-    ``step`` is ``(day of year, time key, keep members)`` for the diffusion method.
+    ``step`` is ``(day of year, time key, keep members)`` for the diffusion method;
+    ``surface`` the target's surface temperature (°C) at this time, or None.
     """
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
@@ -192,14 +207,19 @@ def _analyse_step(
 
         doy, time_key, keep = step
         mean, sd, members = diffusion_step(
-            lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy, time_key
-        )
+            lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy,
+            time_key, surface,
+        )  # fmt: skip
         count = binned.count.astype(float)
         return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
+    guide = binned
+    if surface is not None and levels[0] <= SURFACE_DEPTH_M:
+        extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
+        guide = with_surface_field(binned, surface, extra)
     mean, sd = oi_analysis(
-        binned.mean,
-        binned.count,
-        binned.err_var,
+        guide.mean,
+        guide.count,
+        guide.err_var,
         grid_lat,
         grid_lon,
         levels,
@@ -258,6 +278,23 @@ def _mask_array(target: xr.Dataset, grid: TargetGrid):
     if grid.depth_name not in mask.dims:
         mask = mask.expand_dims({grid.depth_name: grid.depth.size})
     return mask.transpose(grid.depth_name, grid.lat_name, grid.lon_name).data
+
+
+def _surface_array(target: xr.Dataset, grid: TargetGrid):
+    """The target's surface temperature in °C as ``(time, lat, lon)`` or ``(lat, lon)``, or None."""
+    sst = surface_temperature(target)
+    if sst is None:
+        return None
+    offset = celsius_offset(sst.attrs.get("units"), name=f"surface temperature {sst.name!r}")
+    sst = sst + offset if offset else sst
+    order = [d for d in (grid.time_name, grid.lat_name, grid.lon_name) if d in sst.dims]
+    if set(sst.dims) != set(order) or order[-2:] != [grid.lat_name, grid.lon_name]:
+        raise UnitsError(
+            f"The surface temperature {sst.name!r} has dims {sst.dims}; it must lie on the "
+            f"target's ({grid.lat_name}, {grid.lon_name}) grid, with or without "
+            f"{grid.time_name!r}."
+        )
+    return sst.transpose(*order).data
 
 
 def _background_array(background: xr.DataArray, grid: TargetGrid):

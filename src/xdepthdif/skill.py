@@ -46,6 +46,7 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
+from .methods.diffusion import DiffusionConfig
 from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
 from .obs import SamplingPlan, interpolate_to_levels, sample_profiles, split_profiles
 from .obs.binning import locate_cells
@@ -59,6 +60,7 @@ __all__ = [
     "tune_oi_length_scale",
 ]
 
+REAL_CASE = "real: South Atlantic cube"
 SCORE_DEPTH = 2000.0  # profiles reach 2000 m: the overall scores cover 0–2000 m
 
 
@@ -89,6 +91,11 @@ class SkillConfig:
         Ensemble size.
     model
         Diffusion checkpoint (``"default"`` or a path).
+    sst_noise
+        Noise (°C) of the synthetic satellite SST given to the "+ SST" rows (0: none).
+    real_months, real_fraction
+        Months of the real South Atlantic cube of ``iris-sample-data`` to analyse (0: none)
+        and the share of its 48 columns observed; OI keeps its default length scales there.
     length_scales_km
         Candidates for OI's length scale.
     seed
@@ -96,7 +103,7 @@ class SkillConfig:
     """
 
     resolution: float = 4.0
-    test_months: tuple[str, ...] = ("2040-01", "2040-04", "2040-07", "2040-10")
+    test_months: tuple[str, ...] = ("2040-01", "2040-07")
     tune_months: tuple[str, ...] = ("2015-02", "2015-08")
     climatology_years: tuple[int, ...] = tuple(range(2000, 2010))
     fractions: tuple[float, ...] = (0.01, 0.03, 0.075)
@@ -105,6 +112,9 @@ class SkillConfig:
     steps: tuple[int, ...] = (3, 5, 10, 25, 100)
     members: int = 8
     model: str = "default"
+    sst_noise: float = 0.4
+    real_months: int = 6
+    real_fraction: float = 0.25
     length_scales_km: tuple[float, ...] = (
         200.0,
         300.0,
@@ -334,44 +344,75 @@ def evaluate_case(
     truth: xr.DataArray,
     fraction: float,
     cfg: SkillConfig,
-    scales: tuple[float, float],
-    clim: xr.DataArray,
+    scales: tuple[float | None, float | None],
+    clim: xr.DataArray | None,
+    case: str = "synthetic",
     log: Callable[[str], object] = print,
 ) -> list[dict]:
     """Every row of the benchmark for one truth and one observed fraction.
 
-    ``scales`` are OI's length scales (km) with the level-mean and the climatological
-    background; ``clim`` is the climatology of ``truth``'s months from training years.
+    ``scales`` are OI's length scales (km; None: the package default) with the level-mean and
+    the climatological background; ``clim`` is the climatology of ``truth``'s months from
+    training years (None: no climatology rows).
     """
     used, withheld = observe(truth, fraction, cfg, seed=cfg.seed)
     target = target_of(truth)
     rows = []
 
-    def add(name, res, seconds, nfe=None, members=None, with_sd=True):
-        mean = res["thetao"].values if isinstance(res, xr.Dataset) else res
-        count = counts
-        sd = res["thetao_sd"].values if with_sd and isinstance(res, xr.Dataset) else None
-        row = {"method": name, "fraction": fraction, "nfe": nfe, "seconds_per_step": seconds}
-        row |= score(mean, truth, count, withheld, sd=sd, members=members)
+    def add(name, res, seconds, nfe=None, members=None):
+        dataset = isinstance(res, xr.Dataset)
+        mean = res["thetao"].values if dataset else res
+        sd = res["thetao_sd"].values if dataset else None
+        row = {"case": case, "method": name, "fraction": fraction, "nfe": nfe}
+        row |= {"seconds_per_step": seconds}
+        row |= score(mean, truth, counts, withheld, sd=sd, members=members)
         rows.append(row)
         log(
-            f"  {fraction:.1%} {name:<34} RMSE unobserved {row['rmse_unobserved']:.3f}  "
+            f"  {case} {fraction:.1%} {name:<38} RMSE unobserved {row['rmse_unobserved']:.3f}  "
             f"withheld {row['rmse_withheld']:.3f}  CRPS {row['crps']:.3f}  "
             f"spread/skill {row['spread_skill']:.2f}  {seconds:.2f} s/step"
         )
 
+    def label(scale):
+        return "default" if scale is None else f"{scale:g} km"
+
     oi, sec = _run_oi(target, used, scales[0])
     counts = oi["obs_count"].values
-    add("level mean", level_mean(used, truth), 0.0, with_sd=False)
-    add(f"OI, level-mean background, L={scales[0]:g} km", oi, sec)
-    add("climatology (training years)", clim.values, 0.0, with_sd=False)
-    oi_c, sec = _run_oi(target, used, scales[1], background=clim)
-    add(f"OI, climatology background, L={scales[1]:g} km", oi_c, sec)
+    add("level mean", level_mean(used, truth), 0.0)
+    add(f"OI, level-mean background, L={label(scales[0])}", oi, sec)
+    if clim is not None:
+        add("climatology (training years)", clim.values, 0.0)
+        oi_c, sec = _run_oi(target, used, scales[1], background=clim)
+        add(f"OI, climatology background, L={label(scales[1])}", oi_c, sec)
     for steps in cfg.steps:
         res, sec = _run_diffusion(target, used, cfg, steps)
         members = res["thetao_members"].values
         add(f"diffusion, {steps} Heun steps", res, sec, nfe=2 * steps - 1, members=members)
+    if cfg.sst_noise and clim is not None:
+        informed = with_sst(target, truth, cfg.sst_noise, cfg.seed)
+        oi_s, sec = _run_oi(informed, used, scales[1], background=clim)
+        add(f"OI, climatology background, L={label(scales[1])}, + SST", oi_s, sec)
+        steps = DiffusionConfig().steps
+        res, sec = _run_diffusion(informed, used, cfg, steps)
+        members = res["thetao_members"].values
+        add(f"diffusion, {steps} Heun steps, + SST", res, sec, nfe=2 * steps - 1, members=members)
     return rows
+
+
+def with_sst(target: xr.Dataset, truth: xr.DataArray, noise: float, seed: int) -> xr.Dataset:
+    """``target`` with a satellite-like SST: the truth's top level plus white noise (°C)."""
+    rng = np.random.default_rng([seed, 7])
+    top = truth.isel(depth=0, drop=True)
+    sst = top + rng.normal(0.0, noise, top.shape)
+    attrs = {"standard_name": "sea_surface_temperature", "units": "degC"}
+    return target.assign(sst=sst.assign_attrs(attrs))
+
+
+def real_truth(months: int) -> xr.DataArray:
+    """The real 3-D potential temperature of :func:`xdepthdif.demo.atlantic_truth` (°C)."""
+    from .demo import atlantic_truth
+
+    return atlantic_truth(months)
 
 
 def run_skill(
@@ -392,12 +433,16 @@ def run_skill(
             tune_oi_length_scale(tune, fraction, cfg, tune_clim, log),
         )
         log(f"OI length scales for {fraction:.1%} (tuned on training months): {scales} km")
-        rows += evaluate_case(truth, fraction, cfg, scales, clim, log)
+        rows += evaluate_case(truth, fraction, cfg, scales, clim, log=log)
+    if cfg.real_months:
+        real = real_truth(cfg.real_months)
+        rows += evaluate_case(real, cfg.real_fraction, cfg, (None, None), None, REAL_CASE, log)
     table = pd.DataFrame(rows)
     (out / "skill.json").write_text(
         json.dumps({"config": dataclasses.asdict(cfg), "rows": rows}, indent=1, default=float)
     )
-    figures = _figures(table, truth["depth"].values, cfg, out / "images")
+    synthetic = table[table["case"] == "synthetic"]
+    figures = _figures(synthetic, truth["depth"].values, cfg, out / "images")
     (out / "skill.md").write_text(markdown(table, cfg, figures, out) + "\n")
     return table
 
@@ -412,9 +457,9 @@ def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out
     """The benchmark's tables: one per observed fraction."""
     bands = [band_label(lo, hi) for lo, hi in DEPTH_BANDS]
     lines = []
-    for fraction, rows in table.groupby("fraction", sort=True):
+    for (case, fraction), rows in table.groupby(["case", "fraction"], sort=False):
         lines += [
-            f"### {fraction:.1%} of ocean columns observed",
+            f"### {case}: {fraction:.1%} of ocean columns observed",
             "",
             "| method | NFE | RMSE unobs. 0–2000 m | "
             + " | ".join(bands)
@@ -438,7 +483,6 @@ def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out
 
 
 def _figures(table: pd.DataFrame, depth: np.ndarray, cfg: SkillConfig, folder: Path):
-    from .methods.diffusion import DiffusionConfig
     from .plots import plot_error_by_depth, plot_skill_vs_nfe
 
     paths = []
@@ -455,7 +499,8 @@ def _figures(table: pd.DataFrame, depth: np.ndarray, cfg: SkillConfig, folder: P
             title=f"RMSE at unobserved points, {mid:.1%} of columns observed",
         )
     )
-    paths.append(plot_skill_vs_nfe(table, folder / "skill_vs_nfe.png"))
+    without_sst = table[~table["method"].str.endswith("+ SST")]
+    paths.append(plot_skill_vs_nfe(without_sst, folder / "skill_vs_nfe.png"))
     spread = {r["method"]: np.asarray(r["spread_skill_levels"]) for _, r in default.iterrows()}
     if spread:
         paths.append(

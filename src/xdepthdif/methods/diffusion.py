@@ -70,6 +70,11 @@ class DiffusionConfig:
         Error standard deviation (°C) of one profile value, added in quadrature to
         ``thetao_error`` when the data carry it; a cell holding ``n`` profiles gets the error
         variance of their mean.
+    sst_error
+        Error standard deviation (°C) of the target's surface temperature field, when it has
+        one, as an observation of the top level (used when that level lies within
+        20 m of the surface): each top-level cell without a profile gets one observation of it.
+        Values below ``obs_error`` count as ``obs_error``.
     seed
         Seed of the ensemble; members' seeds derive from it, the time and the member number.
     device
@@ -83,6 +88,7 @@ class DiffusionConfig:
     steps: int = 10
     cg_iters: int = 2
     obs_error: float = 0.25
+    sst_error: float = 0.5
     seed: int = 0
     device: str = "cpu"
 
@@ -142,20 +148,23 @@ def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
 
 
 def _spacing(axis: np.ndarray) -> float:
-    return float(np.median(np.abs(np.diff(axis)))) if axis.size > 1 else float("nan")
+    """Median cell spacing (degrees) of a latitude or longitude axis (wrapping at 360°)."""
+    if axis.size < 2:
+        return float("nan")
+    return float(np.median(np.abs((np.diff(axis) + 180.0) % 360.0 - 180.0)))
 
 
 def native_grid(lat: np.ndarray, lon: np.ndarray, resolution: float):
     """The horizontal grid the model runs on for a target with axes ``lat``, ``lon``.
 
-    The target's own grid when its spacing is within 25 % of the model's native
-    ``resolution`` (degrees), else a grid of the native spacing covering the target's region
-    (see :func:`xdepthdif.rectilinear.native_axes`).
+    The target's own grid when its spacings in latitude and in longitude are within 25 % of
+    the model's native ``resolution`` (degrees), else a grid of the native spacing covering
+    the target's region (see :func:`xdepthdif.rectilinear.native_axes`).
     """
     from ..rectilinear import native_axes
 
-    ratio = max(_spacing(lat), _spacing(lon)) / resolution
-    if np.isnan(ratio) or 0.8 <= ratio <= 1.25:
+    ratios = np.array([_spacing(lat), _spacing(lon)]) / resolution
+    if np.all(np.isnan(ratios) | ((ratios >= 0.8) & (ratios <= 1.25))):
         return np.asarray(lat, float), np.asarray(lon, float)
     return native_axes(np.asarray(lat, float), np.asarray(lon, float), resolution)
 
@@ -347,6 +356,7 @@ def diffusion_step(
     config: DiffusionConfig,
     doy: float,
     time_key: Any,
+    surface: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One time step from profiles to the target grid, whatever the model's grid.
 
@@ -370,6 +380,10 @@ def diffusion_step(
         Boolean ``(level, lat, lon)`` or ``(lat, lon)`` sea mask of the target, or None.
     config, doy, time_key
         As for :func:`diffusion_analysis`.
+    surface
+        The target's surface temperature (°C, ``(lat, lon)``) or None: regridded to the
+        model's grid and added as observations of its top level
+        (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``).
 
     Returns
     -------
@@ -377,6 +391,7 @@ def diffusion_step(
         On the target grid, as for :func:`diffusion_analysis`.
     """
     from ..obs import bin_profiles, interpolate_to_levels
+    from ..obs.binning import SURFACE_DEPTH_M, with_surface_field
     from ..rectilinear import Regridder, fill_from_nearest
 
     card = load_denoiser(config.model, config.sha256, config.device).card
@@ -398,9 +413,11 @@ def diffusion_step(
     to_native = None
     if not same_grid:
         to_native = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
-        fraction = to_native(np.where(native_sea, 1.0, np.nan), min_weight=1e-9)
         native_sea = np.nan_to_num(to_native(native_sea.astype(float))) >= 0.5
-        native_sea &= np.isfinite(fraction)
+    if surface is not None and model_levels[0] <= SURFACE_DEPTH_M:
+        field = np.asarray(surface, float) if to_native is None else to_native(surface)
+        extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
+        binned = with_surface_field(binned, field, extra)
     mean, sd, members = diffusion_analysis(
         binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy, native_sea,
         config, time_key,
@@ -410,7 +427,8 @@ def diffusion_step(
     if not same_levels:
         members = interpolate_levels(members, model_levels, levels)
     if not same_grid:
-        finer = _spacing(grid_lat) < _spacing(nlat)
+        # bilinear onto smaller cells than the model's, conservative onto larger ones
+        finer = _spacing(grid_lat) * _spacing(grid_lon) < _spacing(nlat) * _spacing(nlon)
         back = (Regridder.bilinear if finer else Regridder.conservative)(
             nlat, nlon, grid_lat, grid_lon
         )

@@ -61,6 +61,11 @@ class OIConfig:
         Tile side, in grid cells.
     search_radius
         Radius, in length scales, within which observations are searched; None for no limit.
+    sst_error
+        Error standard deviation (°C) of the target's surface temperature field, when it has
+        one, as an observation of the top level (used when that level lies within
+        20 m of the surface): each top-level cell without a profile gets one observation of it.
+        Values below ``obs_error`` count as ``obs_error``.
     """
 
     length_scale_km: float | tuple[float, ...] | None = None
@@ -69,6 +74,7 @@ class OIConfig:
     max_obs: int = 48
     tile: int = 4
     search_radius: float | None = 4.0
+    sst_error: float = 0.5
 
     def __post_init__(self) -> None:
         if self.obs_error <= 0:

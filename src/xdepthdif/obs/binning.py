@@ -24,6 +24,9 @@ import numpy as np
 
 from ..geo import lat_edges, lon_cells
 
+SURFACE_DEPTH_M = 20.0
+"""A surface field (satellite SST) informs the top level when it lies this close to the surface."""
+
 
 @dataclass(frozen=True)
 class BinnedObs:
@@ -105,3 +108,27 @@ def bin_profiles(
         err_var=err_var.reshape(shape),
         inside=inside,
     )
+
+
+def with_surface_field(binned: BinnedObs, field: np.ndarray, err_var: float) -> BinnedObs:
+    """Add a gridded surface field (e.g. satellite SST, °C) to the top level of ``binned``.
+
+    Each top-level cell without a profile where ``field`` is finite becomes one observation
+    of the field's value, with error variance ``err_var`` beyond the method's own observation
+    error. Cells holding a profile keep it.
+
+    Examples
+    --------
+    >>> b = bin_profiles(np.array([0.5]), np.array([0.5]), np.array([[20.0, 10.0]]),
+    ...                  np.array([0.5, 1.5]), np.array([0.5]))
+    >>> s = with_surface_field(b, np.array([[25.0], [21.0]]), 0.1)
+    >>> s.mean[:, :, 0].tolist(), s.count[:, :, 0].tolist()
+    ([[20.0, 21.0], [10.0, nan]], [[1, 1], [1, 0]])
+    """
+    field = np.asarray(field, float)
+    add = (binned.count[0] == 0) & np.isfinite(field)
+    mean, count, err = binned.mean.copy(), binned.count.copy(), binned.err_var.copy()
+    mean[0][add], count[0][add], err[0][add] = field[add], 1, err_var
+    spread = binned.spread.copy()
+    spread[0][add] = 0.0
+    return BinnedObs(mean=mean, count=count, spread=spread, err_var=err, inside=binned.inside)
