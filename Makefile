@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-# The default diffusion prior: `make model` retrains it (about 40 min on one CPU core) and
+# The default diffusion prior: `make model` retrains it (about 50 min on one CPU core) and
 # installs the weights and model card into the package. One thread, so the weights reproduce.
-MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 16000 --batch-size 8 \
+MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
 .PHONY: demo test lint format clean model skill

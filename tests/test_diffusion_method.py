@@ -1,6 +1,7 @@
 """The diffusion method end to end with a tiny untrained prior: laziness, seeds, members,
 level checks, graph size and guidance."""
 
+import dataclasses
 import pickle
 
 import dask
@@ -11,6 +12,7 @@ import xarray as xr
 from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
+from xdepthdif.climatology import month_weights
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
 from xdepthdif.errors import EmptyTimeStepWarning, GridError
 from xdepthdif.methods.diffusion import (
@@ -19,7 +21,7 @@ from xdepthdif.methods.diffusion import (
     diffusion_analysis,
     interpolate_levels,
 )
-from xdepthdif.model import ModelCard, clear_cache, save_checkpoint
+from xdepthdif.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
 from xdepthdif.reconstruct import METHODS
 from xdepthdif.rectilinear import Regridder, fill_from_nearest, native_axes
 
@@ -266,3 +268,34 @@ def test_surface_temperature_guides_the_top_level(obs, prior, resolution):
     gap_plain = np.abs(plain.thetao.values[:, 0] - 29.0)[unobserved].mean()
     gap_informed = np.abs(informed.thetao.values[:, 0] - 29.0)[unobserved].mean()
     assert gap_informed < 0.3 * gap_plain
+
+
+def test_a_stored_climatology_is_added_back_at_the_time_of_year(tmp_path):
+    """A checkpoint with a monthly climatology samples anomalies about it: with the same
+    network and seeds and no observation, members differ by the climatology of that day."""
+    plain = make_prior(tmp_path / "plain")
+    state, card = load_state_dict(plain)
+    lat, lon = np.arange(-12.0, 13.0, 4.0), np.arange(-34.0, 1.0, 4.0)
+    clim = np.zeros((12, len(DEPTHS), lat.size, lon.size), np.float32)
+    clim += np.arange(12, dtype=np.float32)[:, None, None, None]  # month m: m °C
+    clim[:, :, :, 0] = np.nan  # a column of land in the training data
+    tensors = dict(state) | {
+        "climatology/mean": torch.tensor(clim),
+        "climatology/lat": torch.tensor(lat),
+        "climatology/lon": torch.tensor(lon),
+    }
+    norm = dict(card.normalisation) | {"climatology": "monthly"}
+    with_clim = save_checkpoint(
+        tmp_path / "clim", tensors, dataclasses.replace(card, normalisation=norm)
+    )
+    nz, ny, nx = len(DEPTHS), 6, 9
+    nothing = np.full((nz, ny, nx), np.nan)
+    grid = (np.linspace(-10, 10, ny), np.linspace(-30, -2, nx), DEPTHS)
+    for doy in (16.21875, 31.0, 360.0):
+        out = []
+        for path in (plain, with_clim):
+            cfg = DiffusionConfig(model=str(path), sha256=verify(path).sha256, members=2, steps=2)
+            args = (nothing, np.zeros(nothing.shape, int), nothing, *grid, doy, None, cfg, 1)
+            out.append(diffusion_analysis(*args)[2])
+        (m0, m1), (w0, w1) = month_weights(doy)
+        np.testing.assert_allclose(out[1] - out[0], w0 * m0 + w1 * m1, atol=1e-9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -51,7 +52,30 @@ def test_prepare_training_data_normalises_per_level(tiny):
         vals = data[:, k][:, mask[k]]
         assert abs(vals.mean()) < 1e-4 and abs(vals.std() - 1) < 1e-3
     assert info["periodic"] and info["resolution_deg"] == 5.0
-    assert np.all(info["std"] > 0) and info["mean"][0] > info["mean"][-1]
+    clim = info["climatology"]
+    assert clim.shape == (12, *mask.shape) and np.all(info["std"] > 0)
+    assert np.nanmean(clim[:, 0]) > np.nanmean(clim[:, -1]) + 5  # warm surface, cold deep
+    assert np.isnan(clim[:, ~mask]).all() and np.isfinite(clim[:, mask]).all()
+
+
+def test_prepare_training_data_without_climatology_normalises_the_field_itself(tiny):
+    ds = synthetic_ocean(["2000-01-15", "2000-07-15"], resolution=10.0, levels=LEVELS)
+    data, mask, info = prepare_training_data(ds, climatology=False)
+    assert "climatology" not in info and info["mean"][0] > info["mean"][-1] + 5
+    x = ds.thetao.transpose("time", "depth", "lat", "lon").values
+    expected = (x[:, 0] - info["mean"][0]) / info["std"][0]
+    np.testing.assert_allclose(data[:, 0][:, mask[0]], expected[:, mask[0]], rtol=1e-5)
+
+
+def test_monthly_climatology_from_several_years():
+    times = pd.date_range("2000-01-01", periods=36, freq="MS") + pd.Timedelta(14, "D")
+    ds = synthetic_ocean(times, resolution=10.0, levels=LEVELS[:2])
+    data, mask, info = prepare_training_data(ds)
+    x = ds.thetao.transpose("time", "depth", "lat", "lon").values
+    januaries = x[[0, 12, 24]].mean(axis=0)
+    np.testing.assert_allclose(info["climatology"][0][mask], januaries[mask], rtol=1e-5)
+    anomaly = (x[12] - januaries) / info["std"][:, None, None]
+    np.testing.assert_allclose(data[12][mask], anomaly[mask], atol=1e-4)
 
 
 def test_prepare_training_data_kelvin_and_flipped_lat():
@@ -62,6 +86,7 @@ def test_prepare_training_data_kelvin_and_flipped_lat():
     data, _, info = prepare_training_data(k.rename(thetao="temp"))
     np.testing.assert_allclose(data, prepare_training_data(ds)[0], atol=1e-5)
     np.testing.assert_allclose(info["mean"], ref["mean"], atol=1e-6)
+    np.testing.assert_allclose(info["climatology"], ref["climatology"], atol=1e-4, equal_nan=True)
     assert np.all(np.diff(info["lat"]) > 0)
 
 
@@ -111,7 +136,7 @@ def test_resume_is_exact(tiny, tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
     wa, wb = load_state_dict(tmp_path / "a")[0], load_state_dict(tmp_path / "b")[0]
     for key in wa:
-        assert torch.equal(wa[key], wb[key]), key
+        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, equal_nan=True, msg=key)
 
 
 def test_cli_train_end_to_end(tmp_path, capsys):
@@ -159,8 +184,10 @@ def test_ddp_two_processes_agree(tiny, tmp_path):
     assert not np.array_equal(np.load(tmp_path / "loss0.npy"), np.load(tmp_path / "loss1.npy"))
     sd, card = load_state_dict(tmp_path / "ddp")  # rank 0 wrote it
     assert card.training["world_size"] == 2
-    for key in sd:
-        assert torch.equal(sd[key], load_file(tmp_path / "ema0.safetensors")[key])
+    ema0 = load_file(tmp_path / "ema0.safetensors")
+    assert {k for k in sd if not k.startswith("climatology/")} == set(ema0)
+    for key in ema0:
+        assert torch.equal(sd[key], ema0[key])
     # trained weights differ from a single-process run: the gradients were averaged
     single = _run(tiny, tmp_path / "single", 4)
     assert any(

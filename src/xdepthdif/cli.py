@@ -32,7 +32,7 @@ def _load_training_dataset(args: argparse.Namespace):
     if args.data == "synthetic":
         from .synthetic import synthetic_ocean
 
-        times = pd.date_range("2000-01-15", periods=args.months, freq="MS") + pd.Timedelta(14, "D")
+        times = pd.date_range("2000-01-01", periods=args.months, freq="MS") + pd.Timedelta(14, "D")
         levels = None
         if args.levels:
             from .synthetic import en4_like_levels

@@ -80,7 +80,8 @@ class ModelCard:
     native_resolution_deg : float
         Horizontal grid spacing the model was trained at, in degrees.
     normalisation : dict
-        ``{"mean": [...], "std": [...]}``, one value per level, in °C.
+        ``{"mean": [...], "std": [...]}``, one value per level, in °C, applied after subtracting
+        the monthly climatology stored with the weights when ``"climatology": "monthly"``.
     training : dict
         ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
     algorithm_version : str
@@ -120,7 +121,11 @@ class ModelCard:
         set_ = partial(object.__setattr__, self)  # normalised: JSON round trips compare equal
         set_("architecture", {"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))})
         set_("native_resolution_deg", _floats("native_resolution_deg", [res], 1, True)[0])
-        set_("normalisation", {"mean": mean, "std": std})
+        clim = norm.get("climatology")
+        _need(
+            clim in (None, "monthly"), f"normalisation climatology must be 'monthly', not {clim!r}"
+        )
+        set_("normalisation", {"mean": mean, "std": std} | ({"climatology": clim} if clim else {}))
         set_("levels", levels)
         set_("training", dict(train))
 
@@ -229,6 +234,10 @@ def save_checkpoint(path_stem: PathLike, state_dict: Mapping[str, Any], card: Mo
     card_path.write_text(dataclasses.replace(card, sha256=digest).to_json(), encoding="utf-8")
     return weights
 
+
+CLIMATOLOGY = "climatology/"
+"""Prefix of the tensors of a monthly climatology stored beside the network's weights:
+``mean`` ``(12, level, lat, lon)`` in °C, and its ``lat`` and ``lon`` axes."""
 
 _CACHE = SimpleNamespace(lock=threading.Lock(), modules={}, loads=0)  # the package's one global
 

@@ -1,9 +1,10 @@
 """Training data for the diffusion prior: normalised numpy arrays from a CF ``thetao`` dataset.
 
 This is the xarray side of training (``core/train.py`` sees only numpy).
-:func:`prepare_training_data` finds potential temperature, converts it to °C, normalises
-every depth level by its mean and standard deviation over ocean points, and returns the
-field, the ocean mask and the axes.
+:func:`prepare_training_data` finds potential temperature, converts it to °C, subtracts its
+monthly climatology (several years of data make a good one), normalises every depth level by
+its mean and standard deviation over ocean points, and returns the field, the ocean mask, the
+axes and the climatology.
 :func:`random_patches` draws the ``(time, y0, x0)`` corners of training windows, periodic in
 longitude on a global grid, and :func:`take_patch` cuts one out.
 
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .climatology import month_of, monthly_climatology
 from .grid import discover_grid
 from .obs.units import celsius_offset
 from .timing import day_of_year
@@ -74,7 +76,7 @@ def _is_global(lon: np.ndarray) -> tuple[bool, float]:
 
 
 def prepare_training_data(
-    ds: xr.Dataset, description: str | None = None
+    ds: xr.Dataset, description: str | None = None, climatology: bool = True
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Normalised ``thetao`` of a CF dataset, its ocean mask and what is needed to undo it.
 
@@ -85,17 +87,22 @@ def prepare_training_data(
         time, depth, latitude and longitude axes.
     description : str, optional
         What the data are (goes into the model card); defaults to the ``source`` attribute.
+    climatology : bool
+        Subtract the monthly climatology of the data first (see
+        :mod:`xdepthdif.climatology`): the prior then models anomalies about it.
 
     Returns
     -------
     data : numpy.ndarray
-        float32 ``(time, levels, lat, lon)``, ``(T − mean) / std`` per level; 0 where not ocean.
+        float32 ``(time, levels, lat, lon)``, ``(T − mean) / std`` per level, where ``T`` is
+        the temperature or its anomaly about the climatology; 0 where not ocean.
     mask : numpy.ndarray
         bool ``(levels, lat, lon)``: ``True`` where the field is finite at every time.
     info : dict
         ``mean``, ``std`` (per level, °C), ``depth`` (m), ``lat``, ``lon`` (degrees),
         ``doy`` (day of year per time), ``periodic`` (global in longitude),
-        ``resolution_deg`` and ``description``.
+        ``resolution_deg``, ``description`` and, with ``climatology``, ``climatology``
+        (float32 ``(12, levels, lat, lon)``, °C, NaN where never ocean).
     """
     name = find_thetao(ds)
     grid = discover_grid(ds)
@@ -111,6 +118,11 @@ def prepare_training_data(
     mask = np.isfinite(x).all(axis=0)
     if not mask.any():
         raise ValueError(f"'{name}' has no point that is finite at every time: nothing to learn.")
+    doy = day_of_year(grid.time)
+    clim = None
+    if climatology:
+        clim = monthly_climatology(np.where(mask[None], x, np.nan), doy)
+        x = x - clim[month_of(doy)]
     nlev = x.shape[1]
     mean, std = np.zeros(nlev), np.ones(nlev)
     for k in range(nlev):
@@ -131,11 +143,13 @@ def prepare_training_data(
         "depth": np.asarray(grid.depth, float),
         "lat": np.ascontiguousarray(lat, dtype=np.float64),
         "lon": np.ascontiguousarray(lon, dtype=np.float64),
-        "doy": day_of_year(grid.time),
+        "doy": doy,
         "periodic": periodic,
         "resolution_deg": res,
         "description": description or str(ds.attrs.get("source", f"variable '{name}'")),
     }
+    if clim is not None:
+        info["climatology"] = clim.astype(np.float32)
     return np.ascontiguousarray(data), mask, info
 
 

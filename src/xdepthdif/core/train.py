@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..model import CLIMATOLOGY
 from .network import EDMDenoiser, UNet, UNetConfig, edm_loss
 
 __all__ = ["TrainConfig", "TrainResult", "build_denoiser", "train", "train_state_path"]
@@ -137,7 +138,7 @@ def build_denoiser(state_dict: Mapping[str, Tensor], card: Any) -> EDMDenoiser:
     kw = dict(card.architecture["kwargs"])
     kw["channel_mult"] = tuple(kw.get("channel_mult", (1, 2, 2)))
     net = UNet(UNetConfig(**kw))
-    net.load_state_dict(dict(state_dict))
+    net.load_state_dict({k: v for k, v in state_dict.items() if not k.startswith(CLIMATOLOGY)})
     return EDMDenoiser(net).eval()
 
 
@@ -221,11 +222,13 @@ def _card(
         normalisation={
             "mean": tuple(np.asarray(info.get("mean", np.zeros(L)), float).tolist()),
             "std": tuple(np.asarray(info.get("std", np.ones(L)), float).tolist()),
-        },
+        }
+        | ({"climatology": "monthly"} if "climatology" in info else {}),
         training=training,
         algorithm_version=ALGORITHM_VERSION,
-        notes="EDMDenoiser(UNet, sigma_data=1) on fields normalised per level; "
-        f"weights are the EMA (decay {tc.ema_decay}) of the training weights.",
+        notes="EDMDenoiser(UNet, sigma_data=1) on fields normalised per level"
+        + (" after subtracting the monthly climatology; " if "climatology" in info else "; ")
+        + f"weights are the EMA (decay {tc.ema_decay}) of the training weights.",
     )
 
 
@@ -268,7 +271,8 @@ def train(
         Receives progress lines (rank 0 only); ``None`` is silent.
     info : mapping, optional
         ``depth``, ``mean``, ``std``, ``resolution_deg``, ``description`` for the model card
-        (the ``info`` of :func:`~xdepthdif.training_data.prepare_training_data`).
+        and the optional ``climatology`` saved beside the weights (the ``info`` of
+        :func:`~xdepthdif.training_data.prepare_training_data`).
     command : str
         Command line recorded in the model card.
 
@@ -332,6 +336,13 @@ def train(
             torch.from_numpy(doy[t]).to(**to),
         )
 
+    extra = {}
+    if "climatology" in info:
+        extra = {
+            CLIMATOLOGY + "mean": torch.tensor(np.asarray(info["climatology"], np.float32)),
+            CLIMATOLOGY + "lat": torch.tensor(np.asarray(info["lat"], np.float64)),
+            CLIMATOLOGY + "lon": torch.tensor(np.asarray(info["lon"], np.float64)),
+        }
     sizes = [len(a) for a in np.array_split(np.arange(tc.batch_size), tc.windows)]
     losses: list[float] = []
     last_loss, t0, n0 = float("nan"), time.perf_counter(), step
@@ -342,7 +353,7 @@ def train(
         _save_state(state_path, _pack(net, ema, opt, at))
         from xdepthdif.model import save_checkpoint
 
-        return save_checkpoint(stem, ema, _card(cfg, tc, at, info, command, last_loss))
+        return save_checkpoint(stem, ema | extra, _card(cfg, tc, at, info, command, last_loss))
 
     denoiser.train()
     while step < tc.steps:

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from ..climatology import climatology_at
 from ..errors import GridError
-from ..model import PathLike, cached_load
+from ..model import CLIMATOLOGY, PathLike, cached_load
 
 __all__ = [
     "DiffusionConfig",
@@ -216,6 +217,12 @@ def _build(card, state_dict):
     if "channel_mult" in kwargs:
         kwargs["channel_mult"] = tuple(kwargs["channel_mult"])
     kwargs.setdefault("levels", len(card.levels))
+    state_dict = dict(state_dict)
+    clim = {
+        k.removeprefix(CLIMATOLOGY): state_dict.pop(k).cpu().numpy()
+        for k in list(state_dict)
+        if k.startswith(CLIMATOLOGY)
+    }
     if any(k.startswith("net.") for k in state_dict):
         denoiser = EDMDenoiser(UNet(UNetConfig(**kwargs)), sigma_data=sigma_data)
         denoiser.load_state_dict(state_dict)
@@ -225,8 +232,8 @@ def _build(card, state_dict):
         denoiser = EDMDenoiser(net, sigma_data=sigma_data)
     denoiser.eval().requires_grad_(False)
     denoiser.card = card  # travels with the cached module
-    device = next(iter(state_dict.values())).device
-    return denoiser.to(device)
+    denoiser.climatology = clim or None  # numpy "mean" (12, level, lat, lon), "lat", "lon"
+    return denoiser.to(next(iter(state_dict.values())).device)
 
 
 def load_denoiser(path: PathLike, sha256: str, device: str = "cpu"):
@@ -294,6 +301,9 @@ def diffusion_analysis(
 
     mu = np.asarray(card.normalisation["mean"], float)[:, None, None]
     std = np.asarray(card.normalisation["std"], float)[:, None, None]
+    clim = getattr(denoiser, "climatology", None)
+    if clim is not None:
+        mu = mu + climatology_at(clim["mean"], clim["lat"], clim["lon"], doy, lat, lon)
     observed = (obs_count > 0) & ocean & np.isfinite(obs_mean)
     count = np.where(observed, obs_count, 1)
     err = np.where(np.isfinite(obs_err_var), obs_err_var, 0.0)

@@ -1,0 +1,39 @@
+"""Monthly climatologies: months of days, interpolation in time and space."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xdepthdif.climatology import climatology_at, month_of, month_weights
+from xdepthdif.timing import day_of_year
+
+
+@pytest.mark.parametrize("year", [2020, 2021])
+def test_month_of_matches_the_calendar_for_monthly_data(year):
+    """Monthly fields are stamped mid-month: those days always fall in their month (months
+    of 365.25 / 12 days are off by up to two days near month ends)."""
+    for day in (10, 15, 20):
+        days = pd.DatetimeIndex([pd.Timestamp(year, m, day) for m in range(1, 13)])
+        assert (month_of(day_of_year(days.values)) == np.arange(12)).all()
+
+
+@pytest.mark.parametrize("doy", [1.0, 16.21875, 100.0, 200.5, 365.9])
+def test_month_weights_interpolate_between_neighbouring_centres(doy):
+    (m0, m1), (w0, w1) = month_weights(doy)
+    assert m1 == (m0 + 1) % 12 and w0 + w1 == pytest.approx(1.0) and 0 <= w1 < 1
+    centre = (m0 + 0.5) * 365.25 / 12 + 1
+    distance = (doy - centre) % 365.25
+    assert w1 == pytest.approx(distance / (365.25 / 12))
+
+
+def test_climatology_at_regrids_bilinearly_and_fills_land():
+    lat, lon = np.arange(-40.0, 41.0, 10.0), np.arange(0.0, 360.0, 10.0)
+    field = np.broadcast_to(lat[:, None] * 0.1 + 20.0, (lat.size, lon.size)).copy()
+    clim = np.broadcast_to(field, (12, 2, lat.size, lon.size)).copy()
+    clim[:, :, 4, 5] = np.nan  # a land cell
+    same = climatology_at(clim, lat, lon, 100.0, lat, lon)
+    assert same[0, 4, 5] == pytest.approx(20.0)  # nearest sea value (lat 0)
+    new_lat, new_lon = np.array([-35.0, 2.5, 33.0]), np.array([355.0, 5.0, 182.0])
+    other = climatology_at(clim, lat, lon, 100.0, new_lat, new_lon)
+    expected = new_lat[:, None] * 0.1 + 20.0
+    np.testing.assert_allclose(other[1], np.broadcast_to(expected, (3, 3)), atol=1e-12)
