@@ -261,3 +261,26 @@ def test_conjugate_gradient_stops_on_negative_curvature():
     u = conjugate_gradient(lambda v: sign * spd * v, b, iters=3)
     torch.testing.assert_close(u[0], 1.0 / spd)
     assert torch.all(u[1] == 0)
+
+
+def test_preconditioning_makes_two_iterations_enough_with_unequal_errors():
+    """Observation errors spanning six orders of magnitude (as between shallow and deep
+    normalised levels) stall plain CG; the Jacobi-preconditioned system converges at once."""
+    from xdepthdif.core.guidance import conjugate_gradient
+
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    prior = 0.1 * a @ a.T / 6 + torch.eye(6, dtype=torch.float64)  # unit-variance-like prior
+    r = torch.tensor([0.02, 0.05, 1.0, 50.0, 1e3, 6e4], dtype=torch.float64)
+    system = prior + torch.diag(r)
+    b = torch.randn(1, 6, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(system, b[0])
+
+    def op(v):
+        return v @ system
+
+    plain = conjugate_gradient(op, b, iters=2)[0]
+    pre = conjugate_gradient(op, b, iters=2, precond=1.0 / (1.0 + r))[0]
+    err_plain = (plain - exact).abs().max() / exact.abs().max()
+    err_pre = (pre - exact).abs().max() / exact.abs().max()
+    assert err_pre < 0.05 < err_plain

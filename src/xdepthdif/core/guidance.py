@@ -10,7 +10,10 @@ MMPS (Rozet et al. 2024) approximates ``p(x0 | x_t)`` by a Gaussian with the Twe
     ``D + sigma^2 J^T H^T (H sigma^2 J H^T + R)^{-1} (y - H D)``,
 
 the inverse applied by a few conjugate-gradient iterations of vector-Jacobian products (``J`` is
-symmetric for an ideal denoiser, so ``vjp`` stands in for ``jvp``). For a Gaussian prior with its
+symmetric for an ideal denoiser, so ``vjp`` stands in for ``jvp``), preconditioned by the
+diagonal the system has for a unit-variance prior (data are normalised per level, so this is
+the right scale, and observation errors that differ by orders of magnitude between levels do
+not stall the iterations). For a Gaussian prior with its
 exact denoiser this is the exact posterior denoiser.
 
 Examples
@@ -42,9 +45,13 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def conjugate_gradient(
-    op: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int
+    op: Callable[[torch.Tensor], torch.Tensor],
+    b: torch.Tensor,
+    iters: int,
+    precond: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Approximately solve ``op(u) = b`` per batch sample by ``iters`` CG iterations from 0.
+    """Approximately solve ``op(u) = b`` per batch sample by ``iters`` (preconditioned) CG
+    iterations from 0.
 
     Parameters
     ----------
@@ -54,6 +61,10 @@ def conjugate_gradient(
         Right-hand side, shape ``(batch, ...)``.
     iters : int
         Number of iterations; each costs one ``op`` application.
+    precond : torch.Tensor, optional
+        Diagonal of the inverse of a preconditioner (broadcastable to ``b``, positive), e.g.
+        one over the diagonal of ``op`` (Jacobi): with very unequal diagonal entries, as when
+        observation errors differ by orders of magnitude, a few iterations then suffice.
 
     Returns
     -------
@@ -67,18 +78,24 @@ def conjugate_gradient(
     current iterate instead of taking a step that would diverge.
     """
     eps = torch.finfo(b.dtype).eps ** 2
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        return v if precond is None else precond * v
+
     u, res = torch.zeros_like(b), b
-    p, rs = res, _dot(res, res)
-    active = torch.ones_like(rs, dtype=torch.bool)
+    z = apply(res)
+    p, rz = z, _dot(res, z)
+    active = torch.ones_like(rz, dtype=torch.bool)
     for _ in range(iters):
         ap = op(p)
         pap = _dot(p, ap)
         active = active & (pap > eps)
-        alpha = torch.where(active, rs / torch.where(active, pap, 1.0), 0.0)
+        alpha = torch.where(active, rz / torch.where(active, pap, 1.0), 0.0)
         u, res = u + alpha * p, res - alpha * ap
-        rs_new = _dot(res, res)
-        beta = torch.where(rs > eps, rs_new / rs.clamp_min(eps), 0.0)
-        p, rs = res + beta * p, rs_new
+        z = apply(res)
+        rz_new = _dot(res, z)
+        beta = torch.where(rz > eps, rz_new / rz.clamp_min(eps), 0.0)
+        p, rz = z + beta * p, rz_new
     return u
 
 
@@ -138,7 +155,10 @@ class MMPSGuidance(_Observed):
         def op(v: torch.Tensor) -> torch.Tensor:
             return m * (cov(m * v) + self.r * v)
 
-        u = conjugate_gradient(op, innovation, self.cg_iters)
+        # Jacobi preconditioner: the diagonal of op for a unit-variance Gaussian prior
+        var = sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2
+        precond = m / (var / (1.0 + var) + self.r)
+        u = conjugate_gradient(op, innovation, self.cg_iters, precond)
         return denoised + cov(m * u)
 
 
