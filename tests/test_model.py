@@ -444,3 +444,21 @@ def test_resolve_a_path(tmp_path, ckpt, monkeypatch):
     ckpt.with_suffix(".json").unlink()
     with pytest.raises(CheckpointError, match=r"checkpoint prior not found.*'prior.json'"):
         model.resolve_model("prior")
+
+
+def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path):
+    """The first byte of a safetensors file is the low byte of its header length: 0x80, the
+    pickle marker, for one file in 256. Such a file must load."""
+    from safetensors.torch import save_file
+
+    state = linear_state()
+    for pad in range(400):
+        weights = tmp_path / f"w{pad}.safetensors"
+        save_file(state, str(weights), metadata={"pad": "x" * pad})
+        if weights.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length with low byte 0x80")
+    write_card_for(weights)
+    loaded, _ = model.load_state_dict(weights)
+    torch.testing.assert_close(loaded["weight"], state["weight"])

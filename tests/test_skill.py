@@ -9,6 +9,7 @@ from scipy.stats import norm
 
 from xdepthdif.skill import (
     SkillConfig,
+    calibrate_spread,
     climatology,
     crps_ensemble,
     crps_gaussian,
@@ -97,3 +98,41 @@ def test_target_carries_the_three_dimensional_sea_mask(small_case):
     assert int(target["sea_mask"].isel(depth=-1).sum()) < int(
         target["sea_mask"].isel(depth=0).sum()
     )
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.EmptyTimeStepWarning")
+def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
+    """calibrate_spread's factors, stored in the card, scale each level's deviations so that
+    the same OSSE (same seeds) then has spread-skill 1 wherever no factor hit the clip."""
+    import dataclasses
+
+    torch = pytest.importorskip("torch")
+    from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+    from xdepthdif.model import ModelCard, save_checkpoint, update_card, verify
+    from xdepthdif.synthetic import en4_like_levels
+
+    levels = en4_like_levels()
+    torch.manual_seed(0)
+    kwargs = {"levels": len(levels), "base_channels": 8, "channel_mult": [1, 2], "cond_dim": 16}
+    net = EDMDenoiser(UNet(UNetConfig(**{**kwargs, "channel_mult": (1, 2)})))
+    card = ModelCard(
+        {"class": "UNet", "kwargs": kwargs},
+        levels=tuple(levels.tolist()),
+        native_resolution_deg=10.0,
+        normalisation={"mean": [15.0 - 0.002 * z for z in levels], "std": [2.0] * len(levels)},
+        training={"data": "untrained", "command": "test", "steps": 0, "seed": 0, "date": "-"},
+        algorithm_version="1",
+    )
+    path = save_checkpoint(tmp_path / "m", net.state_dict(), card)
+    cfg = SkillConfig(resolution=10.0, tune_months=("2015-02",), members=3)
+    factor = calibrate_spread(path, cfg, fraction=0.1, log=lambda _m: None)
+    assert factor.shape == (len(levels),) and np.all((factor >= 0.2) & (factor <= 5))
+    before = verify(path)
+    norm = dict(before.normalisation) | {"spread_scale": tuple(factor.tolist())}
+    after = update_card(path, normalisation=norm)
+    assert after.sha256 == before.sha256 and verify(path).normalisation["spread_scale"]
+    again = calibrate_spread(path, cfg, fraction=0.1, log=lambda _m: None)
+    free = (factor > 0.2) & (factor < 5)
+    assert free.sum() > len(levels) // 2
+    np.testing.assert_allclose(again[free], factor[free], rtol=1e-6)
+    assert dataclasses.replace(after, sha256="").normalisation == after.normalisation

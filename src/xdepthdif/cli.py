@@ -126,6 +126,24 @@ def _bench_skill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from .model import resolve_model, update_card, verify
+    from .skill import SkillConfig, calibrate_spread
+
+    cfg = SkillConfig(resolution=args.resolution, members=args.members)
+    factor = calibrate_spread(args.model, cfg, fraction=args.fraction)
+    path = resolve_model(args.model)
+    card = verify(path)
+    norm = dict(card.normalisation) | {"spread_scale": tuple(float(f) for f in factor)}
+    training = dict(card.training) | {
+        "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}"
+    }
+    update_card(path, normalisation=norm, training=training)
+    print("spread scale by level: " + " ".join(f"{f:.2f}" for f in factor))
+    print(f"wrote {path.with_suffix('.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xdepthdif", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xdepthdif {__version__}")
@@ -160,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
     tr.add_argument("--device", default="cpu", help="cpu or cuda")
     tr.set_defaults(func=_train)
+
+    cal = sub.add_parser(
+        "calibrate", help="scale the ensemble spread per level to match its skill (training data)"
+    )
+    cal.add_argument("--model", required=True, help="checkpoint to calibrate (its card is updated)")
+    cal.add_argument("--fraction", type=float, default=0.03, help="share of columns observed")
+    cal.add_argument("--resolution", type=float, default=4.0, help="synthetic grid, degrees")
+    cal.add_argument("--members", type=int, default=8)
+    cal.set_defaults(func=_calibrate)
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     sk = bench.add_parser("skill", help="OSSE skill of level mean, OI and diffusion (DESIGN §6)")

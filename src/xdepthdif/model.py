@@ -81,7 +81,9 @@ class ModelCard:
         Horizontal grid spacing the model was trained at, in degrees.
     normalisation : dict
         ``{"mean": [...], "std": [...]}``, one value per level, in °C, applied after subtracting
-        the monthly climatology stored with the weights when ``"climatology": "monthly"``.
+        the monthly climatology stored with the weights when ``"climatology": "monthly"``;
+        optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
+        from its mean are multiplied (see :func:`xdepthdif.skill.calibrate_spread`).
     training : dict
         ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
     algorithm_version : str
@@ -122,10 +124,11 @@ class ModelCard:
         set_("architecture", {"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))})
         set_("native_resolution_deg", _floats("native_resolution_deg", [res], 1, True)[0])
         clim = norm.get("climatology")
-        _need(
-            clim in (None, "monthly"), f"normalisation climatology must be 'monthly', not {clim!r}"
-        )
-        set_("normalisation", {"mean": mean, "std": std} | ({"climatology": clim} if clim else {}))
+        _need(clim in (None, "monthly"), f"normalisation climatology: 'monthly' or none, {clim!r}")
+        extra = {"climatology": clim} if clim else {}
+        if norm.get("spread_scale") is not None:
+            extra["spread_scale"] = _floats("spread_scale", norm["spread_scale"], n, True)
+        set_("normalisation", {"mean": mean, "std": std} | extra)
         set_("levels", levels)
         set_("training", dict(train))
 
@@ -183,7 +186,10 @@ def _open(path: PathLike) -> tuple[Path, ModelCard]:
 def _verify_stream(f: IO[bytes], size: int, card: ModelCard, weights: Path) -> None:
     """Refuse pickles, a wrong sha256 and a malformed header, parsing nothing of the weights."""
     head = f.read(9)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    n = int.from_bytes(head[:8], "little")
+    header_ok = len(head) == 9 and 0 < n <= min(size - 8, _MAX_HEADER) and head[8:9] == b"{"
+    # a safetensors header length may begin with 0x80 too: only a non-safetensors start counts
+    if not header_ok and (head[:2] == b"PK" or head[:1] == b"\x80"):
         kind = "a zip archive (torch.save output)" if head[:2] == b"PK" else "a Python pickle"
         raise CheckpointError(f"{weights} is {kind}; {_ONLY}")
     f.seek(0)
@@ -191,8 +197,7 @@ def _verify_stream(f: IO[bytes], size: int, card: ModelCard, weights: Path) -> N
     if found != card.sha256:
         msg = f"sha256 of {weights} does not match its card: expected {card.sha256!r}, found "
         raise CheckpointError(msg + f"{found!r}; the file is corrupt: re-download or retrain it")
-    n = int.from_bytes(head[:8], "little")
-    if len(head) < 9 or not 0 < n <= min(size - 8, _MAX_HEADER) or head[8:9] != b"{":
+    if not header_ok:
         msg = f"{weights} is not safetensors (8-byte little-endian length, then '{{'; found "
         raise CheckpointError(msg + f"{head!r}); {_ONLY}")
 
@@ -203,6 +208,14 @@ def verify(path: PathLike) -> ModelCard:
     with open(weights, "rb") as f:
         _verify_stream(f, os.fstat(f.fileno()).st_size, card, weights)
     return card
+
+
+def update_card(path: PathLike, **changes: Any) -> ModelCard:
+    """Rewrite a checkpoint's model card with ``changes`` (the weights and sha256 stay)."""
+    weights, card = _open(path)
+    new = dataclasses.replace(card, **changes)
+    checkpoint_paths(weights)[1].write_text(new.to_json(), encoding="utf-8")
+    return new
 
 
 def load_state_dict(path: PathLike, device: str = "cpu") -> tuple[dict[str, Any], ModelCard]:
@@ -245,8 +258,14 @@ _CACHE = SimpleNamespace(lock=threading.Lock(), modules={}, loads=0)  # the pack
 def cached_load(
     path: PathLike, sha256: str, device: str, build: Callable[[ModelCard, dict], torch.nn.Module]
 ) -> torch.nn.Module:
-    """``build(card, state_dict)`` for (sha256, device), called once per process; thread-safe."""
-    key = (sha256, str(device))
+    """``build(card, state_dict)`` for (sha256, device, card), called once per process;
+    thread-safe. The card is part of the key: recalibrating a model (a new card beside the
+    same weights) is seen by the next call."""
+    try:
+        card_text = checkpoint_paths(path)[1].read_bytes()
+    except OSError:  # load_state_dict below says what is missing
+        card_text = b""
+    key = (sha256, str(device), hashlib.sha256(card_text).hexdigest())
     with _CACHE.lock:
         if key not in _CACHE.modules:
             state_dict, card = load_state_dict(path, device)

@@ -53,6 +53,7 @@ from .obs.binning import locate_cells
 
 __all__ = [
     "SkillConfig",
+    "calibrate_spread",
     "crps_ensemble",
     "crps_gaussian",
     "run_skill",
@@ -406,6 +407,45 @@ def with_sst(target: xr.Dataset, truth: xr.DataArray, noise: float, seed: int) -
     sst = top + rng.normal(0.0, noise, top.shape)
     attrs = {"standard_name": "sea_surface_temperature", "units": "degC"}
     return target.assign(sst=sst.assign_attrs(attrs))
+
+
+def calibrate_spread(
+    model: str | Path,
+    cfg: SkillConfig | None = None,
+    fraction: float = 0.03,
+    log: Callable[[str], object] = print,
+) -> np.ndarray:
+    """Per-level spread factors that make the ensemble's spread-skill ratio 1 on training data.
+
+    Runs the diffusion ensemble (default steps, ``cfg.members``) on ``cfg.tune_months`` of the
+    *training* split observed at ``fraction``, and returns, per level, the ratio of the
+    ensemble mean's RMSE at unobserved points to ``sqrt((M + 1) / M)`` times the ensemble
+    spread there, multiplied by any factor the model card already holds, clipped to
+    [0.2, 5]. Store it with ``update_card`` (``xdepthdif calibrate`` does).
+    """
+    from .model import resolve_model, verify
+
+    cfg = cfg or SkillConfig()
+    card = verify(resolve_model(model))
+    truth = synthetic_truth(cfg.tune_months, cfg.resolution, "train")
+    used, _ = observe(truth, fraction, cfg, seed=cfg.seed + 2000)
+    res = target_of(truth).depthdif.reconstruct(
+        obs=used, method="diffusion", model=str(model), members=cfg.members, keep_members=True
+    )
+    res = res.compute()
+    t = truth.values
+    unobserved = np.isfinite(t) & (res["obs_count"].values == 0)
+    m = cfg.members
+    rmse = rmse_by_level(np.where(unobserved, res["thetao"].values - t, np.nan), 1)
+    var = np.var(res["thetao_members"].values, axis=0, ddof=1)
+    spread = np.sqrt(_level_mean_of(np.where(unobserved, var, np.nan)))
+    old = np.asarray(card.normalisation.get("spread_scale", np.ones(len(card.levels))))
+    factor = np.clip(old * rmse / (math.sqrt((m + 1) / m) * spread), 0.2, 5.0)
+    log(
+        "spread-skill before calibration, by level: "
+        + " ".join(f"{v:.2f}" for v in math.sqrt((m + 1) / m) * spread / rmse)
+    )
+    return factor
 
 
 def real_truth(months: int) -> xr.DataArray:

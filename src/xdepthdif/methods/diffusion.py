@@ -347,6 +347,10 @@ def diffusion_analysis(
     }
     x, _ = sample_heun(denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance)
     members = x.detach().to("cpu", torch.float64).numpy() * std + mu
+    scale = card.normalisation.get("spread_scale")
+    if scale is not None:  # calibrated spread: deviations from the mean scaled per level
+        centre = members.mean(axis=0)
+        members = centre + np.asarray(scale, float)[:, None, None] * (members - centre)
     members[:, ~ocean] = np.nan
     mean = members.mean(axis=0)
     sd = members.std(axis=0, ddof=1)
