@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 
-# The default diffusion prior: `make model` retrains it (about 50 min on one CPU core) and
-# installs the weights and model card into the package. One thread, so the weights reproduce.
+# The default diffusion prior: `make model` retrains it (about 50 min on one CPU core),
+# calibrates its spread and installs the weights and model card into the package. One thread,
+# so the weights reproduce.
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
@@ -36,6 +37,8 @@ model: $(STAMP)
 	mkdir -p build/model
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(MODEL_ARGS) --out build/model/default \
 		| tee build/model/train.log
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/default.safetensors \
+		| tee -a build/model/train.log
 	cp build/model/default.safetensors build/model/default.json src/xdepthdif/models/
 
 skill: $(STAMP)

@@ -76,8 +76,9 @@ class SkillConfig:
     test_months
         Months of the held-out truth (``"test"`` split of the synthetic ocean).
     tune_months
-        Training-split months on which OI's length scales are tuned (outside
-        ``climatology_years``).
+        Months of the training split (drawn from the training random stream but after the
+        default model's training period, 2000–2019, and outside ``climatology_years``) on
+        which OI's length scales are tuned and the ensemble spread is calibrated.
     climatology_years
         Training-split years averaged into the climatological background.
     fractions
@@ -105,7 +106,7 @@ class SkillConfig:
 
     resolution: float = 4.0
     test_months: tuple[str, ...] = ("2040-01", "2040-07")
-    tune_months: tuple[str, ...] = ("2015-02", "2015-08")
+    tune_months: tuple[str, ...] = ("2025-02", "2025-08")
     climatology_years: tuple[int, ...] = tuple(range(2000, 2010))
     fractions: tuple[float, ...] = (0.01, 0.03, 0.075)
     withheld: float = 0.2
