@@ -144,6 +144,33 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reconstruct(args: argparse.Namespace) -> int:
+    from .errors import XDepthDifError
+    from .store import connect, open_inputs, parse_options, run_batch
+
+    try:
+        options = parse_options(args.option)
+        for key in ("members", "steps", "model"):
+            if getattr(args, key) is not None:
+                options[key] = getattr(args, key)
+        with connect(args.scheduler):
+            target, obs = open_inputs(args.target, args.obs)
+            run_batch(
+                target,
+                obs,
+                args.out,
+                method=args.method,
+                time_block=args.time_block,
+                overwrite=args.overwrite,
+                quiet=args.quiet,
+                **options,
+            )
+    except XDepthDifError as err:
+        print(f"xdepthdif reconstruct: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xdepthdif", description=__doc__)
     parser.add_argument("--version", action="version", version=f"xdepthdif {__version__}")
@@ -200,6 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--seed", type=int, default=0)
     sk.add_argument("--quiet", action="store_true")
     sk.set_defaults(func=_bench_skill)
+
+    rec = sub.add_parser(
+        "reconstruct", help="analyse profiles onto a target grid into a restartable zarr store"
+    )
+    rec.add_argument("--target", required=True, help="target grid: .nc/.zarr path (glob ok)")
+    rec.add_argument("--obs", required=True, help="EN4 files or profile-layout .nc/.zarr (glob ok)")
+    rec.add_argument("--out", required=True, help="zarr store to write or resume")
+    rec.add_argument("--method", choices=("oi", "diffusion"), default="oi")
+    rec.add_argument("--members", type=int, help="ensemble members (diffusion)")
+    rec.add_argument("--steps", type=int, help="sampler steps (diffusion)")
+    rec.add_argument("--model", help="checkpoint (diffusion; default: the packaged prior)")
+    rec.add_argument(
+        "--option", action="append", metavar="KEY=VALUE", help="method option, JSON value; repeat"
+    )
+    rec.add_argument("--time-block", type=int, default=1, help="time steps per written block")
+    rec.add_argument("--overwrite", action="store_true", help="remove OUT and start over")
+    rec.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://h:8786")
+    rec.add_argument("--quiet", action="store_true", help="print nothing")
+    rec.set_defaults(func=_reconstruct)
     return parser
 
 
