@@ -32,6 +32,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q src tests README.md docs
+	cd benchmarks && ../$(VENV)/bin/asv check -E existing:../$(PY)
 
 model: $(STAMP)
 	mkdir -p build/model

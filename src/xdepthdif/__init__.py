@@ -21,6 +21,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
+from .cluster import cluster  # imports distributed only when called
 from .reconstruct import reconstruct
 
-__all__ = ["__version__", "reconstruct"]
+__all__ = ["__version__", "cluster", "reconstruct"]
