@@ -1,0 +1,76 @@
+"""The default prior that ships in the package: present, verified, small, and made by the
+committed command."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xdepthdif.model import default_model_path, resolve_model, verify
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_model_ships_verified_and_small():
+    weights = resolve_model("default")
+    assert weights == default_model_path()
+    card = verify(weights)  # sha256 and safetensors header checked
+    assert weights.stat().st_size <= 25 * 2**20
+    assert card.native_resolution_deg == 4.0 and len(card.levels) == 42
+    assert card.normalisation["climatology"] == "monthly"
+    scale = np.asarray(card.normalisation["spread_scale"])
+    assert scale.shape == (42,) and np.all((scale >= 0.2) & (scale <= 5))
+
+
+def test_default_model_was_trained_by_the_makefile_command():
+    card = verify(resolve_model("default"))
+    makefile = (ROOT / "Makefile").read_text()
+    args = re.search(r"MODEL_ARGS := (.*?)\n\n", makefile, re.S).group(1)
+    args = " ".join(args.replace("\\", " ").split())
+    assert card.training["command"] == f"xdepthdif train {args} --out build/model/default"
+    assert card.training["steps"] == int(re.search(r"--steps (\d+)", args).group(1))
+    assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
+    assert "split=train" in card.training["data"]
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+def test_default_model_honours_a_profile():
+    """A small target around one profile: the guided ensemble mean follows the profile."""
+    import xarray as xr
+
+    import xdepthdif  # noqa: F401
+    from xdepthdif.obs import validate_profiles
+    from xdepthdif.synthetic import en4_like_levels
+
+    levels = en4_like_levels()[:20]
+    column = 28.0 - 20.0 * (1 - np.exp(-levels / 300.0))  # warm tropical profile, °C
+    obs = validate_profiles(
+        xr.Dataset(
+            {"thetao": (("profile", "level"), column[None], {"units": "degC"})},
+            coords={
+                "time": ("profile", np.array(["2021-03-10"], "datetime64[ns]")),
+                "lat": ("profile", [0.5]),
+                "lon": ("profile", [200.5]),
+                "depth": (("profile", "level"), levels[None], {"units": "m"}),
+            },
+        )
+    )
+    target = xr.Dataset(
+        coords={
+            "time": ("time", np.array(["2021-03-15"], "datetime64[ns]")),
+            "depth": ("depth", levels, {"units": "m", "positive": "down"}),
+            "lat": ("lat", np.arange(-8.0, 9.0, 4.0), {"units": "degrees_north"}),
+            "lon": ("lon", np.arange(188.0, 213.0, 4.0), {"units": "degrees_east"}),
+        }
+    )
+
+    def rms_at_profile(**options):
+        res = target.depthdif.reconstruct(obs=obs, method="diffusion", members=4, **options)
+        res = res.compute()
+        assert np.isfinite(res.thetao.values).all() and (res.thetao_sd.values > 0).all()
+        at_profile = res.thetao.sel(lat=0.0, lon=200.0).values[0]
+        return float(np.sqrt(np.mean((at_profile - column)[levels < 1000] ** 2)))
+
+    guided, unguided = rms_at_profile(), rms_at_profile(obs_error=1e3)
+    assert guided < 0.8 and guided < 0.3 * unguided
