@@ -136,3 +136,28 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
     assert free.sum() > len(levels) // 2
     np.testing.assert_allclose(again[free], factor[free], rtol=1e-6)
     assert dataclasses.replace(after, sha256="").normalisation == after.normalisation
+
+
+def test_targets_are_checked_against_the_right_rows():
+    import pandas as pd
+
+    from xdepthdif.skill import targets
+
+    def row(method, nfe, rmse, crps=float("nan"), ss=float("nan")):
+        return {"case": "synthetic", "fraction": 0.03, "method": method, "nfe": nfe,
+                "rmse_unobserved": rmse, "crps": crps, "spread_skill": ss}  # fmt: skip
+
+    table = pd.DataFrame(
+        [
+            row("level mean", None, 5.0),
+            row("OI, level-mean background", None, 2.0, crps=1.0, ss=0.5),
+            row("diffusion, 10 Heun steps", 19, 1.5, crps=0.8, ss=1.05),
+            row("diffusion, 100 Heun steps", 199, 1.4, crps=0.7, ss=1.0),
+            row("diffusion, 10 Heun steps, + SST", 19, 0.1, crps=0.1, ss=1.0),  # not "the" row
+        ]
+    )
+    got = {name: (measured, ok) for name, measured, ok in targets(table)}
+    assert got["3.0%: RMSE unobserved ≤ 0.8 × OI, level-mean background"] == ("0.75 ×", True)
+    assert got["3.0%: CRPS below OI, level-mean background"][1] is True
+    assert got["3.0%: 19 NFE within 5 % of 199 NFE (RMSE unobserved)"] == ("+7.1%", False)
+    assert got["3.0%: spread-skill ratio in 0.9–1.1"] == ("1.05", True)

@@ -106,7 +106,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench_skill(args: argparse.Namespace) -> int:
-    from .skill import SkillConfig, run_skill
+    from .skill import SkillConfig, run_skill, write_report
+
+    if args.report_only:
+        write_report(args.out)
+        return 0
 
     defaults = SkillConfig()
     cfg = SkillConfig(
@@ -226,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--model", default="default")
     sk.add_argument("--seed", type=int, default=0)
     sk.add_argument("--quiet", action="store_true")
+    sk.add_argument(
+        "--report-only", action="store_true", help="rewrite skill.md and figures from skill.json"
+    )
     sk.set_defaults(func=_bench_skill)
 
     rec = sub.add_parser(

@@ -105,15 +105,16 @@ def plot_error_by_depth(
 ) -> Path:
     """Error profiles: one curve per method, depth increasing downwards."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6, 5.5), constrained_layout=True)
     styles = itertools.cycle(("o-", "s-", "^--", "v:", "d-."))
     for (name, values), style in zip(curves.items(), styles, strict=False):
         ax.plot(values, depth, style, ms=3, label=name)
-    ax.set(xlabel=xlabel, ylabel="depth (m)", title=title)
+    ax.set(xlabel=xlabel, ylabel="depth (m)")
+    ax.set_title(title, fontsize=9)
     ax.set_yscale("symlog", linthresh=100.0)
     ax.set_ylim(float(np.max(depth)), 0)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)

@@ -58,7 +58,9 @@ __all__ = [
     "crps_gaussian",
     "run_skill",
     "score",
+    "targets",
     "tune_oi_length_scale",
+    "write_report",
 ]
 
 REAL_CASE = "real: South Atlantic cube"
@@ -478,14 +480,52 @@ def run_skill(
     if cfg.real_months:
         real = real_truth(cfg.real_months)
         rows += evaluate_case(real, cfg.real_fraction, cfg, (None, None), None, REAL_CASE, log)
-    table = pd.DataFrame(rows)
-    (out / "skill.json").write_text(
-        json.dumps({"config": dataclasses.asdict(cfg), "rows": rows}, indent=1, default=float)
-    )
+    record = {"config": dataclasses.asdict(cfg), "depth": truth["depth"].values.tolist()}
+    (out / "skill.json").write_text(json.dumps(record | {"rows": rows}, indent=1, default=float))
+    return write_report(out)
+
+
+def write_report(out: str | Path) -> pd.DataFrame:
+    """(Re)write ``skill.md`` and the figures from the ``skill.json`` of a run in ``out``."""
+    out = Path(out)
+    record = json.loads((out / "skill.json").read_text())
+    config = {k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
+    cfg = SkillConfig(**config)
+    table = pd.DataFrame(record["rows"])
+    (out / "images").mkdir(parents=True, exist_ok=True)
     synthetic = table[table["case"] == "synthetic"]
-    figures = _figures(synthetic, truth["depth"].values, cfg, out / "images")
+    figures = _figures(synthetic, np.asarray(record["depth"]), cfg, out / "images")
     (out / "skill.md").write_text(markdown(table, cfg, figures, out) + "\n")
     return table
+
+
+def targets(table: pd.DataFrame, steps: int | None = None) -> list[tuple[str, str, bool]]:
+    """The benchmark's targets checked on its synthetic rows: ``(target, measured, met)``.
+
+    ``steps`` is the diffusion row taken as "the" diffusion result (default: the default
+    number of steps of :class:`~xdepthdif.methods.diffusion.DiffusionConfig`).
+    """
+    nfe = 2 * (steps or DiffusionConfig().steps) - 1
+    out = []
+    synthetic = table[(table["case"] == "synthetic") & ~table["method"].str.endswith("+ SST")]
+    for fraction, rows in synthetic.groupby("fraction"):
+        diff = rows[rows["nfe"] == nfe].iloc[0]
+        most = rows[rows["nfe"] == rows["nfe"].max()].iloc[0]
+        label = f"{fraction:.1%}"
+        for _, oi in rows[rows["method"].str.startswith("OI")].iterrows():
+            ratio = diff["rmse_unobserved"] / oi["rmse_unobserved"]
+            if fraction in (0.03, 0.075):
+                what = f"{label}: RMSE unobserved ≤ 0.8 × {oi['method']}"
+                out.append((what, f"{ratio:.2f} ×", bool(ratio <= 0.8)))
+            what = f"{label}: CRPS below {oi['method']}"
+            crps_ok = bool(diff["crps"] < oi["crps"])
+            out.append((what, f"{diff['crps']:.3f} vs {oi['crps']:.3f}", crps_ok))
+        gap = diff["rmse_unobserved"] / most["rmse_unobserved"] - 1
+        what = f"{label}: {nfe} NFE within 5 % of {int(most['nfe'])} NFE (RMSE unobserved)"
+        out.append((what, f"{gap:+.1%}", bool(abs(gap) <= 0.05)))
+        ss = diff["spread_skill"]
+        out.append((f"{label}: spread-skill ratio in 0.9–1.1", f"{ss:.2f}", bool(0.9 <= ss <= 1.1)))
+    return out
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -495,9 +535,43 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out: Path) -> str:
-    """The benchmark's tables: one per observed fraction."""
+    """The benchmark's report: how it was run, the targets, one table per case and fraction."""
     bands = [band_label(lo, hi) for lo, hi in DEPTH_BANDS]
-    lines = []
+    nfe = DiffusionConfig().nfe
+    lines = [
+        "# Skill benchmark",
+        "",
+        "Written by `make skill` (`.venv/bin/python benchmarks/skill.py`, the same as "
+        "`xdepthdif bench skill --out docs/skill`); every number below is in `skill.json`. "
+        "Protocol and definitions: `xdepthdif.skill` (DESIGN §6).",
+        "",
+        f"- Truth: the synthetic ocean's held-out `test` split, months "
+        f"{', '.join(cfg.test_months)}, global {cfg.resolution:g}° grid, 42 levels; and the real "
+        f"South Atlantic cube of `iris-sample-data` ({cfg.real_months} months, "
+        f"{cfg.real_fraction:.0%} of its 48 columns observed).",
+        f"- Observations: Argo-like clustered profiles to 2000 m thinning below 1000 m, noise "
+        f"{cfg.noise_sd:g} °C; {cfg.withheld:.0%} of profiles withheld for scoring. '+ SST': the "
+        f"target also carries the truth's top level plus {cfg.sst_noise:g} °C noise as its SST.",
+        f"- OI length scales tuned per fraction and background on training-split months "
+        f"{', '.join(cfg.tune_months)} among {', '.join(f'{v:g}' for v in cfg.length_scales_km)}"
+        " km; the climatology is the mean of the training years "
+        f"{cfg.climatology_years[0]}–{cfg.climatology_years[-1]} for each month.",
+        f"- Diffusion: the model `{cfg.model}`, {cfg.members} members, seed {cfg.seed}; NFE = "
+        "network evaluations per member (each guided one adds `cg_iters + 1` = 3 "
+        "vector-Jacobian products); s/step is wall time per time step for the whole ensemble on "
+        "the 2-core development machine.",
+        "- RMSE and MSE in °C and °C², at unobserved points (no used profile in the cell at that "
+        "level) unless stated; MSE guidance/recon./total are ReconMOST's three masked means "
+        "against the truth (cells with a used profile / without / all), 0–2000 m. CRPS: fair "
+        "ensemble CRPS (Gaussian CRPS for OI); spread/skill: sqrt((M+1)/M)·spread/RMSE.",
+        "",
+        f"## Targets (diffusion at {nfe} NFE, synthetic truth)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in targets(table)]
+    lines += ["", "## Tables", ""]
     for (case, fraction), rows in table.groupby(["case", "fraction"], sort=False):
         lines += [
             f"### {case}: {fraction:.1%} of ocean columns observed",
