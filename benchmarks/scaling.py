@@ -63,9 +63,15 @@ class PeakRSS:
         self._thread.join()
 
 
-def measure(workers: int, steps: int, args: argparse.Namespace, work: Path) -> tuple[float, int]:
+def measure(
+    workers: int, steps: int, args: argparse.Namespace, work: Path, batch: bool = False
+) -> tuple[float, int]:
     """Seconds to write ``steps`` time steps to zarr on ``workers`` fresh workers, and the
-    peak RSS of a worker meanwhile."""
+    peak RSS of a worker meanwhile: with one ``to_zarr`` of the whole lazy result, or with
+    ``batch`` through :func:`xdepthdif.store.run_batch` (one block of ``workers`` time steps
+    at a time, as ``xdepthdif reconstruct`` runs)."""
+    from xdepthdif.store import run_batch
+
     client = xdepthdif.cluster(
         n_workers=workers, threads_per_worker=1, gpu=False, env=ONE_THREAD, dashboard_address=":0"
     )
@@ -75,11 +81,16 @@ def measure(workers: int, steps: int, args: argparse.Namespace, work: Path) -> t
         lazy = warm.depthdif.reconstruct(obs=profiles(warm, args.profiles, seed=1))
         lazy.to_zarr(work / "warm.zarr", mode="w", consolidated=False)
         grid = target(args.resolution, args.levels, steps)
-        lazy = grid.depthdif.reconstruct(obs=profiles(grid, args.profiles))
+        obs = profiles(grid, args.profiles)
+        lazy = grid.depthdif.reconstruct(obs=obs)
         pids = list(client.run(os.getpid).values())
+        out = work / f"run-{workers}-{steps}-{batch}.zarr"
         with PeakRSS(pids) as rss:
             start = time.perf_counter()
-            lazy.to_zarr(work / f"run-{workers}-{steps}.zarr", mode="w", consolidated=False)
+            if batch:
+                run_batch(grid, obs, out, time_block=workers, overwrite=True)
+            else:
+                lazy.to_zarr(out, mode="w", consolidated=False)
             seconds = time.perf_counter() - start
         return seconds, rss.peak
     finally:
@@ -111,13 +122,18 @@ def main() -> None:
                 f"| {workers} | {args.steps} | {seconds:.1f} | {rates[workers]:.2f} | "
                 f"{speedup:.2f}x |"
             )
-        print("\n| time steps (2 workers) | seconds | peak worker RSS (MiB) | vs 10 steps |")
-        print("|---:|---:|---:|---:|")
-        peaks = {}
-        for steps in (10, 100):
-            seconds, peaks[steps] = measure(2, steps, args, work)
-            ratio = peaks[steps] / peaks[10]
-            print(f"| {steps} | {seconds:.1f} | {peaks[steps] / 2**20:.0f} | {ratio:.2f} |")
+        print("\n| writer | time steps (2 workers) | seconds | peak worker RSS (MiB) | vs 10 |")
+        print("|---|---:|---:|---:|---:|")
+        for batch in (True, False):
+            peaks = {}
+            for steps in (10, 100):
+                seconds, peaks[steps] = measure(2, steps, args, work, batch=batch)
+                ratio = peaks[steps] / peaks[10]
+                name = "run_batch, 2 steps per block" if batch else "one to_zarr"
+                print(
+                    f"| {name} | {steps} | {seconds:.1f} | {peaks[steps] / 2**20:.0f} | "
+                    f"{ratio:.2f} |"
+                )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """Guided diffusion ensembles, one time step, numpy in and numpy out: the only torch bridge.
 
 A checkpoint (see :mod:`xdepthdif.model`) holds an EDM-preconditioned :class:`~xdepthdif.core.
-network.UNet` prior over depth-level fields normalised per level. :func:`diffusion_analysis`
-normalises the gridded super-observations with the model card's mean and standard deviation,
+network.UNet` prior over depth-level fields normalised per level, optionally anomalies about a
+monthly climatology stored with the weights. :func:`diffusion_analysis` works on the model's
+own levels and a grid of its native spacing: it normalises the gridded super-observations,
 guides the Heun sampler towards them with MMPS (Rozet et al. 2024: the update goes through the
 denoiser's Jacobian, so an isolated profile spreads along the learned covariance), draws
-``members`` samples and returns their mean, spread and the members themselves, in °C.
+``members`` samples, applies the card's per-level spread calibration and returns their mean,
+spread and the members themselves, in °C. :func:`diffusion_step` goes from profiles to any
+target grid: it bins the profiles on :func:`native_grid`, runs :func:`diffusion_analysis`, then
+interpolates the members in depth and regrids them to the target.
 
 torch is imported inside the functions that need it: importing this module (which
 :mod:`xdepthdif.reconstruct` does for :class:`DiffusionConfig`) does not import torch. The
 model is loaded once per process and device through :func:`xdepthdif.model.cached_load`, keyed
-by the checkpoint's sha256, so dask tasks carry a path and a digest, never weights.
+by the checkpoint's sha256 (and its card), so dask tasks carry a path and a digest, never
+weights.
 
 Random numbers come from :func:`member_seed`, a function of ``(seed, time_key, member)`` only,
 so an answer never depends on chunking, scheduler or worker count.
@@ -79,8 +84,9 @@ class DiffusionConfig:
     seed
         Seed of the ensemble; members' seeds derive from it, the time and the member number.
     device
-        ``"cpu"``, ``"cuda"`` (falls back to ``"cpu"`` when no GPU is present) or a torch device
-        string such as ``"cuda:1"``.
+        ``"auto"`` (the worker's GPU when torch sees one, else the CPU), ``"cpu"``, ``"cuda"``
+        (falls back to ``"cpu"`` when no GPU is present) or a torch device string such as
+        ``"cuda:1"``. Results on a GPU differ from the CPU's in the last bits.
     """
 
     model: str = "default"
@@ -91,7 +97,7 @@ class DiffusionConfig:
     obs_error: float = 0.25
     sst_error: float = 0.5
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.members < 2:
@@ -200,6 +206,8 @@ def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
 def _resolve_device(device: str) -> str:
     import torch
 
+    if str(device) == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         return "cpu"
     return str(device)
