@@ -20,16 +20,8 @@ import pandas as pd
 import xarray as xr
 
 from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
-from .obs import (
-    SamplingPlan,
-    bin_profiles,
-    interpolate_to_levels,
-    read_en4,
-    sample_profiles,
-    split_profiles,
-    write_en4_months,
-)
-from .obs.binning import locate_cells
+from .obs import SamplingPlan, read_en4, sample_profiles, split_profiles, write_en4_months
+from .skill import at_profiles, level_mean
 
 
 @dataclass(frozen=True)
@@ -93,7 +85,7 @@ def run_demo(
     with xr.open_dataset(analysis_path) as opened:
         result = opened.load()
 
-    baseline = _level_mean(obs, truth)
+    baseline = level_mean(obs, truth)
     scores = _score(result, baseline, truth, withheld)
     table = _table(scores, obs, withheld, result)
     (out / "scores.md").write_text(table + "\n")
@@ -107,43 +99,6 @@ def run_demo(
     return DemoResult(table, analysis_path, figures, scores)
 
 
-def _level_mean(obs: xr.Dataset, truth: xr.DataArray) -> np.ndarray:
-    """Baseline: the mean of the observations of each level and month, everywhere."""
-    levels = truth["depth"].values
-    values = interpolate_to_levels(obs["depth"].values, obs["thetao"].values, levels)
-    month = pd.DatetimeIndex(obs["time"].values).to_period("M")
-    out = np.full(truth.shape[:2], np.nan)
-    for i, t in enumerate(pd.DatetimeIndex(truth["time"].values).to_period("M")):
-        binned = bin_profiles(
-            obs["lat"].values[month == t],
-            obs["lon"].values[month == t],
-            values[month == t],
-            truth["lat"].values,
-            truth["lon"].values,
-        )
-        observed = binned.count > 0
-        total = np.where(observed, binned.mean, 0.0).sum(axis=(1, 2))
-        n = observed.sum(axis=(1, 2))
-        out[i] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    return np.broadcast_to(out[:, :, None, None], truth.shape)
-
-
-def _at_profiles(field: np.ndarray, profiles: xr.Dataset, truth: xr.DataArray):
-    """Values of ``field`` (time, depth, lat, lon) at the cells of ``profiles``, and the
-    profiles' own values on the same levels, both ``(profile, depth)``."""
-    levels = truth["depth"].values
-    values = interpolate_to_levels(profiles["depth"].values, profiles["thetao"].values, levels)
-    iy, ix, _ = locate_cells(
-        profiles["lat"].values, profiles["lon"].values, truth["lat"].values, truth["lon"].values
-    )
-    it = (
-        pd.DatetimeIndex(truth["time"].values)
-        .to_period("M")
-        .get_indexer(pd.DatetimeIndex(profiles["time"].values).to_period("M"))
-    )
-    return field[it, :, iy, ix], values  # advanced indices first: (profile, depth)
-
-
 def _score(
     result: xr.Dataset, baseline: np.ndarray, truth: xr.DataArray, withheld: xr.Dataset
 ) -> pd.DataFrame:
@@ -151,7 +106,7 @@ def _score(
     unobserved = (result["obs_count"].values == 0) & truth.notnull().values
     rows = []
     for name, field in (("level mean", baseline), ("OI", result["thetao"].values)):
-        est, obs_vals = _at_profiles(field, withheld, truth)
+        est, obs_vals = at_profiles(field, withheld, truth)
         err_unobs = np.where(unobserved, field - truth.values, np.nan)
         err_unobs = np.moveaxis(err_unobs, 1, -1)
         err_withheld = est - obs_vals
