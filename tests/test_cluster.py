@@ -47,14 +47,9 @@ def prior(tmp_path_factory):
 
 
 @pytest.fixture
-def one_torch_thread():
-    """Workers run torch with one intra-op thread (OMP_NUM_THREADS=1); so does this process."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+def one_torch_thread(monkeypatch):
+    """Workers sample with one thread (OMP_NUM_THREADS=1); so does this process."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,8 @@ True
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,6 +205,28 @@ def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
     return out
 
 
+_TORCH_LOCK = threading.Lock()
+"""Serialises the sampling of time steps run by threads of one process: torch already uses
+every core given to it for one ensemble, so running two at once gains nothing."""
+
+
+def sampling_threads() -> int:
+    """CPU threads torch uses to draw an ensemble: ``OMP_NUM_THREADS`` when set, else every
+    core available to the process.
+
+    Set explicitly for every time step, whichever thread runs it, because CPU kernels split
+    their work by thread count and the last bits of a result follow that split: a fixed count
+    makes the threaded and synchronous schedulers (and workers with the same setting) agree
+    bit for bit.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _resolve_device(device: str) -> str:
     import torch
 
@@ -353,7 +377,10 @@ def diffusion_analysis(
         "doy": torch.full((m,), float(doy), dtype=dtype, device=device),
         "periodic": periodic,
     }
-    x, _ = sample_heun(denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance)
+    with _TORCH_LOCK:  # one ensemble at a time per process: see _TORCH_LOCK
+        if torch.device(device).type == "cpu":
+            torch.set_num_threads(sampling_threads())
+        x, _ = sample_heun(denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance)
     members = x.detach().to("cpu", torch.float64).numpy() * std + mu
     scale = card.normalisation.get("spread_scale")
     if scale is not None:  # calibrated spread: deviations from the mean scaled per level
