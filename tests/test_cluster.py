@@ -31,7 +31,11 @@ def client():
     """A 2-worker LocalCluster of single-threaded processes, not the default scheduler."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env={"OMP_NUM_THREADS": "1"},  # whatever the environment running the tests says
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
@@ -260,7 +264,11 @@ def test_a_killed_worker_changes_nothing(obs):
     lazy = analyse(target, obs, "oi")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env={"OMP_NUM_THREADS": "1"},  # whatever the environment running the tests says
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):

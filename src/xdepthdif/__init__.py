@@ -23,5 +23,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
 from .cluster import cluster  # imports distributed only when called
 from .reconstruct import reconstruct
+from .regrid import regrid
 
-__all__ = ["__version__", "cluster", "reconstruct"]
+__all__ = ["__version__", "cluster", "reconstruct", "regrid"]
