@@ -1,0 +1,460 @@
+"""Checksummed, cached downloads with pooch, and EN4 monthly profile files from the yearly zips.
+
+Files go to :func:`cache_dir` (``XDEPTHDIF_CACHE`` if set, else the platform's user cache
+folder for ``xdepthdif``); :func:`set_cache_dir` changes it at run time. Every file is checked by
+sha256: when no ``known_hash`` is given, the hash of the first download is recorded in
+``registry.json`` in the cache and checked on every later use, so a file that changed on disk is
+re-downloaded and a file that changed on the server is refused. Downloads go to a temporary file
+that is moved in place only once its hash is checked, so an interrupted download never leaves a
+truncated file under the final name (it restarts from the beginning on the next call). Nothing
+is downloaded, and no folder is created, at import.
+
+Examples
+--------
+>>> from xdepthdif.download import en4_url
+>>> en4_url(2020)
+'https://www.metoffice.gov.uk/hadobs/en4/data/en4-2-1/EN.4.2.2/EN.4.2.2.profiles.g10.2020.zip'
+>>> path = en4_profiles(2020, 1)  # doctest: +SKIP
+>>> ds = xdepthdif.obs.read_en4(path)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pooch
+
+from .errors import XDepthDifError
+
+__all__ = [
+    "EN4_BASE_URL",
+    "DownloadError",
+    "cache_dir",
+    "en4_profiles",
+    "en4_profiles_months",
+    "en4_url",
+    "fetch",
+    "forget",
+    "set_cache_dir",
+]
+
+#: Where the Met Office serves the EN4 yearly profile zips.
+EN4_BASE_URL = "https://www.metoffice.gov.uk/hadobs/en4/data/en4-2-1"
+REGISTRY = "registry.json"
+_CACHE_ENV = "XDEPTHDIF_CACHE"
+_cache_override: Path | None = None
+_log = logging.getLogger(__name__)
+
+
+class DownloadError(XDepthDifError, OSError):
+    """A file could not be downloaded, failed its hash check, or is not what was expected."""
+
+
+# ------------------------------------------------------------------------------------ cache
+def cache_dir() -> Path:
+    """The folder downloads go to (not created until something is downloaded).
+
+    :func:`set_cache_dir` wins, then the ``XDEPTHDIF_CACHE`` environment variable, then
+    ``pooch.os_cache("xdepthdif")`` (e.g. ``~/.cache/xdepthdif`` on Linux).
+
+    Returns
+    -------
+    Path
+        The cache folder.
+
+    Examples
+    --------
+    >>> _ = set_cache_dir("/tmp/xdd-cache")
+    >>> str(cache_dir())
+    '/tmp/xdd-cache'
+    >>> _ = set_cache_dir(None)
+    """
+    if _cache_override is not None:
+        return _cache_override
+    env = os.environ.get(_CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(pooch.os_cache("xdepthdif"))
+
+
+def set_cache_dir(path: str | os.PathLike | None) -> Path:
+    """Change the cache folder for this session; ``None`` goes back to the default.
+
+    Parameters
+    ----------
+    path : path or None
+        New cache folder (created on the first download).
+
+    Returns
+    -------
+    Path
+        The cache folder now in use.
+
+    Examples
+    --------
+    >>> str(set_cache_dir("/tmp/xdd-other"))
+    '/tmp/xdd-other'
+    >>> _ = set_cache_dir(None)
+    """
+    global _cache_override
+    _cache_override = None if path is None else Path(path).expanduser()
+    return cache_dir()
+
+
+def _load_registry(root: Path) -> dict[str, dict[str, Any]]:
+    path = root / REGISTRY
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DownloadError(
+            f"The download registry {path} cannot be read ({exc}). Delete it: the files in "
+            "the cache will then be downloaded again and their hashes recorded anew."
+        ) from exc
+
+
+def _save_registry(root: Path, registry: Mapping[str, Any]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{REGISTRY}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(registry, indent=1, sort_keys=True))
+    os.replace(tmp, root / REGISTRY)  # atomic: a crash never leaves half a registry
+
+
+def forget(url: str) -> bool:
+    """Drop the recorded hash of ``url``, to accept a file that changed on the server.
+
+    Parameters
+    ----------
+    url : str
+        The URL given to :func:`fetch`.
+
+    Returns
+    -------
+    bool
+        Whether a hash was recorded.
+    """
+    root = cache_dir()
+    registry = _load_registry(root)
+    if registry.pop(url, None) is None:
+        return False
+    _save_registry(root, registry)
+    return True
+
+
+# ------------------------------------------------------------------------------------ fetch
+def _check_hash_spec(known_hash: str | None) -> None:
+    if known_hash is None:
+        return
+    alg, _, digest = known_hash.rpartition(":")
+    alg = alg.lower() or "sha256"
+    if not digest or (alg not in hashlib.algorithms_available and not alg.startswith("xxh")):
+        raise DownloadError(
+            f"known_hash={known_hash!r} is not a hash pooch can check; expected "
+            "'sha256:<64 hex digits>' (or 'md5:...', 'sha1:...')."
+        )
+
+
+def _retrieve(
+    url: str,
+    known_hash: str | None,
+    fname: str | None,
+    progress: bool,
+    processor: Callable[[str, str, Any], Any] | None = None,
+) -> Any:
+    """pooch.retrieve with the registry, typed errors and cleanup; returns its result."""
+    import requests  # pooch's own dependency; imported lazily, as pooch does
+
+    _check_hash_spec(known_hash)
+    if progress:
+        try:
+            import tqdm  # noqa: F401
+        except ImportError as exc:
+            raise DownloadError("progress=True needs tqdm: pip install tqdm.") from exc
+    root = cache_dir()
+    fname = fname or pooch.utils.unique_file_name(url)
+    path = root / fname
+    registry = _load_registry(root)
+    record = registry.get(url)
+    expected = known_hash or (f"sha256:{record['sha256']}" if record else None)
+    if expected is None and path.exists():
+        # No hash to check it against: not trusted (could be a leftover of a killed run).
+        path.unlink()
+    seen: dict[str, str] = {}
+
+    def capture(name: str, action: str, pup: Any) -> Any:
+        seen["action"] = action
+        if action == "update" and known_hash is None:
+            _log.warning("%s changed on disk since it was recorded; downloaded it again.", path)
+        return processor(name, action, pup) if processor else name
+
+    try:
+        out = pooch.retrieve(
+            url, expected, fname=fname, path=root, progressbar=progress, processor=capture
+        )
+    except requests.exceptions.RequestException as exc:
+        raise DownloadError(
+            f"Could not download {url}: {exc}. Check the URL (open it in a browser), that this "
+            "machine can reach the server (network, proxy, firewall) and try again; nothing "
+            "was kept in the cache."
+        ) from exc
+    except ValueError as exc:
+        path.unlink(missing_ok=True)  # pooch got here only because it did not match
+        if known_hash is None and record:
+            raise DownloadError(
+                f"The file at {url} is not the one first downloaded on {record['date']} "
+                f"(sha256 {record['sha256']}): {exc} If the change is expected, call "
+                f"xdepthdif.download.forget({url!r}) and fetch again; nothing was kept."
+            ) from exc
+        raise DownloadError(
+            f"The file downloaded from {url} failed its hash check: {exc} The download was "
+            "corrupted or the file changed on the server; nothing was kept in the cache. Try "
+            "again, and if it fails again, check known_hash against the data provider's."
+        ) from exc
+    if seen.get("action") != "fetch" or record is None:
+        digest = _sha256(path, expected)
+        registry = _load_registry(root)  # re-read: keep entries written meanwhile
+        registry[url] = {
+            "sha256": digest,
+            "size": path.stat().st_size,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "fname": fname,
+        }
+        _save_registry(root, registry)
+    return out
+
+
+def _sha256(path: Path, checked: str | None) -> str:
+    """The sha256 of ``path``, reusing the hash pooch has just checked when it is one."""
+    if checked:
+        alg, _, digest = checked.rpartition(":")
+        if alg.lower() in ("", "sha256"):
+            return digest.lower()
+    return pooch.file_hash(str(path), alg="sha256")
+
+
+def fetch(
+    url: str, known_hash: str | None = None, *, fname: str | None = None, progress: bool = False
+) -> Path:
+    """Download ``url`` into the cache once, check its hash, and return the local path.
+
+    Parameters
+    ----------
+    url : str
+        What to download (``https://``, ``http://``, ``ftp://``, ``doi:``).
+    known_hash : str, optional
+        ``"sha256:<hex>"`` (or ``md5:``/``sha1:``). When given, the file is checked against it;
+        when ``None``, the sha256 of the first download is recorded in ``registry.json`` in the
+        cache and checked on every later call.
+    fname : str, optional
+        Name of the file in the cache (may hold sub-folders); by default a name unique to the
+        URL.
+    progress : bool
+        Show a progress bar (needs ``tqdm``).
+
+    Returns
+    -------
+    Path
+        The checked file in the cache.
+
+    Raises
+    ------
+    DownloadError
+        The download failed (HTTP error, no connection), or the file does not match its hash
+        (then nothing is left in the cache).
+
+    Examples
+    --------
+    >>> path = fetch("https://example.org/data.nc", "sha256:4b6f...")  # doctest: +SKIP
+    """
+    return Path(_retrieve(url, known_hash, fname, progress))
+
+
+# -------------------------------------------------------------------------------------- EN4
+def en4_url(year: int, *, version: str = "4.2.2", base_url: str = EN4_BASE_URL) -> str:
+    """The URL of the EN4 yearly profile zip of ``year``.
+
+    ``base_url/EN.<version>/EN.<version>.profiles.g10.<year>.zip``, except version 4.2.1 whose
+    zips sit in ``base_url`` itself.
+
+    Examples
+    --------
+    >>> en4_url(2019, version="4.2.1", base_url="http://mirror")
+    'http://mirror/EN.4.2.1.profiles.g10.2019.zip'
+    """
+    name = f"EN.{version}.profiles.g10.{int(year):04d}.zip"
+    folder = "" if version == "4.2.1" else f"EN.{version}/"
+    return f"{base_url.rstrip('/')}/{folder}{name}"
+
+
+def _en4_member(version: str, year: int, month: int) -> str:
+    return f"EN.{version}.f.profiles.g10.{int(year):04d}{int(month):02d}.nc"
+
+
+def _en4_year(
+    year: int,
+    months: list[int],
+    *,
+    version: str,
+    base_url: str,
+    known_hash: str | None,
+    progress: bool,
+) -> list[Path]:
+    """Fetch one yearly zip and extract the given months (one hash check for all)."""
+    url = en4_url(year, version=version, base_url=base_url)
+    fname = f"en4/{url.rsplit('/', 1)[1]}"
+    members = [_en4_member(version, year, m) for m in months]
+    zip_path = cache_dir() / fname
+    extract_dir = Path(f"{zip_path}.unzip")
+    if zip_path.exists():  # an extraction cut short leaves a short file: extract it again
+        try:
+            with zipfile.ZipFile(zip_path) as zf:
+                for m in members:
+                    out = extract_dir / m
+                    if out.exists() and out.stat().st_size != zf.getinfo(m).file_size:
+                        out.unlink()
+        except (zipfile.BadZipFile, KeyError, OSError):
+            pass  # the hash check below decides what to do with the zip
+    try:
+        _retrieve(url, known_hash, fname, progress, processor=pooch.Unzip(members=members))
+    except zipfile.BadZipFile as exc:
+        zip_path.unlink(missing_ok=True)
+        forget(url)
+        raise DownloadError(
+            f"{url} is not a zip file ({exc}); the server may have sent an error page. Check "
+            "the URL and the EN4 version; the file was removed from the cache."
+        ) from exc
+    missing = [m for m in members if not (extract_dir / m).is_file()]
+    if missing:
+        with zipfile.ZipFile(zip_path) as zf:
+            held = sorted(zf.namelist())
+        raise DownloadError(
+            f"{url} holds no {', '.join(missing)}; it holds {held[:3]}{' ...' * (len(held) > 3)}."
+            " Check the year, month and version."
+        )
+    return [extract_dir / m for m in members]
+
+
+def en4_profiles(
+    year: int,
+    month: int,
+    *,
+    version: str = "4.2.2",
+    base_url: str = EN4_BASE_URL,
+    known_hash: str | None = None,
+    progress: bool = False,
+) -> Path:
+    """The EN4 profile file of a month, from the year's zip (downloaded once, then cached).
+
+    The zip is fetched with :func:`fetch`'s hash checks to ``<cache>/en4/`` and the month's
+    ``EN.<version>.f.profiles.g10.YYYYMM.nc`` is extracted with ``pooch.Unzip`` beside it.
+
+    Parameters
+    ----------
+    year, month : int
+        The month.
+    version : str
+        EN4 version.
+    base_url : str
+        Server folder (a mirror, or a local server in tests); see :func:`en4_url`.
+    known_hash : str, optional
+        Hash of the yearly zip; by default the first download's sha256 is recorded and checked.
+    progress : bool
+        Show a progress bar (needs ``tqdm``).
+
+    Returns
+    -------
+    Path
+        The monthly netCDF file, readable with :func:`xdepthdif.obs.read_en4`.
+
+    Examples
+    --------
+    >>> from xdepthdif.obs import read_en4
+    >>> profiles = read_en4(en4_profiles(2020, 1))  # doctest: +SKIP
+    """
+    if not 1 <= int(month) <= 12:
+        raise DownloadError(f"month={month}; expected 1 to 12.")
+    (path,) = _en4_year(
+        int(year),
+        [int(month)],
+        version=version,
+        base_url=base_url,
+        known_hash=known_hash,
+        progress=progress,
+    )
+    return path
+
+
+def _year_month(value: Any) -> tuple[int, int]:
+    if isinstance(value, tuple):
+        return int(value[0]), int(value[1])
+    try:
+        ym = np.datetime64(value, "M").astype(np.int64)
+    except (ValueError, TypeError) as exc:
+        raise DownloadError(
+            f"{value!r} is not a month; expected '2020-01', a date or (2020, 1)."
+        ) from exc
+    return int(ym // 12 + 1970), int(ym % 12 + 1)
+
+
+def en4_profiles_months(
+    start: Any,
+    end: Any,
+    *,
+    version: str = "4.2.2",
+    base_url: str = EN4_BASE_URL,
+    known_hashes: Mapping[int, str] | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """The EN4 profile files of every month from ``start`` to ``end``, both included.
+
+    Each yearly zip is downloaded and checked once.
+
+    Parameters
+    ----------
+    start, end : str, date or (year, month)
+        First and last month, e.g. ``"2019-11"`` and ``"2020-02"``.
+    version, base_url, progress
+        As in :func:`en4_profiles`.
+    known_hashes : mapping, optional
+        Hash of each yearly zip, by year.
+
+    Returns
+    -------
+    list of Path
+        Monthly files in time order.
+
+    Examples
+    --------
+    >>> paths = en4_profiles_months("2019-11", "2020-02")  # doctest: +SKIP
+    >>> [p.name[-9:-3] for p in paths]  # doctest: +SKIP
+    ['201911', '201912', '202001', '202002']
+    """
+    y0, m0 = _year_month(start)
+    y1, m1 = _year_month(end)
+    first, last = y0 * 12 + m0 - 1, y1 * 12 + m1 - 1
+    if last < first:
+        raise DownloadError(f"end {end!r} is before start {start!r}; expected start <= end.")
+    by_year: dict[int, list[int]] = {}
+    for k in range(first, last + 1):
+        by_year.setdefault(k // 12, []).append(k % 12 + 1)
+    out: list[Path] = []
+    for year, months in by_year.items():
+        out += _en4_year(
+            year,
+            months,
+            version=version,
+            base_url=base_url,
+            known_hash=(known_hashes or {}).get(year),
+            progress=progress,
+        )
+    return out
