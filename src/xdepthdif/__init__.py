@@ -21,8 +21,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
+from .catalog import catalog
 from .cluster import cluster  # imports distributed only when called
 from .reconstruct import reconstruct
 from .regrid import regrid
 
-__all__ = ["__version__", "cluster", "reconstruct", "regrid"]
+__all__ = ["__version__", "catalog", "cluster", "reconstruct", "regrid"]

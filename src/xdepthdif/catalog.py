@@ -1,0 +1,265 @@
+"""intake 2 catalogs of the data xdepthdif works with, opened lazily in the package's forms.
+
+:func:`catalog` loads ``catalogs/<name>.yaml`` shipped with the package (or any intake 2
+``version: 2`` YAML file) with :func:`intake.from_yaml_file`. Entries read to xarray objects
+backed by dask: gridded temperatures in °C on depth in metres, profiles in the profile layout
+of :func:`xdepthdif.obs.read_en4`. The ``sample`` catalog needs no network (the real files of
+``iris-sample-data`` and the synthetic ocean); ``en4`` downloads (once, cached) a yearly EN4
+zip with :func:`xdepthdif.download.en4_profiles`. Nothing is read or downloaded until an
+entry's ``read()`` is called.
+
+Examples
+--------
+>>> from xdepthdif.catalog import catalog
+>>> cat = catalog("sample")
+>>> sorted(cat.entries)
+['atlantic_profiles', 'nemo_sst', 'ostia_monthly', 'synthetic_ocean']
+>>> ds = cat["synthetic_ocean"].read(months=1, resolution=10.0)
+>>> ds["thetao"].attrs["units"], ds["thetao"].chunks is not None
+('degC', True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, ClassVar
+
+import intake
+import pandas as pd
+import xarray as xr
+from intake.readers.readers import BaseReader
+
+from .errors import InputError
+from .obs.units import celsius_offset
+
+__all__ = [
+    "CatalogError",
+    "EN4ProfilesReader",
+    "NetCDFReader",
+    "SyntheticOceanReader",
+    "catalog",
+    "catalog_names",
+]
+
+_TEMPERATURE_STANDARD_NAMES = {
+    "sea_water_potential_temperature",
+    "sea_water_temperature",
+    "sea_surface_temperature",
+    "surface_temperature",
+    "sea_surface_foundation_temperature",
+}
+
+
+class CatalogError(InputError):
+    """A catalog name or path that does not exist, or a catalog that cannot be loaded."""
+
+
+def catalog_names() -> list[str]:
+    """The catalogs shipped with the package.
+
+    Returns
+    -------
+    list of str
+        Names accepted by :func:`catalog`.
+
+    Examples
+    --------
+    >>> catalog_names()
+    ['en4', 'sample']
+    """
+    root = files("xdepthdif") / "catalogs"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _sample_data_dir() -> str:
+    try:
+        import iris_sample_data
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise CatalogError(
+            "The 'sample' catalog needs iris-sample-data: pip install iris-sample-data."
+        ) from err
+    return str(Path(iris_sample_data.__file__).parent / "sample_data")
+
+
+def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.readers.entry.Catalog:
+    """Load an intake 2 catalog: one shipped with the package, by name, or a YAML file.
+
+    Parameters
+    ----------
+    name : str or path
+        ``"sample"`` (offline: iris-sample-data files and the synthetic ocean), ``"en4"``
+        (EN4 profiles, downloaded), or the path of a ``version: 2`` intake YAML file.
+    **parameters
+        Catalog-level user parameters to set, e.g. ``SAMPLE_DATA="/my/copy"``; they fill the
+        ``{NAME}`` templates of the entries.
+
+    Returns
+    -------
+    intake.readers.entry.Catalog
+        ``cat["entry"].read(**overrides)`` gives the data; ``cat.entries`` lists them.
+
+    Raises
+    ------
+    CatalogError
+        Unknown name or missing file.
+
+    Examples
+    --------
+    >>> cat = catalog("en4")
+    >>> list(cat.entries)
+    ['en4_profiles']
+    """
+    path = Path(os.fspath(name))
+    if path.suffix not in (".yaml", ".yml"):
+        if str(name) not in catalog_names():
+            raise CatalogError(
+                f"No catalog named {name!r}; choose from {catalog_names()} or give a YAML path."
+            )
+        path = Path(str(files("xdepthdif") / "catalogs" / f"{name}.yaml"))
+    if not path.is_file():
+        raise CatalogError(f"Catalog file {str(path)!r} does not exist.")
+    cat = intake.from_yaml_file(str(path))
+    if "SAMPLE_DATA" in cat.user_parameters and "SAMPLE_DATA" not in parameters:
+        parameters["SAMPLE_DATA"] = _sample_data_dir()
+    for key, value in parameters.items():
+        if key in cat.user_parameters and hasattr(cat.user_parameters[key], "default"):
+            cat.user_parameters[key].default = value
+        else:
+            cat.user_parameters[key] = value
+    return cat
+
+
+def _to_celsius(ds: xr.Dataset) -> xr.Dataset:
+    """Kelvin temperature variables to °C (lazily), depth in metres checked."""
+    for name, var in ds.data_vars.items():
+        if var.attrs.get("standard_name") in _TEMPERATURE_STANDARD_NAMES or name in (
+            "theta",
+            "thetao",
+            "tos",
+        ):
+            offset = celsius_offset(var.attrs.get("units"), name=str(name))
+            if offset:
+                attrs = {**var.attrs, "units": "degC"}
+                ds[name] = (var + offset).assign_attrs(attrs)
+    for name in ("depth", "deptht", "lev"):
+        if name in ds.coords and ds[name].attrs.get("units", "m") not in ("m", "meters", "metre"):
+            raise CatalogError(f"{name} is in {ds[name].attrs['units']!r}; expected metres.")
+    return ds
+
+
+class NetCDFReader(BaseReader):
+    """netCDF files opened lazily with dask (``engine="netcdf4"``), temperatures in °C.
+
+    Parameters (as reader keyword arguments)
+    ----------------------------------------
+    paths : str or list of str
+        Files or glob patterns, as for :func:`xarray.open_mfdataset`.
+    chunks : dict, optional
+        dask chunks; ``{}`` (the default) uses the files' own chunking.
+    rename : dict, optional
+        Variables to rename, e.g. ``{"theta": "thetao"}``.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4"}
+
+    def _read(
+        self,
+        paths: str | Sequence[str],
+        chunks: Mapping[str, int] | None = None,
+        rename: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        kwargs.setdefault("engine", "netcdf4")
+        ds = xr.open_mfdataset(paths, chunks={} if chunks is None else dict(chunks), **kwargs)
+        if rename:
+            ds = ds.rename(dict(rename))
+        return _to_celsius(ds)
+
+
+class SyntheticOceanReader(BaseReader):
+    """:func:`xdepthdif.synthetic.synthetic_ocean` for ``months`` months from ``start``.
+
+    Parameters (as reader keyword arguments)
+    ----------------------------------------
+    start : str
+        First month, e.g. ``"2020-01"``; fields are dated the 15th.
+    months : int
+        Number of months.
+    resolution : float
+        Grid spacing in degrees.
+    split : str
+        ``"train"``, ``"val"`` or ``"test"`` (independent weather, same world).
+    seed : int
+        Weather seed.
+    chunks : dict, optional
+        dask chunks, by default one month per chunk.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports: ClassVar[set[str]] = {"xarray", "dask"}
+
+    def _read(
+        self,
+        start: str = "2020-01",
+        months: int = 12,
+        resolution: float = 1.0,
+        split: str = "train",
+        seed: int = 0,
+        chunks: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        from .synthetic import synthetic_ocean
+
+        times = pd.date_range(str(start), periods=int(months), freq="MS") + pd.Timedelta(days=14)
+        ds = synthetic_ocean(
+            times, resolution=float(resolution), split=str(split), seed=int(seed), **kwargs
+        )
+        return ds.chunk(dict(chunks) if chunks else {"time": 1})
+
+
+class EN4ProfilesReader(BaseReader):
+    """EN4 profiles of one month: the yearly zip downloaded and cached with pooch, then read
+    with :func:`xdepthdif.obs.read_en4` (EN4 quality control, profile layout, °C, metres).
+
+    Parameters (as reader keyword arguments)
+    ----------------------------------------
+    year, month : int
+        The month.
+    base_url : str, optional
+        Server folder (a mirror, or a local server in tests); the Met Office by default.
+    version : str
+        EN4 version, ``"4.2.2"``.
+    known_hash : str, optional
+        sha256 of the yearly zip.
+    chunks : int
+        Profiles per dask chunk.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports: ClassVar[set[str]] = {"xarray", "dask", "pooch"}
+
+    def _read(
+        self,
+        year: int,
+        month: int,
+        base_url: str | None = None,
+        version: str = "4.2.2",
+        known_hash: str | None = None,
+        chunks: int = 100_000,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        from .download import EN4_BASE_URL, en4_profiles
+        from .obs import read_en4
+
+        path = en4_profiles(
+            int(year),
+            int(month),
+            version=str(version),
+            base_url=base_url or EN4_BASE_URL,
+            known_hash=known_hash or None,
+        )
+        return read_en4(path, **kwargs).chunk({"profile": int(chunks)})
