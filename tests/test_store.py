@@ -290,3 +290,28 @@ def test_zarr_obs_and_target_split_over_files(small, tmp_path):
     expected = xdepthdif.reconstruct(target, profiles)
     for name in ("thetao", "thetao_sd", "obs_count"):
         np.testing.assert_array_equal(xr.open_zarr(out)[name].values, expected[name].values)
+
+
+def test_target_and_obs_from_catalog_entries(tmp_path):
+    """--target and --obs may name catalog entries, with reader arguments after '?'."""
+    from xdepthdif.obs import SamplingPlan, sample_profiles
+    from xdepthdif.synthetic import synthetic_ocean
+
+    spec = "sample/synthetic_ocean?start=2020-01&months=2&resolution=10"
+    truth = synthetic_ocean(["2020-01-15", "2020-02-15"], resolution=10.0)
+    profiles = sample_profiles(truth.thetao, SamplingPlan(fraction=0.2, seed=3))
+    profiles.to_netcdf(tmp_path / "obs.nc")
+    target, obs = xstore.open_inputs(spec, str(tmp_path / "obs.nc"))
+    np.testing.assert_array_equal(target.lat.values, truth.lat.values)
+    assert target.sizes["time"] == 2 and target.thetao.chunks is not None
+    assert obs.sizes["profile"] == profiles.sizes["profile"]
+    with pytest.raises(xdepthdif.errors.ProfileLayoutError):  # a gridded entry is no profiles
+        xstore.open_inputs(spec, spec)
+    out = tmp_path / "c.zarr"
+    assert cli.main(["reconstruct", "--target", spec, "--obs", str(tmp_path / "obs.nc"),
+                     "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    expected = truth.depthdif.reconstruct(obs=xr.open_dataset(tmp_path / "obs.nc")).compute()
+    got = xr.open_zarr(out).compute()
+    np.testing.assert_array_equal(got.thetao.values, expected.thetao.values)
+    with pytest.raises(xdepthdif.errors.InputError, match="no entry 'nope'"):
+        xstore.open_inputs("sample/nope", str(tmp_path / "obs.nc"))

@@ -100,11 +100,15 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     Parameters
     ----------
     target
-        netCDF or zarr path, or a glob of them (several files are combined by coordinates).
+        netCDF or zarr path, or a glob of them (several files are combined by coordinates),
+        or a catalog entry ``CATALOG/ENTRY?key=value&...`` (see :func:`xdepthdif.catalog`;
+        the keys are the entry's reader arguments, e.g.
+        ``sample/synthetic_ocean?months=3&resolution=4``).
     obs
-        EN4 profile files (path or glob; read with :func:`xdepthdif.obs.read_en4`), or
+        EN4 profile files (path or glob; read with :func:`xdepthdif.obs.read_en4`),
         netCDF/zarr files already in the profile layout (checked with
-        :func:`xdepthdif.obs.validate_profiles` and concatenated along ``profile``).
+        :func:`xdepthdif.obs.validate_profiles` and concatenated along ``profile``), or a
+        catalog entry that gives profiles (e.g. ``en4/en4_profiles?year=2020&month=1``).
 
     Returns
     -------
@@ -125,13 +129,35 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     """
     from .obs import concat_profiles, read_en4, validate_profiles
 
-    target_paths = _expand(target, "target")
-    target_ds = _open(target_paths)
+    target_ds = _from_catalog(target)
+    if target_ds is None:
+        target_ds = _open(_expand(target, "target"))
+    profiles = _from_catalog(obs)
+    if profiles is not None:
+        return target_ds, validate_profiles(profiles.load())
     obs_paths = _expand(obs, "obs")
     if not _is_zarr(obs_paths[0]) and _is_en4(obs_paths[0]):
         return target_ds, read_en4(obs_paths)  # validated by read_en4
     parts = [validate_profiles(_open([p]).load()) for p in obs_paths]
     return target_ds, parts[0] if len(parts) == 1 else concat_profiles(parts)
+
+
+def _from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
+    """The data of a catalog entry named ``CATALOG/ENTRY[?key=value&...]``, or None when
+    ``spec`` is not one (an existing path, a URL, or a name no catalog has)."""
+    from .catalog import catalog, catalog_names
+
+    text = os.fspath(spec)
+    head, _, query = text.partition("?")
+    name, sep, entry = head.partition("/")
+    if not sep or "://" in text or name not in catalog_names() or Path(head).exists():
+        return None
+    cat = catalog(name)
+    if entry not in cat.entries:
+        raise InputError(
+            f"catalog {name!r} has no entry {entry!r}; its entries are {sorted(cat.entries)}."
+        )
+    return cat[entry].read(**(parse_options(query.split("&")) if query else {}))
 
 
 def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
