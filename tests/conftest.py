@@ -1,6 +1,12 @@
 """Shared fixtures: a small target grid with non-divisible sizes and profiles sampled from a
 known smooth field."""
 
+import contextlib
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
 import dask
 import numpy as np
 import pytest
@@ -93,3 +99,37 @@ def target():
 @pytest.fixture
 def profiles():
     return make_profiles()
+
+
+def sample_file(name: str) -> Path:
+    """A file of the iris-sample-data wheel (the test is skipped when it is missing)."""
+    iris_sample_data = pytest.importorskip("iris_sample_data")
+    path = Path(iris_sample_data.__file__).parent / "sample_data" / name
+    if not path.exists():
+        pytest.skip(f"iris-sample-data has no {name}")
+    return path
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder without logging every request."""
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def local_http_server(root: Path, monkeypatch, cache: Path, handler=QuietHandler):
+    """Serve ``root`` on 127.0.0.1 (no proxy) with the download cache in ``cache``; yields the
+    base URL."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("XDEPTHDIF_CACHE", str(cache))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,16 +1,13 @@
 """intake 2 catalogs: the offline sample catalog and EN4 from a local server."""
 
-import http.server
 import socket
 import subprocess
 import sys
-import threading
 import zipfile
-from functools import partial
 
 import numpy as np
 import pytest
-from conftest import make_profiles
+from conftest import local_http_server, make_profiles
 
 from xdepthdif.catalog import CatalogError, catalog, catalog_names
 from xdepthdif.obs import read_en4, write_en4_months
@@ -68,18 +65,8 @@ def test_catalog_parameter_sets_sample_folder(tmp_path):
         cat["ostia_monthly"].read()
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def en4_server(tmp_path, monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("XDEPTHDIF_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "www"
     (root / "EN.4.2.2").mkdir(parents=True)
     prof = make_profiles(n=12, times=("2020-01-15", "2020-02-15"))
@@ -87,11 +74,8 @@ def en4_server(tmp_path, monkeypatch):
     with zipfile.ZipFile(root / "EN.4.2.2" / "EN.4.2.2.profiles.g10.2020.zip", "w") as zf:
         for p in written:
             zf.write(p, p.name)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield written, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(root, monkeypatch, tmp_path / "cache") as url:
+        yield written, url
 
 
 def test_en4_entry_from_local_server(en4_server):

@@ -9,7 +9,7 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import CountingScheduler, make_profiles, make_target
+from conftest import CountingScheduler, make_profiles, make_target, sample_file
 
 import xdepthdif  # noqa: F401  (registers the .depthdif accessor)
 from xdepthdif.cmip6 import global_grid, prepare_thetao
@@ -18,14 +18,6 @@ from xdepthdif.obs.ostia import ostia_sst
 from xdepthdif.training_data import prepare_training_data
 
 TIMES = np.array(["2000-01-16", "2000-02-15", "2000-03-16"], dtype="datetime64[ns]")
-
-
-def _sample(name: str) -> Path:
-    iris_sample_data = pytest.importorskip("iris_sample_data")
-    path = Path(iris_sample_data.__file__).parent / "sample_data" / name
-    if not path.exists():
-        pytest.skip(f"iris-sample-data has no {name}")
-    return path
 
 
 def _raise(block):
@@ -196,7 +188,7 @@ def test_cmip6_errors():
 
 def test_real_nemo_orca2_renamed():
     """The real ORCA2 votemper (one level, curvilinear), renamed to CMIP6 names."""
-    with xr.open_dataset(_sample("orca2_votemper.nc")) as raw:
+    with xr.open_dataset(sample_file("orca2_votemper.nc")) as raw:
         ds = raw.load()
     deptht = float(ds.deptht)
     ds = (
@@ -227,7 +219,7 @@ OSTIA_TIMES = ("2006-04-15", "2006-05-15", "2006-06-15")
 
 @pytest.fixture(scope="module")
 def ostia() -> xr.Dataset:
-    with xr.open_dataset(_sample("ostia_monthly.nc")) as ds:
+    with xr.open_dataset(sample_file("ostia_monthly.nc")) as ds:
         return ds.isel(time=slice(0, 6)).load()
 
 

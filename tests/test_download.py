@@ -5,20 +5,17 @@ no test touches the network.
 """
 
 import hashlib
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import zipfile
 from collections import Counter
-from functools import partial
 
 import numpy as np
 import pytest
-from conftest import make_profiles
+from conftest import QuietHandler, local_http_server, make_profiles
 
 from xdepthdif import download
 from xdepthdif.download import (
@@ -35,7 +32,7 @@ from xdepthdif.obs import read_en4, write_en4_months
 DATA = b"temperature,depth\n" + b"12.5,5\n" * 500
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     hits: Counter
     short: set
 
@@ -51,29 +48,17 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return
         super().do_GET()
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     """A folder served on 127.0.0.1; yields (folder, base URL, hit counter, short paths)."""
-    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("XDEPTHDIF_CACHE", str(tmp_path / "cache"))
     root = tmp_path / "www"
     root.mkdir()
     (root / "data.csv").write_bytes(DATA)
     hits, short = Counter(), set()
     handler = type("H", (_Handler,), {"hits": hits, "short": short})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}", hits, short
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(root, monkeypatch, tmp_path / "cache", handler) as url:
+        yield root, url, hits, short
 
 
 def cached_files(folder):

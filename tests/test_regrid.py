@@ -8,12 +8,12 @@ curvilinear methods, explicit area overlaps and block averages for the conservat
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import sample_file
 
 from xdepthdif.errors import GridError, InputError
 from xdepthdif.rectilinear import Regridder
@@ -21,14 +21,6 @@ from xdepthdif.regrid import RegridWeights, make_weights, regrid
 
 EARTH_KM = 6371.0
 regrid_mod = importlib.import_module("xdepthdif.regrid")  # not shadowed by the function
-
-
-def _sample(name: str) -> Path:
-    iris_sample_data = pytest.importorskip("iris_sample_data")
-    path = Path(iris_sample_data.__file__).parent / "sample_data" / name
-    if not path.exists():
-        pytest.skip(f"iris-sample-data has no {name}")
-    return path
 
 
 def _global_2deg() -> xr.Dataset:
@@ -143,7 +135,7 @@ def test_xesmf_engine_requested_but_missing(rect_source):
 
 @pytest.fixture(scope="module")
 def orca2() -> xr.DataArray:
-    with xr.open_dataset(_sample("orca2_votemper.nc")) as ds:
+    with xr.open_dataset(sample_file("orca2_votemper.nc")) as ds:
         return ds.votemper.load()
 
 
@@ -211,7 +203,7 @@ def test_orca2_against_brute_force(orca2, method):
 
 @pytest.mark.parametrize("method", ["nearest", "gaussian"])
 def test_orca2_global_mean_conserved(orca2, method):
-    with xr.open_dataset(_sample("orca2_votemper.nc")) as ds:
+    with xr.open_dataset(sample_file("orca2_votemper.nc")) as ds:
         area = _sphere_quad_area(ds.nav_lat_bnds.values, ds.nav_lon_bnds.values)
     val = orca2.values.astype(float)
     ok = np.isfinite(val) & np.isfinite(area)
@@ -224,7 +216,7 @@ def test_orca2_global_mean_conserved(orca2, method):
 
 def test_nemo_dataset_lazy():
     """The eORCA1 monthly file as a Dataset, opened lazily: bounds dropped, tos regridded."""
-    ds = xr.open_dataset(_sample("NEMO/nemo_1m_20150101-20150201_grid-T.nc"), chunks={})
+    ds = xr.open_dataset(sample_file("NEMO/nemo_1m_20150101-20150201_grid-T.nc"), chunks={})
     out = regrid(ds, _global_2deg(), "gaussian", engine="xdepthdif")
     assert "bounds_lat" not in out and "nav_lat" not in out.coords
     assert out.tos.dims == ("time_counter", "lat", "lon")
@@ -242,7 +234,7 @@ def test_nemo_dataset_lazy():
 
 @pytest.fixture(scope="module")
 def ostia() -> xr.DataArray:
-    with xr.open_dataset(_sample("ostia_monthly.nc")) as ds:
+    with xr.open_dataset(sample_file("ostia_monthly.nc")) as ds:
         sst = ds.surface_temperature.isel(time=slice(0, 12)).load()
     assert sst.attrs["units"] == "K" and np.isnan(sst.values).any()
     return sst
