@@ -3,6 +3,7 @@ do not depend on scheduler, input chunking or a lost worker."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
@@ -26,20 +27,27 @@ TIMES = [f"2020-{m:02d}-15" for m in range(1, 9)]  # 8 time steps
 FIELDS = ("thetao", "thetao_sd", "obs_count")
 
 
-@pytest.fixture(scope="module")
-def client():
-    """A 2-worker LocalCluster of single-threaded processes, not the default scheduler."""
+@contextlib.contextmanager
+def two_workers():
+    """A client of a 2-worker LocalCluster of single-threaded processes (sampling with one
+    thread whatever the environment running the tests says), not the default scheduler."""
     with (
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
-            env={"OMP_NUM_THREADS": "1"},  # whatever the environment running the tests says
+            env={"OMP_NUM_THREADS": "1"},
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
         client.wait_for_workers(2, timeout=60)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client():
+    with two_workers() as client:
         yield client
 
 
@@ -262,17 +270,7 @@ def test_a_killed_worker_changes_nothing(obs):
     target = make_target(times=TIMES)
     reference = analyse(target, obs, "oi").compute(scheduler="synchronous")
     lazy = analyse(target, obs, "oi")
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            env={"OMP_NUM_THREADS": "1"},  # whatever the environment running the tests says
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
-        client.wait_for_workers(2, timeout=60)
+    with two_workers() as client:
         client.register_plugin(slow_steps(0.5), name="slow-steps")
         future = client.compute(lazy)
         deadline = time.monotonic() + 60
