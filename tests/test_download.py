@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from xdepthdif.download import (
 from xdepthdif.obs import read_en4, write_en4_months
 
 DATA = b"temperature,depth\n" + b"12.5,5\n" * 500
+BIG = np.random.default_rng(0).bytes(300_000)  # several 64 KiB chunks
 
 
 class _Handler(QuietHandler):
@@ -163,6 +165,120 @@ def test_interrupted_download_leaves_nothing_under_the_final_name(server):
     assert cached_files(cache_dir()) == []  # the temp file is gone too
     short.clear()
     assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == DATA
+
+
+class _RangeHandler(QuietHandler):
+    """Serves byte ranges with a strong ETag (honouring If-Range), and can hang up once."""
+
+    seen: list
+    cut: dict
+
+    def do_GET(self):
+        data = Path(self.translate_path(self.path)).read_bytes()
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+        wanted = self.headers.get("Range")
+        self.seen.append((self.path, wanted, self.headers.get("If-Range")))
+        start = 0
+        if wanted and self.headers.get("If-Range", etag) == etag:
+            start = int(wanted.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        n = self.cut.pop(self.path, None)
+        self.wfile.write(body if n is None else body[:n])
+        self.wfile.flush()
+        self.close_connection = n is not None
+
+
+@pytest.fixture
+def range_server(tmp_path, monkeypatch):
+    """Like ``server`` with range requests; yields (folder, base URL, requests seen, cuts)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "data.csv").write_bytes(BIG)
+    seen, cut = [], {}
+    handler = type("R", (_RangeHandler,), {"seen": seen, "cut": cut})
+    with local_http_server(root, monkeypatch, tmp_path / "cache", handler) as url:
+        yield root, url, seen, cut
+
+
+def test_interrupted_download_resumes_where_it_stopped(range_server):
+    _, base, seen, cut = range_server
+    url = f"{base}/data.csv"
+    cut["/data.csv"] = 200_000
+    with pytest.raises(DownloadError, match=r"bytes received are kept in data\.csv\.part"):
+        fetch(url, fname="data.csv")
+    assert not (cache_dir() / "data.csv").exists()
+    held = (cache_dir() / "data.csv.part").read_bytes()
+    assert 0 < len(held) <= 200_000 and BIG.startswith(held)
+    path = fetch(url, fname="data.csv")
+    assert path.read_bytes() == BIG
+    assert [r[1] for r in seen] == [None, f"bytes={len(held)}-"] and seen[1][2].startswith('"')
+    assert cached_files(cache_dir()) == ["data.csv"]  # no part file or validator left
+    record = json.loads((cache_dir() / "registry.json").read_text())[url]
+    assert record["sha256"] == hashlib.sha256(BIG).hexdigest()
+
+
+def test_resume_of_a_file_changed_on_the_server_starts_over(range_server):
+    root, base, seen, cut = range_server
+    cut["/data.csv"] = 200_000
+    with pytest.raises(DownloadError):
+        fetch(f"{base}/data.csv", fname="data.csv")
+    new = BIG[::-1]
+    (root / "data.csv").write_bytes(new)  # a new ETag: If-Range fails, the whole file comes
+    assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == new
+    assert seen[-1][1].startswith("bytes=")
+
+
+def test_a_server_that_ignores_ranges_sends_the_whole_file(server):
+    _, base, hits, _ = server
+    part = cache_dir() / "data.csv.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"garbage that is not the start of the file")
+    (cache_dir() / "data.csv.part.json").write_text(json.dumps({"validator": '"x"'}))
+    assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == DATA
+    assert hits["/data.csv"] == 1 and cached_files(cache_dir()) == ["data.csv"]
+
+
+def test_a_part_longer_than_the_file_or_a_wrong_hash_keeps_nothing(range_server):
+    _, base, seen, _ = range_server
+    part = cache_dir() / "data.csv.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(BIG + b"more")  # 416 from the server: start over
+    etag = f'"{hashlib.sha256(BIG).hexdigest()[:16]}"'
+    (cache_dir() / "data.csv.part.json").write_text(json.dumps({"validator": etag}))
+    assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == BIG
+    assert [r[1] for r in seen] == [f"bytes={len(BIG) + 4}-", None]
+    with pytest.raises(DownloadError, match="hash"):
+        fetch(f"{base}/data.csv", "sha256:" + "0" * 64, fname="other.csv")
+    assert cached_files(cache_dir()) == ["data.csv"]
+
+
+def test_en4_zip_download_resumes(range_server, tmp_path):
+    root, base, seen, cut = range_server
+    written = write_en4_months(make_profiles(n=200, times=("2020-03-15",)), tmp_path / "m")
+    zpath = root / "EN.4.2.2" / "EN.4.2.2.profiles.g10.2020.zip"
+    zpath.parent.mkdir()
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.write(written[0], written[0].name)
+    assert zpath.stat().st_size > 3 * 65536
+    cut["/EN.4.2.2/EN.4.2.2.profiles.g10.2020.zip"] = zpath.stat().st_size - 1000
+    with pytest.raises(DownloadError, match="next call resumes"):
+        en4_profiles(2020, 3, base_url=base)
+    path = en4_profiles(2020, 3, base_url=base)
+    assert path.read_bytes() == written[0].read_bytes()
+    assert seen[-1][1] not in (None, "bytes=0-")
 
 
 @pytest.fixture
