@@ -327,10 +327,21 @@ def test_en4_month_range_and_cut_extraction(en4_server):
         en4_profiles_months("2020-02", "2020-01", base_url=base)
 
 
-def test_en4_url():
+def test_en4_and_ostia_urls():
     assert en4_url(2020, base_url="http://m/").endswith(
         "/m/EN.4.2.2/EN.4.2.2.profiles.g10.2020.zip"
     )
+    assert en4_url(2021, base_url="http://m") == "http://m/EN.4.2.2.profiles.g10.2021.zip"
+    assert en4_url(2020, kind="analyses").endswith("/EN.4.2.2/EN.4.2.2.analyses.g10.2020.zip")
+    with pytest.raises(DownloadError, match="kind"):
+        en4_url(2020, kind="analysis")
+    assert download.ostia_url("2020-12-31", base_url="h").startswith("h/2020/366/20201231120000-")
+    with pytest.raises(DownloadError, match="not a day"):
+        download.ostia_url("yesterday")
+    with pytest.raises(DownloadError, match="before start"):
+        download.ostia_l4("2020-01-02", "2020-01-01")
+    with pytest.raises(DownloadError, match="month=13"):
+        en4_profiles(2020, 13)
 
 
 def test_import_downloads_nothing(tmp_path):

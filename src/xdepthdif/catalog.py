@@ -4,8 +4,10 @@
 ``version: 2`` YAML file) with :func:`intake.from_yaml_file`. Entries read to xarray objects
 backed by dask: gridded temperatures in °C on depth in metres, profiles in the profile layout
 of :func:`xdepthdif.obs.read_en4`. The ``sample`` catalog needs no network (the real files of
-``iris-sample-data`` and the synthetic ocean); ``en4`` downloads (once, cached) a yearly EN4
-zip with :func:`xdepthdif.download.en4_profiles`. Nothing is read or downloaded until an
+``iris-sample-data`` and the synthetic ocean). ``en4`` (profiles and objective analyses from
+the yearly zips) and ``ostia`` (OSTIA L4 daily SST) download once, hash-checked and cached,
+with :mod:`xdepthdif.download`; ``cmip6`` opens ``thetao`` through intake-esm and the Pangeo
+collection (:class:`xdepthdif.cmip6.CMIP6Reader`). Nothing is read or downloaded until an
 entry's ``read()`` is called.
 
 Examples
@@ -37,8 +39,10 @@ from .obs.units import celsius_offset
 
 __all__ = [
     "CatalogError",
+    "EN4AnalysesReader",
     "EN4ProfilesReader",
     "NetCDFReader",
+    "OSTIAL4Reader",
     "SyntheticOceanReader",
     "catalog",
     "catalog_names",
@@ -51,6 +55,9 @@ _TEMPERATURE_STANDARD_NAMES = {
     "surface_temperature",
     "sea_surface_foundation_temperature",
 }
+
+
+_METRES = ("m", "meter", "meters", "metre", "metres")
 
 
 class CatalogError(InputError):
@@ -68,7 +75,7 @@ def catalog_names() -> list[str]:
     Examples
     --------
     >>> catalog_names()
-    ['en4', 'sample']
+    ['cmip6', 'en4', 'ostia', 'sample']
     """
     root = files("xdepthdif") / "catalogs"
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
@@ -91,7 +98,8 @@ def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.rea
     ----------
     name : str or path
         ``"sample"`` (offline: iris-sample-data files and the synthetic ocean), ``"en4"``
-        (EN4 profiles, downloaded), or the path of a ``version: 2`` intake YAML file.
+        (EN4 profiles and analyses, downloaded), ``"ostia"`` (OSTIA L4 daily, downloaded),
+        ``"cmip6"`` (intake-esm), or the path of a ``version: 2`` intake YAML file.
     **parameters
         Catalog-level user parameters to set, e.g. ``SAMPLE_DATA="/my/copy"``; they fill the
         ``{NAME}`` templates of the entries.
@@ -110,7 +118,7 @@ def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.rea
     --------
     >>> cat = catalog("en4")
     >>> list(cat.entries)
-    ['en4_profiles']
+    ['en4_profiles', 'en4_analyses']
     """
     path = Path(os.fspath(name))
     if path.suffix not in (".yaml", ".yml"):
@@ -132,6 +140,16 @@ def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.rea
     return cat
 
 
+def _open_days_or_months(
+    paths: Sequence[Any], chunks: Mapping[str, int], **kwargs: Any
+) -> xr.Dataset:
+    """Files of one product, one time step each, lazily along time (netcdf4 engine)."""
+    for key, value in (("engine", "netcdf4"), ("data_vars", "minimal"), ("coords", "minimal")):
+        kwargs.setdefault(key, value)
+    kwargs.setdefault("compat", "override")  # depth_bnds etc. are the same in every file
+    return xr.open_mfdataset([str(p) for p in paths], chunks=dict(chunks), **kwargs)
+
+
 def _to_celsius(ds: xr.Dataset) -> xr.Dataset:
     """Kelvin temperature variables to °C (lazily), depth in metres checked."""
     for name, var in ds.data_vars.items():
@@ -145,7 +163,7 @@ def _to_celsius(ds: xr.Dataset) -> xr.Dataset:
                 attrs = {**var.attrs, "units": "degC"}
                 ds[name] = (var + offset).assign_attrs(attrs)
     for name in ("depth", "deptht", "lev"):
-        if name in ds.coords and ds[name].attrs.get("units", "m") not in ("m", "meters", "metre"):
+        if name in ds.coords and ds[name].attrs.get("units", "m") not in _METRES:
             raise CatalogError(f"{name} is in {ds[name].attrs['units']!r}; expected metres.")
     return ds
 
@@ -263,3 +281,76 @@ class EN4ProfilesReader(BaseReader):
             known_hash=known_hash or None,
         )
         return read_en4(path, **kwargs).chunk({"profile": int(chunks)})
+
+
+class EN4AnalysesReader(BaseReader):
+    """EN4 objective analyses from ``start`` to ``end``: the yearly zips downloaded and cached
+    with pooch, the monthly files opened lazily, ``temperature`` (K) as ``thetao`` in °C.
+
+    Parameters (as reader keyword arguments)
+    ----------------------------------------
+    start, end : str
+        First and last month, e.g. ``"2020-01"``; ``end`` defaults to ``start``.
+    base_url : str, optional
+        Server folder; the Met Office by default.
+    version : str
+        EN4 version, ``"4.2.2"``.
+    chunks : dict, optional
+        dask chunks, by default one month per chunk.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4", "pooch"}
+
+    def _read(
+        self,
+        start: str,
+        end: str | None = None,
+        base_url: str | None = None,
+        version: str = "4.2.2",
+        chunks: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        from .download import EN4_BASE_URL, en4_analyses
+
+        paths = en4_analyses(
+            str(start),
+            str(end) if end else None,
+            version=str(version),
+            base_url=base_url or EN4_BASE_URL,
+        )
+        ds = _open_days_or_months(paths, chunks or {"time": 1}, **kwargs)
+        names = {k: v for k, v in {"temperature": "thetao", "salinity": "so"}.items() if k in ds}
+        return _to_celsius(ds.rename(names))
+
+
+class OSTIAL4Reader(BaseReader):
+    """OSTIA L4 daily SST from ``start`` to ``end``, downloaded and cached with pooch, opened
+    lazily, ``analysed_sst`` in °C; ``mask``, ``sea_ice_fraction`` and ``analysis_error`` kept
+    for :func:`xdepthdif.obs.ostia.ostia_sst`.
+
+    Parameters (as reader keyword arguments)
+    ----------------------------------------
+    start, end : str
+        First and last day, e.g. ``"2020-01-01"``; ``end`` defaults to ``start``.
+    base_url : str, optional
+        Folder of ``YYYY/DDD/`` day folders; NCEI's GHRSST archive by default.
+    chunks : dict, optional
+        dask chunks; ``{}`` (the default) uses the files' own chunking.
+    """
+
+    output_instance = "xarray:Dataset"
+    imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4", "pooch"}
+
+    def _read(
+        self,
+        start: str,
+        end: str | None = None,
+        base_url: str | None = None,
+        chunks: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
+        from .download import OSTIA_BASE_URL, ostia_l4
+
+        paths = ostia_l4(str(start), str(end) if end else None, base_url=base_url or OSTIA_BASE_URL)
+        return _to_celsius(_open_days_or_months(paths, chunks or {}, **kwargs))
