@@ -7,7 +7,7 @@ of :func:`xdepthdif.obs.read_en4`. The ``sample`` catalog needs no network (the 
 ``iris-sample-data`` and the synthetic ocean). ``en4`` (profiles and objective analyses from
 the yearly zips) and ``ostia`` (OSTIA L4 daily SST) download once, hash-checked and cached,
 with :mod:`xdepthdif.download`; ``cmip6`` opens ``thetao`` through intake-esm and the Pangeo
-collection (:class:`xdepthdif.cmip6.CMIP6Reader`). Nothing is read or downloaded until an
+collection (:class:`xdepthdif.cmip6_esm.CMIP6Reader`). Nothing is read or downloaded until an
 entry's ``read()`` is called.
 
 Examples
