@@ -331,6 +331,14 @@ def test_catalog_parameters_and_other_layouts(collection, no_network):
     raw = _store(collection, OLD_VERSION, version=20190308)
     xr.testing.assert_allclose(ipsl, prepare_thetao(raw))
     assert ipsl["thetao"].dims == ("time", "depth", "y", "x") and ipsl["lat"].ndim == 2
+    # onto given depths, or onto the default diffusion model's grid and levels
+    on = cat(GRID_LABEL="gr", LEVELS="5,20,50")["cmip6_thetao"].read()
+    raw_gr = _store(collection, (*CESM2_R1[:-1], "gr")).load()
+    xr.testing.assert_allclose(on, prepare_thetao(raw_gr, levels=[5.0, 20.0, 50.0]))
+    model = cat(LEVELS="default", RESOLUTION="4")["cmip6_thetao"].read()
+    assert (model.sizes["depth"], model.sizes["lat"], model.sizes["lon"]) == (42, 45, 90)
+    with pytest.raises(InputError, match="5,10,20"):
+        cat(LEVELS="5,deep")["cmip6_thetao"].read()
 
 
 def test_time_slice(collection, no_network):

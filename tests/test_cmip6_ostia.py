@@ -14,6 +14,7 @@ from conftest import CountingScheduler, make_profiles, make_target, sample_file
 import xdepthdif  # noqa: F401  (registers the .depthdif accessor)
 from xdepthdif.cmip6 import global_grid, prepare_thetao
 from xdepthdif.errors import GridError, InputError, UnitsError
+from xdepthdif.model import default_model_path, verify
 from xdepthdif.obs.ostia import ostia_sst
 from xdepthdif.training_data import prepare_training_data
 
@@ -125,6 +126,27 @@ def test_cesm2_like_regridded_is_trainable(tmp_path):
         data, mask, info = prepare_training_data(out.load(), climatology=False)
         assert data.shape == (3, 5, 18, 36) and mask.any()
         assert info["periodic"] and info["resolution_deg"] == pytest.approx(10.0)
+
+
+def test_onto_given_or_model_levels(tmp_path):
+    with xr.open_dataset(_cesm2_like(tmp_path), chunks={"time": 1}) as ds:
+        native = prepare_thetao(ds).thetao.load()
+        levels = [2.0, 5.0, 10.0, 600.0, 3000.0, 4000.0]
+        out = prepare_thetao(ds, levels=levels)
+        assert out.thetao.chunks is not None  # still lazy
+        np.testing.assert_allclose(out.depth, levels)
+        got = out.thetao.values
+        col = native.isel(time=1, nlat=20, nlon=30).values
+        z = native.depth.values
+        want = np.interp([5.0, 5.0, 10.0, 600.0, 3000.0], z, col)  # 2 m takes the top value
+        np.testing.assert_allclose(got[1, :5, 20, 30], want, rtol=1e-6)
+        assert np.isnan(got[:, 5]).all()  # below the deepest level
+        assert np.isnan(got[:, :, 10:14, 5:9]).all()  # the island stays land
+        default = prepare_thetao(ds, levels="default", max_depth=1000)
+        np.testing.assert_allclose(default.depth, verify(default_model_path()).levels)
+        assert np.isnan(default.thetao.sel(depth=slice(1001, None)).values).all()
+        with pytest.raises(InputError, match="increasing"):
+            prepare_thetao(ds, levels=[10.0, 5.0])
 
 
 def test_rectilinear_kelvin_olevel():

@@ -20,6 +20,9 @@ Examples
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -141,12 +144,35 @@ def _horizontal(da: xr.DataArray) -> xr.DataArray:
     return da
 
 
+def _target_levels(levels: Sequence[float] | str | os.PathLike) -> np.ndarray:
+    """Depths (m) given as numbers, or the levels of a diffusion model's card."""
+    if isinstance(levels, str | os.PathLike):
+        from .model import resolve_model, verify
+
+        return np.asarray(verify(resolve_model(levels)).levels, float)
+    out = np.asarray(levels, float).ravel()
+    if out.size == 0 or not np.all(np.isfinite(out)) or np.any(np.diff(out) <= 0):
+        raise InputError(f"levels must be increasing finite depths in metres; got {levels!r}.")
+    return out
+
+
+def _to_levels(da: xr.DataArray, levels: np.ndarray) -> xr.DataArray:
+    """Linear interpolation in depth (lazy); above the top level its value, below the bottom NaN."""
+    top = float(da["depth"].min())
+    clipped = np.maximum(levels, top)
+    if da.chunks:
+        da = da.chunk({"depth": -1})
+    out = da.interp(depth=clipped, kwargs={"fill_value": np.nan})
+    return out.assign_coords(depth=("depth", levels, dict(_DEPTH_ATTRS)))
+
+
 def prepare_thetao(
     ds: xr.Dataset,
     *,
     resolution: float | None = None,
     method: str = "auto",
     max_depth: float | None = None,
+    levels: Sequence[float] | str | os.PathLike | None = None,
 ) -> xr.Dataset:
     """Turn a CMIP6-style ``thetao`` dataset into ``thetao(time, depth, lat, lon)`` in °C.
 
@@ -168,6 +194,12 @@ def prepare_thetao(
         ``gaussian`` for curvilinear sources, ``conservative``/``bilinear`` otherwise).
     max_depth : float, optional
         Keep only the levels at or above this depth (metres).
+    levels : sequence of float, or a model, optional
+        Interpolate linearly in depth onto these depths (metres), or onto the levels of a
+        diffusion model (``"default"``, or the path of a ``.safetensors`` checkpoint), so that
+        the result is on the model's levels. Target depths above the shallowest model level
+        take its value (the mixed layer); those below the deepest are NaN. Applied after
+        ``max_depth``.
 
     Returns
     -------
@@ -192,7 +224,10 @@ def prepare_thetao(
     ...                      resolution=1.0, max_depth=2000)  # doctest: +SKIP
     >>> out.to_netcdf("cesm2_1deg.nc")  # doctest: +SKIP
 
-    and then ``xdepthdif train --data cesm2_1deg.nc``.
+    and then ``xdepthdif train --data cesm2_1deg.nc``. On the default model's grid and levels
+    (4°, 42 depths):
+
+    >>> out = prepare_thetao(ds, resolution=4.0, levels="default")  # doctest: +SKIP
     """
     if not isinstance(ds, xr.Dataset):
         raise InputError(f"prepare_thetao needs an xarray.Dataset, not {type(ds).__name__}.")
@@ -216,6 +251,8 @@ def prepare_thetao(
                 f"max_depth={max_depth!r} keeps no level (shallowest is {depth.min():g} m)."
             )
         da = da.isel(depth=np.flatnonzero(depth <= max_depth))
+    if levels is not None:
+        da = _to_levels(da, _target_levels(levels))
 
     tdim = _time_dim(da)
     if tdim != "time":

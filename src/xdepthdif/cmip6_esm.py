@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -59,6 +59,21 @@ def _require(module: str, why: str) -> None:
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _levels(value: Sequence[float] | str | None) -> Sequence[float] | str | None:
+    """``levels`` as given in a catalog: empty, a model name or path, or "5,10,20" (metres)."""
+    if _blank(value) or not isinstance(value, str):
+        return None if _blank(value) else value
+    parts = [p.strip() for p in value.split(",")]
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        if len(parts) > 1:
+            raise InputError(
+                f"levels={value!r}: expected depths in metres like '5,10,20'."
+            ) from None
+        return value
 
 
 def _optional_float(value: Any, name: str) -> float | None:
@@ -158,6 +173,10 @@ class CMIP6Reader(BaseReader):
     resolution : float, optional
         Regrid onto the global grid of this spacing in degrees (:func:`global_grid`); empty
         keeps the model grid.
+    levels : str or sequence of float, optional
+        Depths (m; a list, or ``"5,10,20"``) or a diffusion model (``"default"`` or a
+        ``.safetensors`` path) whose levels the result is interpolated onto; see
+        :func:`~xdepthdif.cmip6.prepare_thetao`. Empty keeps the model's own levels.
     max_depth : float, optional
         Keep levels down to this depth in metres; empty keeps all.
     chunks : dict, optional
@@ -185,6 +204,7 @@ class CMIP6Reader(BaseReader):
         end: str | None = None,
         resolution: float | str | None = None,
         max_depth: float | str | None = None,
+        levels: Sequence[float] | str | None = None,
         chunks: Mapping[str, int] | None = None,
         storage_options: Mapping[str, Any] | None = None,
         facets: Mapping[str, Any] | None = None,
@@ -268,7 +288,7 @@ class CMIP6Reader(BaseReader):
                     f"No time step of {key} between start={start!r} and end={end!r}; the data "
                     f"run from {first} to {last}."
                 )
-        return prepare_thetao(ds, resolution=res, max_depth=depth)
+        return prepare_thetao(ds, resolution=res, max_depth=depth, levels=_levels(levels))
 
     @staticmethod
     def _one_dataset(found: Any, query: Mapping[str, Any]) -> Any:
