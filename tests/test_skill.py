@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import integrate
 from scipy.stats import norm
 
@@ -18,6 +19,8 @@ from xdepthdif.skill import (
     score,
     synthetic_truth,
     target_of,
+    with_sst,
+    write_l4_like,
 )
 
 
@@ -98,6 +101,24 @@ def test_target_carries_the_three_dimensional_sea_mask(small_case):
     assert int(target["sea_mask"].isel(depth=-1).sum()) < int(
         target["sea_mask"].isel(depth=0).sum()
     )
+
+
+def test_sst_goes_through_the_ostia_l4_layout_and_back(small_case, tmp_path):
+    _, truth, _, _ = small_case
+    top = truth.isel(depth=0, drop=True)
+    with xr.open_dataset(write_l4_like(top, tmp_path / "l4.nc"), mask_and_scale=False) as raw:
+        assert raw["analysed_sst"].dtype == np.int16 and raw["mask"].dtype == np.int8
+        assert raw.sizes["lat"] == 4 * top.sizes["lat"]
+        assert raw["analysed_sst"].attrs["add_offset"] == pytest.approx(273.15)
+    sst = with_sst(target_of(truth), truth, 0.0, seed=0)["sst"]
+    assert sst.attrs["standard_name"] == "sea_surface_temperature" and sst.dims == top.dims
+    land, ice = top.isnull().values, (top < -1.0).values  # ice above 15 %: below -1.12 degC
+    np.testing.assert_array_equal(np.isnan(sst.values[land]), True)
+    warm = ~land & (top > -1.0).values
+    np.testing.assert_allclose(sst.values[warm], top.values[warm], atol=0.006)  # 0.01 K packing
+    assert np.isnan(sst.values[ice & (top < -1.2).values]).all()
+    noisy = with_sst(target_of(truth), truth, 0.4, seed=0)["sst"].values[warm]
+    assert 0.3 < np.nanstd(noisy - top.values[warm]) < 0.5  # some turn icy with the noise
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.EmptyTimeStepWarning")
