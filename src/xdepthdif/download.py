@@ -221,7 +221,10 @@ class ResumingHTTPDownloader:
             response = requests.head(url, timeout=self.timeout, allow_redirects=True)
             return bool(response.status_code == 200)
         offset, validator = self._resume_from()
-        headers = {"Range": f"bytes={offset}-", "If-Range": validator} if offset else {}
+        # identity: byte ranges must count the bytes as stored, not as compressed in transit
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers |= {"Range": f"bytes={offset}-", "If-Range": str(validator)}
         with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
             if response.status_code == 416:  # what is held is not a prefix of this file
                 self._discard()
