@@ -246,7 +246,8 @@ def test_a_server_that_ignores_ranges_sends_the_whole_file(server):
     part = cache_dir() / "data.csv.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(b"garbage that is not the start of the file")
-    (cache_dir() / "data.csv.part.json").write_text(json.dumps({"validator": '"x"'}))
+    record = {"url": f"{base}/data.csv", "validator": '"x"'}  # a range request will be sent
+    (cache_dir() / "data.csv.part.json").write_text(json.dumps(record))
     assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == DATA
     assert hits["/data.csv"] == 1 and cached_files(cache_dir()) == ["data.csv"]
 
@@ -257,9 +258,15 @@ def test_a_part_longer_than_the_file_or_a_wrong_hash_keeps_nothing(range_server)
     part.parent.mkdir(parents=True)
     part.write_bytes(BIG + b"more")  # 416 from the server: start over
     etag = f'"{hashlib.sha256(BIG).hexdigest()[:16]}"'
-    (cache_dir() / "data.csv.part.json").write_text(json.dumps({"validator": etag}))
+    record = {"url": f"{base}/data.csv", "validator": etag}
+    (cache_dir() / "data.csv.part.json").write_text(json.dumps(record))
     assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == BIG
     assert [r[1] for r in seen] == [f"bytes={len(BIG) + 4}-", None]
+    (cache_dir() / "data.csv").unlink()
+    part.write_bytes(BIG[:1000])  # held for another URL: not resumed
+    (cache_dir() / "data.csv.part.json").write_text(json.dumps(record | {"url": "http://x/y"}))
+    assert fetch(f"{base}/data.csv", fname="data.csv").read_bytes() == BIG
+    assert seen[-1][1] is None
     with pytest.raises(DownloadError, match="hash"):
         fetch(f"{base}/data.csv", "sha256:" + "0" * 64, fname="other.csv")
     assert cached_files(cache_dir()) == ["data.csv"]

@@ -205,11 +205,12 @@ class ResumingHTTPDownloader:
     def _validator_file(self) -> Path:
         return self.partial.with_name(self.partial.name + ".json")
 
-    def _resume_from(self) -> tuple[int, str | None]:
-        """Bytes already held and the validator they came with (0, None: start over)."""
+    def _resume_from(self, url: str) -> tuple[int, str | None]:
+        """Bytes of ``url`` already held and their validator (0, None: start over)."""
         try:
             size = self.partial.stat().st_size
-            validator = json.loads(self._validator_file.read_text())["validator"]
+            record = json.loads(self._validator_file.read_text())
+            validator = record["validator"] if record["url"] == url else None
         except (OSError, ValueError, KeyError, TypeError):
             return 0, None
         return (size, validator) if size and validator else (0, None)
@@ -220,13 +221,13 @@ class ResumingHTTPDownloader:
         if check_only:
             response = requests.head(url, timeout=self.timeout, allow_redirects=True)
             return bool(response.status_code == 200)
-        offset, validator = self._resume_from()
+        offset, validator = self._resume_from(url)
         # identity: byte ranges must count the bytes as stored, not as compressed in transit
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers |= {"Range": f"bytes={offset}-", "If-Range": str(validator)}
         with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as response:
-            if response.status_code == 416:  # what is held is not a prefix of this file
+            if response.status_code == 416 and offset:  # what is held is not a prefix of it
                 self._discard()
                 return self(url, output_file, pooch_)
             response.raise_for_status()
