@@ -35,7 +35,7 @@ import xarray as xr
 from intake.readers.readers import BaseReader
 
 from .errors import InputError
-from .obs.units import celsius_offset
+from .obs.units import celsius_offset, is_metres
 
 __all__ = [
     "CatalogError",
@@ -55,9 +55,6 @@ _TEMPERATURE_STANDARD_NAMES = {
     "surface_temperature",
     "sea_surface_foundation_temperature",
 }
-
-
-_METRES = ("m", "meter", "meters", "metre", "metres")
 
 
 class CatalogError(InputError):
@@ -163,7 +160,7 @@ def _to_celsius(ds: xr.Dataset) -> xr.Dataset:
                 attrs = {**var.attrs, "units": "degC"}
                 ds[name] = (var + offset).assign_attrs(attrs)
     for name in ("depth", "deptht", "lev"):
-        if name in ds.coords and ds[name].attrs.get("units", "m") not in _METRES:
+        if name in ds.coords and not is_metres(ds[name].attrs.get("units", "m")):
             raise CatalogError(f"{name} is in {ds[name].attrs['units']!r}; expected metres.")
     return ds
 

@@ -48,6 +48,15 @@ def _norm_units(units: object) -> str:
 
 
 # ----------------------------------------------------------------------------------- units
+def is_metres(units: object) -> bool:
+    """Whether ``units`` spells metres (``m``, ``meters``, ``metres``, ...).
+
+    >>> is_metres("metres"), is_metres("cm")
+    (True, False)
+    """
+    return _norm_units(units) in _METRES
+
+
 def celsius_offset(units: object, *, name: str = "thetao") -> float:
     """What to add to temperatures in ``units`` to get °C: 0 for °C, −273.15 for kelvin.
 
