@@ -29,9 +29,9 @@ demo: $(STAMP)
 	$(VENV)/bin/xdepthdif demo --out demo_output
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
-	$(PY) -m pytest -q src tests README.md docs
+	$(VENV)/bin/ruff check xdepthdif tests benchmarks
+	$(VENV)/bin/ruff format --check xdepthdif tests benchmarks
+	$(PY) -m pytest -q xdepthdif tests README.md docs
 	cd benchmarks && ../$(VENV)/bin/asv check -E existing:../$(PY)
 
 model: $(STAMP)
@@ -40,17 +40,17 @@ model: $(STAMP)
 		| tee build/model/train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/default.safetensors \
 		| tee -a build/model/train.log
-	cp build/model/default.safetensors build/model/default.json src/xdepthdif/models/
+	cp build/model/default.safetensors build/model/default.json xdepthdif/data/models/
 
 skill: $(STAMP)
 	$(PY) benchmarks/skill.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check xdepthdif tests benchmarks
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests
-	$(VENV)/bin/ruff check --fix src tests
+	$(VENV)/bin/ruff format xdepthdif tests benchmarks
+	$(VENV)/bin/ruff check --fix xdepthdif tests benchmarks
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).parents[1] / "src" / "xdepthdif"
+SRC = Path(__file__).parents[1] / "xdepthdif"
 
 
 def imported_modules(path: Path) -> set[str]:

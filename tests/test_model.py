@@ -417,7 +417,8 @@ def test_missing_torch_names_the_extra(ckpt, monkeypatch):
 def test_default_model_path_is_inside_the_package():
     path = model.default_model_path()
     assert path.name == "default.safetensors"
-    assert path.parent.name == "models" and path.parent.parent.name == "xdepthdif"
+    assert path.parent.name == "models" and path.parents[1].name == "data"
+    assert path.parents[2].name == "xdepthdif"
 
 
 def test_resolve_default_when_absent_says_what_to_do(tmp_path, monkeypatch):

@@ -304,7 +304,7 @@ def default_model_path() -> Path:
     >>> default_model_path().name
     'default.safetensors'
     """
-    return Path(__file__).with_name("models") / "default.safetensors"
+    return Path(__file__).with_name("data") / "models" / "default.safetensors"
 
 
 def resolve_model(model: PathLike) -> Path:

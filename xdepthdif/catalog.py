@@ -74,7 +74,7 @@ def catalog_names() -> list[str]:
     >>> catalog_names()
     ['cmip6', 'en4', 'ostia', 'sample']
     """
-    root = files("xdepthdif") / "catalogs"
+    root = files("xdepthdif.catalogs")
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -123,7 +123,7 @@ def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.rea
             raise CatalogError(
                 f"No catalog named {name!r}; choose from {catalog_names()} or give a YAML path."
             )
-        path = Path(str(files("xdepthdif") / "catalogs" / f"{name}.yaml"))
+        path = Path(str(files("xdepthdif.catalogs") / f"{name}.yaml"))
     if not path.is_file():
         raise CatalogError(f"Catalog file {str(path)!r} does not exist.")
     cat = intake.from_yaml_file(str(path))
