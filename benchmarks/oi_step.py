@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from xdepthdif.methods.oi import oi_analysis
+from xdepthdif.analysis.oi import oi_analysis
 
 
 def run(resolution: float, levels: int, share: float, seed: int = 0) -> float:

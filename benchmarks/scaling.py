@@ -68,9 +68,9 @@ def measure(
 ) -> tuple[float, int]:
     """Seconds to write ``steps`` time steps to zarr on ``workers`` fresh workers, and the
     peak RSS of a worker meanwhile: with one ``to_zarr`` of the whole lazy result, or with
-    ``batch`` through :func:`xdepthdif.store.run_batch` (one block of ``workers`` time steps
+    ``batch`` through :func:`xdepthdif.batch.store.run_batch` (one block of ``workers`` time steps
     at a time, as ``xdepthdif reconstruct`` runs)."""
-    from xdepthdif.store import run_batch
+    from xdepthdif.batch.store import run_batch
 
     client = xdepthdif.cluster(
         n_workers=workers, threads_per_worker=1, gpu=False, env=ONE_THREAD, dashboard_address=":0"

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from xdepthdif.demo import atlantic_truth
-from xdepthdif.synthetic import synthetic_ocean
+from xdepthdif.evaluation.demo import atlantic_truth
+from xdepthdif.prior.synthetic import synthetic_ocean
 
 
 def _sample(name: str) -> Path:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xdepthdif.geo import axis_bounds
+from xdepthdif.grid.geo import axis_bounds
 from xdepthdif.obs.binning import bin_profiles, locate_cells
 
 

@@ -12,11 +12,11 @@ import xarray as xr
 from conftest import local_http_server, make_profiles, make_target
 
 import xdepthdif  # noqa: F401  (registers the .depthdif accessor)
-from xdepthdif.catalog import CatalogError, catalog, catalog_names
-from xdepthdif.download import DownloadError
 from xdepthdif.obs import read_en4, write_en4_months
-from xdepthdif.obs.ostia import ostia_sst
-from xdepthdif.synthetic import en4_like_levels
+from xdepthdif.prior.synthetic import en4_like_levels
+from xdepthdif.sources.catalog import CatalogError, catalog, catalog_names
+from xdepthdif.sources.download import DownloadError
+from xdepthdif.sources.ostia import ostia_sst
 
 EXPECTED = {
     "atlantic_profiles": ("thetao", "degC"),
@@ -101,7 +101,7 @@ def test_import_and_load_download_nothing(tmp_path):
         "import socket\n"
         "def boom(*a, **k): raise AssertionError('network at import')\n"
         "socket.socket.connect = boom\n"
-        "from xdepthdif.catalog import catalog\n"
+        "from xdepthdif.sources.catalog import catalog\n"
         "[catalog(n) for n in ('sample', 'en4', 'ostia', 'cmip6')]\n"
     )
     env = {"XDEPTHDIF_CACHE": str(tmp_path / "c"), "PATH": "/usr/bin:/bin"}

@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from xdepthdif.catalog import catalog
-from xdepthdif.cmip6 import prepare_thetao
-from xdepthdif.cmip6_esm import (
+from xdepthdif.errors import InputError
+from xdepthdif.sources.catalog import catalog
+from xdepthdif.sources.cmip6 import prepare_thetao
+from xdepthdif.sources.cmip6_esm import (
     PANGEO_CMIP6,
     CMIP6DependencyError,
     CMIP6Error,
     CMIP6Reader,
 )
-from xdepthdif.errors import InputError
 
 pytest.importorskip("intake_esm")
 
@@ -392,7 +392,7 @@ def test_default_collection_is_pangeo(no_network):
     cat = catalog("cmip6")
     assert list(cat.entries) == ["cmip6_thetao"]
     entry = cat.entries["cmip6_thetao"]
-    assert entry.reader == "xdepthdif.cmip6_esm:CMIP6Reader"
+    assert entry.reader == "xdepthdif.sources.cmip6_esm:CMIP6Reader"
     assert entry.user_parameters["COLLECTION"].default == PANGEO_CMIP6
     assert PANGEO_CMIP6 == "https://storage.googleapis.com/cmip6/pangeo-cmip6.json"
     reader = cat["cmip6_thetao"]
@@ -442,8 +442,8 @@ def test_missing_gcsfs_or_aiohttp_is_a_typed_error(collection, tmp_path, no_netw
 def test_import_does_not_import_intake_esm():
     code = (
         "import sys\n"
-        "import xdepthdif, xdepthdif.cmip6, xdepthdif.cmip6_esm\n"
-        "from xdepthdif.catalog import catalog\n"
+        "import xdepthdif, xdepthdif.sources.cmip6, xdepthdif.sources.cmip6_esm\n"
+        "from xdepthdif.sources.catalog import catalog\n"
         "catalog('cmip6')['cmip6_thetao']\n"
         "assert 'intake_esm' not in sys.modules, 'intake_esm imported'\n"
         "assert 'gcsfs' not in sys.modules, 'gcsfs imported'\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xdepthdif.climatology import climatology_at, month_of, month_weights
+from xdepthdif.prior.climatology import climatology_at, month_of, month_weights
 from xdepthdif.timing import day_of_year
 
 

@@ -18,10 +18,11 @@ import xarray as xr
 from conftest import make_profiles, make_target
 
 import xdepthdif
-from xdepthdif.cluster import ClusterFallbackWarning, visible_gpus
+from xdepthdif.batch.cluster import ClusterFallbackWarning, visible_gpus
 
 distributed = pytest.importorskip("distributed")
-cluster_module = importlib.import_module("xdepthdif.cluster")  # xdepthdif.cluster: the function
+# the module (the name xdepthdif.cluster is the function)
+cluster_module = importlib.import_module("xdepthdif.batch.cluster")
 
 TIMES = [f"2020-{m:02d}-15" for m in range(1, 9)]  # 8 time steps
 FIELDS = ("thetao", "thetao_sd", "obs_count")
@@ -170,8 +171,8 @@ def test_graph_size_does_not_grow_with_the_checkpoint(tmp_path, obs, prior):
 
     import torch
 
-    from xdepthdif.methods.diffusion import load_denoiser
-    from xdepthdif.model import clear_cache, load_state_dict, save_checkpoint, verify
+    from xdepthdif.analysis.diffusion import load_denoiser
+    from xdepthdif.prior.model import clear_cache, load_state_dict, save_checkpoint, verify
 
     state, card = load_state_dict(prior)
     lat, lon = np.arange(-80.0, 80.1, 0.5), np.arange(0.0, 360.0, 0.5)
@@ -204,7 +205,7 @@ def test_graph_size_does_not_grow_with_the_checkpoint(tmp_path, obs, prior):
 
 
 def test_each_worker_loads_the_model_once(client, obs, prior):
-    from xdepthdif.model import cache_info, clear_cache
+    from xdepthdif.prior.model import cache_info, clear_cache
 
     client.run(clear_cache)
     lazy = analyse(make_target(times=TIMES), obs, "diffusion", prior)

@@ -1,5 +1,5 @@
-"""Tests of xdepthdif.cmip6.prepare_thetao (generated CMIP6-like files, the real NEMO ORCA2
-field) and xdepthdif.obs.ostia.ostia_sst (the real OSTIA monthly SST, a synthetic L4 file)."""
+"""Tests of xdepthdif.sources.cmip6.prepare_thetao (generated CMIP6-like files, the real NEMO ORCA2
+field) and xdepthdif.sources.ostia.ostia_sst (the real OSTIA monthly SST, a synthetic L4 file)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import xarray as xr
 from conftest import CountingScheduler, make_profiles, make_target, sample_file
 
 import xdepthdif  # noqa: F401  (registers the .depthdif accessor)
-from xdepthdif.cmip6 import global_grid, prepare_thetao
 from xdepthdif.errors import GridError, InputError, UnitsError
-from xdepthdif.model import default_model_path, verify
-from xdepthdif.obs.ostia import ostia_sst
-from xdepthdif.training_data import prepare_training_data
+from xdepthdif.prior.model import default_model_path, verify
+from xdepthdif.prior.training_data import prepare_training_data
+from xdepthdif.sources.cmip6 import global_grid, prepare_thetao
+from xdepthdif.sources.ostia import ostia_sst
 
 TIMES = np.array(["2000-01-16", "2000-02-15", "2000-03-16"], dtype="datetime64[ns]")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xdepthdif.model import default_model_path, resolve_model, verify
+from xdepthdif.prior.model import default_model_path, resolve_model, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def test_default_model_honours_a_profile():
 
     import xdepthdif  # noqa: F401
     from xdepthdif.obs import validate_profiles
-    from xdepthdif.synthetic import en4_like_levels
+    from xdepthdif.prior.synthetic import en4_like_levels
 
     levels = en4_like_levels()[:20]
     column = 28.0 - 20.0 * (1 - np.exp(-levels / 300.0))  # warm tropical profile, °C

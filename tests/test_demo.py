@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from xdepthdif.cli import main
-from xdepthdif.demo import run_demo
+from xdepthdif.evaluation.demo import run_demo
 from xdepthdif.obs import read_en4, tally
 
 

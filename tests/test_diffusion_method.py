@@ -12,18 +12,18 @@ import xarray as xr
 from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
-from xdepthdif.climatology import month_weights
-from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
-from xdepthdif.errors import EmptyTimeStepWarning, GridError
-from xdepthdif.methods.diffusion import (
+from xdepthdif.analysis.diffusion import (
     DiffusionConfig,
     ModelLevelsError,
     diffusion_analysis,
     interpolate_levels,
 )
-from xdepthdif.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
+from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+from xdepthdif.errors import EmptyTimeStepWarning, GridError
+from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest, native_axes
+from xdepthdif.prior.climatology import month_weights
+from xdepthdif.prior.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
 from xdepthdif.reconstruct import METHODS
-from xdepthdif.rectilinear import Regridder, fill_from_nearest, native_axes
 
 MEAN = [25.0, 22.0, 15.0, 8.0, 5.0, 4.0]
 STD = [2.0, 2.0, 3.0, 2.0, 1.0, 0.5]
@@ -204,7 +204,7 @@ def test_guidance_pulls_the_analysis_toward_observations(target, obs, prior):
 
 def test_numpy_core_direct_call(prior):
     """diffusion_analysis is numpy in, numpy out, and loads the model once per process."""
-    from xdepthdif.model import cache_info, verify
+    from xdepthdif.prior.model import cache_info, verify
 
     nz, ny, nx = len(DEPTHS), 6, 9
     obs_mean = np.full((nz, ny, nx), np.nan)

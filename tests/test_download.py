@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from conftest import QuietHandler, local_http_server, make_profiles
 
-from xdepthdif import download
-from xdepthdif.download import (
+from xdepthdif.obs import read_en4, write_en4_months
+from xdepthdif.sources import download
+from xdepthdif.sources.download import (
     DownloadError,
     cache_dir,
     en4_profiles,
@@ -28,7 +29,6 @@ from xdepthdif.download import (
     fetch,
     set_cache_dir,
 )
-from xdepthdif.obs import read_en4, write_en4_months
 
 DATA = b"temperature,depth\n" + b"12.5,5\n" * 500
 BIG = np.random.default_rng(0).bytes(300_000)  # several 64 KiB chunks
@@ -125,7 +125,7 @@ def test_file_changed_on_disk_is_detected_and_downloaded_again(server, caplog):
     _, base, hits, _ = server
     path = fetch(f"{base}/data.csv")
     path.write_bytes(b"edited by hand")
-    with caplog.at_level("WARNING", logger="xdepthdif.download"):
+    with caplog.at_level("WARNING", logger="xdepthdif.sources.download"):
         assert fetch(f"{base}/data.csv").read_bytes() == DATA
     assert hits["/data.csv"] == 2 and "changed on disk" in caplog.text
 
@@ -358,8 +358,8 @@ def test_import_downloads_nothing(tmp_path):
         "def boom(*a, **k): raise AssertionError('network or download at import')\n"
         "pooch.retrieve = boom\n"
         "socket.socket.connect = boom\n"
-        "import xdepthdif, xdepthdif.download, xdepthdif.obs\n"
-        "print(xdepthdif.download.cache_dir())\n"
+        "import xdepthdif, xdepthdif.sources.download, xdepthdif.obs\n"
+        "print(xdepthdif.sources.download.cache_dir())\n"
     )
     env = {**os.environ, "XDEPTHDIF_CACHE": str(cache)}
     res = subprocess.run(

@@ -8,7 +8,7 @@ import xarray as xr
 from conftest import make_profiles, make_target
 
 from xdepthdif.errors import CalendarError, GridError, UnitsError
-from xdepthdif.grid import discover_grid
+from xdepthdif.grid.target import discover_grid
 
 
 def test_axes_found_by_cf_attributes_under_any_name():

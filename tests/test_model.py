@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 safetensors = pytest.importorskip("safetensors")
 st_torch = pytest.importorskip("safetensors.torch")
 
-from xdepthdif import model  # noqa: E402
 from xdepthdif.errors import CheckpointError, ModelCardError, XDepthDifError  # noqa: E402
-from xdepthdif.model import ModelCard  # noqa: E402
+from xdepthdif.prior import model  # noqa: E402
+from xdepthdif.prior.model import ModelCard  # noqa: E402
 
 REQUIRED = [
     "format_version",
@@ -391,7 +391,7 @@ def test_cache_refuses_a_checkpoint_with_another_sha(ckpt):
 
 def test_import_and_verify_do_not_import_torch(ckpt):
     code = (
-        "import sys; import xdepthdif.model as m; "
+        "import sys; import xdepthdif.prior.model as m; "
         "assert 'torch' not in sys.modules and 'safetensors' not in sys.modules; "
         f"card = m.verify({str(ckpt)!r}); assert card.levels == (5.0, 50.0, 400.0); "
         "bad = {'torch', 'safetensors'} & set(sys.modules); assert not bad, bad"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xdepthdif.geo import great_circle_km
-from xdepthdif.methods.oi import OIConfig, default_length_scale_km, oi_analysis
+from xdepthdif.analysis.oi import OIConfig, default_length_scale_km, oi_analysis
+from xdepthdif.grid.geo import great_circle_km
 
 
 def _problem(seed=0, nz=2, ny=9, nx=13, frac=0.25):

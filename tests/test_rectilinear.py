@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 
-from xdepthdif.rectilinear import (
+from xdepthdif.grid.rectilinear import (
     Regridder,
     cell_edges,
     fill_from_nearest,

@@ -1,4 +1,4 @@
-"""Tests of xdepthdif.regrid: rectilinear and curvilinear (real NEMO ORCA2) sources, the real
+"""Tests of xdepthdif.grid.regrid: rectilinear and curvilinear (real NEMO ORCA2) sources, the real
 OSTIA monthly SST, laziness, land handling and reusable weights.
 
 References are computed here independently: haversine distances to every source point for the
@@ -16,11 +16,11 @@ import xarray as xr
 from conftest import sample_file
 
 from xdepthdif.errors import GridError, InputError
-from xdepthdif.rectilinear import Regridder
-from xdepthdif.regrid import RegridWeights, make_weights, regrid
+from xdepthdif.grid.rectilinear import Regridder
+from xdepthdif.grid.regrid import RegridWeights, make_weights, regrid
 
 EARTH_KM = 6371.0
-regrid_mod = importlib.import_module("xdepthdif.regrid")  # not shadowed by the function
+regrid_mod = importlib.import_module("xdepthdif.grid.regrid")  # not shadowed by the function
 
 
 def _global_2deg() -> xr.Dataset:

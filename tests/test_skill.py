@@ -8,7 +8,7 @@ import xarray as xr
 from scipy import integrate
 from scipy.stats import norm
 
-from xdepthdif.skill import (
+from xdepthdif.evaluation.skill import (
     SkillConfig,
     calibrate_spread,
     climatology,
@@ -129,8 +129,8 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
 
     torch = pytest.importorskip("torch")
     from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
-    from xdepthdif.model import ModelCard, save_checkpoint, update_card, verify
-    from xdepthdif.synthetic import en4_like_levels
+    from xdepthdif.prior.model import ModelCard, save_checkpoint, update_card, verify
+    from xdepthdif.prior.synthetic import en4_like_levels
 
     levels = en4_like_levels()
     torch.manual_seed(0)
@@ -162,7 +162,7 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
 def test_targets_are_checked_against_the_right_rows():
     import pandas as pd
 
-    from xdepthdif.skill import targets
+    from xdepthdif.evaluation.skill import targets
 
     def row(method, nfe, rmse, crps=float("nan"), ss=float("nan")):
         return {"case": "synthetic", "fraction": 0.03, "method": method, "nfe": nfe,

@@ -18,9 +18,9 @@ from conftest import make_profiles, make_target
 
 import xdepthdif
 from xdepthdif import cli
-from xdepthdif import store as xstore
+from xdepthdif.batch import store as xstore
+from xdepthdif.batch.store import BatchError, read_manifest, run_batch, verify_store
 from xdepthdif.obs import read_en4, write_en4_months
-from xdepthdif.store import BatchError, read_manifest, run_batch, verify_store
 
 TIMES12 = [f"2020-{m:02d}-15" for m in range(1, 13)]
 TIMES3 = TIMES12[:3]
@@ -295,7 +295,7 @@ def test_zarr_obs_and_target_split_over_files(small, tmp_path):
 def test_target_and_obs_from_catalog_entries(tmp_path):
     """--target and --obs may name catalog entries, with reader arguments after '?'."""
     from xdepthdif.obs import SamplingPlan, sample_profiles
-    from xdepthdif.synthetic import synthetic_ocean
+    from xdepthdif.prior.synthetic import synthetic_ocean
 
     spec = "sample/synthetic_ocean?start=2020-01&months=2&resolution=10"
     truth = synthetic_ocean(["2020-01-15", "2020-02-15"], resolution=10.0)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xdepthdif.demo import atlantic_truth
-from xdepthdif.synthetic import en4_like_levels, synthetic_ocean
+from xdepthdif.evaluation.demo import atlantic_truth
+from xdepthdif.prior.synthetic import en4_like_levels, synthetic_ocean
 
 
 def test_levels_are_en4_like():

@@ -20,9 +20,9 @@ from xdepthdif.core.train import (  # noqa: E402
     train,
     train_state_path,
 )
-from xdepthdif.model import load_state_dict  # noqa: E402
-from xdepthdif.synthetic import synthetic_ocean  # noqa: E402
-from xdepthdif.training_data import prepare_training_data, random_patches  # noqa: E402
+from xdepthdif.prior.model import load_state_dict  # noqa: E402
+from xdepthdif.prior.synthetic import synthetic_ocean  # noqa: E402
+from xdepthdif.prior.training_data import prepare_training_data, random_patches  # noqa: E402
 
 LEVELS = [5.0, 50.0, 200.0, 800.0]
 UCFG = UNetConfig(levels=4, base_channels=8, channel_mult=(1, 2), cond_dim=16)

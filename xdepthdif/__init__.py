@@ -13,17 +13,11 @@ True
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("xdepthdif")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
 from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
-from .catalog import catalog
-from .cluster import cluster  # imports distributed only when called
+from ._version import __version__
+from .batch.cluster import cluster  # imports distributed only when called
+from .grid.regrid import regrid
 from .reconstruct import reconstruct
-from .regrid import regrid
+from .sources.catalog import catalog
 
 __all__ = ["__version__", "catalog", "cluster", "reconstruct", "regrid"]

@@ -11,9 +11,9 @@ import datetime as _dt
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .geo import axis_bounds
-from .grid import TargetGrid
+from ._version import __version__
+from .grid.geo import axis_bounds
+from .grid.target import TargetGrid
 from .timing import REFERENCE, from_days
 
 # Bumped whenever a change alters the numbers an unchanged call produces.

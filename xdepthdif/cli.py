@@ -6,11 +6,11 @@ import argparse
 import sys
 import time
 
-from . import __version__
+from ._version import __version__
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .evaluation.demo import run_demo
 
     start = time.perf_counter()
     run_demo(
@@ -30,12 +30,12 @@ def _load_training_dataset(args: argparse.Namespace):
     import xarray as xr
 
     if args.data == "synthetic":
-        from .synthetic import synthetic_ocean
+        from .prior.synthetic import synthetic_ocean
 
         times = pd.date_range("2000-01-01", periods=args.months, freq="MS") + pd.Timedelta(14, "D")
         levels = None
         if args.levels:
-            from .synthetic import en4_like_levels
+            from .prior.synthetic import en4_like_levels
 
             levels = en4_like_levels()[: args.levels]
         ds = synthetic_ocean(times, resolution=args.resolution, levels=levels, split="train")
@@ -50,7 +50,7 @@ def _load_training_dataset(args: argparse.Namespace):
     else:
         ds = xr.open_mfdataset(paths) if len(paths) > 1 else xr.open_dataset(paths[0])
     if args.levels:
-        from .grid import discover_grid
+        from .grid.target import discover_grid
 
         ds = ds.isel({discover_grid(ds).depth_name: np.s_[: args.levels]})
     return ds, f"{args.data} ({len(paths)} file(s))"
@@ -59,7 +59,7 @@ def _load_training_dataset(args: argparse.Namespace):
 def _train(args: argparse.Namespace) -> int:
     from .core.network import UNetConfig
     from .core.train import TrainConfig, train
-    from .training_data import prepare_training_data
+    from .prior.training_data import prepare_training_data
 
     start = time.perf_counter()
     ds, desc = _load_training_dataset(args)
@@ -106,7 +106,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench_skill(args: argparse.Namespace) -> int:
-    from .skill import SkillConfig, run_skill, write_report
+    from .evaluation.skill import SkillConfig, run_skill, write_report
 
     if args.report_only:
         write_report(args.out)
@@ -131,8 +131,8 @@ def _bench_skill(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .model import resolve_model, update_card, verify
-    from .skill import SkillConfig, calibrate_spread
+    from .evaluation.skill import SkillConfig, calibrate_spread
+    from .prior.model import resolve_model, update_card, verify
 
     cfg = SkillConfig(resolution=args.resolution, members=args.members)
     factor = calibrate_spread(args.model, cfg, fraction=args.fraction)
@@ -149,8 +149,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
+    from .batch.store import connect, open_inputs, parse_options, run_batch
     from .errors import XDepthDifError
-    from .store import connect, open_inputs, parse_options, run_batch
 
     try:
         options = parse_options(args.option)

@@ -19,14 +19,14 @@ import numpy as np
 import xarray as xr
 
 from . import cf
+from .analysis.diffusion import DiffusionConfig, check_levels
+from .analysis.oi import OIConfig, oi_analysis
 from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
-from .grid import TargetGrid, discover_grid, ocean_mask, surface_temperature
-from .methods.diffusion import DiffusionConfig, check_levels
-from .methods.oi import OIConfig, oi_analysis
-from .model import resolve_model, verify
+from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
+from .prior.model import resolve_model, verify
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
@@ -55,9 +55,9 @@ def reconstruct(
         :func:`xdepthdif.obs.read_en4`.
     method
         ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of the guided diffusion
-        prior (see :class:`xdepthdif.methods.diffusion.DiffusionConfig`), drawn on the model's
+        prior (see :class:`xdepthdif.analysis.diffusion.DiffusionConfig`), drawn on the model's
         levels and native grid and mapped to the target's (see
-        :func:`xdepthdif.methods.diffusion.diffusion_step`).
+        :func:`xdepthdif.analysis.diffusion.diffusion_step`).
     background
         Optional first guess on the target grid (°C), with or without a time dimension; by
         default the mean of the observations of each level and time step.
@@ -70,7 +70,7 @@ def reconstruct(
         dimension (``thetao_members``).
     **options
         Parameters of the method, e.g. ``length_scale_km``, ``obs_error`` for OI
-        (see :class:`xdepthdif.methods.oi.OIConfig`); ``members``, ``steps``, ``seed``,
+        (see :class:`xdepthdif.analysis.oi.OIConfig`); ``members``, ``steps``, ``seed``,
         ``model``, ``obs_error``, ``cg_iters``, ``device`` for diffusion.
 
     Returns
@@ -203,7 +203,7 @@ def _analyse_step(
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
     ocean = None if mask is None else np.asarray(mask, bool)
     if isinstance(config, DiffusionConfig):
-        from .methods.diffusion import diffusion_step  # torch is imported in the task only
+        from .analysis.diffusion import diffusion_step  # torch is imported in the task only
 
         doy, time_key, keep = step
         mean, sd, members = diffusion_step(

@@ -77,7 +77,7 @@ def make_prior(stem: Path, resolution: float, n_levels: int, base_channels: int 
     import torch
 
     from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
-    from xdepthdif.model import ModelCard, save_checkpoint
+    from xdepthdif.prior.model import ModelCard, save_checkpoint
 
     kwargs = {"levels": n_levels, "base_channels": base_channels, "channel_mult": [1, 2]}
     torch.manual_seed(0)

@@ -65,8 +65,8 @@ class DiffusionStep:
 
     def setup(self, priors, grid):
         import xdepthdif  # noqa: F401
-        from xdepthdif.methods.diffusion import load_denoiser
-        from xdepthdif.model import verify
+        from xdepthdif.analysis.diffusion import load_denoiser
+        from xdepthdif.prior.model import verify
 
         self.target, self.obs = case(grid)
         self.model = priors[grid]

@@ -1,7 +1,7 @@
 """Training loop of the diffusion prior: Adam on the EDM loss, EMA weights, exact resume, DDP.
 
 Torch and numpy only. The data are a normalised field ``(time, levels, lat, lon)`` with its ocean
-mask (see :func:`xdepthdif.training_data.prepare_training_data`). Each step draws its windows,
+mask (see :func:`xdepthdif.prior.training_data.prepare_training_data`). Each step draws its windows,
 times and noise from a generator seeded by ``(seed, step, rank)``, so stopping and resuming from
 the checkpoint gives the same weights as an uninterrupted run. Under ``torchrun`` (an initialised
 ``torch.distributed`` process group) the denoiser is wrapped in ``DistributedDataParallel``;
@@ -9,7 +9,7 @@ each rank draws different windows and only rank 0 writes.
 
 A run with stem ``NAME`` writes ``NAME.safetensors`` + ``NAME.json`` (the EMA weights of the
 :class:`~xdepthdif.core.network.UNet` and the model card, by
-:func:`xdepthdif.model.save_checkpoint`) and ``NAME.train.safetensors`` (raw weights, EMA,
+:func:`xdepthdif.prior.model.save_checkpoint`) and ``NAME.train.safetensors`` (raw weights, EMA,
 Adam state and the step counter) to resume from.
 
 Examples
@@ -27,7 +27,7 @@ Examples
 ...             TrainConfig(steps=3, batch_size=2, patch=(8, 16)), stem, log=None)
 >>> res.step, len(res.losses), res.path.name
 (3, 3, 'prior.safetensors')
->>> from xdepthdif.model import load_state_dict
+>>> from xdepthdif.prior.model import load_state_dict
 >>> D = build_denoiser(*load_state_dict(stem))
 >>> type(D).__name__
 'EDMDenoiser'
@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model import CLIMATOLOGY
+from ..prior.model import CLIMATOLOGY
 from .network import EDMDenoiser, UNet, UNetConfig, edm_loss
 
 __all__ = ["TrainConfig", "TrainResult", "build_denoiser", "train", "train_state_path"]
@@ -134,7 +134,7 @@ def train_state_path(out_stem: str | os.PathLike[str]) -> Path:
 def build_denoiser(state_dict: Mapping[str, Tensor], card: Any) -> EDMDenoiser:
     """An :class:`EDMDenoiser` in eval mode from UNet weights and their model card.
 
-    The argument order is that of :func:`xdepthdif.model.load_state_dict`'s result."""
+    The argument order is that of :func:`xdepthdif.prior.model.load_state_dict`'s result."""
     kw = dict(card.architecture["kwargs"])
     kw["channel_mult"] = tuple(kw.get("channel_mult", (1, 2, 2)))
     net = UNet(UNetConfig(**kw))
@@ -195,7 +195,7 @@ def _unpack(
 def _card(
     cfg: UNetConfig, tc: TrainConfig, step: int, info: Mapping[str, Any], command: str, loss: float
 ) -> Any:
-    from xdepthdif.model import ModelCard
+    from xdepthdif.prior.model import ModelCard
 
     L = cfg.levels
     depth = np.asarray(info.get("depth", np.arange(L, dtype=float)), float)
@@ -272,7 +272,7 @@ def train(
     info : mapping, optional
         ``depth``, ``mean``, ``std``, ``resolution_deg``, ``description`` for the model card
         and the optional ``climatology`` saved beside the weights (the ``info`` of
-        :func:`~xdepthdif.training_data.prepare_training_data`).
+        :func:`~xdepthdif.prior.training_data.prepare_training_data`).
     command : str
         Command line recorded in the model card.
 
@@ -351,7 +351,7 @@ def train(
         if rank != 0:
             return None
         _save_state(state_path, _pack(net, ema, opt, at))
-        from xdepthdif.model import save_checkpoint
+        from xdepthdif.prior.model import save_checkpoint
 
         return save_checkpoint(stem, ema | extra, _card(cfg, tc, at, info, command, last_loss))
 

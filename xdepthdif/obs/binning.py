@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geo import lat_edges, lon_cells
+from ..grid.geo import lat_edges, lon_cells
 
 SURFACE_DEPTH_M = 20.0
 """A surface field (satellite SST) informs the top level when it lies this close to the surface."""
@@ -52,7 +52,7 @@ def locate_cells(
 
     Latitude cells are bounded by midpoints between centres (ends extended by half a spacing,
     clipped at the poles); longitude cells likewise, on the circle
-    (see :func:`xdepthdif.geo.lon_cells`).
+    (see :func:`xdepthdif.grid.geo.lon_cells`).
     """
     grid_lat = np.asarray(grid_lat, float)
     order = np.argsort(grid_lat)

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from xdepthdif.errors import InputError
-from xdepthdif.geo import axis_bounds
+from xdepthdif.grid.geo import axis_bounds
 
 from .layout import tally, validate_profiles, with_tally
 from .units import decode_time, depth_to_metres, temperature_to_degc

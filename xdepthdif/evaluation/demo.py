@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..obs import SamplingPlan, read_en4, sample_profiles, split_profiles, write_en4_months
 from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
-from .obs import SamplingPlan, read_en4, sample_profiles, split_profiles, write_en4_months
 from .skill import at_profiles, level_mean
 
 

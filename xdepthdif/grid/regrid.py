@@ -9,7 +9,7 @@ are dask-backed.
 Methods
 -------
 ``"bilinear"``, ``"conservative"``
-    Rectilinear sources, through :class:`xdepthdif.rectilinear.Regridder` (curvilinear
+    Rectilinear sources, through :class:`xdepthdif.grid.rectilinear.Regridder` (curvilinear
     sources: bilinear only with xESMF, conservative not at all).
 ``"nearest"``
     The nearest *valid* source point within ``radius_km`` of each destination cell centre.
@@ -65,7 +65,7 @@ import scipy.sparse as sp
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from .errors import GridError, InputError
+from ..errors import GridError, InputError
 from .geo import chord_to_km, km_to_chord, unit_vectors
 from .rectilinear import Regridder, cell_edges, is_global_lon
 
@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 #: Default engine of :func:`regrid`: ``"auto"`` (xESMF if it imports), ``"xdepthdif"`` or
-#: ``"xesmf"``. Change it module-wide with ``xdepthdif.regrid.ENGINE = "xdepthdif"``.
+#: ``"xesmf"``. Change it module-wide with ``xdepthdif.grid.regrid.ENGINE = "xdepthdif"``.
 ENGINE = "auto"
 
 METHODS = ("bilinear", "conservative", "nearest", "gaussian")

@@ -36,8 +36,8 @@ from typing import IO, Any
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .errors import InputError, XDepthDifError
+from .._version import __version__
+from ..errors import InputError, XDepthDifError
 
 __all__ = [
     "MANIFEST_NAME",
@@ -127,7 +127,7 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     ...
     xdepthdif.errors.InputError: target 'no_such_target.nc' matches no file or zarr store; ...
     """
-    from .obs import concat_profiles, read_en4, validate_profiles
+    from ..obs import concat_profiles, read_en4, validate_profiles
 
     target_ds = _from_catalog(target)
     if target_ds is None:
@@ -145,7 +145,7 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
 def _from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
     """The data of a catalog entry named ``CATALOG/ENTRY[?key=value&...]``, or None when
     ``spec`` is not one (an existing path, a URL, or a name no catalog has)."""
-    from .catalog import catalog, catalog_names
+    from ..sources.catalog import catalog, catalog_names
 
     text = os.fspath(spec)
     head, _, query = text.partition("?")
@@ -457,7 +457,7 @@ def run_batch(
     >>> run_batch(target, obs, res.path).computed   # nothing left to do
     ()
     """
-    from .reconstruct import reconstruct
+    from ..reconstruct import reconstruct
 
     start = time.perf_counter()
     if "background" in options:
@@ -470,7 +470,7 @@ def run_batch(
     _check_options(method, options)
     say = _Printer(stream, quiet)
     out = Path(out)
-    from .obs import validate_profiles
+    from ..obs import validate_profiles
 
     profiles = validate_profiles(obs)
     result = reconstruct(target, profiles, method=method, **options)
@@ -541,7 +541,7 @@ def run_batch(
 
 
 def _check_options(method: str, options: Mapping[str, Any]) -> None:
-    from .reconstruct import METHODS
+    from ..reconstruct import METHODS
 
     if method not in METHODS:
         raise BatchError(f"Unknown method {method!r}; choose one of {sorted(METHODS)}.")

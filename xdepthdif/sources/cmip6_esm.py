@@ -1,5 +1,5 @@
 """CMIP6 ``thetao`` through intake-esm (the Pangeo collection, or any ESM collection in its
-layout), lazily, in the form of :func:`xdepthdif.cmip6.prepare_thetao`.
+layout), lazily, in the form of :func:`xdepthdif.sources.cmip6.prepare_thetao`.
 
 :class:`CMIP6Reader` is the reader of the ``cmip6`` catalog's ``cmip6_thetao`` entry. intake-esm
 (and gcsfs for the ``gs://`` stores of the Pangeo collection) are imported only when an entry is
@@ -7,7 +7,7 @@ read: ``pip install "xdepthdif[cmip6]"``.
 
 Examples
 --------
->>> from xdepthdif.catalog import catalog
+>>> from xdepthdif.sources.catalog import catalog
 >>> entry = catalog("cmip6")["cmip6_thetao"]
 >>> ds = entry.read(source_id="CESM2", experiment_id="historical", resolution=2)  # doctest: +SKIP
 """
@@ -23,8 +23,8 @@ import pandas as pd
 import xarray as xr
 from intake.readers.readers import BaseReader
 
+from ..errors import GridError, InputError, XDepthDifError
 from .cmip6 import prepare_thetao
-from .errors import GridError, InputError, XDepthDifError
 
 __all__ = ["PANGEO_CMIP6", "CMIP6DependencyError", "CMIP6Error", "CMIP6Reader"]
 
@@ -176,7 +176,7 @@ class CMIP6Reader(BaseReader):
     levels : str or sequence of float, optional
         Depths (m; a list, or ``"5,10,20"``) or a diffusion model (``"default"`` or a
         ``.safetensors`` path) whose levels the result is interpolated onto; see
-        :func:`~xdepthdif.cmip6.prepare_thetao`. Empty keeps the model's own levels.
+        :func:`~xdepthdif.sources.cmip6.prepare_thetao`. Empty keeps the model's own levels.
     max_depth : float, optional
         Keep levels down to this depth in metres; empty keeps all.
     chunks : dict, optional

@@ -83,7 +83,7 @@ class ModelCard:
         ``{"mean": [...], "std": [...]}``, one value per level, in °C, applied after subtracting
         the monthly climatology stored with the weights when ``"climatology": "monthly"``;
         optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
-        from its mean are multiplied (see :func:`xdepthdif.skill.calibrate_spread`).
+        from its mean are multiplied (see :func:`xdepthdif.evaluation.skill.calibrate_spread`).
     training : dict
         ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
     algorithm_version : str
@@ -179,7 +179,7 @@ def _open(path: PathLike) -> tuple[Path, ModelCard]:
     for p in (card_path, weights):
         if not p.is_file():
             msg = f"{p} not found; a checkpoint is NAME.safetensors and NAME.json side by side"
-            raise CheckpointError(msg + ", as written by xdepthdif.model.save_checkpoint()")
+            raise CheckpointError(msg + ", as written by xdepthdif.prior.model.save_checkpoint()")
     return weights, ModelCard.from_json(card_path.read_text(encoding="utf-8"), str(card_path))
 
 
@@ -304,7 +304,7 @@ def default_model_path() -> Path:
     >>> default_model_path().name
     'default.safetensors'
     """
-    return Path(__file__).with_name("data") / "models" / "default.safetensors"
+    return Path(__file__).parents[1] / "data" / "models" / "default.safetensors"
 
 
 def resolve_model(model: PathLike) -> Path:

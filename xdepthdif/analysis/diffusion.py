@@ -1,6 +1,6 @@
 """Guided diffusion ensembles, one time step, numpy in and numpy out: the only torch bridge.
 
-A checkpoint (see :mod:`xdepthdif.model`) holds an EDM-preconditioned :class:`~xdepthdif.core.
+A checkpoint (see :mod:`xdepthdif.prior.model`) holds an EDM-preconditioned :class:`~xdepthdif.core.
 network.UNet` prior over depth-level fields normalised per level, optionally anomalies about a
 monthly climatology stored with the weights. :func:`diffusion_analysis` works on the model's
 own levels and a grid of its native spacing: it normalises the gridded super-observations,
@@ -13,7 +13,7 @@ interpolates the members in depth and regrids them to the target.
 
 torch is imported inside the functions that need it: importing this module (which
 :mod:`xdepthdif.reconstruct` does for :class:`DiffusionConfig`) does not import torch. The
-model is loaded once per process and device through :func:`xdepthdif.model.cached_load`, keyed
+model is loaded once per process and device through :func:`xdepthdif.prior.model.cached_load`, keyed
 by the checkpoint's sha256 (and its card), so dask tasks carry a path and a digest, never
 weights.
 
@@ -39,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from ..climatology import climatology_at
 from ..errors import GridError
-from ..model import CLIMATOLOGY, PathLike, cached_load
+from ..prior.climatology import climatology_at
+from ..prior.model import CLIMATOLOGY, PathLike, cached_load
 
 __all__ = [
     "DiffusionConfig",
@@ -138,7 +138,7 @@ def check_levels(model_levels, depth, where: str = "") -> None:
     >>> check_levels([5.0, 50.0, 500.0], [0.5, 10.0, 300.0])
     >>> check_levels([5.0, 50.0], [5.0, 50.0, 100.0])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    xdepthdif.methods.diffusion.ModelLevelsError: The target's deepest level (100 m) lies below ...
+    xdepthdif.analysis.diffusion.ModelLevelsError: The target's deepest level (100 m) lies below ...
     """
     model_levels = np.asarray(model_levels, float)
     depth = np.asarray(depth, float)
@@ -168,9 +168,9 @@ def native_grid(lat: np.ndarray, lon: np.ndarray, resolution: float):
 
     The target's own grid when its spacings in latitude and in longitude are within 25 % of
     the model's native ``resolution`` (degrees), else a grid of the native spacing covering
-    the target's region (see :func:`xdepthdif.rectilinear.native_axes`).
+    the target's region (see :func:`xdepthdif.grid.rectilinear.native_axes`).
     """
-    from ..rectilinear import native_axes
+    from ..grid.rectilinear import native_axes
 
     ratios = np.array([_spacing(lat), _spacing(lon)]) / resolution
     if np.all(np.isnan(ratios) | ((ratios >= 0.8) & (ratios <= 1.25))):
@@ -439,9 +439,9 @@ def diffusion_step(
     mean, sd, members
         On the target grid, as for :func:`diffusion_analysis`.
     """
+    from ..grid.rectilinear import Regridder, fill_from_nearest
     from ..obs import bin_profiles, interpolate_to_levels
     from ..obs.binning import SURFACE_DEPTH_M, with_surface_field
-    from ..rectilinear import Regridder, fill_from_nearest
 
     card = load_denoiser(config.model, config.sha256, config.device).card
     model_levels = np.asarray(card.levels, float)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .geo import lon_cells
+from ..grid.geo import lon_cells
 
 
 def _pyplot():

@@ -12,7 +12,7 @@ under the final name. Nothing is downloaded, and no folder is created, at import
 
 Examples
 --------
->>> from xdepthdif.download import en4_url
+>>> from xdepthdif.sources.download import en4_url
 >>> en4_url(2020)
 'https://www.metoffice.gov.uk/hadobs/en4/data/en4-2-1/EN.4.2.2/EN.4.2.2.profiles.g10.2020.zip'
 >>> path = en4_profiles(2020, 1)  # doctest: +SKIP
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pooch
 
-from .errors import XDepthDifError
+from ..errors import XDepthDifError
 from .resume import ResumingHTTPDownloader
 
 __all__ = [
@@ -232,7 +232,7 @@ def _retrieve(
             raise DownloadError(
                 f"The file at {url} is not the one first downloaded on {record['date']} "
                 f"(sha256 {record['sha256']}): {exc} If the change is expected, call "
-                f"xdepthdif.download.forget({url!r}) and fetch again; nothing was kept."
+                f"xdepthdif.sources.download.forget({url!r}) and fetch again; nothing was kept."
             ) from exc
         raise DownloadError(
             f"The file downloaded from {url} failed its hash check: {exc} The download was "

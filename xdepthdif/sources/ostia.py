@@ -18,9 +18,9 @@ import numpy as np
 import xarray as xr
 
 from ..errors import GridError, InputError
-from ..grid import discover_grid
-from ..regrid import regrid
-from .units import celsius_offset
+from ..grid.regrid import regrid
+from ..grid.target import discover_grid
+from ..obs.units import celsius_offset
 
 __all__ = ["SST_NAMES", "ostia_sst"]
 
@@ -107,11 +107,11 @@ def ostia_sst(
         °C, optionally ``sea_ice_fraction`` and the ``mask`` bit field, with a time dimension.
     target : xarray.Dataset
         The reconstruction target (time, depth, 1-D latitude and longitude; see
-        :func:`xdepthdif.grid.discover_grid`).
+        :func:`xdepthdif.grid.target.discover_grid`).
     max_ice : float
         Cells whose sea-ice fraction exceeds this are set to NaN (missing fraction counts as 0).
     method : str
-        Regridding method for :func:`xdepthdif.regrid.regrid`; ``"auto"`` remaps
+        Regridding method for :func:`xdepthdif.grid.regrid.regrid`; ``"auto"`` remaps
         conservatively when the target is coarser than OSTIA, bilinearly otherwise.
 
     Returns

@@ -1,6 +1,6 @@
 """A pooch downloader for HTTP(S) that resumes interrupted downloads with range requests.
 
-Used by :func:`xdepthdif.download.fetch` for every ``http://`` and ``https://`` URL.
+Used by :func:`xdepthdif.sources.download.fetch` for every ``http://`` and ``https://`` URL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["ResumingHTTPDownloader"]
 
-_log = logging.getLogger("xdepthdif.download")
+_log = logging.getLogger("xdepthdif.sources.download")
 
 
 class ResumingHTTPDownloader:

@@ -21,8 +21,8 @@ import cf_xarray  # noqa: F401  (registers the .cf accessor)
 import numpy as np
 import xarray as xr
 
-from .errors import GridError, UnitsError
-from .obs.units import depth_to_metres
+from ..errors import GridError, UnitsError
+from ..obs.units import depth_to_metres
 
 SURFACE_NAMES = ("sea_surface_temperature", "sea_surface_foundation_temperature")
 

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .errors import GridError, InputError
-from .obs.units import celsius_offset, depth_to_metres
-from .regrid import regrid
+from ..errors import GridError, InputError
+from ..grid.regrid import regrid
+from ..obs.units import celsius_offset, depth_to_metres
 
 __all__ = ["global_grid", "prepare_thetao"]
 
@@ -147,7 +147,7 @@ def _horizontal(da: xr.DataArray) -> xr.DataArray:
 def _target_levels(levels: Sequence[float] | str | os.PathLike) -> np.ndarray:
     """Depths (m) given as numbers, or the levels of a diffusion model's card."""
     if isinstance(levels, str | os.PathLike):
-        from .model import resolve_model, verify
+        from ..prior.model import resolve_model, verify
 
         return np.asarray(verify(resolve_model(levels)).levels, float)
     out = np.asarray(levels, float).ravel()
@@ -185,12 +185,12 @@ def prepare_thetao(
         or cm — CESM2 uses cm — positive down or up), and 1-D or 2-D horizontal coordinates
         ``latitude``/``longitude``, ``lat``/``lon`` or ``nav_lat``/``nav_lon``.
     resolution : float, optional
-        If given, regrid with :func:`xdepthdif.regrid.regrid` onto the global rectilinear grid
+        If given, regrid with :func:`xdepthdif.grid.regrid.regrid` onto the global rectilinear grid
         of this spacing (degrees; see :func:`global_grid`). This is the form
         ``xdepthdif train --data`` reads. Without it the model grid is kept: a curvilinear grid
         stays curvilinear (2-D ``lat``/``lon``), which cannot be trained on yet.
     method : str
-        Regridding method passed to :func:`~xdepthdif.regrid.regrid` (``"auto"`` picks
+        Regridding method passed to :func:`~xdepthdif.grid.regrid.regrid` (``"auto"`` picks
         ``gaussian`` for curvilinear sources, ``conservative``/``bilinear`` otherwise).
     max_depth : float, optional
         Keep only the levels at or above this depth (metres).

@@ -34,7 +34,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .errors import XDepthDifWarning
+from ..errors import XDepthDifWarning
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -1,10 +1,10 @@
 """The skill benchmark: observing-system simulation experiments scored against a known truth.
 
 Protocol (``DESIGN.md`` §6): a truth field the prior never saw (the ``"test"`` split of
-:mod:`xdepthdif.synthetic`, or a real field); Argo-like profiles (clustered, to 2000 m, thinning
-with depth, with noise) at 1 %, 3 % and 7.5 % of ocean columns; 20 % of the profiles withheld.
-Each method analyses the remaining 80 % through :func:`xdepthdif.reconstruct`, exactly as a
-user would, and is scored
+:mod:`xdepthdif.prior.synthetic`, or a real field); Argo-like profiles (clustered, to 2000 m,
+thinning with depth, with noise) at 1 %, 3 % and 7.5 % of ocean columns; 20 % of the profiles
+withheld. Each method analyses the remaining 80 % through :func:`xdepthdif.reconstruct`, exactly
+as a user would, and is scored
 
 - at unobserved ocean points (no profile in the cell at that level) against the truth, overall
   (0–2000 m) and by depth band;
@@ -22,7 +22,7 @@ several numbers of network evaluations.
 
 Examples
 --------
->>> from xdepthdif.skill import crps_ensemble, crps_gaussian
+>>> from xdepthdif.evaluation.skill import crps_ensemble, crps_gaussian
 >>> import numpy as np
 >>> round(float(crps_gaussian(np.array([0.0]), np.array([1.0]), np.array([0.0]))[0]), 4)
 0.2337
@@ -46,10 +46,10 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
-from .methods.diffusion import DiffusionConfig
+from ..analysis.diffusion import DiffusionConfig
+from ..obs import SamplingPlan, interpolate_to_levels, sample_profiles, split_profiles
+from ..obs.binning import locate_cells
 from .metrics import DEPTH_BANDS, band_label, rmse_by_band, rmse_by_level
-from .obs import SamplingPlan, interpolate_to_levels, sample_profiles, split_profiles
-from .obs.binning import locate_cells
 
 __all__ = [
     "SkillConfig",
@@ -161,7 +161,7 @@ def _month_times(months: Sequence[str]) -> pd.DatetimeIndex:
 
 def synthetic_truth(months: Sequence[str], resolution: float, split: str) -> xr.DataArray:
     """The synthetic ocean's ``thetao`` (°C) for ``months`` (``"YYYY-MM"``)."""
-    from .synthetic import synthetic_ocean
+    from ..prior.synthetic import synthetic_ocean
 
     return synthetic_ocean(_month_times(months), resolution=resolution, split=split)["thetao"]
 
@@ -196,7 +196,7 @@ def observe(
 
 def level_mean(obs: xr.Dataset, truth: xr.DataArray) -> np.ndarray:
     """The mean of the observed cells of each level and month, everywhere (the naive baseline)."""
-    from .obs import bin_profiles
+    from ..obs import bin_profiles
 
     levels = truth["depth"].values
     values = interpolate_to_levels(obs["depth"].values, obs["thetao"].values, levels)
@@ -409,12 +409,12 @@ def with_sst(target: xr.Dataset, truth: xr.DataArray, noise: float, seed: int) -
     The truth's top level plus white noise (``noise`` °C per target cell) goes through the
     OSTIA path: written as an L4 file (:func:`write_l4_like`: packed int16 kelvin on a 4×
     finer grid, land in the ``mask`` bits, ice fraction over water colder than −1 °C), read
-    back and put on the target by :func:`xdepthdif.obs.ostia.ostia_sst` (unpacking, land and
+    back and put on the target by :func:`xdepthdif.sources.ostia.ostia_sst` (unpacking, land and
     sea-ice masking, conservative regridding).
     """
     import tempfile
 
-    from .obs.ostia import ostia_sst
+    from ..sources.ostia import ostia_sst
 
     rng = np.random.default_rng([seed, 7])
     top = truth.isel(depth=0, drop=True)
@@ -478,7 +478,7 @@ def calibrate_spread(
     spread there, multiplied by any factor the model card already holds, clipped to
     [0.2, 5]. Store it with ``update_card`` (``xdepthdif calibrate`` does).
     """
-    from .model import resolve_model, verify
+    from ..prior.model import resolve_model, verify
 
     cfg = cfg or SkillConfig()
     card = verify(resolve_model(model))
@@ -504,7 +504,8 @@ def calibrate_spread(
 
 
 def real_truth(months: int) -> xr.DataArray:
-    """The real 3-D potential temperature of :func:`xdepthdif.demo.atlantic_truth` (°C)."""
+    """The real 3-D potential temperature of
+    :func:`xdepthdif.evaluation.demo.atlantic_truth` (°C)."""
     from .demo import atlantic_truth
 
     return atlantic_truth(months)
@@ -555,7 +556,7 @@ def targets(table: pd.DataFrame, steps: int | None = None) -> list[tuple[str, st
     """The benchmark's targets checked on its synthetic rows: ``(target, measured, met)``.
 
     ``steps`` is the diffusion row taken as "the" diffusion result (default: the default
-    number of steps of :class:`~xdepthdif.methods.diffusion.DiffusionConfig`).
+    number of steps of :class:`~xdepthdif.analysis.diffusion.DiffusionConfig`).
     """
     nfe = 2 * (steps or DiffusionConfig().steps) - 1
     out = []
@@ -595,7 +596,7 @@ def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out
         "",
         "Written by `make skill` (`.venv/bin/python benchmarks/skill.py`, the same as "
         "`xdepthdif bench skill --out docs/skill`); every number below is in `skill.json`. "
-        "Protocol and definitions: `xdepthdif.skill` (DESIGN §6).",
+        "Protocol and definitions: `xdepthdif.evaluation.skill` (DESIGN §6).",
         "",
         f"- Truth: the synthetic ocean's held-out `test` split, months "
         f"{', '.join(cfg.test_months)}, global {cfg.resolution:g}° grid, 42 levels; and the real "

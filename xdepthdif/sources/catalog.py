@@ -6,13 +6,13 @@ backed by dask: gridded temperatures in °C on depth in metres, profiles in the 
 of :func:`xdepthdif.obs.read_en4`. The ``sample`` catalog needs no network (the real files of
 ``iris-sample-data`` and the synthetic ocean). ``en4`` (profiles and objective analyses from
 the yearly zips) and ``ostia`` (OSTIA L4 daily SST) download once, hash-checked and cached,
-with :mod:`xdepthdif.download`; ``cmip6`` opens ``thetao`` through intake-esm and the Pangeo
-collection (:class:`xdepthdif.cmip6_esm.CMIP6Reader`). Nothing is read or downloaded until an
-entry's ``read()`` is called.
+with :mod:`xdepthdif.sources.download`; ``cmip6`` opens ``thetao`` through intake-esm and the
+Pangeo collection (:class:`xdepthdif.sources.cmip6_esm.CMIP6Reader`). Nothing is read or
+downloaded until an entry's ``read()`` is called.
 
 Examples
 --------
->>> from xdepthdif.catalog import catalog
+>>> from xdepthdif.sources.catalog import catalog
 >>> cat = catalog("sample")
 >>> sorted(cat.entries)
 ['atlantic_profiles', 'nemo_sst', 'ostia_monthly', 'synthetic_ocean']
@@ -34,8 +34,8 @@ import pandas as pd
 import xarray as xr
 from intake.readers.readers import BaseReader
 
-from .errors import InputError
-from .obs.units import celsius_offset, is_metres
+from ..errors import InputError
+from ..obs.units import celsius_offset, is_metres
 
 __all__ = [
     "CatalogError",
@@ -196,7 +196,7 @@ class NetCDFReader(BaseReader):
 
 
 class SyntheticOceanReader(BaseReader):
-    """:func:`xdepthdif.synthetic.synthetic_ocean` for ``months`` months from ``start``.
+    """:func:`xdepthdif.prior.synthetic.synthetic_ocean` for ``months`` months from ``start``.
 
     Parameters (as reader keyword arguments)
     ----------------------------------------
@@ -227,7 +227,7 @@ class SyntheticOceanReader(BaseReader):
         chunks: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        from .synthetic import synthetic_ocean
+        from ..prior.synthetic import synthetic_ocean
 
         times = pd.date_range(str(start), periods=int(months), freq="MS") + pd.Timedelta(days=14)
         ds = synthetic_ocean(
@@ -267,8 +267,8 @@ class EN4ProfilesReader(BaseReader):
         chunks: int = 100_000,
         **kwargs: Any,
     ) -> xr.Dataset:
+        from ..obs import read_en4
         from .download import EN4_BASE_URL, en4_profiles
-        from .obs import read_en4
 
         path = en4_profiles(
             int(year),
@@ -324,7 +324,7 @@ class EN4AnalysesReader(BaseReader):
 class OSTIAL4Reader(BaseReader):
     """OSTIA L4 daily SST from ``start`` to ``end``, downloaded and cached with pooch, opened
     lazily, ``analysed_sst`` in °C; ``mask``, ``sea_ice_fraction`` and ``analysis_error`` kept
-    for :func:`xdepthdif.obs.ostia.ostia_sst`.
+    for :func:`xdepthdif.sources.ostia.ostia_sst`.
 
     Parameters (as reader keyword arguments)
     ----------------------------------------

@@ -38,7 +38,7 @@ import pandas as pd
 import xarray as xr
 from scipy.stats import norm
 
-from .geo import EARTH_RADIUS_KM, unit_vectors
+from ..grid.geo import EARTH_RADIUS_KM, unit_vectors
 
 SPLITS = {"train": 0, "test": 1}
 

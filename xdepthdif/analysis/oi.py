@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..geo import chord_to_km, km_to_chord, unit_vectors
+from ..grid.geo import chord_to_km, km_to_chord, unit_vectors
 
 
 def default_length_scale_km(depth: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ longitude on a global grid, and :func:`take_patch` cuts one out.
 Examples
 --------
 >>> import numpy as np
->>> from xdepthdif.synthetic import synthetic_ocean
+>>> from xdepthdif.prior.synthetic import synthetic_ocean
 >>> ds = synthetic_ocean(["2000-01-15", "2000-02-15"], resolution=10.0,
 ...                      levels=[5.0, 100.0, 500.0])
 >>> data, mask, info = prepare_training_data(ds)
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..grid.target import discover_grid
+from ..obs.units import celsius_offset
+from ..timing import day_of_year
 from .climatology import month_of, monthly_climatology
-from .grid import discover_grid
-from .obs.units import celsius_offset
-from .timing import day_of_year
 
 __all__ = ["find_thetao", "prepare_training_data", "random_patches", "take_patch"]
 
@@ -89,7 +89,7 @@ def prepare_training_data(
         What the data are (goes into the model card); defaults to the ``source`` attribute.
     climatology : bool
         Subtract the monthly climatology of the data first (see
-        :mod:`xdepthdif.climatology`): the prior then models anomalies about it.
+        :mod:`xdepthdif.prior.climatology`): the prior then models anomalies about it.
 
     Returns
     -------

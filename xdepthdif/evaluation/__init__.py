@@ -1,0 +1,1 @@
+"""How good an analysis is: metrics, the skill benchmark (runner and report), the demo, figures."""

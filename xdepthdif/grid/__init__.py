@@ -1,0 +1,1 @@
+"""Target grids and geometry: target discovery (cf-xarray), spherical geometry, regridding."""

@@ -1,0 +1,1 @@
+"""Where data comes from: intake catalogs, downloads (pooch, resumable), CMIP6 and OSTIA."""
