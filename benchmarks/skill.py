@@ -8,7 +8,8 @@ Run: ``.venv/bin/python benchmarks/skill.py`` (or ``make skill``); about 20 minu
 
 from pathlib import Path
 
-from xdepthdif.evaluation.skill import SkillConfig, run_skill
+from xdepthdif.evaluation.protocol import SkillConfig
+from xdepthdif.evaluation.skill import run_skill
 
 if __name__ == "__main__":
     out = Path(__file__).resolve().parents[1] / "docs" / "skill"

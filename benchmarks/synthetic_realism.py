@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from xdepthdif.evaluation.demo import atlantic_truth
+from xdepthdif.evaluation.truth import atlantic_truth
 from xdepthdif.prior.synthetic import synthetic_ocean
 
 

@@ -12,15 +12,12 @@ import xarray as xr
 from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
-from xdepthdif.analysis.diffusion import (
-    DiffusionConfig,
-    ModelLevelsError,
-    diffusion_analysis,
-    interpolate_levels,
-)
+from xdepthdif.analysis.diffusion import DiffusionConfig, ModelLevelsError, diffusion_analysis
+from xdepthdif.analysis.native import interpolate_levels
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
 from xdepthdif.errors import EmptyTimeStepWarning, GridError
-from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest, native_axes
+from xdepthdif.grid.axes import native_axes
+from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
 from xdepthdif.prior.climatology import month_weights
 from xdepthdif.prior.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
 from xdepthdif.reconstruct import METHODS

@@ -19,16 +19,9 @@ import pytest
 from conftest import QuietHandler, local_http_server, make_profiles
 
 from xdepthdif.obs import read_en4, write_en4_months
-from xdepthdif.sources import download
-from xdepthdif.sources.download import (
-    DownloadError,
-    cache_dir,
-    en4_profiles,
-    en4_profiles_months,
-    en4_url,
-    fetch,
-    set_cache_dir,
-)
+from xdepthdif.sources import archives, download
+from xdepthdif.sources.archives import en4_profiles, en4_profiles_months, en4_url
+from xdepthdif.sources.download import DownloadError, cache_dir, fetch, set_cache_dir
 
 DATA = b"temperature,depth\n" + b"12.5,5\n" * 500
 BIG = np.random.default_rng(0).bytes(300_000)  # several 64 KiB chunks
@@ -342,11 +335,11 @@ def test_en4_and_ostia_urls():
     assert en4_url(2020, kind="analyses").endswith("/EN.4.2.2/EN.4.2.2.analyses.g10.2020.zip")
     with pytest.raises(DownloadError, match="kind"):
         en4_url(2020, kind="analysis")
-    assert download.ostia_url("2020-12-31", base_url="h").startswith("h/2020/366/20201231120000-")
+    assert archives.ostia_url("2020-12-31", base_url="h").startswith("h/2020/366/20201231120000-")
     with pytest.raises(DownloadError, match="not a day"):
-        download.ostia_url("yesterday")
+        archives.ostia_url("yesterday")
     with pytest.raises(DownloadError, match="before start"):
-        download.ostia_l4("2020-01-02", "2020-01-01")
+        archives.ostia_l4("2020-01-02", "2020-01-01")
     with pytest.raises(DownloadError, match="month=13"):
         en4_profiles(2020, 13)
 

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 
-from xdepthdif.grid.rectilinear import (
-    Regridder,
-    cell_edges,
-    fill_from_nearest,
-    is_global_lon,
-    native_axes,
-)
+from xdepthdif.grid.axes import cell_edges, is_global_lon, native_axes
+from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
 
 
 def axis(start, stop, step):

@@ -20,7 +20,7 @@ from xdepthdif.grid.rectilinear import Regridder
 from xdepthdif.grid.regrid import RegridWeights, make_weights, regrid
 
 EARTH_KM = 6371.0
-regrid_mod = importlib.import_module("xdepthdif.grid.regrid")  # not shadowed by the function
+xesmf_engine = importlib.import_module("xdepthdif.grid.xesmf_engine")
 
 
 def _global_2deg() -> xr.Dataset:
@@ -119,7 +119,7 @@ def test_dataset_and_errors(rect_source):
 
 
 def test_xesmf_engine_requested_but_missing(rect_source):
-    if regrid_mod._xesmf_available():
+    if xesmf_engine._xesmf_available():
         pytest.skip("xesmf is importable here")
     target = xr.Dataset(coords={"lat": np.arange(-58.0, 58.1, 4.0), "lon": np.arange(2, 360, 4)})
     with pytest.raises(ImportError, match="conda-forge esmpy"):

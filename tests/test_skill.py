@@ -8,15 +8,12 @@ import xarray as xr
 from scipy import integrate
 from scipy.stats import norm
 
+from xdepthdif.evaluation.protocol import SkillConfig
+from xdepthdif.evaluation.scores import crps_ensemble, crps_gaussian, level_mean, score
 from xdepthdif.evaluation.skill import (
-    SkillConfig,
     calibrate_spread,
     climatology,
-    crps_ensemble,
-    crps_gaussian,
-    level_mean,
     observe,
-    score,
     synthetic_truth,
     target_of,
     with_sst,
@@ -162,7 +159,7 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
 def test_targets_are_checked_against_the_right_rows():
     import pandas as pd
 
-    from xdepthdif.evaluation.skill import targets
+    from xdepthdif.evaluation.report import targets
 
     def row(method, nfe, rmse, crps=float("nan"), ss=float("nan")):
         return {"case": "synthetic", "fraction": 0.03, "method": method, "nfe": nfe,

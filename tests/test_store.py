@@ -18,8 +18,11 @@ from conftest import make_profiles, make_target
 
 import xdepthdif
 from xdepthdif import cli
+from xdepthdif.batch import inputs as xinputs
+from xdepthdif.batch import manifest as xmanifest
 from xdepthdif.batch import store as xstore
-from xdepthdif.batch.store import BatchError, read_manifest, run_batch, verify_store
+from xdepthdif.batch.manifest import BatchError, read_manifest, verify_store
+from xdepthdif.batch.store import run_batch
 from xdepthdif.obs import read_en4, write_en4_months
 
 TIMES12 = [f"2020-{m:02d}-15" for m in range(1, 13)]
@@ -102,7 +105,7 @@ def test_uninterrupted_run_matches_reconstruct(year):
         block = expected[["obs_count", "thetao", "thetao_sd"]].isel(
             time=slice(entry["start"], entry["stop"])
         )
-        assert entry["sha256"] == xstore.block_checksum(block)
+        assert entry["sha256"] == xmanifest.block_checksum(block)
         assert entry["obs_count_sum"] == int(block["obs_count"].sum())
     assert verify_store(year["full"]) == []
 
@@ -112,7 +115,7 @@ def test_sigkill_then_resume_equals_uninterrupted(year, tmp_path, capsys):
     env = dict(os.environ, OMP_NUM_THREADS="1", **{xstore.DELAY_ENV: "0.4"})
     cmd = [sys.executable, "-m", "xdepthdif.cli", *_args(year, out, "--quiet")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    manifest_file = xstore.manifest_path(out)
+    manifest_file = xmanifest.manifest_path(out)
     deadline = time.monotonic() + 120
     entries = 0
     try:
@@ -143,7 +146,7 @@ def test_block_written_but_not_recorded_is_recomputed(year, tmp_path):
     shutil.copytree(year["full"], out)
     manifest = read_manifest(out)
     manifest["blocks"] = manifest["blocks"][:-3]
-    xstore._write_manifest(out, manifest)
+    xmanifest._write_manifest(out, manifest)
     garbage = xr.open_zarr(out)[["obs_count", "thetao", "thetao_sd"]].isel(time=slice(9, 12))
     garbage = xr.full_like(garbage.load(), 7)
     garbage.drop_vars(list(garbage.coords)).to_zarr(out, region={"time": slice(9, 12)})
@@ -183,7 +186,7 @@ def test_other_run_is_refused_overwrite_starts_over(small, capsys):
         run_batch(other_target, small["profiles"], out)
     assert "observations_sha256" not in str(info.value)
     with pytest.raises(BatchError, match="method was 'oi', now 'diffusion'"):
-        xstore._check_fingerprint(out, first, dict(first["fingerprint"], method="diffusion"))
+        xmanifest._check_fingerprint(out, first, dict(first["fingerprint"], method="diffusion"))
     assert read_manifest(out) == first  # refusals change nothing
 
     args = _args(small, out, "--option", "length_scale_km=500", "--overwrite", "--quiet")
@@ -301,12 +304,12 @@ def test_target_and_obs_from_catalog_entries(tmp_path):
     truth = synthetic_ocean(["2020-01-15", "2020-02-15"], resolution=10.0)
     profiles = sample_profiles(truth.thetao, SamplingPlan(fraction=0.2, seed=3))
     profiles.to_netcdf(tmp_path / "obs.nc")
-    target, obs = xstore.open_inputs(spec, str(tmp_path / "obs.nc"))
+    target, obs = xinputs.open_inputs(spec, str(tmp_path / "obs.nc"))
     np.testing.assert_array_equal(target.lat.values, truth.lat.values)
     assert target.sizes["time"] == 2 and target.thetao.chunks is not None
     assert obs.sizes["profile"] == profiles.sizes["profile"]
     with pytest.raises(xdepthdif.errors.ProfileLayoutError):  # a gridded entry is no profiles
-        xstore.open_inputs(spec, spec)
+        xinputs.open_inputs(spec, spec)
     out = tmp_path / "c.zarr"
     assert cli.main(["reconstruct", "--target", spec, "--obs", str(tmp_path / "obs.nc"),
                      "--out", str(out), "--quiet"]) == 0  # fmt: skip
@@ -314,4 +317,4 @@ def test_target_and_obs_from_catalog_entries(tmp_path):
     got = xr.open_zarr(out).compute()
     np.testing.assert_array_equal(got.thetao.values, expected.thetao.values)
     with pytest.raises(xdepthdif.errors.InputError, match="no entry 'nope'"):
-        xstore.open_inputs("sample/nope", str(tmp_path / "obs.nc"))
+        xinputs.open_inputs("sample/nope", str(tmp_path / "obs.nc"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from xdepthdif.evaluation.demo import atlantic_truth
+from xdepthdif.evaluation.truth import atlantic_truth
 from xdepthdif.prior.synthetic import en4_like_levels, synthetic_ocean
 
 

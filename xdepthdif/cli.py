@@ -106,7 +106,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench_skill(args: argparse.Namespace) -> int:
-    from .evaluation.skill import SkillConfig, run_skill, write_report
+    from .evaluation.protocol import SkillConfig
+    from .evaluation.report import write_report
+    from .evaluation.skill import run_skill
 
     if args.report_only:
         write_report(args.out)
@@ -131,7 +133,8 @@ def _bench_skill(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .evaluation.skill import SkillConfig, calibrate_spread
+    from .evaluation.protocol import SkillConfig
+    from .evaluation.skill import calibrate_spread
     from .prior.model import resolve_model, update_card, verify
 
     cfg = SkillConfig(resolution=args.resolution, members=args.members)
@@ -149,7 +152,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from .batch.store import connect, open_inputs, parse_options, run_batch
+    from .batch.inputs import open_inputs, parse_options
+    from .batch.store import connect, run_batch
     from .errors import XDepthDifError
 
     try:

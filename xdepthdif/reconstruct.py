@@ -57,7 +57,7 @@ def reconstruct(
         ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of the guided diffusion
         prior (see :class:`xdepthdif.analysis.diffusion.DiffusionConfig`), drawn on the model's
         levels and native grid and mapped to the target's (see
-        :func:`xdepthdif.analysis.diffusion.diffusion_step`).
+        :func:`xdepthdif.analysis.native.diffusion_step`).
     background
         Optional first guess on the target grid (°C), with or without a time dimension; by
         default the mean of the observations of each level and time step.
@@ -203,7 +203,7 @@ def _analyse_step(
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
     ocean = None if mask is None else np.asarray(mask, bool)
     if isinstance(config, DiffusionConfig):
-        from .analysis.diffusion import diffusion_step  # torch is imported in the task only
+        from .analysis.native import diffusion_step  # torch is imported in the task only
 
         doy, time_key, keep = step
         mean, sd, members = diffusion_step(

@@ -7,9 +7,10 @@ own levels and a grid of its native spacing: it normalises the gridded super-obs
 guides the Heun sampler towards them with MMPS (Rozet et al. 2024: the update goes through the
 denoiser's Jacobian, so an isolated profile spreads along the learned covariance), draws
 ``members`` samples, applies the card's per-level spread calibration and returns their mean,
-spread and the members themselves, in °C. :func:`diffusion_step` goes from profiles to any
-target grid: it bins the profiles on :func:`native_grid`, runs :func:`diffusion_analysis`, then
-interpolates the members in depth and regrids them to the target.
+spread and the members themselves, in °C. :func:`xdepthdif.analysis.native.diffusion_step`
+goes from profiles to any target grid: it bins the profiles on the model's native grid, runs
+:func:`diffusion_analysis`, then interpolates the members in depth and regrids them to the
+target.
 
 torch is imported inside the functions that need it: importing this module (which
 :mod:`xdepthdif.reconstruct` does for :class:`DiffusionConfig`) does not import torch. The
@@ -48,7 +49,6 @@ __all__ = [
     "ModelLevelsError",
     "check_levels",
     "diffusion_analysis",
-    "diffusion_step",
 ]
 
 
@@ -131,7 +131,7 @@ def check_levels(model_levels, depth, where: str = "") -> None:
     """Refuse a target whose levels reach deeper than the model's deepest level (metres).
 
     Target levels shallower than the model's first level take its value; levels in between
-    are interpolated linearly in depth (see :func:`diffusion_step`).
+    are interpolated linearly in depth (see :func:`~xdepthdif.analysis.native.diffusion_step`).
 
     Examples
     --------
@@ -150,59 +150,6 @@ def check_levels(model_levels, depth, where: str = "") -> None:
         f"{model_levels.tolist()}). Drop the deeper levels from the target "
         f"(e.g. target.sel(depth=slice(None, {model_levels.max():g}))), or use method='oi'."
     )
-
-
-def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
-    return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=atol)
-
-
-def _spacing(axis: np.ndarray) -> float:
-    """Median cell spacing (degrees) of a latitude or longitude axis (wrapping at 360°)."""
-    if axis.size < 2:
-        return float("nan")
-    return float(np.median(np.abs((np.diff(axis) + 180.0) % 360.0 - 180.0)))
-
-
-def native_grid(lat: np.ndarray, lon: np.ndarray, resolution: float):
-    """The horizontal grid the model runs on for a target with axes ``lat``, ``lon``.
-
-    The target's own grid when its spacings in latitude and in longitude are within 25 % of
-    the model's native ``resolution`` (degrees), else a grid of the native spacing covering
-    the target's region (see :func:`xdepthdif.grid.rectilinear.native_axes`).
-    """
-    from ..grid.rectilinear import native_axes
-
-    ratios = np.array([_spacing(lat), _spacing(lon)]) / resolution
-    if np.all(np.isnan(ratios) | ((ratios >= 0.8) & (ratios <= 1.25))):
-        return np.asarray(lat, float), np.asarray(lon, float)
-    return native_axes(np.asarray(lat, float), np.asarray(lon, float), resolution)
-
-
-def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
-    """Interpolate ``field`` (levels on axis -3) linearly in depth to ``levels`` (m).
-
-    Levels above the first model level take its value; levels below the last are NaN, and so
-    is a level one of whose two neighbouring model levels is NaN there.
-
-    Examples
-    --------
-    >>> column = np.array([20.0, 10.0, 4.0])[:, None, None]
-    >>> interpolate_levels(column, [0.0, 100.0, 1000.0], [0.0, 50.0, 550.0, 2000.0]).ravel()
-    array([20., 15.,  7., nan])
-    """
-    model_levels = np.asarray(model_levels, float)
-    field = np.asarray(field, float)
-    out = np.full((*field.shape[:-3], np.size(levels), *field.shape[-2:]), np.nan)
-    for i, z in enumerate(np.asarray(levels, float)):
-        k = int(np.searchsorted(model_levels, z))
-        if z <= model_levels[0]:
-            out[..., i, :, :] = field[..., 0, :, :]
-        elif abs(z - model_levels[min(k, model_levels.size - 1)]) <= 0.01:
-            out[..., i, :, :] = field[..., min(k, model_levels.size - 1), :, :]
-        elif k < model_levels.size:
-            f = (z - model_levels[k - 1]) / (model_levels[k] - model_levels[k - 1])
-            out[..., i, :, :] = (1 - f) * field[..., k - 1, :, :] + f * field[..., k, :, :]
-    return out
 
 
 _TORCH_LOCK = threading.Lock()
@@ -225,6 +172,10 @@ def sampling_threads() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=atol)
 
 
 def _resolve_device(device: str) -> str:
@@ -390,98 +341,3 @@ def diffusion_analysis(
     mean = members.mean(axis=0)
     sd = members.std(axis=0, ddof=1)
     return mean, sd, members
-
-
-def diffusion_step(
-    lat: np.ndarray,
-    lon: np.ndarray,
-    depth: np.ndarray,
-    thetao: np.ndarray,
-    err: np.ndarray | None,
-    levels: np.ndarray,
-    grid_lat: np.ndarray,
-    grid_lon: np.ndarray,
-    ocean: np.ndarray | None,
-    config: DiffusionConfig,
-    doy: float,
-    time_key: Any,
-    surface: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One time step from profiles to the target grid, whatever the model's grid.
-
-    The ensemble is drawn on the model's levels and on :func:`native_grid` of the target:
-    profiles are interpolated to the model's levels and binned on that grid, the target's sea
-    mask is carried over (a native cell is sea where at least half of it is sea in the target,
-    at the nearest target level). The members are then interpolated linearly in depth to the
-    target's levels and regridded horizontally (bilinear onto finer targets, conservative onto
-    coarser ones); target sea cells the native grid counts as land take the nearest native
-    value. When the target's grid and levels are the model's, this is
-    :func:`diffusion_analysis` on the binned profiles.
-
-    Parameters
-    ----------
-    lat, lon, depth, thetao, err
-        Profiles in the profile layout as arrays: ``(profile,)`` positions, ``(profile,
-        level)`` depths (m), temperatures (°C) and optional error standard deviations.
-    levels, grid_lat, grid_lon
-        The target's depth levels (m) and cell centres (degrees).
-    ocean
-        Boolean ``(level, lat, lon)`` or ``(lat, lon)`` sea mask of the target, or None.
-    config, doy, time_key
-        As for :func:`diffusion_analysis`.
-    surface
-        The target's surface temperature (°C, ``(lat, lon)``) or None: regridded to the
-        model's grid and added as observations of its top level
-        (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``).
-
-    Returns
-    -------
-    mean, sd, members
-        On the target grid, as for :func:`diffusion_analysis`.
-    """
-    from ..grid.rectilinear import Regridder, fill_from_nearest
-    from ..obs import bin_profiles, interpolate_to_levels
-    from ..obs.binning import SURFACE_DEPTH_M, with_surface_field
-
-    card = load_denoiser(config.model, config.sha256, config.device).card
-    model_levels = np.asarray(card.levels, float)
-    levels = np.asarray(levels, float)
-    grid_lat, grid_lon = np.asarray(grid_lat, float), np.asarray(grid_lon, float)
-    nlat, nlon = native_grid(grid_lat, grid_lon, float(card.native_resolution_deg))
-    same_levels = _same_axis(model_levels, levels, 0.01)
-    same_grid = _same_axis(nlat, grid_lat, 1e-6) and _same_axis(nlon, grid_lon, 1e-6)
-    nz, ny, nx = levels.size, grid_lat.size, grid_lon.size
-    sea = np.ones((nz, ny, nx), bool) if ocean is None else np.asarray(ocean, bool)
-    sea = np.broadcast_to(sea, (nz, ny, nx))
-
-    values = interpolate_to_levels(depth, thetao, model_levels)
-    errors = None if err is None else interpolate_to_levels(depth, err, model_levels)
-    binned = bin_profiles(lat, lon, values, nlat, nlon, errors)
-    nearest = np.abs(levels[None, :] - model_levels[:, None]).argmin(axis=1)
-    native_sea = sea[nearest]
-    to_native = None
-    if not same_grid:
-        to_native = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
-        native_sea = np.nan_to_num(to_native(native_sea.astype(float))) >= 0.5
-    if surface is not None and model_levels[0] <= SURFACE_DEPTH_M:
-        field = np.asarray(surface, float) if to_native is None else to_native(surface)
-        extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
-        binned = with_surface_field(binned, field, extra)
-    mean, sd, members = diffusion_analysis(
-        binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy, native_sea,
-        config, time_key,
-    )  # fmt: skip
-    if same_levels and same_grid:
-        return mean, sd, members
-    if not same_levels:
-        members = interpolate_levels(members, model_levels, levels)
-    if not same_grid:
-        # bilinear onto smaller cells than the model's, conservative onto larger ones
-        finer = _spacing(grid_lat) * _spacing(grid_lon) < _spacing(nlat) * _spacing(nlon)
-        back = (Regridder.bilinear if finer else Regridder.conservative)(
-            nlat, nlon, grid_lat, grid_lon
-        )
-        members = back(members)
-        members = fill_from_nearest(members, sea, grid_lat, grid_lon)
-    members[:, ~sea] = np.nan
-    return members.mean(axis=0), members.std(axis=0, ddof=1), members

@@ -6,66 +6,47 @@ writes. After each block it records the block in a manifest, ``OUT/xdepthdif_man
 rewritten atomically. A run killed at any point and started again computes only the blocks
 missing from the manifest, so the store ends up equal to an uninterrupted run. The manifest
 also holds a fingerprint of the run (method, configuration, model, observations, target grid);
-a restart whose fingerprint differs is refused with :class:`BatchError`.
+a restart whose fingerprint differs is refused with :class:`BatchError`. The manifest and its
+checks are in :mod:`xdepthdif.batch.manifest`; :mod:`xdepthdif.batch.inputs` opens the inputs
+named on the command line.
 
 ``xdepthdif reconstruct`` is the command-line front end (see ``docs/batch.md``).
-
-Examples
---------
->>> parse_options(["length_scale_km=500", "search_radius=null", "device=cuda"])
-{'length_scale_km': 500, 'search_radius': None, 'device': 'cuda'}
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
-import glob
-import hashlib
-import json
 import os
 import shutil
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import xarray as xr
 
-from .._version import __version__
-from ..errors import InputError, XDepthDifError
+from .manifest import (
+    MANIFEST_NAME,
+    BatchError,
+    _block_bounds,
+    _block_entry,
+    _check_fingerprint,
+    _new_manifest,
+    _time_str,
+    _write_manifest,
+    fingerprint,
+    read_manifest,
+)
 
-__all__ = [
-    "MANIFEST_NAME",
-    "BatchError",
-    "BatchResult",
-    "block_checksum",
-    "connect",
-    "fingerprint",
-    "manifest_path",
-    "observations_sha256",
-    "open_inputs",
-    "parse_options",
-    "read_manifest",
-    "run_batch",
-    "target_sha256",
-    "verify_store",
-]
+__all__ = ["BatchResult", "connect", "run_batch"]
 
-MANIFEST_NAME = "xdepthdif_manifest.json"
-MANIFEST_FORMAT = "xdepthdif-batch-manifest/1"
 # Testing hook: seconds to sleep after a block's region is written and before it is recorded
 # in the manifest, so that tests can kill a run in the middle deterministically.
 DELAY_ENV = "XDEPTHDIF_BATCH_DELAY"
 _PARTIAL_SUFFIX = ".xdepthdif-partial"
-
-
-class BatchError(XDepthDifError):
-    """A batch run cannot start or resume (the store belongs to another run, or is not ours)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,302 +72,6 @@ class BatchResult:
     computed: tuple[int, ...]
     resumed: bool
     seconds: float
-
-
-# ------------------------------------------------------------------------------------ inputs
-def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.Dataset, xr.Dataset]:
-    """Open the target grid and the observations named on the command line.
-
-    Parameters
-    ----------
-    target
-        netCDF or zarr path, or a glob of them (several files are combined by coordinates),
-        or a catalog entry ``CATALOG/ENTRY?key=value&...`` (see :func:`xdepthdif.catalog`;
-        the keys are the entry's reader arguments, e.g.
-        ``sample/synthetic_ocean?months=3&resolution=4``).
-    obs
-        EN4 profile files (path or glob; read with :func:`xdepthdif.obs.read_en4`),
-        netCDF/zarr files already in the profile layout (checked with
-        :func:`xdepthdif.obs.validate_profiles` and concatenated along ``profile``), or a
-        catalog entry that gives profiles (e.g. ``en4/en4_profiles?year=2020&month=1``).
-
-    Returns
-    -------
-    target, profiles
-        The (lazily opened) target dataset and the validated profiles.
-
-    Raises
-    ------
-    InputError
-        When a path or glob matches nothing.
-
-    Examples
-    --------
-    >>> open_inputs("no_such_target.nc", "obs.nc")
-    Traceback (most recent call last):
-    ...
-    xdepthdif.errors.InputError: target 'no_such_target.nc' matches no file or zarr store; ...
-    """
-    from ..obs import concat_profiles, read_en4, validate_profiles
-
-    target_ds = _from_catalog(target)
-    if target_ds is None:
-        target_ds = _open(_expand(target, "target"))
-    profiles = _from_catalog(obs)
-    if profiles is not None:
-        return target_ds, validate_profiles(profiles.load())
-    obs_paths = _expand(obs, "obs")
-    if not _is_zarr(obs_paths[0]) and _is_en4(obs_paths[0]):
-        return target_ds, read_en4(obs_paths)  # validated by read_en4
-    parts = [validate_profiles(_open([p]).load()) for p in obs_paths]
-    return target_ds, parts[0] if len(parts) == 1 else concat_profiles(parts)
-
-
-def _from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
-    """The data of a catalog entry named ``CATALOG/ENTRY[?key=value&...]``, or None when
-    ``spec`` is not one (an existing path, a URL, or a name no catalog has)."""
-    from ..sources.catalog import catalog, catalog_names
-
-    text = os.fspath(spec)
-    head, _, query = text.partition("?")
-    name, sep, entry = head.partition("/")
-    if not sep or "://" in text or name not in catalog_names() or Path(head).exists():
-        return None
-    cat = catalog(name)
-    if entry not in cat.entries:
-        raise InputError(
-            f"catalog {name!r} has no entry {entry!r}; its entries are {sorted(cat.entries)}."
-        )
-    return cat[entry].read(**(parse_options(query.split("&")) if query else {}))
-
-
-def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to a dict; values are parsed as JSON when they can be, else kept
-    as strings (see the module example).
-
-    Raises
-    ------
-    BatchError
-        When an item has no ``=``.
-    """
-    options: dict[str, Any] = {}
-    for pair in pairs or ():
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise BatchError(
-                f"--option {pair!r} is not KEY=VALUE; write e.g. --option length_scale_km=500."
-            )
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        options[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return options
-
-
-def _expand(path: str | os.PathLike, what: str) -> list[str]:
-    text = os.fspath(path)
-    found = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
-    found = [p for p in found if os.path.exists(p)]
-    if not found:
-        raise InputError(
-            f"{what} {text!r} matches no file or zarr store; check the path (a glob such as "
-            "'data/*.nc' must be quoted so that the shell does not expand it)."
-        )
-    return found
-
-
-def _is_zarr(path: str) -> bool:
-    return path.rstrip("/").endswith(".zarr") or os.path.isdir(path)
-
-
-def _is_en4(path: str) -> bool:
-    with xr.open_dataset(path, decode_times=False, decode_cf=False) as ds:
-        return "POTM_CORRECTED" in ds.variables
-
-
-def _open(paths: list[str]) -> xr.Dataset:
-    zarr = any(_is_zarr(p) for p in paths)
-    if len(paths) == 1:
-        return xr.open_zarr(paths[0]) if zarr else xr.open_dataset(paths[0])
-    # Files split along time: variables without the concatenated dimension (a land/sea mask)
-    # are taken from the first file, not stacked.
-    return xr.open_mfdataset(
-        paths,
-        engine="zarr" if zarr else None,
-        combine="by_coords",
-        data_vars="minimal",
-        coords="minimal",
-        compat="override",
-    )
-
-
-# ------------------------------------------------------------------------------- fingerprint
-def fingerprint(
-    result: xr.Dataset, profiles: xr.Dataset, target: xr.Dataset, options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What identifies a run: two runs with equal fingerprints produce equal stores.
-
-    Parameters
-    ----------
-    result
-        The lazy :func:`xdepthdif.reconstruct` result (its ``<method>_*`` attributes hold the
-        resolved configuration).
-    profiles
-        The validated profiles.
-    target
-        The target dataset.
-    options
-        The keyword arguments given to :func:`xdepthdif.reconstruct`.
-
-    Returns
-    -------
-    dict
-        ``method``, ``config`` (the ``<method>_*`` attributes, without the model's path),
-        ``window`` and ``keep_members``, ``algorithm_version``, ``model_sha256`` (diffusion),
-        ``observations_sha256`` and ``target_sha256`` (see :func:`observations_sha256`,
-        :func:`target_sha256`), and ``output_coords_sha256`` (the result's coordinates and
-        their bounds, which include the time windows).
-    """
-    method = result.attrs["xdepthdif_method"]
-    prefix = f"{method}_"
-    config = {
-        k: _jsonable(v)
-        for k, v in sorted(result.attrs.items())
-        if k.startswith(prefix) and k not in (f"{method}_model", "xdepthdif_method")
-    }
-    return {
-        "method": method,
-        "config": config,
-        "window": options.get("window"),
-        "keep_members": bool(options.get("keep_members", False)),
-        "algorithm_version": result.attrs.get("algorithm_version"),
-        "model_sha256": result.attrs.get(f"{method}_sha256"),
-        "observations_sha256": observations_sha256(profiles),
-        "target_sha256": target_sha256(target),
-        "output_coords_sha256": _coords_sha256(result),
-    }
-
-
-def observations_sha256(profiles: xr.Dataset) -> str:
-    """sha256 over the validated profiles' ``time``, ``lat``, ``lon``, ``depth``, ``thetao``
-    (and ``thetao_error``) arrays: names, shapes, dtypes and bytes, in that order."""
-    h = hashlib.sha256()
-    for name in ("time", "lat", "lon", "depth", "thetao", "thetao_error"):
-        if name in profiles.variables:
-            _hash_array(h, name, profiles[name].values)
-    return h.hexdigest()
-
-
-def target_sha256(target: xr.Dataset) -> str:
-    """sha256 over the target's coordinates (names, dims, values), the values of its static
-    variables (those without a time dimension, e.g. a land/sea mask) and the names, dims and
-    dtypes of its time-dependent variables, whose values are not read."""
-    h = hashlib.sha256()
-    for name in sorted(map(str, target.coords)):
-        _hash_array(h, name, target[name].values, target[name].dims)
-    time_dims = {d for name in target.coords for d in target[name].dims if _is_time(target[name])}
-    for name in sorted(map(str, target.data_vars)):
-        var = target[name]
-        if time_dims & set(var.dims):
-            h.update(f"{name}{var.dims}{var.dtype}{var.shape};".encode())
-        else:
-            _hash_array(h, name, var.values, var.dims)
-    return h.hexdigest()
-
-
-def _coords_sha256(ds: xr.Dataset) -> str:
-    h = hashlib.sha256()
-    for name in sorted(map(str, ds.coords)):
-        _hash_array(h, name, ds[name].values, ds[name].dims)
-    return h.hexdigest()
-
-
-def _is_time(var: xr.DataArray) -> bool:
-    values = var.values
-    if values.dtype.kind == "M":
-        return True
-    return values.dtype == object and values.size > 0 and hasattr(values.flat[0], "year")
-
-
-def _hash_array(h, name: str, values: np.ndarray, dims: tuple = ()) -> None:
-    values = np.asarray(values)
-    if values.dtype == object:
-        values = np.array([str(v) for v in values.ravel()], dtype=str).reshape(values.shape)
-    values = np.ascontiguousarray(values)
-    h.update(f"{name}{tuple(dims)}{values.dtype.str}{values.shape};".encode())
-    h.update(values.tobytes())
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray | tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-# ---------------------------------------------------------------------------------- checksum
-def block_checksum(block: xr.Dataset) -> str:
-    """sha256 of a computed block: for each data variable in sorted name order, its name,
-    dtype, shape and C-order bytes.
-
-    Examples
-    --------
-    >>> ds = xr.Dataset({"b": ("time", [1.0, np.nan]), "a": ("time", np.array([1, 2], "i4"))})
-    >>> block_checksum(ds) == block_checksum(ds[["b", "a"]].copy(deep=True))
-    True
-    """
-    h = hashlib.sha256()
-    for name in sorted(map(str, block.data_vars)):
-        _hash_array(h, name, block[name].values, block[name].dims)
-    return h.hexdigest()
-
-
-# ---------------------------------------------------------------------------------- manifest
-def manifest_path(out: str | os.PathLike) -> Path:
-    """Where the manifest of the store ``out`` lies: ``OUT/xdepthdif_manifest.json``."""
-    return Path(out) / MANIFEST_NAME
-
-
-def read_manifest(out: str | os.PathLike) -> dict | None:
-    """The manifest of the store ``out``, or None when it has none."""
-    path = manifest_path(out)
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _write_manifest(directory: Path, manifest: dict) -> None:
-    """Write the manifest atomically: a temporary file in the same folder, then os.replace."""
-    path = directory / MANIFEST_NAME
-    tmp = directory / f".{MANIFEST_NAME}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def verify_store(out: str | os.PathLike) -> list[int]:
-    """Recompute each recorded block's checksum from the store; return the blocks that differ.
-
-    An empty list means every block in the manifest is in the store as it was computed.
-    """
-    manifest = read_manifest(out)
-    if manifest is None:
-        raise BatchError(f"{out} has no {MANIFEST_NAME}; it was not written by run_batch.")
-    layout = manifest["layout"]
-    ds = xr.open_zarr(out)
-    names = layout["variables"]
-    bad = []
-    for entry in manifest["blocks"]:
-        block = ds[names].isel({layout["time_dim"]: slice(entry["start"], entry["stop"])})
-        if block_checksum(block.compute()) != entry["sha256"]:
-            bad.append(entry["index"])
-    return bad
 
 
 # ------------------------------------------------------------------------------------- run
@@ -555,76 +240,6 @@ def _check_options(method: str, options: Mapping[str, Any]) -> None:
         )
 
 
-def _block_bounds(n_times: int, size: int) -> list[tuple[int, int]]:
-    return [(a, min(a + size, n_times)) for a in range(0, n_times, size)]
-
-
-def _new_manifest(
-    result: xr.Dataset, fp: dict, time_dim: str, names: list[str], n_times: int, size: int
-) -> dict:
-    tally = {
-        k: int(v)
-        for k, v in result.attrs.items()
-        if k.startswith(("profiles_", "levels_rejected_"))
-    }
-    return {
-        "format": MANIFEST_FORMAT,
-        "xdepthdif_version": __version__,
-        "created": _now(),
-        "fingerprint": fp,
-        "layout": {
-            "time_dim": time_dim,
-            "n_times": n_times,
-            "time_block": size,
-            "n_blocks": len(_block_bounds(n_times, size)),
-            "variables": names,
-        },
-        "tally": tally,
-        "blocks": [],
-    }
-
-
-def _block_entry(index: int, a: int, b: int, block: xr.Dataset, time_dim: str, t0: float) -> dict:
-    times = block[time_dim].values
-    return {
-        "index": index,
-        "start": a,
-        "stop": b,
-        "time": [_time_str(times[0]), _time_str(times[-1])],
-        "sha256": block_checksum(block),
-        "obs_count_sum": int(block["obs_count"].values.sum()) if "obs_count" in block else None,
-        "seconds": round(time.perf_counter() - t0, 3),
-        "written": _now(),
-    }
-
-
-def _check_fingerprint(out: Path, manifest: dict, fp: dict) -> None:
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise BatchError(
-            f"{manifest_path(out)} is not a {MANIFEST_FORMAT} manifest (format "
-            f"{manifest.get('format')!r}); pass --overwrite to start over, or choose a new --out."
-        )
-    old = manifest["fingerprint"]
-    diffs = _diff(old, json.loads(json.dumps(fp)))
-    if diffs:
-        raise BatchError(
-            f"{out} was started by a different run, so it cannot be resumed: "
-            + "; ".join(diffs)
-            + ". Pass --overwrite (overwrite=True) to start over, or choose a new --out."
-        )
-
-
-def _diff(old: Any, new: Any, key: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for k in sorted(set(old) | set(new)):
-            out += _diff(old.get(k), new.get(k), f"{key}.{k}" if key else k)
-        return out
-    if old == new:
-        return []
-    return [f"{key} was {old!r}, now {new!r}"]
-
-
 def _write_template(result: xr.Dataset, out: Path, manifest: dict, time_dim: str) -> None:
     """The store's metadata, coordinates and an empty manifest, written into a staging folder
     that is renamed into place: ``out`` either does not exist or holds a complete template."""
@@ -725,12 +340,6 @@ class _Printer:
             self.open_line = False
 
 
-def _time_str(value) -> str:
-    if isinstance(value, np.datetime64):
-        return str(np.datetime_as_string(value, unit="s"))
-    return str(value)
-
-
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
@@ -739,7 +348,3 @@ def _duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes} min {s:02d} s"
     return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -268,7 +268,7 @@ class EN4ProfilesReader(BaseReader):
         **kwargs: Any,
     ) -> xr.Dataset:
         from ..obs import read_en4
-        from .download import EN4_BASE_URL, en4_profiles
+        from .archives import EN4_BASE_URL, en4_profiles
 
         path = en4_profiles(
             int(year),
@@ -308,7 +308,7 @@ class EN4AnalysesReader(BaseReader):
         chunks: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        from .download import EN4_BASE_URL, en4_analyses
+        from .archives import EN4_BASE_URL, en4_analyses
 
         paths = en4_analyses(
             str(start),
@@ -347,7 +347,7 @@ class OSTIAL4Reader(BaseReader):
         chunks: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        from .download import OSTIA_BASE_URL, ostia_l4
+        from .archives import OSTIA_BASE_URL, ostia_l4
 
         paths = ostia_l4(str(start), str(end) if end else None, base_url=base_url or OSTIA_BASE_URL)
         return _to_celsius(_open_days_or_months(paths, chunks or {}, **kwargs))
