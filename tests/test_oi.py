@@ -1,10 +1,22 @@
-"""Optimal interpolation against an exact dense solve, and its basic properties."""
+"""Optimal interpolation against an exact dense solve, its basic properties, and the fit of its
+covariance to the innovations."""
 
 import numpy as np
 import pytest
 
-from xdepthdif.analysis.oi import OIConfig, default_length_scale_km, oi_analysis
-from xdepthdif.grid.geo import great_circle_km
+from xdepthdif.analysis.covariance import CovParams, error_pattern, gradient_magnitude
+from xdepthdif.analysis.oi import OIConfig, freezing_point, gradient_reference, oi_analysis
+from xdepthdif.analysis.oi_fit import fit_for_steps
+from xdepthdif.grid.geo import EARTH_RADIUS_KM, unit_vectors
+
+FIXED = {
+    "length_scale_km": 1500.0,
+    "meso_scale_km": 250.0,
+    "meso_share": 0.4,
+    "obs_error": 0.2,
+    "background_error": 1.5,
+    "gradient_weight": 0.5,
+}
 
 
 def _problem(seed=0, nz=2, ny=9, nx=13, frac=0.25):
@@ -14,100 +26,174 @@ def _problem(seed=0, nz=2, ny=9, nx=13, frac=0.25):
     obs = np.where(rng.random((nz, ny, nx)) < frac, rng.normal(15, 2, (nz, ny, nx)), np.nan)
     count = np.where(np.isfinite(obs), rng.integers(1, 4, obs.shape), 0)
     err = np.where(np.isfinite(obs), rng.uniform(0.0, 0.04, obs.shape), np.nan)
-    return lat, lon, obs, count, err
+    bg = 14.0 + np.linspace(0, 2, ny)[None, :, None] + np.zeros((nz, ny, nx))
+    bg[1] -= 3.0
+    return lat, lon, obs, count, err, bg
 
 
-def _dense(lat, lon, obs, count, err, depth, cfg):
+def _dense(lat, lon, obs, count, err, depth, bg, cfg, stretch=1.0, width=8.0):
     """The textbook OI with every observation, written independently of the tiled solver."""
-    glat, glon = np.meshgrid(lat, lon, indexing="ij")
-    glat, glon = glat.ravel(), glon.ravel()
+    glat, glon = (a.ravel() for a in np.meshgrid(lat, lon, indexing="ij"))
+    xyz = unit_vectors(glat, glon)
+    grad = gradient_magnitude(bg, depth, lat, lon)
+    ref = gradient_reference(grad, np.isfinite(bg))
     means, sds = [], []
     for k in range(obs.shape[0]):
-        o = np.isfinite(obs[k].ravel())
+        pat = error_pattern(grad[k], ref[k], cfg.gradient_weight).ravel()
+        o = np.flatnonzero(np.isfinite(obs[k].ravel()))
         y, n, e = obs[k].ravel()[o], count[k].ravel()[o], err[k].ravel()[o]
-        bg = y.mean()
-        rvar = (cfg.obs_error**2 + e) / n
-        vb = cfg.background_error**2
-        scale = cfg.length_scales(depth)[k]
+        b0 = bg[k].ravel()
 
-        def b(i, j, vb=vb, scale=scale):
-            d = great_circle_km(glat[i][:, None], glon[i][:, None], glat[j][None], glon[j][None])
-            return vb * np.exp(-0.5 * (d / scale) ** 2)
+        def b(i, j, pat=pat):
+            d2 = EARTH_RADIUS_KM**2 * ((xyz[i][:, None] - xyz[j][None]) ** 2).sum(-1)
+            dy2 = np.minimum(
+                (np.deg2rad(glat[i][:, None] - glat[j][None]) * EARTH_RADIUS_KM) ** 2, d2
+            )
+            s = 1 + (stretch - 1) * np.exp(-(((glat[i][:, None] + glat[j][None]) / 2 / width) ** 2))
+            d2 = dy2 + (d2 - dy2) / s**2
+            rho = (1 - cfg.meso_share) * np.exp(-0.5 * d2 / cfg.length_scale_km**2)
+            rho += cfg.meso_share * np.exp(-0.5 * d2 / cfg.meso_scale_km**2)
+            return cfg.background_error**2 * pat[i][:, None] * pat[j][None] * rho
 
-        oi_idx, all_idx = np.flatnonzero(o), np.arange(glat.size)
-        a = b(oi_idx, oi_idx) + np.diag(rvar)
-        bgo = b(all_idx, oi_idx)
-        means.append((bg + bgo @ np.linalg.solve(a, y - bg)).reshape(lat.size, lon.size))
-        var = vb - np.einsum("ij,ji->i", bgo, np.linalg.solve(a, bgo.T))
+        a = b(o, o) + np.diag((cfg.obs_error**2 + e) / n)
+        bgo = b(np.arange(glat.size), o)
+        means.append((b0 + bgo @ np.linalg.solve(a, y - b0[o])).reshape(lat.size, lon.size))
+        var = (cfg.background_error * pat) ** 2 - np.einsum(
+            "ij,ji->i", bgo, np.linalg.solve(a, bgo.T)
+        )
         sds.append(np.sqrt(var).reshape(lat.size, lon.size))
     return np.array(means), np.array(sds)
 
 
-@pytest.mark.parametrize("tile", [1, 3, 4])
-def test_local_oi_equals_dense_when_neighbourhood_holds_everything(tile):
-    lat, lon, obs, count, err = _problem()
+@pytest.mark.parametrize(("tile", "stretch"), [(1, 1.0), (3, 1.0), (4, 1.0), (4, 2.5)])
+def test_local_oi_equals_dense_when_neighbourhood_holds_everything(tile, stretch):
+    lat, lon, obs, count, err, bg = _problem()
     depth = np.array([10.0, 500.0])
-    cfg = OIConfig(background_error=1.5, max_obs=10_000, search_radius=None, tile=tile)
-    mean, sd = oi_analysis(obs, count, err, lat, lon, depth, config=cfg)
-    ref_mean, ref_sd = _dense(lat, lon, obs, count, err, depth, cfg)
-    np.testing.assert_allclose(mean, ref_mean, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(sd, ref_sd, rtol=0, atol=1e-9)
+    cfg = OIConfig(
+        **FIXED, equatorial_stretch=stretch, max_obs=10_000, search_radius=None, tile=tile
+    )
+    mean, sd = oi_analysis(obs, count, err, lat, lon, depth, background=bg, config=cfg)
+    ref_mean, ref_sd = _dense(lat, lon, obs, count, err, depth, bg, cfg, stretch)
+    np.testing.assert_allclose(mean, ref_mean, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(sd, ref_sd, rtol=0, atol=1e-5)
 
 
-def test_local_oi_close_to_dense_with_default_neighbourhood():
-    lat, lon, obs, count, err = _problem(seed=3, ny=20, nx=30, frac=0.2)
-    # A smooth field plus small noise, as real super-observations are.
+def test_local_oi_close_to_dense_with_the_default_neighbourhood():
+    lat, lon, obs, count, err, bg = _problem(seed=3, ny=20, nx=30, frac=0.2)
     smooth = 15 + 3 * np.sin(np.deg2rad(lat))[:, None] * np.cos(np.deg2rad(3 * lon))[None, :]
     obs = np.where(np.isfinite(obs), smooth + 0.1 * (obs - 15) / 2, np.nan)
     depth = np.array([10.0, 500.0])
-    cfg = OIConfig(background_error=1.5, max_obs=24)
-    mean, _ = oi_analysis(obs, count, err, lat, lon, depth, config=cfg)
-    ref_mean, _ = _dense(lat, lon, obs, count, err, depth, cfg)
-    assert np.nanmax(np.abs(mean - ref_mean)) < 0.1
-    assert np.sqrt(np.nanmean((mean - ref_mean) ** 2)) < 0.01
+    cfg = OIConfig(**FIXED)  # the default neighbourhood
+    mean, _ = oi_analysis(obs, count, err, lat, lon, depth, background=bg, config=cfg)
+    ref_mean, _ = _dense(lat, lon, obs, count, err, depth, bg, cfg)
+    assert np.nanmax(np.abs(mean - ref_mean)) < 0.15
+    assert np.sqrt(np.nanmean((mean - ref_mean) ** 2)) < 0.03
 
 
-def test_longitude_convention_does_not_change_the_analysis():
-    lat, lon, obs, count, err = _problem(seed=1)
+@pytest.mark.parametrize("flip", ["lon_convention", "reverse_lon", "reverse_lat", "roll_lon"])
+def test_axis_order_and_convention_do_not_change_the_analysis(flip):
+    lat, lon, obs, count, err, bg = _problem(seed=1, ny=12, nx=20)
     depth = np.array([10.0, 500.0])
-    a = oi_analysis(obs, count, err, lat, lon, depth)
-    b = oi_analysis(obs, count, err, lat, (lon + 180) % 360 - 180, depth)
+    cfg = OIConfig(**FIXED, max_obs=12, tile=3)  # local, so tiles matter
+    a = oi_analysis(obs, count, err, lat, lon, depth, background=bg, config=cfg)
+    arrays = [obs, count, err, bg]
+    if flip == "lon_convention":
+        lat2, lon2 = lat, (lon + 180) % 360 - 180
+        back = (slice(None), slice(None), slice(None))
+    elif flip == "reverse_lon":
+        lat2, lon2, arrays = lat, lon[::-1], [x[:, :, ::-1] for x in arrays]
+        back = (slice(None), slice(None), slice(None, None, -1))
+    elif flip == "reverse_lat":
+        lat2, lon2, arrays = lat[::-1], lon, [x[:, ::-1] for x in arrays]
+        back = (slice(None), slice(None, None, -1), slice(None))
+    else:
+        lat2, lon2, arrays = lat, np.roll(lon, 7), [np.roll(x, 7, axis=2) for x in arrays]
+        back = None
+    b = oi_analysis(*arrays[:3], lat2, lon2, depth, background=arrays[3], config=cfg)
+    b = [np.roll(x, -7, axis=2) for x in b] if back is None else [x[back] for x in b]
     np.testing.assert_allclose(a[0], b[0], atol=1e-9)
     np.testing.assert_allclose(a[1], b[1], atol=1e-9)
 
 
-def test_land_is_nan_and_levels_without_data_are_nan():
-    lat, lon, obs, count, err = _problem(seed=2)
+def test_land_is_nan_and_levels_without_data_or_background_are_nan():
+    lat, lon, obs, count, err, _ = _problem(seed=2)
     obs[1] = np.nan
     count[1] = 0
     ocean = np.ones(obs.shape, bool)
     ocean[:, 0, :3] = False
-    mean, sd = oi_analysis(obs, count, err, lat, lon, np.array([10.0, 500.0]), ocean=ocean)
+    cfg = OIConfig(**FIXED)
+    mean, sd = oi_analysis(obs, count, err, lat, lon, np.array([10.0, 500.0]), ocean=ocean,
+                           config=cfg)  # fmt: skip
     assert np.isnan(mean[:, 0, :3]).all() and np.isnan(sd[:, 0, :3]).all()
-    assert np.isnan(mean[1]).all()
+    assert np.isnan(mean[1]).all()  # level mean of no observation
     assert np.isfinite(mean[0][ocean[0]]).all()
 
 
-def test_error_is_small_at_data_and_grows_to_background_error_far_away():
-    lat = np.linspace(-30, 30, 31)
-    lon = np.linspace(0, 60, 31)
+def test_error_is_small_at_data_and_the_background_error_far_away():
+    lat, lon = np.linspace(-30, 30, 31), np.linspace(0, 60, 31)
     obs = np.full((1, 31, 31), np.nan)
     obs[0, 15, 15] = 12.0
-    cfg = OIConfig(background_error=1.0, obs_error=0.1)
-    _, sd = oi_analysis(
-        obs,
-        (obs > 0).astype(int),
-        np.full(obs.shape, np.nan),
-        lat,
-        lon,
-        np.array([0.0]),
-        background=np.full(obs.shape, 10.0),
-        config=cfg,
-    )
+    cfg = OIConfig(**{**FIXED, "gradient_weight": 0.0, "obs_error": 0.1, "background_error": 1.0})
+    nan, bg = np.full(obs.shape, np.nan), np.full(obs.shape, 10.0)
+    count = (obs > 0).astype(int)
+    _, sd = oi_analysis(obs, count, nan, lat, lon, np.array([0.0]), background=bg, config=cfg)
     assert sd[0, 15, 15] < 0.15
-    assert sd[0, 0, 0] == pytest.approx(1.0, abs=1e-6)
+    assert sd[0, 0, 0] < 1.0
+    assert np.nanmax(sd) <= 1.0 + 1e-12
 
 
-def test_default_length_scale_grows_with_depth():
-    scales = default_length_scale_km(np.array([0.0, 1000.0, 5000.0]))
-    np.testing.assert_allclose(scales, [300.0, 350.0, 400.0])
+def test_analysis_never_below_the_freezing_point():
+    lat, lon = np.linspace(60, 70, 6), np.linspace(0, 10, 6)
+    obs = np.full((1, 6, 6), np.nan)
+    obs[0, 2, 2] = -5.0  # a bad value pulls the analysis down
+    bg = np.full(obs.shape, -1.5)
+    count, nan = np.isfinite(obs).astype(int), np.full(obs.shape, np.nan)
+    depth, cfg = np.array([5.0]), OIConfig(**FIXED)
+    mean, _ = oi_analysis(obs, count, nan, lat, lon, depth, background=bg, config=cfg)
+    assert np.nanmin(mean) == pytest.approx(float(freezing_point(np.array([5.0]))[0]))
+    assert -1.95 < float(freezing_point(np.array([5.0]))[0]) < -1.9
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"length_scale_km": 0.0},
+        {"length_scale_km": -300.0},
+        {"length_scale_km": float("nan")},
+        {"search_radius": 0.0},
+        {"obs_error": float("inf")},
+        {"background_error": 0.0},
+        {"meso_share": 1.5},
+        {"equatorial_stretch": 0.5},
+    ],
+)
+def test_options_that_would_discard_the_observations_are_refused(options):
+    with pytest.raises(ValueError, match="must"):
+        OIConfig(**options)
+
+
+def _gaussian_field(rng, lat, lon, p: CovParams):
+    glat, glon = (a.ravel() for a in np.meshgrid(lat, lon, indexing="ij"))
+    xyz = unit_vectors(glat, glon)
+    d2 = EARTH_RADIUS_KM**2 * ((xyz[:, None] - xyz[None]) ** 2).sum(-1)
+    c = (1 - p.meso_share) * np.exp(-0.5 * d2 / p.large_km**2)
+    c += p.meso_share * np.exp(-0.5 * d2 / p.meso_km**2)
+    chol = np.linalg.cholesky(p.sigma_b**2 * c + 1e-8 * np.eye(glat.size))
+    return (chol @ rng.standard_normal(glat.size)).reshape(lat.size, lon.size)
+
+
+def test_maximum_likelihood_recovers_the_covariance_it_was_given():
+    rng = np.random.default_rng(5)
+    lat, lon = np.arange(-24.0, 25.0, 2.0), np.arange(100.0, 160.0, 2.0)
+    truth = CovParams(sigma_b=1.2, sigma_o=0.3, large_km=1500.0, meso_km=400.0, meso_share=0.5)
+    steps = []
+    for _ in range(3):
+        field = _gaussian_field(rng, lat, lon, truth)
+        seen = rng.random(field.shape) < 0.3
+        obs = np.where(seen, field + truth.sigma_o * rng.standard_normal(field.shape), np.nan)
+        steps.append((obs[None], seen[None].astype(int), np.full((1, *field.shape), np.nan),
+                      np.zeros((1, *field.shape))))  # fmt: skip
+    (fit,) = fit_for_steps(steps, np.array([10.0]), lat, lon, OIConfig(gradient_weight=0.0))
+    assert fit.sigma_b == pytest.approx(truth.sigma_b, rel=0.35)
+    assert fit.sigma_o == pytest.approx(truth.sigma_o, rel=0.5)
+    assert truth.large_km / 2 < fit.large_km < truth.large_km * 2

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 from conftest import CountingScheduler, make_profiles, make_target, truth_field
 
-import xdepthdif  # noqa: F401
+import xdepthdif
 from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning, UnitsError
 
 
@@ -41,8 +41,10 @@ def test_threaded_and_distributed_give_identical_results(target, profiles):
 
 
 def test_oi_beats_the_level_mean(target):
+    # The truth here is a made-up field, not the real ocean, so the OI starts from the level
+    # mean (the shipped climatology is tested on real data in test_climatology_background).
     obs = make_profiles(n=90, seed=5)
-    result = target.depthdif.reconstruct(obs=obs).compute()
+    result = target.depthdif.reconstruct(obs=obs, background="level_mean").compute()
     truth = truth_field(
         result.lat.values[None, None, :, None],
         result.lon.values[None, None, None, :],
@@ -102,13 +104,26 @@ def test_profiles_outside_grid_or_time_are_counted_and_warned(target, profiles):
     assert result.attrs["profiles_read"] == obs.sizes["profile"]
 
 
-def test_empty_month_warns_and_is_nan(target):
+def test_empty_month_warns_and_is_nan_with_the_level_mean(target):
     obs = make_profiles(times=("2020-01-15", "2020-03-15"))
     with pytest.warns(EmptyTimeStepWarning, match="2020-02-15"):
-        result = target.depthdif.reconstruct(obs=obs).compute()
+        result = target.depthdif.reconstruct(obs=obs, background="level_mean").compute()
     assert np.isnan(result.thetao.sel(time="2020-02-15").values).all()
     assert (result.obs_count.sel(time="2020-02-15").values == 0).all()
     assert np.isfinite(result.thetao.sel(time="2020-01-15").values[:, 5, 5]).all()
+
+
+def test_empty_month_is_the_climatology_by_default(target):
+    obs = make_profiles(times=("2020-01-15", "2020-03-15"))
+    with pytest.warns(EmptyTimeStepWarning, match="2020-02-15"):
+        result = target.depthdif.reconstruct(obs=obs).compute()
+    ocean = target.sea_mask.values.astype(bool)
+    feb = result.thetao.sel(time="2020-02-15").values[:, ocean]
+    clim = xdepthdif.climatology(target).sel(time="2020-02-15").values[:, ocean]
+    finite = np.isfinite(clim)  # the atlas's own land is NaN in climatology()
+    assert finite.mean() > 0.8
+    np.testing.assert_allclose(feb[finite], clim[finite], atol=1e-9)
+    assert "climatology" in result.attrs["oi_background"]
 
 
 def test_background_field_fills_levels_and_months_without_data(target):

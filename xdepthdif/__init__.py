@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from . import accessor as _accessor  # noqa: F401  (registers .depthdif)
 from ._version import __version__
+from .background import climatology
 from .batch.cluster import cluster  # imports distributed only when called
 from .grid.regrid import regrid
 from .reconstruct import reconstruct
 from .sources.catalog import catalog
 
-__all__ = ["__version__", "catalog", "cluster", "reconstruct", "regrid"]
+__all__ = ["__version__", "catalog", "climatology", "cluster", "reconstruct", "regrid"]

@@ -21,6 +21,8 @@ import xarray as xr
 from . import cf
 from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
+from .analysis.oi_fit import band_summary, fit_for_steps
+from .background import ClimatologySpec, resolve_background
 from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
 from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
@@ -37,7 +39,7 @@ def reconstruct(
     obs: xr.Dataset,
     *,
     method: str = "oi",
-    background: xr.DataArray | None = None,
+    background: str | xr.DataArray = "climatology",
     window: str | None = None,
     keep_members: bool = False,
     **options,
@@ -59,8 +61,11 @@ def reconstruct(
         levels and native grid and mapped to the target's (see
         :func:`xdepthdif.analysis.native.diffusion_step`).
     background
-        Optional first guess on the target grid (°C), with or without a time dimension; by
-        default the mean of the observations of each level and time step.
+        The first guess of ``method="oi"``: ``"climatology"`` (the shipped 1° climatology at
+        each time step's day of year), ``"level_mean"`` (the mean of each level's
+        observations), a DataArray (°C or K; on the target's grid or regridded to it; with the
+        target's times, a ``month`` dimension, or no time), or a catalog entry
+        ``CATALOG/ENTRY?key=value`` holding ``thetao``. See :mod:`xdepthdif.background`.
     window
         Which observations belong to a time step: the target's time bounds when it has them,
         else ``"month"`` (the calendar month); a duration such as ``"10D"`` centres a window on
@@ -88,8 +93,9 @@ def reconstruct(
             f"keep_members=True needs an ensemble method ('diffusion'), not {method!r}."
         )
     grid = discover_grid(target)
-    if isinstance(config, DiffusionConfig):
-        if background is not None:
+    is_diffusion = isinstance(config, DiffusionConfig)
+    if is_diffusion:
+        if not (isinstance(background, str) and background == "climatology"):
             raise ValueError(
                 "background is used by method='oi' only; the diffusion prior is its own."
             )
@@ -126,29 +132,29 @@ def reconstruct(
             + (
                 "unguided samples of the diffusion prior."
                 if isinstance(config, DiffusionConfig)
-                else "NaN (or the background where one is given)."
+                else "the background (NaN with background='level_mean')."
             ),
             EmptyTimeStepWarning,
             stacklevel=3,
         )
 
     mask = _mask_array(target, grid)
-    bg = None if background is None else _background_array(background, grid)
+    bg, bg_label = (None, None) if is_diffusion else resolve_background(background, grid)
     sst = _surface_array(target, grid)
     err = profiles["thetao_error"].values if "thetao_error" in profiles else None
     arrays = (lat, lon, profiles["depth"].values, profiles["thetao"].values, err)
     days = to_days(grid.time, calendar)
     doys = day_of_year(grid.time)
+    if not is_diffusion:
+        config = _fit_oi(config, arrays, keep, step, grid, bg, doys)
     n_out = 3 + (config.members if keep_members else 0)
     blocks = []
     for i in range(grid.time.size):
         sel = np.flatnonzero(keep & (step == i))
         subset = [None if a is None else a[sel] for a in arrays]
-        bg_i = None if bg is None else (bg[i] if bg.ndim == 4 else bg)
+        bg_i = _background_at(bg, i)
         sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else sst)
-        step_info = None
-        if isinstance(config, DiffusionConfig):
-            step_info = (float(doys[i]), _time_key(days[i]), keep_members)
+        step_info = (float(doys[i]), _time_key(days[i]), keep_members)
         task = dask.delayed(_analyse_step, pure=True)(
             *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info, sst_i
         )
@@ -173,7 +179,19 @@ def reconstruct(
         "call": {"method": method, "window": window, **options}
         | ({"keep_members": True} if keep_members else {}),
         **{f"profiles_{k}" if k.startswith("rejected_") else k: v for k, v in counts.items()},
-        **{f"{method}_{k}": _attr(v) for k, v in dataclasses.asdict(config).items()},
+        **{
+            f"{method}_{f.name}": _attr(getattr(config, f.name))
+            for f in dataclasses.fields(config)
+            if f.name != "params"
+        },
+        **(
+            {}
+            if is_diffusion
+            else {
+                "oi_background": bg_label,
+                "oi_fitted_covariance": json.dumps(band_summary(config.params, grid.depth)),
+            }
+        ),
     }
     return cf.finalize(ds, grid, calendar, attrs)
 
@@ -195,8 +213,9 @@ def _analyse_step(
 ) -> np.ndarray:
     """One time step, numpy in and out: vertical interpolation, binning, analysis.
 
-    ``step`` is ``(day of year, time key, keep members)`` for the diffusion method;
-    ``surface`` the target's surface temperature (°C) at this time, or None.
+    ``step`` is ``(day of year, time key, keep members)``; ``surface`` the target's surface
+    temperature (°C) at this time, or None; ``background`` a field, None (level mean) or the
+    shipped climatology's :class:`~xdepthdif.background.ClimatologySpec`.
     """
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
@@ -212,9 +231,11 @@ def _analyse_step(
         )  # fmt: skip
         count = binned.count.astype(float)
         return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
+    if isinstance(background, ClimatologySpec):
+        background = background.on_grid(step[0], levels, grid_lat, grid_lon)
     guide = binned
     if surface is not None and levels[0] <= SURFACE_DEPTH_M:
-        extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
+        extra = max(config.sst_error**2 - config.params[0].sigma_o ** 2, 0.0)
         guide = with_surface_field(binned, surface, extra)
     mean, sd = oi_analysis(
         guide.mean,
@@ -297,20 +318,38 @@ def _surface_array(target: xr.Dataset, grid: TargetGrid):
     return sst.transpose(*order).data
 
 
-def _background_array(background: xr.DataArray, grid: TargetGrid):
-    offset = celsius_offset(background.attrs.get("units"), name="background")
-    background = background + offset if offset else background
-    order = [
-        d
-        for d in (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
-        if d in background.dims
-    ]
-    if order[-3:] != [grid.depth_name, grid.lat_name, grid.lon_name]:
-        raise UnitsError(
-            f"The background has dims {background.dims}; it must lie on the target's "
-            f"({grid.depth_name}, {grid.lat_name}, {grid.lon_name}) grid."
-        )
-    return background.transpose(*order).data
+def _background_at(bg, i: int):
+    """Time step ``i``'s background: the climatology spec, None, or a slice of the array."""
+    if bg is None or isinstance(bg, ClimatologySpec):
+        return bg
+    return bg[i] if bg.ndim == 4 else bg
+
+
+def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) -> OIConfig:
+    """Fit the OI's covariance to up to ``config.fit_steps`` time steps, now (eagerly), so the
+    fitted parameters are known to every task and to the output's attributes. Only the
+    observations and the first guess are read (no dask array is computed)."""
+    counts = np.array([(keep & (step == i)).sum() for i in range(grid.time.size)])
+    busy = np.flatnonzero(counts > 0)
+    if busy.size == 0:
+        return config
+    pick = np.linspace(0, busy.size - 1, min(config.fit_steps, busy.size))
+    chosen = busy[np.round(pick).astype(int)]
+    lat, lon, depth, thetao, err = arrays
+    steps = []
+    for i in np.unique(chosen):
+        sel = np.flatnonzero(keep & (step == i))
+        values = interpolate_to_levels(depth[sel], thetao[sel], grid.depth)
+        errors = None if err is None else interpolate_to_levels(depth[sel], err[sel], grid.depth)
+        binned = bin_profiles(lat[sel], lon[sel], values, grid.lat, grid.lon, errors)
+        b = _background_at(bg, i)
+        if isinstance(b, ClimatologySpec):
+            b = b.on_grid(float(doys[i]), grid.depth, grid.lat, grid.lon)
+        elif b is not None:
+            b = np.asarray(b)
+        steps.append((binned.mean, binned.count, binned.err_var, b))
+    params = fit_for_steps(steps, grid.depth, grid.lat, grid.lon, config)
+    return dataclasses.replace(config, params=tuple(params))
 
 
 def _attr(value):

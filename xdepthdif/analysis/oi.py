@@ -1,17 +1,20 @@
 """Optimal interpolation of super-observations, one time step, bare numpy.
 
-For each depth level the analysis is ``x_a = x_b + B_go (B_oo + R)⁻¹ (y − x_b)`` with a
-Gaussian background covariance ``B(d) = σ_b² exp(−d² / 2L²)`` on great-circle distance ``d``,
-and the analysis error variance is ``σ_b² − B_go (B_oo + R)⁻¹ B_og``.
+For each depth level the analysis is ``x_a = x_b + B_go (B_oo + R)⁻¹ (y − x_b)`` and its error
+variance ``B_gg − B_go (B_oo + R)⁻¹ B_og``, with the two-scale, spatially varying background
+covariance of :mod:`xdepthdif.analysis.covariance` and ``R`` the error of the super-observations
+(``σ_o²/n`` plus the error the data carry). Its parameters come per depth band from
+:func:`xdepthdif.analysis.oi_fit.fit_oi_params` (maximum likelihood on the innovations) unless
+given.
 
 The solve is local: the grid is cut into tiles of ``tile × tile`` cells, and each tile uses the
-``max_obs`` observations nearest to its centre within ``search_radius`` length scales (found with
-a k-d tree on the unit sphere, so longitude conventions and the dateline do not matter). The cost
-therefore grows with the number of observations near each tile, not with the grid squared; with
-``max_obs`` at least the number of observations and no radius, the result is the exact dense OI.
-
-The default length scale rises from 300 km at the surface to 400 km below 2000 m, the range of
-scales used by the Met Office EN objective analyses (Ingleby and Huddleston 2007, J. Mar. Sys.).
+``max_obs`` observations nearest to its centre (a k-d tree on the unit sphere, so longitude
+conventions and the dateline do not matter). The grid is put in a canonical order first
+(latitudes ascending, longitudes ascending from the largest gap), so the answer does not depend
+on the order of the grid's axes. Neighbour searches and distances are computed once for all the
+levels that observe the same cells (most levels of a profile data set), and tiles are solved in
+groups sized by the observations they use. With ``max_obs`` at least the number of observations,
+the result is the exact dense OI.
 
 Examples
 --------
@@ -19,83 +22,134 @@ Examples
 >>> lat, lon = np.array([0.0, 1.0, 2.0]), np.array([10.0, 11.0, 12.0, 13.0])
 >>> obs = np.full((1, 3, 4), np.nan); obs[0, 1, 1] = 20.0; obs[0, 0, 3] = 18.0
 >>> count = np.isfinite(obs).astype(int)
->>> mean, sd = oi_analysis(obs, count, np.full(obs.shape, np.nan), lat, lon, depth=np.array([5.0]))
->>> bool(abs(mean[0, 1, 1] - 20.0) < 0.2), bool(sd[0, 1, 1] < sd[0, 2, 0])
+>>> params = [CovParams(sigma_b=1.0, sigma_o=0.2, large_km=1500.0, meso_km=200.0,
+...                     meso_share=0.5)]
+>>> mean, sd = oi_analysis(obs, count, np.full(obs.shape, np.nan), lat, lon,
+...                        depth=np.array([5.0]), background=np.full(obs.shape, 19.0),
+...                        params=params)
+>>> bool(abs(mean[0, 1, 1] - 20.0) < 0.2), bool(sd[0, 1, 1] < sd[0, 2, 0] <= 1.0)
 (True, True)
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..grid.geo import chord_to_km, km_to_chord, unit_vectors
+from ..grid.geo import km_to_chord, unit_vectors
+from .canonical import canonical_axes
+from .covariance import CovParams, correlation, error_pattern, gradient_magnitude, pair_distances
 
+GROUP = 256
+"""Tiles solved together in one batched call."""
 
-def default_length_scale_km(depth: np.ndarray) -> np.ndarray:
-    """Horizontal length scale (km) by depth (m): 300 km at the surface, 400 km below 2000 m."""
-    return 300.0 + 100.0 * np.clip(np.asarray(depth, float) / 2000.0, 0.0, 1.0)
+_FIXED = {
+    "length_scale_km": "large_km",
+    "meso_scale_km": "meso_km",
+    "meso_share": "meso_share",
+    "obs_error": "sigma_o",
+    "background_error": "sigma_b",
+    "gradient_weight": "gradient_weight",
+}
 
 
 @dataclass(frozen=True)
 class OIConfig:
     """Parameters of the optimal interpolation.
 
+    The covariance parameters (the first six) are fitted per depth band to the innovations
+    (:func:`xdepthdif.analysis.oi_fit.fit_oi_params`) unless given: one value, or one per
+    level.
+
     Parameters
     ----------
     length_scale_km
-        Gaussian length scale: one value, one per level, or None for
-        :func:`default_length_scale_km`.
+        Basin-scale Gaussian length scale ``L`` (km).
+    meso_scale_km
+        Mesoscale length scale ``ℓ`` (km); never more than ``L/2``.
+    meso_share
+        Share ``μ`` of the background error variance at the mesoscale (0–1).
     obs_error
         Error standard deviation (°C) of one profile value, instrument and representativeness
         together; added in quadrature to ``thetao_error`` when the data carry it. A cell holding
         ``n`` profiles gets the error variance of their mean.
     background_error
-        Background error standard deviation (°C): one value, one per level, or None to estimate
-        it per level from the innovations (their variance minus the mean observation error).
+        Background error standard deviation (°C), the mean over the ocean of a level.
+    gradient_weight
+        ``β``: how much larger the background error is where the first guess has strong
+        vertical or horizontal gradients (0: uniform).
+    equatorial_stretch
+        Zonal stretch of both scales at the equator (1: isotropic; Argo climatologies use
+        2–4), decaying with an e-folding latitude of ``stretch_width_deg``.
+    stretch_width_deg
+        See ``equatorial_stretch``.
     max_obs
         Observations used per tile.
     tile
         Tile side, in grid cells.
     search_radius
-        Radius, in length scales, within which observations are searched; None for no limit.
+        Radius, in basin length scales, within which observations are searched; None for no
+        limit.
     sst_error
         Error standard deviation (°C) of the target's surface temperature field, when it has
         one, as an observation of the top level (used when that level lies within
         20 m of the surface): each top-level cell without a profile gets one observation of it.
-        Values below ``obs_error`` count as ``obs_error``.
+    fit_steps
+        Time steps (evenly spread, those with the most profiles) whose innovations the fit uses.
+    params
+        The resolved covariance of each level (set by :func:`xdepthdif.reconstruct` after the
+        fit; not an option users set).
     """
 
     length_scale_km: float | tuple[float, ...] | None = None
-    obs_error: float = 0.25
+    meso_scale_km: float | tuple[float, ...] | None = None
+    meso_share: float | tuple[float, ...] | None = None
+    obs_error: float | tuple[float, ...] | None = None
     background_error: float | tuple[float, ...] | None = None
-    max_obs: int = 48
+    gradient_weight: float | tuple[float, ...] | None = None
+    equatorial_stretch: float = 1.0
+    stretch_width_deg: float = 8.0
+    max_obs: int = 64
     tile: int = 4
-    search_radius: float | None = 4.0
+    search_radius: float | None = 3.0
     sst_error: float = 0.5
+    fit_steps: int = 4
+    params: tuple[CovParams, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.obs_error <= 0:
-            raise ValueError(f"obs_error must be positive (°C), got {self.obs_error}.")
-        if self.max_obs < 1 or self.tile < 1:
-            raise ValueError("max_obs and tile must be at least 1.")
+        for name in (*_FIXED, "equatorial_stretch", "stretch_width_deg", "sst_error"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            arr = np.asarray(value, float)
+            low_ok = arr >= 0 if name in ("meso_share", "gradient_weight") else arr > 0
+            if not (np.isfinite(arr).all() and low_ok.all()):
+                raise ValueError(
+                    f"OI option {name}={value!r} must be finite and "
+                    + ("non-negative" if name in ("meso_share", "gradient_weight") else "positive")
+                    + "; leave it out to fit it from the observations."
+                )
+        if self.meso_share is not None and (np.asarray(self.meso_share, float) > 1).any():
+            raise ValueError(f"meso_share must lie in 0..1, got {self.meso_share!r}.")
+        if self.equatorial_stretch < 1:
+            raise ValueError("equatorial_stretch must be at least 1 (1: isotropic).")
+        if self.max_obs < 1 or self.tile < 1 or self.fit_steps < 1:
+            raise ValueError("max_obs, tile and fit_steps must be at least 1.")
+        if self.search_radius is not None and not (
+            math.isfinite(self.search_radius) and self.search_radius > 0
+        ):
+            raise ValueError(
+                f"search_radius must be positive (in length scales) or None, got "
+                f"{self.search_radius!r}."
+            )
 
-    def length_scales(self, depth: np.ndarray) -> np.ndarray:
-        """Length scale (km) for each level."""
-        if self.length_scale_km is None:
-            return default_length_scale_km(depth)
-        return np.broadcast_to(np.asarray(self.length_scale_km, float), np.shape(depth)).copy()
-
-
-def estimate_background_variance(innov: np.ndarray, r: np.ndarray, min_obs: int = 5) -> float:
-    """σ_b² from innovations: their mean square minus the mean observation error variance,
-    floored at a tenth of the mean square. NaN when fewer than ``min_obs`` observations."""
-    if innov.size < min_obs:
-        return np.nan
-    ms = float(np.mean(innov**2))
-    return max(ms - float(np.mean(r)), 0.1 * ms, 1e-6)
+    def fixed(self) -> dict:
+        """The covariance parameters given by the user, by :class:`CovParams` field name."""
+        return {_FIXED[k]: getattr(self, k) for k in _FIXED if getattr(self, k) is not None}
 
 
 def oi_analysis(
@@ -108,65 +162,114 @@ def oi_analysis(
     ocean: np.ndarray | None = None,
     background: np.ndarray | None = None,
     config: OIConfig | None = None,
+    *,
+    params: Sequence[CovParams] | None = None,
+    gradient: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Analysis and its error standard deviation on a ``(level, lat, lon)`` grid.
 
-    ``obs_mean``, ``obs_count`` and ``obs_err_var`` are super-observations (see
-    :func:`xdepthdif.obs.bin_profiles`). ``background`` is a field on the grid (°C) or None for
-    the mean of the observations of each level. Levels with no observation and no background are
-    NaN; land (``~ocean``) is NaN.
+    Parameters
+    ----------
+    obs_mean, obs_count, obs_err_var
+        Super-observations (see :func:`xdepthdif.obs.bin_profiles`): mean, number and mean
+        squared error given with the data (NaN when none) of the values in each cell.
+    lat, lon, depth
+        The grid's 1-D axes (degrees, metres), in any order and longitude convention.
+    ocean
+        Sea mask, ``(level, lat, lon)`` or ``(lat, lon)``; land is NaN in the result.
+    background
+        First guess (°C) on the grid; None for the mean of the observations of each level
+        (the crude first guess, kept for comparison).
+    config
+        :class:`OIConfig`; its ``params``, or else ``params``, else a fit to the innovations of
+        this time step (:func:`xdepthdif.analysis.oi_fit.fit_oi_params`) give the covariance.
+    params
+        One :class:`~xdepthdif.analysis.covariance.CovParams` per level.
+    gradient
+        The background's gradient magnitude (:func:`~xdepthdif.analysis.covariance.
+        gradient_magnitude`) when already computed.
     """
-    cfg = config or OIConfig()
     nz, ny, nx = obs_mean.shape
-    ocean = np.ones((nz, ny, nx), bool) if ocean is None else np.broadcast_to(ocean, obs_mean.shape)
-    grid_xyz = unit_vectors(*np.meshgrid(lat, lon, indexing="ij"))
-    scales = cfg.length_scales(depth)
-    fixed_sd = cfg.background_error
-    fixed_var = None if fixed_sd is None else np.broadcast_to(np.square(fixed_sd), (nz,))
+    order_y, order_x, inv_y, inv_x, lat_c, lon_c = canonical_axes(lat, lon)
 
+    def canon(a):
+        return None if a is None else np.asarray(a)[..., order_y, :][..., order_x]
+
+    obs_mean, obs_count, obs_err_var = canon(obs_mean), canon(obs_count), canon(obs_err_var)
+    ocean = np.ones((nz, ny, nx), bool) if ocean is None else canon(ocean)
+    ocean = np.broadcast_to(ocean, (nz, ny, nx))
     has = (obs_count > 0) & np.isfinite(obs_mean)
-    bg = np.full((nz, ny, nx), np.nan)
-    innovs, rs, var_b = [], [], np.full(nz, np.nan)
-    for k in range(nz):
-        if background is not None:
-            bg[k] = background[k]
-        elif has[k].any():
-            bg[k] = obs_mean[k][has[k]].mean()
-        sel = has[k] & np.isfinite(bg[k])
-        err = np.where(np.isfinite(obs_err_var[k]), obs_err_var[k], 0.0)
-        r = (cfg.obs_error**2 + err[sel]) / obs_count[k][sel]
-        innovs.append(obs_mean[k][sel] - bg[k][sel])
-        rs.append(r)
-        var_b[k] = (
-            fixed_var[k] if fixed_var is not None else estimate_background_variance(innovs[k], r)
-        )
-    var_b = _fill_from_nearest(var_b)
+    if background is None:
+        background = level_mean_background(obs_mean, has)
+    bg = canon(background).astype(float)
+    grad = canon(gradient) if gradient is not None else gradient_magnitude(bg, depth, lat_c, lon_c)
+    reference = gradient_reference(grad, np.isfinite(bg))
+    cfg = config or OIConfig()
+    params = params or cfg.params
+    if params is None:
+        from .oi_fit import fit_oi_params, innovation_blocks
 
+        blocks = innovation_blocks(
+            obs_mean, obs_count, obs_err_var, bg, grad, reference, lat_c, lon_c
+        )
+        params = fit_oi_params([blocks], depth, fixed=cfg.fixed(), stretch=cfg.equatorial_stretch)
+    if len(params) != nz:
+        raise ValueError(f"Got covariance parameters for {len(params)} levels, not {nz}.")
+
+    grid_lat = np.broadcast_to(lat_c[:, None], (ny, nx)).ravel()
+    grid_xyz = unit_vectors(*np.meshgrid(lat_c, lon_c, indexing="ij")).reshape(-1, 3)
+    tiles = _tiles(ny, nx, cfg.tile)
     mean = np.full((nz, ny, nx), np.nan)
     sd = np.full((nz, ny, nx), np.nan)
+    cache = None
     for k in range(nz):
         if not np.isfinite(bg[k]).any():
             continue
-        sel = has[k] & np.isfinite(bg[k])
-        incr, var = _solve_level(
-            grid_xyz, grid_xyz[sel], innovs[k], rs[k], var_b[k], scales[k], cfg
-        )
-        mean[k] = bg[k] + incr
-        sd[k] = np.sqrt(np.maximum(var, 0.0))
-    land = ~ocean
-    mean[land] = np.nan
-    sd[land] = np.nan
-    return mean, sd
+        p = params[k]
+        pattern = error_pattern(grad[k], reference[k], p.gradient_weight).ravel()
+        sel = np.flatnonzero((has[k] & np.isfinite(bg[k])).ravel())
+        if cache is None or cache.scale != p.large_km or not np.array_equal(cache.sel, sel):
+            cache = _Neighbours(grid_xyz, grid_lat, sel, tiles, cfg.max_obs, cfg.search_radius, p)
+        err = np.where(np.isfinite(obs_err_var[k]), obs_err_var[k], 0.0).ravel()[sel]
+        r = (p.sigma_o**2 + err) / obs_count[k].ravel()[sel]
+        innov = obs_mean[k].ravel()[sel] - bg[k].ravel()[sel]
+        incr, var = cache.solve(innov, r, pattern, p)
+        mean[k] = bg[k] + incr.reshape(ny, nx)
+        sd[k] = np.sqrt(np.maximum(var, 0.0)).reshape(ny, nx)
+    mean = np.maximum(mean, freezing_point(depth)[:, None, None])
+    mean[~ocean] = np.nan
+    sd[~ocean] = np.nan
+    return mean[:, inv_y][:, :, inv_x], sd[:, inv_y][:, :, inv_x]
 
 
-def _fill_from_nearest(values: np.ndarray) -> np.ndarray:
-    """Fill NaN entries from the nearest finite level (1.0 °C² when none is finite)."""
-    ok = np.flatnonzero(np.isfinite(values))
-    if ok.size == 0:
-        return np.ones_like(values)
-    idx = np.arange(values.size)
-    nearest = ok[np.abs(idx[:, None] - ok[None, :]).argmin(axis=1)]
-    return values[nearest]
+def freezing_point(depth: np.ndarray) -> np.ndarray:
+    """Freezing point (°C, potential temperature) of sea water of salinity 35 at each depth,
+    the floor of every analysis (salter water freezes colder, so this floor never cuts a
+    physically possible value by more than a few hundredths)."""
+    import gsw
+
+    p = gsw.p_from_z(-np.asarray(depth, float), 0.0)
+    sa = np.full(p.shape, 35.16504)
+    return gsw.pt0_from_t(sa, gsw.t_freezing(sa, p, 0.0), p)
+
+
+def level_mean_background(obs_mean: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """One number per level, the mean of its observations (NaN without any)."""
+    out = np.full(obs_mean.shape, np.nan)
+    for k in range(obs_mean.shape[0]):
+        if has[k].any():
+            out[k] = obs_mean[k][has[k]].mean()
+    return out
+
+
+def gradient_reference(grad: np.ndarray, ocean: np.ndarray) -> np.ndarray:
+    """Root-mean-square gradient of each level over ``ocean`` (normalises the error pattern;
+    0 for a level without gradient)."""
+    ref = [
+        float(np.sqrt(np.mean(g[o] ** 2))) if o.any() else 1.0
+        for g, o in zip(grad, ocean, strict=True)
+    ]
+    return np.nan_to_num(np.asarray(ref), nan=0.0)
 
 
 def _tiles(ny: int, nx: int, t: int) -> np.ndarray:
@@ -178,43 +281,91 @@ def _tiles(ny: int, nx: int, t: int) -> np.ndarray:
     return flat.reshape(ty * tx, t * t)
 
 
-def _solve_level(grid_xyz, obs_xyz, innov, r, var_b, scale_km, cfg: OIConfig):
-    ny, nx = grid_xyz.shape[:2]
-    n = obs_xyz.shape[0]
-    if n == 0:
-        return np.zeros((ny, nx)), np.full((ny, nx), var_b)
-    pts = grid_xyz.reshape(-1, 3)
-    tiles = _tiles(ny, nx, cfg.tile)
-    valid = tiles >= 0
-    tile_pts = pts[np.where(valid, tiles, 0)]  # (T, m, 3)
-    centre = (tile_pts * valid[..., None]).sum(1)
-    centre /= np.linalg.norm(centre, axis=1, keepdims=True)
-    reach = np.where(valid, np.linalg.norm(tile_pts - centre[:, None], axis=-1), 0).max(1)
-    k = min(cfg.max_obs, n)
-    upper = np.inf if cfg.search_radius is None else km_to_chord(cfg.search_radius * scale_km)
-    dist, idx = cKDTree(obs_xyz).query(centre, k=k, distance_upper_bound=upper + reach.max())
-    idx = np.asarray(idx).reshape(len(tiles), k)
-    dist = np.asarray(dist).reshape(len(tiles), k)
-    used = (idx < n) & (dist <= upper + reach[:, None])
-    idx = np.where(used, idx, 0)
+class _Neighbours:
+    """Each tile's nearest observations and the distances a level's solve needs, computed once
+    for every level that observes the same cells ``sel``."""
 
-    def cov(a, b):
-        chord2 = np.maximum(2.0 - 2.0 * np.matmul(a, np.swapaxes(b, 1, 2)), 0.0)
-        d = chord_to_km(np.sqrt(chord2))
-        return var_b * np.exp(-0.5 * (d / scale_km) ** 2)
+    def __init__(self, grid_xyz, grid_lat, sel, tiles, max_obs, search_radius, p: CovParams):
+        self.sel, self.tiles, self.scale = sel, tiles, p.large_km
+        self.valid = tiles >= 0
+        self.n_grid = grid_xyz.shape[0]
+        n = sel.size
+        if n == 0:
+            return
+        obs_xyz, obs_lat = grid_xyz[sel], grid_lat[sel]
+        safe = np.where(self.valid, tiles, 0)
+        tile_xyz = grid_xyz[safe]
+        centre = (tile_xyz * self.valid[..., None]).sum(1)
+        centre /= np.linalg.norm(centre, axis=1, keepdims=True)
+        reach = np.where(self.valid, np.linalg.norm(tile_xyz - centre[:, None], axis=-1), 0)
+        reach = reach.max(1)
+        k = min(max_obs, n)
+        upper = np.inf if search_radius is None else km_to_chord(search_radius * p.large_km)
+        dist, idx = cKDTree(obs_xyz).query(centre, k=k, distance_upper_bound=upper + reach.max())
+        idx, dist = np.asarray(idx).reshape(len(tiles), k), np.asarray(dist).reshape(len(tiles), k)
+        used = (idx < n) & (dist <= upper + reach[:, None])
+        counts = used.sum(1)
+        self.groups = []
+        by_count = np.argsort(counts, kind="stable")
+        for start in range(0, len(tiles), GROUP):
+            rows = by_count[start : start + GROUP]
+            m = int(counts[rows].max())
+            if m == 0:
+                self.groups.append((rows, None))
+                continue
+            # used entries first, so the first m columns hold every used observation
+            first = np.argsort(~used[rows], axis=1, kind="stable")[:, :m]
+            gi = np.take_along_axis(idx[rows], first, 1)
+            gu = np.take_along_axis(used[rows], first, 1)
+            gi = np.where(gu, gi, 0)
+            oxyz, olat = obs_xyz[gi], obs_lat[gi]
+            txyz, tlat = tile_xyz[rows], grid_lat[safe[rows]]
+            self.groups.append(
+                (
+                    rows,
+                    (
+                        gi,
+                        gu,
+                        _geometry(oxyz, olat, oxyz, olat, p),
+                        _geometry(txyz, tlat, oxyz, olat, p),
+                    ),
+                )
+            )
 
-    oxyz = obs_xyz[idx]  # (T, k, 3)
-    pair = used[:, :, None] & used[:, None, :]
-    a = np.where(pair, cov(oxyz, oxyz), 0.0)
-    a[:, np.arange(k), np.arange(k)] += np.where(used, r[idx], 1.0)  # padding: unit diagonal
-    c_go = np.where(used[:, None, :], cov(tile_pts, oxyz), 0.0)  # (T, m, k)
-    d = np.where(used, innov[idx], 0.0)
-    rhs = np.concatenate([d[:, :, None], np.swapaxes(c_go, 1, 2)], axis=2)
-    sol = np.linalg.solve(a, rhs)
-    incr = np.einsum("tmk,tk->tm", c_go, sol[:, :, 0])
-    var = var_b - np.einsum("tmk,tkm->tm", c_go, sol[:, :, 1:])
-    out_incr = np.zeros(ny * nx)
-    out_var = np.zeros(ny * nx)
-    out_incr[tiles[valid]] = incr[valid]
-    out_var[tiles[valid]] = var[valid]
-    return out_incr.reshape(ny, nx), out_var.reshape(ny, nx)
+    def solve(self, innov, r, pattern, p: CovParams):
+        """Increment and error variance on the flat grid for one level."""
+        var_g = (p.sigma_b * pattern) ** 2
+        incr = np.zeros(self.n_grid)
+        var = var_g.copy()
+        if self.sel.size == 0:
+            return incr, var
+        obs_pat = pattern[self.sel]
+        for rows, geo in self.groups:
+            if geo is None:
+                continue
+            gi, gu, oo, go = geo
+            tile = self.tiles[rows]
+            safe = np.where(tile >= 0, tile, 0)
+            po, pg = obs_pat[gi] * gu, pattern[safe]
+            c_oo = p.sigma_b**2 * po[:, :, None] * po[:, None, :] * correlation(*oo, p)
+            m = gi.shape[1]
+            c_oo[:, np.arange(m), np.arange(m)] += np.where(gu, r[gi], 1.0)
+            c_go = p.sigma_b**2 * pg[:, :, None] * po[:, None, :] * correlation(*go, p)
+            d = np.where(gu, innov[gi], 0.0)
+            rhs = np.concatenate([d[:, :, None], np.swapaxes(c_go, 1, 2)], axis=2)
+            sol = np.linalg.solve(c_oo, rhs)
+            t_incr = np.einsum("tmk,tk->tm", c_go, sol[:, :, 0])
+            t_var = var_g[safe] - np.einsum("tmk,tkm->tm", c_go, sol[:, :, 1:])
+            ok = tile >= 0
+            incr[tile[ok]] = t_incr[ok]
+            var[tile[ok]] = t_var[ok]
+        return incr, var
+
+
+def _geometry(xyz_a, lat_a, xyz_b, lat_b, p: CovParams):
+    """What :func:`correlation` needs, kept in float32; the meridional part only when stretched."""
+    d2, dy2 = pair_distances(xyz_a, lat_a, xyz_b, lat_b)
+    if p.stretch == 1.0:
+        return d2.astype(np.float32), None, None
+    mean_lat = 0.5 * (lat_a[..., :, None] + lat_b[..., None, :])
+    return d2.astype(np.float32), dy2.astype(np.float32), mean_lat.astype(np.float32)
