@@ -4,8 +4,13 @@ covariance to the innovations."""
 import numpy as np
 import pytest
 
-from xdepthdif.analysis.covariance import CovParams, error_pattern, gradient_magnitude
-from xdepthdif.analysis.oi import OIConfig, freezing_point, gradient_reference, oi_analysis
+from xdepthdif.analysis.covariance import (
+    CovParams,
+    error_pattern,
+    gradient_magnitude,
+    gradient_reference,
+)
+from xdepthdif.analysis.oi import OIConfig, freezing_point, oi_analysis
 from xdepthdif.analysis.oi_fit import fit_for_steps
 from xdepthdif.grid.geo import EARTH_RADIUS_KM, unit_vectors
 

@@ -4,7 +4,7 @@ Examples
 --------
 >>> oy, ox = canonical_order([10.0, 0.0], [350.0, 10.0, 0.0])
 >>> oy.tolist(), ox.tolist()
-([1, 0], [2, 1, 0])
+([1, 0], [0, 2, 1])
 """
 
 from __future__ import annotations

@@ -114,3 +114,13 @@ def error_pattern(gradient: np.ndarray, reference: float, weight: float) -> np.n
     if reference <= 0:
         return np.ones_like(gradient)
     return np.sqrt((1.0 + weight * (gradient / reference) ** 2) / (1.0 + weight))
+
+
+def gradient_reference(grad: np.ndarray, ocean: np.ndarray) -> np.ndarray:
+    """Root-mean-square gradient of each level over ``ocean`` (normalises the error pattern;
+    0 for a level without gradient)."""
+    ref = [
+        float(np.sqrt(np.mean(g[o] ** 2))) if o.any() else 1.0
+        for g, o in zip(grad, ocean, strict=True)
+    ]
+    return np.nan_to_num(np.asarray(ref), nan=0.0)

@@ -115,3 +115,12 @@ def choose_regridder(src_lat, src_lon, lat, lon) -> Regridder:
     if coarse and float(np.median(np.abs(np.diff(lat)))) > 1.5 * src_step:
         return Regridder.conservative(src_lat, src_lon, lat, lon)
     return Regridder.bilinear(src_lat, src_lon, lat, lon)
+
+
+def level_mean_background(obs_mean: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """One number per level, the mean of its observations (NaN without any)."""
+    out = np.full(obs_mean.shape, np.nan)
+    for k in range(obs_mean.shape[0]):
+        if has[k].any():
+            out[k] = obs_mean[k][has[k]].mean()
+    return out

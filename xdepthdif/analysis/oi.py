@@ -42,7 +42,15 @@ from scipy.spatial import cKDTree
 
 from ..grid.geo import km_to_chord, unit_vectors
 from .canonical import canonical_axes
-from .covariance import CovParams, correlation, error_pattern, gradient_magnitude, pair_distances
+from .covariance import (
+    CovParams,
+    correlation,
+    error_pattern,
+    gradient_magnitude,
+    gradient_reference,
+    pair_distances,
+)
+from .first_guess import level_mean_background
 
 GROUP = 256
 """Tiles solved together in one batched call."""
@@ -251,25 +259,6 @@ def freezing_point(depth: np.ndarray) -> np.ndarray:
     p = gsw.p_from_z(-np.asarray(depth, float), 0.0)
     sa = np.full(p.shape, 35.16504)
     return gsw.pt0_from_t(sa, gsw.t_freezing(sa, p, 0.0), p)
-
-
-def level_mean_background(obs_mean: np.ndarray, has: np.ndarray) -> np.ndarray:
-    """One number per level, the mean of its observations (NaN without any)."""
-    out = np.full(obs_mean.shape, np.nan)
-    for k in range(obs_mean.shape[0]):
-        if has[k].any():
-            out[k] = obs_mean[k][has[k]].mean()
-    return out
-
-
-def gradient_reference(grad: np.ndarray, ocean: np.ndarray) -> np.ndarray:
-    """Root-mean-square gradient of each level over ``ocean`` (normalises the error pattern;
-    0 for a level without gradient)."""
-    ref = [
-        float(np.sqrt(np.mean(g[o] ** 2))) if o.any() else 1.0
-        for g, o in zip(grad, ocean, strict=True)
-    ]
-    return np.nan_to_num(np.asarray(ref), nan=0.0)
 
 
 def _tiles(ny: int, nx: int, t: int) -> np.ndarray:

@@ -252,8 +252,8 @@ def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
     :func:`xdepthdif.analysis.oi.oi_analysis`.
     """
     from .canonical import canonical_axes
-    from .covariance import gradient_magnitude
-    from .oi import gradient_reference, level_mean_background
+    from .covariance import gradient_magnitude, gradient_reference
+    from .first_guess import level_mean_background
 
     oy, ox, _, _, lat_c, lon_c = canonical_axes(lat, lon)
     blocks = []
