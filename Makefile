@@ -14,7 +14,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: demo test lint format clean model skill
+.PHONY: climatology demo test lint format clean model skill
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,12 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+
+# The shipped climatology: rebuilt from Debian's ferret-datasets (NOAA PMEL sample data, public
+# domain), downloaded with apt (no install needed) and unpacked into build/ferret.
+climatology: $(STAMP)
+	mkdir -p build/ferret
+	cd build/ferret && (ls ferret-datasets_*.deb >/dev/null 2>&1 || apt-get download ferret-datasets)
+	dpkg-deb -x build/ferret/ferret-datasets_*.deb build/ferret/x
+	$(PY) -m xdepthdif.sources.atlas_build build/ferret/x/usr/share/ferret-vis/data \
+		xdepthdif/data/climatology.nc
