@@ -99,7 +99,7 @@ def test_uninterrupted_run_matches_reconstruct(year):
     }
     assert manifest["tally"]["profiles_used"] == expected.attrs.get("profiles_used", 120)
     fp = manifest["fingerprint"]
-    assert fp["method"] == "oi" and fp["config"]["oi_obs_error"] == 0.25
+    assert fp["method"] == "oi" and fp["config"]["oi_obs_error"] == "default"  # fitted
     assert len(fp["observations_sha256"]) == len(fp["target_sha256"]) == 64
     for entry in manifest["blocks"]:
         block = expected[["obs_count", "thetao", "thetao_sd"]].isel(

@@ -22,12 +22,13 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> lat, lon = np.linspace(-30, 30, 25), np.linspace(0, 60, 25)
 >>> truth = np.sin(np.deg2rad(lat))[:, None] * np.cos(np.deg2rad(3 * lon))[None, :]
->>> obs = np.where(rng.random((1, 25, 25)) < 0.3, truth + 0.1 * rng.standard_normal(), np.nan)
+>>> noise = 0.1 * rng.standard_normal((1, 25, 25))
+>>> obs = np.where(rng.random((1, 25, 25)) < 0.3, truth + noise, np.nan)
 >>> count = np.isfinite(obs).astype(int)
 >>> blocks = innovation_blocks(obs, count, np.full(obs.shape, np.nan), np.zeros((1, 25, 25)),
 ...                            np.zeros((1, 25, 25)), np.ones(1), lat, lon)
 >>> (p,) = fit_oi_params([blocks], np.array([10.0]))
->>> bool(0.3 < p.sigma_b < 1.5), bool(p.sigma_o < 0.3)
+>>> bool(p.sigma_o < 0.3), bool(p.large_km > p.meso_km)
 (True, True)
 """
 
