@@ -142,9 +142,9 @@ def resolve_background(background, grid: TargetGrid):
             return spec, f"climatology (xdepthdif shipped, sha256 {spec.sha256[:12]})"
         if background == "level_mean":
             return None, "level_mean"
-        from .sources.catalog import open_entry
+        from .batch.inputs import from_catalog
 
-        data = open_entry(background)
+        data = from_catalog(background)
         if data is None or "thetao" not in data:
             raise ValueError(
                 f"background={background!r} is neither {' nor '.join(map(repr, NAMES))} nor a "

@@ -21,7 +21,7 @@ import xarray as xr
 from ..errors import InputError
 from .manifest import BatchError
 
-__all__ = ["open_inputs", "parse_options"]
+__all__ = ["from_catalog", "open_inputs", "parse_options"]
 
 
 def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.Dataset, xr.Dataset]:
@@ -59,10 +59,10 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     """
     from ..obs import concat_profiles, read_en4, validate_profiles
 
-    target_ds = _from_catalog(target)
+    target_ds = from_catalog(target)
     if target_ds is None:
         target_ds = _open(_expand(target, "target"))
-    profiles = _from_catalog(obs)
+    profiles = from_catalog(obs)
     if profiles is not None:
         return target_ds, validate_profiles(profiles.load())
     obs_paths = _expand(obs, "obs")
@@ -72,7 +72,7 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     return target_ds, parts[0] if len(parts) == 1 else concat_profiles(parts)
 
 
-def _from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
+def from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
     """The data of a catalog entry named ``CATALOG/ENTRY[?key=value&...]``, or None when
     ``spec`` is not one (an existing path, a URL, or a name no catalog has)."""
     from ..sources.catalog import catalog, catalog_names
