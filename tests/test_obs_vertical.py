@@ -1,4 +1,5 @@
-"""Vertical interpolation to model levels with the max(0.1 z, 10 m) rule, hand-computed."""
+"""Vertical interpolation to model levels: max(0.1 z, 10 m) between observations, 10 m beyond
+them, hand-computed."""
 
 import numpy as np
 import pytest
@@ -23,8 +24,8 @@ def test_tolerance():
         (26.0, 15.8),  # bracketed by 25 and 35, 1 m away: 16 + (1/10)(14-16)
         (100.0, nan),  # bracketed by 35 and 300, nearer 65 m away > 10
         (280.0, 14.0 + (245 / 265) * (5.5 - 14.0)),  # bracketed, nearer (300) 20 m <= 28
-        (320.0, 5.5),  # below the deepest (300), 20 m away <= 32
-        (340.0, nan),  # below the deepest, 40 m away > 34
+        (308.0, 5.5),  # below the deepest (300), 8 m away <= 10
+        (320.0, nan),  # below the deepest, 20 m away > 10 (no copying down)
         (-20.0, nan),  # above the shallowest, 25 m away > 10
     ],
 )
@@ -45,7 +46,7 @@ def test_unsorted_input_nan_gaps_and_many_profiles_match_one_by_one():
     levels = np.array([0.0, 15.0, 55.0, 100.0, 320.0, 1000.0])
     got = interpolate_to_levels(depth, values, levels)
     assert got.shape == (3, 6)
-    np.testing.assert_allclose(got[0], [20.0, 18.0, nan, nan, 5.5, nan], equal_nan=True)
+    np.testing.assert_allclose(got[0], [20.0, 18.0, nan, nan, nan, nan], equal_nan=True)
     assert np.isnan(got[1]).all()
     # profile 3: 10 m (twice), 60 m; the 1000 m observation has no value, so 100 m and
     # deeper lie below the deepest observation (60 m) by more than their tolerance
@@ -77,10 +78,10 @@ def reference(depth, values, levels):
             out.append(va + (z - a) / (b - a) * (vb - va) if near <= tol else nan)
         elif above.size:
             a = above.max()
-            out.append(v[d == a][-1] if z - a <= tol else nan)
+            out.append(v[d == a][-1] if z - a <= 10.0 else nan)
         elif below.size:
             b = below.min()
-            out.append(v[d == b][0] if b - z <= tol else nan)
+            out.append(v[d == b][0] if b - z <= 10.0 else nan)
         else:
             out.append(nan)
     return np.array(out)

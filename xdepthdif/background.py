@@ -52,7 +52,7 @@ class ClimatologySpec:
 
 
 def climatology(
-    target: xr.Dataset | None = None,
+    target: xr.Dataset | xr.DataArray | None = None,
     *,
     time=None,
     depth=None,
@@ -64,8 +64,8 @@ def climatology(
     Parameters
     ----------
     target
-        A dataset whose time, depth, latitude and longitude (found with cf-xarray) give the grid;
-        or give the axes:
+        A dataset or data array whose time, depth, latitude and longitude (found with
+        cf-xarray) give the grid; or give the axes:
     time, depth, lat, lon
         Times (datetime-like; the day of year is what counts), depths (m, positive down),
         latitudes and longitudes (degrees, any convention and order).
@@ -77,6 +77,8 @@ def climatology(
         fraction on the grid is below one half (land, below the sea floor).
     """
     if target is not None:
+        if isinstance(target, xr.DataArray):
+            target = target.to_dataset(name=target.name or "field")
         grid = discover_grid(target)
         time, depth, lat, lon = grid.time, grid.depth, grid.lat, grid.lon
         names = (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)

@@ -11,10 +11,14 @@ ratio asks for. Weak priors on the scales and shares keep a band with few profil
 textbook values (a few hundred km for the mesoscale, ~1500 km for the basin scale) instead of
 letting the optimiser run off to a degenerate corner.
 
-Levels share the parameters of their band (:data:`DEPTH_BANDS`); a band without enough
-observations copies the nearest band that has them. Time steps (and levels) are independent
-blocks of the likelihood; each block holds at most ``max_block`` observations, a deterministic
-subset, so a fit costs about a second whatever the data volume.
+Levels share the shape of the covariance of their band (:data:`DEPTH_BANDS`: the scales, the
+mesoscale share and the gradient weight); a band without enough observations copies the nearest
+band that has them. The two variances are then refitted level by level (the shape held), because
+within a band the signal can change several-fold (thermocline heave at 750 m and at 1750 m).
+
+Time steps (and levels) are independent blocks of the likelihood; each block holds at most
+``max_block`` observations, a deterministic subset, so a fit costs seconds whatever the data
+volume.
 
 Examples
 --------
@@ -38,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
 
 from ..grid.geo import unit_vectors
@@ -53,6 +58,9 @@ PRIOR = {
     "gradient_weight": (1.0, 1.5),
 }
 """Weak priors: centre and width (in log or logit units) of each shape parameter."""
+
+REFIT_BLOCK = 120
+"""Observations per block when a level's variances are refitted (two parameters need fewer)."""
 
 FIELDS = ("sigma_b", "sigma_o", "large_km", "meso_km", "meso_share", "gradient_weight")
 
@@ -146,8 +154,23 @@ def fit_oi_params(
         nearest = min(fitted, key=lambda f: (abs(f - b), f))
         p = fitted[nearest]
         over = {n: float(np.broadcast_to(v, depth.shape)[k]) for n, v in fixed.items()}
-        out.append(replace(p, **over) if over else p)
+        p = replace(p, **over) if over else p
+        if not {"sigma_b", "sigma_o"} <= set(fixed):
+            one = _band_blocks(steps, np.array([k]), 1, min(max_block, REFIT_BLOCK), rng)
+            p = _refit_variances(p, one, min_obs, held=set(fixed))
+        out.append(p)
     return out
+
+
+def _refit_variances(p: CovParams, blocks: list[Block], min_obs: int, held: set) -> CovParams:
+    """``p`` with ``sigma_b`` and ``sigma_o`` (those not in ``held``) refitted to one level's
+    blocks, the shape of the covariance held; ``p`` itself when the level has fewer than
+    ``min_obs`` observations in all."""
+    if sum(b.innov.size for b in blocks) < min_obs:
+        return p
+    keep = held | set(FIELDS) - {"sigma_b", "sigma_o"}
+    shape = {f: getattr(p, f) for f in FIELDS if f in keep}
+    return _fit_band(blocks, shape, p.stretch, start=p)
 
 
 def _band(z: float) -> int:
@@ -178,18 +201,21 @@ def _band_blocks(steps, levels, per_band, max_block, rng) -> list[Block]:
     return blocks
 
 
-def _fit_band(blocks: list[Block], fixed: dict, stretch: float) -> CovParams:
+def _fit_band(
+    blocks: list[Block], fixed: dict, stretch: float, start: CovParams | None = None
+) -> CovParams:
+    """Maximum likelihood of the parameters not in ``fixed`` (from ``start`` when given)."""
     if all(f in fixed for f in FIELDS):
         return CovParams(**fixed, stretch=stretch)
     geo = [pair_distances(b.xyz, b.lat, b.xyz, b.lat) for b in blocks]
     mean_lat = [0.5 * (b.lat[:, None] + b.lat[None, :]) for b in blocks]
     ms = np.mean(np.concatenate([b.innov for b in blocks]) ** 2)
     free = [f for f in FIELDS if f not in fixed]
-    start = {
+    first = {
         "sigma_b": np.sqrt(0.8 * ms),
         "sigma_o": np.sqrt(0.2 * ms) + 1e-3,
         **{k: v[0] for k, v in PRIOR.items()},
-    }
+    } | ({} if start is None else {f: getattr(start, f) for f in FIELDS})
 
     def unpack(theta) -> CovParams:
         v = dict(fixed)
@@ -198,33 +224,41 @@ def _fit_band(blocks: list[Block], fixed: dict, stretch: float) -> CovParams:
         v["meso_km"] = min(v["meso_km"], 0.5 * v["large_km"])
         return CovParams(**v, stretch=stretch)
 
+    def shape(b: Block, d2, dy2, ml, p: CovParams) -> np.ndarray:
+        pat = error_pattern(b.g, 1.0, p.gradient_weight)
+        return pat[:, None] * pat[None, :] * correlation(d2, dy2, ml, p)
+
+    held = None  # with only the variances free, each block's correlation is computed once
+    if set(free) <= {"sigma_b", "sigma_o"}:
+        p0 = unpack([_to_free(n, first[n]) for n in free])
+        held = [shape(b, *g, ml, p0) for b, g, ml in zip(blocks, geo, mean_lat, strict=True)]
+
     def nll(theta) -> float:
         p = unpack(theta)
         total = 0.0
-        for b, (d2, dy2), ml in zip(blocks, geo, mean_lat, strict=True):
-            pat = error_pattern(b.g, 1.0, p.gradient_weight)
-            c = p.sigma_b**2 * pat[:, None] * pat[None, :] * correlation(d2, dy2, ml, p)
-            c[np.diag_indices_from(c)] += (p.sigma_o**2 + b.err_var) / b.count
+        for i, (b, (d2, dy2), ml) in enumerate(zip(blocks, geo, mean_lat, strict=True)):
+            c = p.sigma_b**2 * (held[i] if held is not None else shape(b, d2, dy2, ml, p))
+            c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + b.err_var) / b.count
             try:
-                chol = np.linalg.cholesky(c)
-            except np.linalg.LinAlgError:
+                chol = cholesky(c, lower=True, check_finite=False)
+            except LinAlgError:
                 return 1e12
-            z = np.linalg.solve(chol, b.innov)
+            z = solve_triangular(chol, b.innov, lower=True, check_finite=False)
             total += np.log(np.diag(chol)).sum() + 0.5 * z @ z
         for name, t in zip(free, theta, strict=True):
             if name in PRIOR:
                 total += 0.5 * ((t - _to_free(name, PRIOR[name][0])) / PRIOR[name][1]) ** 2
         return total
 
-    theta0 = np.array([_to_free(n, start[n]) for n in free])
+    theta0 = np.array([_to_free(n, first[n]) for n in free])
     res = minimize(
         nll,
         theta0,
         method="Nelder-Mead",
         options={
             "maxiter": 300,
-            "xatol": 1e-3,
-            "fatol": 1e-3,
+            "xatol": 1e-3 if held is None else 1e-2,
+            "fatol": 1e-3 if held is None else 1e-2,
             "initial_simplex": np.vstack([theta0, theta0 + 0.5 * np.eye(theta0.size)]),
         },
     )
@@ -269,12 +303,16 @@ def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
 
 
 def band_summary(params: Sequence[CovParams], depth) -> list[dict]:
-    """The fitted parameters of each depth band that holds levels, for the output attributes."""
+    """The fitted parameters of each depth band that holds levels, for the output attributes:
+    the band's shape, and the variances of each of its levels (``sigma_b``/``sigma_o`` lists,
+    one value per level of ``depth_m``)."""
     out = []
     for lo, hi in DEPTH_BANDS:
         levels = [k for k, z in enumerate(depth) if lo <= z < hi]
         if levels:
-            out.append(
-                {"band_m": [lo, None if np.isinf(hi) else hi], **params[levels[0]].as_dict()}
-            )
+            entry = {"band_m": [lo, None if np.isinf(hi) else hi], **params[levels[0]].as_dict()}
+            entry["depth_m"] = [round(float(depth[k]), 2) for k in levels]
+            for name in ("sigma_b", "sigma_o"):
+                entry[name] = [params[k].as_dict()[name] for k in levels]
+            out.append(entry)
     return out

@@ -1,15 +1,24 @@
-"""Known truths to score analyses against: the real 3-D temperature cube of ``iris-sample-data``
-(tropical South Atlantic, 40 levels to 4478 m, 6 × 8 columns, stored in kelvin), used by the demo
-and by the skill benchmark's real case."""
+"""Known truths to score analyses against.
+
+- :func:`atlantic_truth`: the real 3-D temperature cube of ``iris-sample-data`` (tropical South
+  Atlantic, 40 levels to 4478 m, 6 × 8 columns, stored in kelvin), used by the demo and by the
+  skill benchmarks' real case;
+- :func:`displaced_atlas_truth`: months of another ocean on the real planet, the shipped
+  climatology displaced by random thermocline heave, with mixed-layer heat anomalies and a
+  persistent large-scale bias, so that its mean state is not the climatology a first guess
+  starts from.
+"""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["atlantic_truth"]
+__all__ = ["atlantic_truth", "displaced_atlas_truth"]
 
 
 def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
@@ -33,3 +42,118 @@ def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
     truth["lat"].attrs.update(units="degrees_north")
     truth["lon"].attrs.update(units="degrees_east")
     return truth.rename("thetao")
+
+
+def displaced_atlas_truth(
+    times,
+    resolution: float = 2.0,
+    *,
+    seed: int = 0,
+    heave_m: float = 25.0,
+    mixed_layer_c: float = 0.4,
+    bias_heave_m: float = 20.0,
+    bias_surface_c: float = 0.3,
+    persistence: float = 0.7,
+) -> xr.DataArray:
+    """Monthly potential temperature (°C) of an ocean on the real planet that is not the
+    shipped climatology.
+
+    Each column is the climatology ``T̄`` of its day of year, heaved: ``T(z) = T̄(z − η(z))``,
+    plus a mixed-layer anomaly ``h · w(z)`` (``w`` 1 in the top 30 m, decaying with an e-folding
+    depth of 30 m below). ``η`` and ``h`` are sums of a basin-scale (2000–12000 km wavelengths)
+    and a mesoscale (300–1000 km) random field, an AR(1) in time with lag-one correlation
+    ``persistence``, plus a fixed large-scale bias (``bias_heave_m``, ``bias_surface_c``) that
+    makes this ocean's mean state depart from the climatology by ~0.5–1 °C in the
+    thermocline. ``η``'s amplitude falls from ``heave_m`` near the surface to a third of it
+    at depth, and its pattern turns between two independent fields over the top 2000 m, so
+    levels far apart decorrelate. Land and the sea floor are the climatology's; values are
+    floored at the freezing point.
+
+    Parameters
+    ----------
+    times
+        Monthly times (datetime-like), consecutive for the persistence to mean anything.
+    resolution
+        Grid spacing (degrees) of the global grid, on the 42 EN4-like levels.
+    seed
+        Seed of the random fields; the bias depends on it too.
+    heave_m, mixed_layer_c, bias_heave_m, bias_surface_c, persistence
+        Amplitudes (standard deviations) and lag-one correlation, see above.
+
+    Examples
+    --------
+    >>> truth = displaced_atlas_truth(pd.date_range("2001-01-15", periods=2, freq="MS"), 5.0)
+    >>> truth.dims, truth.shape
+    (('time', 'depth', 'lat', 'lon'), (2, 42, 36, 72))
+    >>> from xdepthdif.background import climatology
+    >>> diff = truth - climatology(truth)
+    >>> bool(0.1 < float(abs(diff.sel(depth=slice(100, 500))).mean()) < 2.0)
+    True
+    """
+    from ..analysis.first_guess import carry_down
+    from ..analysis.oi import freezing_point
+    from ..background import climatology
+    from ..grid.geo import unit_vectors
+    from ..prior.synthetic import en4_like_levels, random_waves
+
+    times = pd.DatetimeIndex(np.atleast_1d(np.asarray(times, "datetime64[ns]")))
+    lat = np.arange(-90 + resolution / 2, 90, resolution)
+    lon = np.arange(resolution / 2, 360, resolution)
+    depth = en4_like_levels()
+    clim = climatology(time=times.values, depth=depth, lat=lat, lon=lon).values
+    xyz = unit_vectors(*np.meshgrid(lat, lon, indexing="ij"))
+
+    def field(*key, share: float = 0.4) -> np.ndarray:
+        rng = np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
+        basin = random_waves(rng, xyz, (2000.0, 12000.0), 48)
+        meso = random_waves(rng, xyz, (300.0, 1000.0))
+        return np.sqrt(1 - share) * basin + np.sqrt(share) * meso
+
+    turn = np.clip(depth / 2000.0, 0.0, 1.0)[:, None, None] * (np.pi / 2)
+    amp = heave_m * (1 / 3 + 2 / 3 * np.exp(-depth / 1000.0))[:, None, None]
+    mixed = np.where(depth <= 30.0, 1.0, np.exp(-(depth - 30.0) / 30.0))[:, None, None]
+    bias = bias_heave_m * field("bias heave", share=0.0)
+    bias_h = bias_surface_c * field("bias surface", share=0.0)
+    rho, out = persistence, np.empty_like(clim)
+    e1 = e2 = eh = None
+    for i in range(times.size):
+        n1, n2, nh = (field(name, i) for name in ("heave 1", "heave 2", "surface"))
+        if e1 is None:
+            e1, e2, eh = n1, n2, nh
+        else:
+            w = np.sqrt(1 - rho**2)
+            e1, e2, eh = rho * e1 + w * n1, rho * e2 + w * n2, rho * eh + w * nh
+        eta = amp * (np.cos(turn) * e1 + np.sin(turn) * e2) + bias * (amp / heave_m)
+        column = carry_down(clim[i])
+        heaved = _sample_depth(column, depth, depth[:, None, None] - eta)
+        value = heaved + mixed * (mixed_layer_c * eh + bias_h)
+        out[i] = np.where(np.isfinite(clim[i]), value, np.nan)
+    out = np.maximum(out, freezing_point(depth)[None, :, None, None])
+    coords = {
+        "time": ("time", times.values, {"standard_name": "time"}),
+        "depth": ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"}),
+        "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
+    }
+    return xr.DataArray(
+        out,
+        dims=("time", "depth", "lat", "lon"),
+        coords=coords,
+        name="thetao",
+        attrs={
+            "standard_name": "sea_water_potential_temperature",
+            "units": "degC",
+            "source": f"displaced_atlas_truth(seed={seed}): the shipped climatology, heaved",
+        },
+    )
+
+
+def _sample_depth(column: np.ndarray, depth: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Linear interpolation of ``column(level, y, x)`` at depths ``at`` (same shape), clamped
+    to the top and bottom levels."""
+    at = np.clip(at, depth[0], depth[-1])
+    k = np.clip(np.searchsorted(depth, at) - 1, 0, depth.size - 2)
+    z0, z1 = depth[k], depth[k + 1]
+    v0 = np.take_along_axis(column, k, axis=0)
+    v1 = np.take_along_axis(column, k + 1, axis=0)
+    return v0 + (v1 - v0) * (at - z0) / (z1 - z0)

@@ -1,9 +1,10 @@
 """Vertical interpolation of profiles to model levels, on bare numpy arrays (no xarray).
 
-A model level ``z`` gets a value only where an observation lies within
-``tol(z) = max(0.1 * z, 10 m)`` of it: linear interpolation between the observations just above
-and just below when the nearer of the two is within ``tol``; the nearest observation when ``z``
-lies above the shallowest or below the deepest one and that observation is within ``tol``;
+A model level ``z`` gets a value only where an observation lies close to it: linear
+interpolation between the observations just above and just below when the nearer of the two is
+within ``tol(z) = max(0.1 * z, 10 m)``; the nearest observation when ``z`` lies above the
+shallowest or below the deepest one by at most :data:`ONE_SIDED_M` (10 m, at any depth: copying a
+value from 1945 m to a 2156 m level would pass the vertical gradient off as an observation);
 NaN otherwise. There is no extrapolation.
 
 Examples
@@ -22,6 +23,8 @@ import numpy as np
 from xdepthdif.errors import InputError
 
 _CHUNK = 16384
+ONE_SIDED_M = 10.0
+"""How far (m) above the shallowest or below the deepest observation a level may take its value."""
 
 
 def level_tolerance(levels: np.ndarray) -> np.ndarray:
@@ -104,9 +107,10 @@ def _interp_block(depth: np.ndarray, values: np.ndarray, levels: np.ndarray) -> 
     va, vb = np.take_along_axis(v, ia, axis=1), np.take_along_axis(v, ib, axis=1)
     dist_a = np.where(has_above, z - da, np.inf)
     dist_b = np.where(has_below, db - z, np.inf)
-    tol = level_tolerance(levels)[None, :]
+    both = has_above & has_below
+    tol = np.where(both, level_tolerance(levels)[None, :], ONE_SIDED_M)
     with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(has_above & has_below, (z - da) / (db - da), 0.0)
+        weight = np.where(both, (z - da) / (db - da), 0.0)
         inner = va + weight * (vb - va)
-    out = np.where(has_above & has_below, inner, np.where(has_above, va, vb))
+    out = np.where(both, inner, np.where(has_above, va, vb))
     return np.where(np.minimum(dist_a, dist_b) <= tol, out, np.nan)

@@ -73,7 +73,7 @@ class OceanConfig:
     world_seed: int = 0
 
 
-def _waves(
+def random_waves(
     rng: np.random.Generator, xyz: np.ndarray, wavelengths_km: tuple[float, float], n: int = 96
 ) -> np.ndarray:
     """A unit-variance isotropic random field on the sphere: a sum of random plane waves."""
@@ -93,10 +93,10 @@ def _rng(*key: object) -> np.random.Generator:
 def _world(xyz: np.ndarray, lat: np.ndarray, cfg: OceanConfig) -> tuple[np.ndarray, np.ndarray]:
     """Land mask and sea-floor depth (m) of a world, fixed by ``cfg.world_seed``."""
     rng = _rng("world", cfg.world_seed)
-    relief = _waves(rng, xyz, (2500.0, 12000.0), n=48)
+    relief = random_waves(rng, xyz, (2500.0, 12000.0), n=48)
     cut = norm.ppf(1 - cfg.land_fraction)  # fixed, not from the grid: any grid, the same world
     land = (relief > cut) | (lat < -78)
-    floor = 4800.0 - 1500.0 * _waves(rng, xyz, (800.0, 4000.0), n=48) / 2
+    floor = 4800.0 - 1500.0 * random_waves(rng, xyz, (800.0, 4000.0), n=48) / 2
     shelf = np.clip((cut - relief) / 0.35, 0.0, 1.0)  # shallow seas near the coast
     floor = np.clip(200.0 + (floor - 200.0) * shelf, 50.0, 6000.0)
     return land, floor
@@ -112,18 +112,22 @@ def _month_fields(
     sst = sst + 3.5 * np.sin(phi) * np.abs(np.sin(2 * phi)) * season
     fronts = np.zeros_like(lat)
     for centre, jump in ((-48.0, 1.5 * cfg.front_jump), (42.0, cfg.front_jump)):
-        meander = 3.0 * _waves(_rng("front", cfg.world_seed, centre), xyz, (1500.0, 4000.0), 24)
+        meander = 3.0 * random_waves(
+            _rng("front", cfg.world_seed, centre), xyz, (1500.0, 4000.0), 24
+        )
         across = (np.sign(centre) * (centre - lat) + meander) / 1.5
         fronts += jump * 0.5 * (np.tanh(across) - 1.0)  # colder poleward of the front
     # Equatorial upwelling: cold tongues where a basin-scale wave is positive, warm pools elsewhere.
-    basin = _waves(_rng("upwelling", cfg.world_seed), xyz, (8000.0, 15000.0), 12)
+    basin = random_waves(_rng("upwelling", cfg.world_seed), xyz, (8000.0, 15000.0), 12)
     sst = sst + fronts - cfg.upwelling * np.exp(-((lat / 5.0) ** 2)) * (basin + 0.3)
-    eddies = _waves(rng, xyz, cfg.eddy_wavelength_km)
+    eddies = random_waves(rng, xyz, cfg.eddy_wavelength_km)
     strength = 0.5 + np.exp(-(((np.abs(lat) - 38.0) / 12.0) ** 2))
-    sst = np.maximum(sst + cfg.eddy_surface_sd * strength * _waves(rng, xyz, (150.0, 600.0)), -1.8)
+    sst = np.maximum(
+        sst + cfg.eddy_surface_sd * strength * random_waves(rng, xyz, (150.0, 600.0)), -1.8
+    )
     winter = np.clip(-np.sign(lat) * season, 0, 1)
     mld = 25.0 + 30.0 * (np.abs(lat) / 60.0) ** 2 + 250.0 * winter * (np.abs(lat) / 70.0) ** 3
-    mld = mld * np.exp(0.3 * _waves(rng, xyz, (1000.0, 3000.0), 24))
+    mld = mld * np.exp(0.3 * random_waves(rng, xyz, (1000.0, 3000.0), 24))
     scale = 180.0 + 450.0 * (np.abs(lat) / 90.0) ** 1.5
     heave = cfg.eddy_heave_m * strength * eddies
     return sst, mld, scale, heave
