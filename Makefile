@@ -14,7 +14,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: climatology demo test lint format clean model skill
+.PHONY: climatology demo test lint format clean model skill oi-evidence
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ model: $(STAMP)
 
 skill: $(STAMP)
 	$(PY) benchmarks/skill.py
+
+# The OI's evidence: level-mean OI, climatology, default OI and the truth-tuned ceiling on every
+# truth, and the global 1° plausibility run (about 20 minutes on 2 cores).
+oi-evidence: $(STAMP)
+	$(PY) benchmarks/oi_evidence.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check xdepthdif tests benchmarks

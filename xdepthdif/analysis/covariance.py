@@ -98,9 +98,17 @@ def gradient_magnitude(background: np.ndarray, depth, lat, lon) -> np.ndarray:
     dy_km = np.deg2rad(np.gradient(np.asarray(lat, float))) * EARTH_RADIUS_KM if ny > 1 else None
     gy = np.zeros_like(bg) if dy_km is None else np.gradient(filled, axis=1) / dy_km[:, None]
     if nx > 1:
-        dlon = np.deg2rad(np.abs(np.gradient(np.unwrap(np.deg2rad(lon)) * 180 / np.pi)))
+        lon_r = np.unwrap(np.deg2rad(np.asarray(lon, float)))
+        step = np.abs(np.diff(lon_r))
+        periodic = nx > 2 and np.allclose(step, 2 * np.pi / nx, rtol=1e-3)
+        if periodic:  # a global grid: central differences across the seam too
+            dlon = np.full(nx, 2 * np.pi / nx)
+            diff_x = 0.5 * (np.roll(filled, -1, axis=2) - np.roll(filled, 1, axis=2))
+        else:
+            dlon = np.abs(np.gradient(lon_r))
+            diff_x = np.gradient(filled, axis=2)
         dx_km = dlon[None, :] * EARTH_RADIUS_KM * np.cos(np.deg2rad(lat))[:, None]
-        gx = np.gradient(filled, axis=2) / np.maximum(dx_km, 1.0)
+        gx = diff_x / np.maximum(dx_km, 1.0)
     else:
         gx = np.zeros_like(bg)
     g2 = (GRADIENT_DEPTH_M * gz) ** 2 + (GRADIENT_LATERAL_KM**2) * (gx**2 + gy**2)

@@ -316,3 +316,19 @@ def band_summary(params: Sequence[CovParams], depth) -> list[dict]:
                 entry[name] = [params[k].as_dict()[name] for k in levels]
             out.append(entry)
     return out
+
+
+def params_from_summary(summary: Sequence[dict], depth) -> list[CovParams]:
+    """The per-level :class:`CovParams` back from a :func:`band_summary` (e.g. the JSON of an
+    analysis's ``oi_fitted_covariance`` attribute), for the levels ``depth`` it was made on."""
+    depth = np.asarray(depth, float)
+    out: list[CovParams | None] = [None] * depth.size
+    for band in summary:
+        shape = {k: band[k] for k in ("large_km", "meso_km", "meso_share", "gradient_weight")}
+        extra = {k: band[k] for k in ("stretch", "stretch_width_deg")}
+        for z, sb, so in zip(band["depth_m"], band["sigma_b"], band["sigma_o"], strict=True):
+            k = int(np.argmin(np.abs(depth - z)))
+            out[k] = CovParams(sigma_b=sb, sigma_o=so, **shape, **extra)
+    if any(p is None for p in out):
+        raise ValueError("The summary does not cover every level of depth.")
+    return out
