@@ -1,43 +1,111 @@
-"""Time one OI time step on global grids; prints a markdown table.
+"""Time one OI time step on global grids, today's code beside an earlier one; prints a table.
 
-Run: ``.venv/bin/python benchmarks/oi_step.py`` (add ``--quick`` for the 2° grid only).
-Super-observations are random values in a random share of cells at every level, so the timing
-reflects the number of observations, not their values.
+Run: ``.venv/bin/python benchmarks/oi_step.py`` (``--quick`` for the 2° grid only). The earlier
+OI is read from the git history (``--baseline``, by default the last version with one Gaussian
+scale, a level-mean first guess and every level solved from scratch), so this needs a clone
+with its history.
+
+The super-observations are Argo-like: whole columns in a share of the ocean cells (the shipped
+climatology's sea mask), every level to 2000 m, none below; values are the climatology plus
+noise, so the timing reflects the number and layout of observations. Each case is timed for the
+earlier OI, today's analysis with its covariance given, and today's covariance fit
+(:func:`xdepthdif.analysis.oi_fit.fit_for_steps` on the step), side by side in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from xdepthdif.analysis.oi import oi_analysis
+from xdepthdif.analysis.oi import OIConfig, oi_analysis
+from xdepthdif.analysis.oi_fit import fit_for_steps
+from xdepthdif.background import ClimatologySpec, climatology
+from xdepthdif.prior.synthetic import en4_like_levels
+from xdepthdif.sources.atlas import atlas_path, atlas_sha256
+from xdepthdif.timing import day_of_year
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = "267c6f4"
 
 
-def run(resolution: float, levels: int, share: float, seed: int = 0) -> float:
+def load_baseline(rev: str):
+    """The ``oi_analysis`` of revision ``rev`` (``src/xdepthdif/methods/oi.py``), importable
+    against today's ``xdepthdif.grid.geo``."""
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{rev}:src/xdepthdif/methods/oi.py"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as err:
+        sys.exit(f"Cannot read the baseline OI from git revision {rev}: {err}. Run in a clone.")
+    text = text.replace("from ..geo import", "from xdepthdif.grid.geo import")
+    path = Path(tempfile.mkdtemp()) / "oi_baseline.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("oi_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["oi_baseline"] = module  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module.oi_analysis
+
+
+def case(resolution: float, share: float, seed: int = 0):
+    """Super-observations, first guess and sea mask of one global case."""
     rng = np.random.default_rng(seed)
-    lat = np.arange(-89.5 + resolution / 2, 90, resolution)
+    lat = np.arange(-90 + resolution / 2, 90, resolution)
     lon = np.arange(resolution / 2, 360, resolution)
-    shape = (levels, lat.size, lon.size)
-    obs = np.where(rng.random(shape) < share, rng.normal(10, 3, shape), np.nan)
-    count = np.isfinite(obs).astype(int)
+    depth = en4_like_levels()
+    when = np.array(["2003-07-15"], "datetime64[ns]")
+    ocean = np.isfinite(climatology(time=when, depth=depth, lat=lat, lon=lon).values[0])
+    spec = ClimatologySpec(str(atlas_path()), atlas_sha256())
+    bg = spec.on_grid(float(day_of_year(when)[0]), depth, lat, lon)  # as the OI gets it
+    columns = ocean[0] & (rng.random(ocean.shape[1:]) < share)
+    observed = ocean & columns[None] & (depth <= 2000.0)[:, None, None]
+    obs = np.where(observed, bg + rng.normal(0.0, 0.5, bg.shape), np.nan)
+    count = observed.astype(int)
+    err = np.full(bg.shape, np.nan)
+    return (obs, count, err, lat, lon, depth, ocean, bg)
+
+
+def timed(fn) -> tuple[float, object]:
     start = time.perf_counter()
-    oi_analysis(obs, count, np.full(shape, np.nan), lat, lon, np.linspace(5, 5000, levels))
-    return time.perf_counter() - start
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the earlier OI")
     args = parser.parse_args()
-    cases = [(2.0, 42, 0.05)] if args.quick else [(2.0, 42, 0.05), (1.0, 42, 0.01), (1.0, 42, 0.05)]
-    print(f"cores: {os.cpu_count()}")
-    print("| grid | levels | cells observed | seconds per time step |")
-    print("|---|---:|---:|---:|")
-    for res, nz, share in cases:
-        print(f"| global {res:g}° | {nz} | {share:.0%} | {run(res, nz, share):.1f} |")
+    old_oi = load_baseline(args.baseline)
+    cases = [(2.0, 0.06)] if args.quick else [(2.0, 0.06), (1.0, 0.03), (1.0, 0.06)]
+    print(f"cores: {os.cpu_count()}; baseline: {args.baseline}")
+    print(
+        "| grid | levels | ocean columns observed | earlier OI (s) | today: analysis (s) "
+        "| today: fit (s) | speed-up of the analysis |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for res, share in cases:
+        obs, count, err, lat, lon, depth, ocean, bg = case(res, share)
+        t_old, _ = timed(lambda: old_oi(obs, count, err, lat, lon, depth, ocean, bg))  # noqa: B023
+        t_fit, params = timed(
+            lambda: fit_for_steps([(obs, count, err, bg)], depth, lat, lon, OIConfig())  # noqa: B023
+        )
+        t_new, _ = timed(
+            lambda: oi_analysis(obs, count, err, lat, lon, depth, ocean, bg, params=params)  # noqa: B023
+        )
+        print(
+            f"| global {res:g}° | {depth.size} | {share:.0%} | {t_old:.1f} | {t_new:.1f} "
+            f"| {t_fit:.1f} | {t_old / t_new:.1f}× |"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def _problem(seed=0, nz=2, ny=9, nx=13, frac=0.25):
     count = np.where(np.isfinite(obs), rng.integers(1, 4, obs.shape), 0)
     err = np.where(np.isfinite(obs), rng.uniform(0.0, 0.04, obs.shape), np.nan)
     bg = 14.0 + np.linspace(0, 2, ny)[None, :, None] + np.zeros((nz, ny, nx))
-    bg[1] -= 3.0
+    bg += 1.5 * np.sin(np.deg2rad(6 * lon))[None, None, :] * np.cos(np.deg2rad(4 * lat))[:, None]
+    bg[1] -= 3.0  # a front and eddies: the error pattern varies from cell to cell
     return lat, lon, obs, count, err, bg
 
 

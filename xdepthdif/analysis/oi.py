@@ -54,6 +54,8 @@ from .first_guess import level_mean_background
 
 GROUP = 256
 """Tiles solved together in one batched call."""
+REUSE = 0.8
+"""Share of a neighbour cache's observed cells a level must observe to reuse it."""
 
 _FIXED = {
     "length_scale_km": "large_km",
@@ -122,7 +124,7 @@ class OIConfig:
     equatorial_stretch: float = 1.0
     stretch_width_deg: float = 8.0
     max_obs: int = 64
-    tile: int = 4
+    tile: int = 6
     search_radius: float | None = 3.0
     sst_error: float = 0.5
     fit_steps: int = 4
@@ -226,22 +228,30 @@ def oi_analysis(
 
     grid_lat = np.broadcast_to(lat_c[:, None], (ny, nx)).ravel()
     grid_xyz = unit_vectors(*np.meshgrid(lat_c, lon_c, indexing="ij")).reshape(-1, 3)
+    present = (has & np.isfinite(bg)).reshape(nz, -1)
+    radius = [_radius(cfg.search_radius, p) for p in params]
+    stretched = any(p.stretch != 1.0 for p in params)
     tiles = _tiles(ny, nx, cfg.tile)
+    cache = None
     mean = np.full((nz, ny, nx), np.nan)
     sd = np.full((nz, ny, nx), np.nan)
-    cache = None
     for k in range(nz):
         if not np.isfinite(bg[k]).any():
             continue
         p = params[k]
         pattern = error_pattern(grad[k], reference[k], p.gradient_weight).ravel()
-        sel = np.flatnonzero((has[k] & np.isfinite(bg[k])).ravel())
-        if cache is None or cache.scale != p.large_km or not np.array_equal(cache.sel, sel):
-            cache = _Neighbours(grid_xyz, grid_lat, sel, tiles, cfg.max_obs, cfg.search_radius, p)
-        err = np.where(np.isfinite(obs_err_var[k]), obs_err_var[k], 0.0).ravel()[sel]
-        r = (p.sigma_o**2 + err) / obs_count[k].ravel()[sel]
-        innov = obs_mean[k].ravel()[sel] - bg[k].ravel()[sel]
-        incr, var = cache.solve(innov, r, pattern, p)
+        level_cells = np.flatnonzero(present[k])
+        if cache is None or not cache.serves(level_cells):
+            cache = _Neighbours(
+                grid_xyz, grid_lat, level_cells, tiles, cfg.max_obs, max(radius), stretched
+            )
+        cells = cache.cells
+        here = present[k][cells]
+        err = np.where(np.isfinite(obs_err_var[k]), obs_err_var[k], 0.0).ravel()[cells]
+        n = np.where(here, obs_count[k].ravel()[cells], 1)
+        r = np.where(here, (p.sigma_o**2 + err) / n, 1.0)
+        innov = np.where(here, obs_mean[k].ravel()[cells] - bg[k].ravel()[cells], 0.0)
+        incr, var = cache.solve(here, innov, r, pattern, p, radius[k])
         mean[k] = bg[k] + incr.reshape(ny, nx)
         sd[k] = np.sqrt(np.maximum(var, 0.0)).reshape(ny, nx)
     mean = np.maximum(mean, freezing_point(depth)[:, None, None])
@@ -270,77 +280,99 @@ def _tiles(ny: int, nx: int, t: int) -> np.ndarray:
     return flat.reshape(ty * tx, t * t)
 
 
-class _Neighbours:
-    """Each tile's nearest observations and the distances a level's solve needs, computed once
-    for every level that observes the same cells ``sel``."""
+def _radius(search_radius: float | None, p: CovParams) -> float:
+    """The search radius of a level as a chord (inf: no limit)."""
+    return np.inf if search_radius is None else km_to_chord(search_radius * p.large_km)
 
-    def __init__(self, grid_xyz, grid_lat, sel, tiles, max_obs, search_radius, p: CovParams):
-        self.sel, self.tiles, self.scale = sel, tiles, p.large_km
-        self.valid = tiles >= 0
-        self.n_grid = grid_xyz.shape[0]
-        n = sel.size
+
+class _Neighbours:
+    """Each tile's nearest observed cells, their distances and (per covariance shape) their
+    correlations, computed once for the levels that observe (nearly) the same cells.
+
+    A level observing a subset of ``cells`` that holds at least :data:`REUSE` of them (most
+    levels of profile data: deeper levels lose the columns that end on the shelf) uses those it
+    observes, within its own search radius, among each tile's ``max_obs`` nearest (searched
+    within the largest radius ``upper``). Tiles are solved in groups of :data:`GROUP`, padded
+    to the largest number of observations a tile of the group uses.
+    """
+
+    def __init__(self, grid_xyz, grid_lat, cells, tiles, max_obs, upper, stretched):
+        self.cells = cells
+        self.tiles, self.n_grid, self.groups = tiles, grid_xyz.shape[0], []
+        self._corr: dict = {}
+        n = cells.size
         if n == 0:
             return
-        obs_xyz, obs_lat = grid_xyz[sel], grid_lat[sel]
-        safe = np.where(self.valid, tiles, 0)
+        valid = tiles >= 0
+        obs_xyz, obs_lat = grid_xyz[cells], grid_lat[cells]
+        safe = np.where(valid, tiles, 0)
         tile_xyz = grid_xyz[safe]
-        centre = (tile_xyz * self.valid[..., None]).sum(1)
+        centre = (tile_xyz * valid[..., None]).sum(1)
         centre /= np.linalg.norm(centre, axis=1, keepdims=True)
-        reach = np.where(self.valid, np.linalg.norm(tile_xyz - centre[:, None], axis=-1), 0)
-        reach = reach.max(1)
+        reach = np.where(valid, np.linalg.norm(tile_xyz - centre[:, None], axis=-1), 0).max(1)
         k = min(max_obs, n)
-        upper = np.inf if search_radius is None else km_to_chord(search_radius * p.large_km)
         dist, idx = cKDTree(obs_xyz).query(centre, k=k, distance_upper_bound=upper + reach.max())
         idx, dist = np.asarray(idx).reshape(len(tiles), k), np.asarray(dist).reshape(len(tiles), k)
         used = (idx < n) & (dist <= upper + reach[:, None])
         counts = used.sum(1)
-        self.groups = []
         by_count = np.argsort(counts, kind="stable")
         for start in range(0, len(tiles), GROUP):
             rows = by_count[start : start + GROUP]
             m = int(counts[rows].max())
             if m == 0:
-                self.groups.append((rows, None))
                 continue
             # used entries first, so the first m columns hold every used observation
             first = np.argsort(~used[rows], axis=1, kind="stable")[:, :m]
-            gi = np.take_along_axis(idx[rows], first, 1)
             gu = np.take_along_axis(used[rows], first, 1)
-            gi = np.where(gu, gi, 0)
+            gi = np.where(gu, np.take_along_axis(idx[rows], first, 1), 0)
+            gd = np.take_along_axis(dist[rows], first, 1) - reach[rows, None]
             oxyz, olat = obs_xyz[gi], obs_lat[gi]
             txyz, tlat = tile_xyz[rows], grid_lat[safe[rows]]
-            self.groups.append(
-                (
-                    rows,
-                    (
-                        gi,
-                        gu,
-                        _geometry(oxyz, olat, oxyz, olat, p),
-                        _geometry(txyz, tlat, oxyz, olat, p),
-                    ),
-                )
+            geometry = (
+                _geometry(oxyz, olat, oxyz, olat, stretched),
+                _geometry(txyz, tlat, oxyz, olat, stretched),
             )
+            self.groups.append((rows, gi, gu, gd, geometry))
 
-    def solve(self, innov, r, pattern, p: CovParams):
-        """Increment and error variance on the flat grid for one level."""
+    def serves(self, level_cells: np.ndarray) -> bool:
+        """Whether a level observing ``level_cells`` can use these neighbours."""
+        if level_cells.size < REUSE * self.cells.size:
+            return False
+        return bool(np.isin(level_cells, self.cells, assume_unique=True).all())
+
+    def _correlations(self, p: CovParams) -> list:
+        """Each group's (obs–obs, grid–obs) correlations for the shape of ``p``, cached."""
+        key = (p.large_km, p.meso_km, p.meso_share, p.stretch, p.stretch_width_deg)
+        if key not in self._corr:
+            self._corr = {
+                key: [(correlation(*oo, p), correlation(*go, p)) for *_, (oo, go) in self.groups]
+            }
+        return self._corr[key]
+
+    def solve(self, here, innov, r, pattern, p: CovParams, radius: float):
+        """Increment and error variance on the flat grid for one level: ``here`` marks the
+        observed cells this level observes, ``innov`` and ``r`` their innovations and error
+        variances (any value elsewhere), ``pattern`` the error pattern on the grid."""
         var_g = (p.sigma_b * pattern) ** 2
         incr = np.zeros(self.n_grid)
         var = var_g.copy()
-        if self.sel.size == 0:
+        if not here.any():
             return incr, var
-        obs_pat = pattern[self.sel]
-        for rows, geo in self.groups:
-            if geo is None:
+        obs_pattern = pattern[self.cells]
+        for (rows, gi, gu, gd, _), (corr_oo, corr_go) in zip(
+            self.groups, self._correlations(p), strict=True
+        ):
+            use = gu & here[gi] & (gd <= radius)
+            if not use.any():
                 continue
-            gi, gu, oo, go = geo
             tile = self.tiles[rows]
             safe = np.where(tile >= 0, tile, 0)
-            po, pg = obs_pat[gi] * gu, pattern[safe]
-            c_oo = p.sigma_b**2 * po[:, :, None] * po[:, None, :] * correlation(*oo, p)
+            po, pg = p.sigma_b * obs_pattern[gi] * use, p.sigma_b * pattern[safe]
+            c_oo = po[:, :, None] * po[:, None, :] * corr_oo
             m = gi.shape[1]
-            c_oo[:, np.arange(m), np.arange(m)] += np.where(gu, r[gi], 1.0)
-            c_go = p.sigma_b**2 * pg[:, :, None] * po[:, None, :] * correlation(*go, p)
-            d = np.where(gu, innov[gi], 0.0)
+            c_oo[:, np.arange(m), np.arange(m)] += np.where(use, r[gi], 1.0)
+            c_go = pg[:, :, None] * po[:, None, :] * corr_go
+            d = np.where(use, innov[gi], 0.0)
             rhs = np.concatenate([d[:, :, None], np.swapaxes(c_go, 1, 2)], axis=2)
             sol = np.linalg.solve(c_oo, rhs)
             t_incr = np.einsum("tmk,tk->tm", c_go, sol[:, :, 0])
@@ -351,10 +383,11 @@ class _Neighbours:
         return incr, var
 
 
-def _geometry(xyz_a, lat_a, xyz_b, lat_b, p: CovParams):
-    """What :func:`correlation` needs, kept in float32; the meridional part only when stretched."""
+def _geometry(xyz_a, lat_a, xyz_b, lat_b, stretched: bool):
+    """What :func:`correlation` needs, in float32: squared distances and, when any level is
+    stretched, their meridional part and the pairs' mean latitude."""
     d2, dy2 = pair_distances(xyz_a, lat_a, xyz_b, lat_b)
-    if p.stretch == 1.0:
+    if not stretched:
         return d2.astype(np.float32), None, None
     mean_lat = 0.5 * (lat_a[..., :, None] + lat_b[..., None, :])
     return d2.astype(np.float32), dy2.astype(np.float32), mean_lat.astype(np.float32)

@@ -59,6 +59,13 @@ PRIOR = {
 }
 """Weak priors: centre and width (in log or logit units) of each shape parameter."""
 
+NUGGET = 0.05
+"""Smallest fitted ``sigma_o`` as a share of ``sigma_b``: a Gaussian covariance with almost no
+observation error is ill-conditioned, and an analysis drawn exactly through every profile
+oscillates wildly between them. No profile represents its cell's average better than this."""
+SIGMA_O_MIN = 0.005
+"""Smallest fitted ``sigma_o`` (°C)."""
+
 REFIT_BLOCK = 120
 """Observations per block when a level's variances are refitted (two parameters need fewer)."""
 
@@ -222,6 +229,8 @@ def _fit_band(
         for name, t in zip(free, theta, strict=True):
             v[name] = _from_free(name, t)
         v["meso_km"] = min(v["meso_km"], 0.5 * v["large_km"])
+        if "sigma_o" not in fixed:
+            v["sigma_o"] = max(v["sigma_o"], NUGGET * v["sigma_b"], SIGMA_O_MIN)
         return CovParams(**v, stretch=stretch)
 
     def shape(b: Block, d2, dy2, ml, p: CovParams) -> np.ndarray:

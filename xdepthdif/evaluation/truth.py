@@ -64,10 +64,10 @@ def displaced_atlas_truth(
     and a mesoscale (300–1000 km) random field, an AR(1) in time with lag-one correlation
     ``persistence``, plus a fixed large-scale bias (``bias_heave_m``, ``bias_surface_c``) that
     makes this ocean's mean state depart from the climatology by ~0.5–1 °C in the
-    thermocline. ``η``'s amplitude falls from ``heave_m`` near the surface to a third of it
-    at depth, and its pattern turns between two independent fields over the top 2000 m, so
-    levels far apart decorrelate. Land and the sea floor are the climatology's; values are
-    floored at the freezing point.
+    thermocline. ``η``'s amplitude grows from zero at the surface (e-folding 60 m) towards
+    ``heave_m`` and falls to a third of it at depth, and its pattern turns between two
+    independent fields over the top 2000 m, so levels far apart decorrelate. Land and the sea
+    floor are the climatology's; values are floored at the freezing point.
 
     Parameters
     ----------
@@ -110,7 +110,9 @@ def displaced_atlas_truth(
         return np.sqrt(1 - share) * basin + np.sqrt(share) * meso
 
     turn = np.clip(depth / 2000.0, 0.0, 1.0)[:, None, None] * (np.pi / 2)
-    amp = heave_m * (1 / 3 + 2 / 3 * np.exp(-depth / 1000.0))[:, None, None]
+    # heave grows below the surface layer (the mixed layer is not lifted bodily), then fades
+    amp = heave_m * ((1 - np.exp(-depth / 60.0)) * (1 / 3 + 2 / 3 * np.exp(-depth / 1000.0)))
+    amp = amp[:, None, None]
     mixed = np.where(depth <= 30.0, 1.0, np.exp(-(depth - 30.0) / 30.0))[:, None, None]
     bias = bias_heave_m * field("bias heave", share=0.0)
     bias_h = bias_surface_c * field("bias surface", share=0.0)
