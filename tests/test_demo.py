@@ -22,9 +22,10 @@ def test_demo_writes_cf_analysis_figures_and_scores(tmp_path):
         assert analysis.attrs["Conventions"] == "CF-1.8"
         assert analysis.thetao.shape == (3, 40, 6, 8)
     overall = result.scores[result.scores.band == "all (0–2000 m)"].set_index("method")
-    # OI must beat the level mean on the real field, at withheld profiles and unobserved points.
+    # OI must beat both baselines on the real field, at withheld profiles and unobserved points.
     for column in ("rmse_withheld", "rmse_unobserved"):
         assert overall.loc["OI", column] < overall.loc["level mean", column]
+        assert overall.loc["OI", column] < overall.loc["climatology", column]
         assert np.isfinite(overall.loc["OI", column])
     assert "| 0–100 m |" in result.table
 

@@ -59,6 +59,10 @@ PRIOR = {
 }
 """Weak priors: centre and width (in log or logit units) of each shape parameter."""
 
+MAX_GRADIENT_WEIGHT = 9.0
+"""Largest fitted ``gradient_weight``: the background error where the first guess is flat stays
+at least a third (``1/sqrt(1 + β)``) of its level mean, so a bias the gradients do not explain
+(a climatology too warm at depth everywhere) is still corrected between profiles."""
 NUGGET = 0.05
 """Smallest fitted ``sigma_o`` as a share of ``sigma_b``: a Gaussian covariance with almost no
 observation error is ill-conditioned, and an analysis drawn exactly through every profile
@@ -229,6 +233,8 @@ def _fit_band(
         for name, t in zip(free, theta, strict=True):
             v[name] = _from_free(name, t)
         v["meso_km"] = min(v["meso_km"], 0.5 * v["large_km"])
+        if "gradient_weight" not in fixed:
+            v["gradient_weight"] = min(v["gradient_weight"], MAX_GRADIENT_WEIGHT)
         if "sigma_o" not in fixed:
             v["sigma_o"] = max(v["sigma_o"], NUGGET * v["sigma_b"], SIGMA_O_MIN)
         return CovParams(**v, stretch=stretch)
