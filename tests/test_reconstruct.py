@@ -204,3 +204,23 @@ def test_surface_temperature_off_the_grid_is_refused():
     )  # fmt: skip
     with pytest.raises(UnitsError, match="surface temperature"):
         bad.depthdif.reconstruct(obs=make_profiles(n=12, seed=5))
+
+
+def test_background_from_a_catalog_entry():
+    from xdepthdif.evaluation.truth import atlantic_truth
+
+    truth = atlantic_truth(2)
+    target = xr.Dataset(coords={k: truth[k] for k in ("time", "depth", "lat", "lon")})
+    target["depth"].attrs.update(units="m", positive="down")
+    target["sea_mask"] = truth.isel(time=0, drop=True).notnull().astype("int8")
+    obs = xdepthdif.obs.sample_profiles(
+        truth.isel(time=[0]), xdepthdif.obs.SamplingPlan(fraction=0.3, seed=1)
+    )
+    with pytest.warns(EmptyTimeStepWarning):  # the second month keeps the first guess
+        result = target.depthdif.reconstruct(obs=obs, background="sample/atlantic_profiles")
+    assert result.attrs["oi_background"] == "catalog entry sample/atlantic_profiles"
+    second = result.thetao.isel(time=1).values
+    ocean = np.isfinite(truth.isel(time=1).values)
+    np.testing.assert_allclose(second[ocean], truth.isel(time=1).values[ocean], atol=1e-4)
+    with pytest.warns(EmptyTimeStepWarning), pytest.raises(ValueError, match="catalog entry"):
+        target.depthdif.reconstruct(obs=obs, background="sample/nemo_sst")  # no thetao
