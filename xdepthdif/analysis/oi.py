@@ -12,9 +12,10 @@ The solve is local: the grid is cut into tiles of ``tile × tile`` cells, and ea
 conventions and the dateline do not matter). The grid is put in a canonical order first
 (latitudes ascending, longitudes ascending from the largest gap), so the answer does not depend
 on the order of the grid's axes. Neighbour searches and distances are computed once for all the
-levels that observe the same cells (most levels of a profile data set), and tiles are solved in
-groups sized by the observations they use. With ``max_obs`` at least the number of observations,
-the result is the exact dense OI.
+levels that observe nearly the same cells (most levels of a profile data set: deeper levels lose
+the columns that end on the shelf), correlations once per covariance shape (depth band), and
+tiles are solved in groups sized by the observations they use. With ``max_obs`` at least the
+number of observations, the result is the exact dense OI.
 
 Examples
 --------
