@@ -147,6 +147,13 @@ def concat_profiles(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
 
 # ------------------------------------------------------------------------------ validation
 def _check_layout(ds: xr.Dataset) -> None:
+    if not isinstance(ds, xr.Dataset):
+        kind = type(ds).__name__
+        hint = " (one variable; profiles need several)" if kind == "DataArray" else ""
+        raise ProfileLayoutError(
+            f"observations must be an xarray.Dataset in the profile layout, not {kind}{hint}. "
+            f"Build one with a reader: {_READERS}."
+        )
     dims = set(ds.dims)
     if not {"profile", "level"} <= dims:
         hint = "a reader"
