@@ -67,3 +67,29 @@ def test_written_file_has_float_time_bounds_and_no_fill_on_coordinates(tmp_path,
     bnds = raw["time_bnds"].values
     assert (bnds[:, 0] < raw["time"].values).all() and (raw["time"].values < bnds[:, 1]).all()
     np.testing.assert_allclose(np.diff(bnds, axis=1).ravel(), [31, 29, 31])
+
+
+def test_fields_are_written_as_float32_and_compress_on_request(tmp_path, target):
+    import xdepthdif
+
+    result = target.depthdif.reconstruct(obs=make_profiles()).compute()
+    assert result["thetao"].dtype == np.float64  # computed in float64
+    plain, packed = tmp_path / "plain.nc", tmp_path / "packed.nc"
+    result.to_netcdf(plain)
+    result.to_netcdf(packed, encoding=xdepthdif.cf.compressed(result))
+    for path in (plain, packed):
+        raw = xr.open_dataset(path, mask_and_scale=False)
+        assert raw["thetao"].dtype == raw["thetao_sd"].dtype == np.float32
+        assert raw["obs_count"].dtype == np.int16
+        back = xr.open_dataset(path)
+        np.testing.assert_allclose(back["thetao"], result["thetao"], rtol=1e-6)
+        np.testing.assert_array_equal(np.isnan(back["thetao"]), np.isnan(result["thetao"]))
+    with xr.open_dataset(packed) as back:
+        assert back["thetao"].encoding["zlib"] and back["thetao"].encoding["complevel"] == 4
+    store = tmp_path / "packed.zarr"
+    result.to_zarr(store, encoding=xdepthdif.cf.compressed(result, "zarr"), consolidated=False)
+    back = xr.open_zarr(store, consolidated=False)
+    assert back["thetao"].dtype == np.float32
+    assert "zstd" in repr(back["thetao"].encoding["compressors"])
+    with pytest.raises(ValueError, match="backend"):
+        xdepthdif.cf.compressed(result, "grib")

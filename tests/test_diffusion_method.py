@@ -95,6 +95,7 @@ def test_lazy_finite_on_ocean_nan_on_land_with_spread(target, obs, prior):
     assert (values.thetao_sd.values[:, :, ocean] > 0).all()
     assert values.attrs["diffusion_members"] == 3
     assert len(values.attrs["diffusion_sha256"]) == 64
+    assert "/" not in values.attrs["diffusion_model"]  # a name, not a path on this machine
     assert "realization" not in values.dims
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -166,7 +167,7 @@ def reconstruct(
         {
             "thetao": (dims, stacked[0]),
             "thetao_sd": (dims, stacked[1]),
-            "obs_count": (dims, stacked[2].astype(np.int32)),
+            "obs_count": (dims, stacked[2].astype(np.int16)),
         },
         coords=cf.grid_coords(grid, bounds, calendar),
     )
@@ -193,6 +194,8 @@ def reconstruct(
             }
         ),
     }
+    if is_diffusion:  # the checkpoint by name and digest, never a path on this machine
+        attrs["diffusion_model"] = Path(str(options.get("model", "default"))).name
     return cf.finalize(ds, grid, calendar, attrs)
 
 

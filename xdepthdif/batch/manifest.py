@@ -149,7 +149,7 @@ def _jsonable(value):
 
 def block_checksum(block: xr.Dataset) -> str:
     """sha256 of a computed block: for each data variable in sorted name order, its name,
-    dtype, shape and C-order bytes.
+    dtype, shape and C-order bytes, as written (in the dtype of its encoding, when it has one).
 
     Examples
     --------
@@ -159,7 +159,10 @@ def block_checksum(block: xr.Dataset) -> str:
     """
     h = hashlib.sha256()
     for name in sorted(map(str, block.data_vars)):
-        _hash_array(h, name, block[name].values, block[name].dims)
+        values = block[name].values
+        if "dtype" in block[name].encoding:
+            values = values.astype(block[name].encoding["dtype"])
+        _hash_array(h, name, values, block[name].dims)
     return h.hexdigest()
 
 

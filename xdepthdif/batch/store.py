@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import xarray as xr
 
+from ..cf import compressed
 from .manifest import (
     MANIFEST_NAME,
     BatchError,
@@ -250,8 +251,9 @@ def _write_template(result: xr.Dataset, out: Path, manifest: dict, time_dim: str
     for name, var in template.data_vars.items():
         if time_dim in var.dims and var.chunks is not None:
             template[name] = var.chunk({time_dim: 1})
+    encoding = compressed(template, "zarr")  # float32 fields, int16 counts, zstd
     with _quiet_zarr():
-        template.to_zarr(staging, mode="w", compute=False, consolidated=True)
+        template.to_zarr(staging, mode="w", compute=False, consolidated=True, encoding=encoding)
     _write_manifest(staging, manifest)
     os.replace(staging, out)
 
