@@ -145,41 +145,54 @@ def _table(scores: pd.DataFrame, obs: xr.Dataset, withheld: xr.Dataset, result, 
 
 
 def _figures(result, truth, obs, withheld, fields, out: Path) -> tuple[Path, ...]:
-    from .plots import plot_error_by_depth, plot_map, plot_section
+    from .plots import lat_label, plot_error_by_depth, plot_map, plot_section
 
     t0 = pd.DatetimeIndex(result["time"].values)[0]
     first = pd.DatetimeIndex(obs["time"].values).to_period("M") == t0.to_period("M")
     first_w = pd.DatetimeIndex(withheld["time"].values).to_period("M") == t0.to_period("M")
+    positions = {
+        "used profiles": (obs["lat"].values[first], obs["lon"].values[first]),
+        "withheld": (withheld["lat"].values[first_w], withheld["lon"].values[first_w]),
+    }
     level = int(np.argmin(np.abs(result["depth"].values - 100.0)))
     z = float(result["depth"][level])
     f1 = plot_map(
         result["thetao"].isel(time=0, depth=level),
         out / "map.png",
-        obs={
-            "used profiles": (obs["lat"].values[first], obs["lon"].values[first]),
-            "withheld": (withheld["lat"].values[first_w], withheld["lon"].values[first_w]),
-        },
+        obs=positions,
         title=f"OI analysis at {z:g} m, {t0:%Y-%m}",
+    )
+    f2 = plot_map(
+        result["thetao_sd"].isel(time=0, depth=level),
+        out / "uncertainty.png",
+        obs=positions,
+        title=f"Its error standard deviation (thetao_sd) at {z:g} m, {t0:%Y-%m}",
+        label="°C",
+        cmap="viridis",
     )
     row = result.sizes["lat"] // 2
     lat = float(result["lat"][row])
-    f2 = plot_section(
+    half = float(np.abs(np.diff(result["lat"].values)).mean()) / 2
+    near = {name: plon[np.abs(plat - lat) <= half] for name, (plat, plon) in positions.items()}
+    f3 = plot_section(
         {
             "truth": truth.isel(time=0, lat=row),
             "OI analysis": result["thetao"].isel(time=0, lat=row),
         },
         out / "section.png",
-        title=f"Section at {lat:.1f}°N, {t0:%Y-%m}",
+        title=f"Section at {lat_label(lat)}, {t0:%Y-%m}",
+        ocean=truth.isel(time=0, lat=row).notnull(),
+        profiles=near,
     )
     unobserved = (result["obs_count"].values == 0) & truth.notnull().values
     curves = {
         name: rmse_by_level(np.where(unobserved, field - truth.values, np.nan), 1)
         for name, field in fields.items()
     }
-    f3 = plot_error_by_depth(
+    f4 = plot_error_by_depth(
         result["depth"].values,
         curves,
         out / "error_by_depth.png",
         title="RMSE at unobserved ocean points",
     )
-    return f1, f2, f3
+    return f1, f2, f3, f4

@@ -1,5 +1,15 @@
 """Figures for analyses: a map at one depth with the observations, a depth section, error by
-depth. matplotlib is imported only when a figure is drawn (``pip install xdepthdif[plot]``)."""
+depth. matplotlib is imported only when a figure is drawn (``pip install xdepthdif[plot]``).
+
+Latitudes read 10°S/10°N and longitudes 30°W/30°E; temperatures are in °C whatever spelling
+the data use; land is grey, and ocean cells without an analysis (below the deepest profile with
+``background="level_mean"``) are white, so the two are never confused.
+
+Examples
+--------
+>>> lat_label(-4.8), lat_label(0.0), lon_label(330.0), lon_label(12.5), lon_label(180.0)
+('4.8°S', '0°', '30°W', '12.5°E', '180°')
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,41 @@ def _pyplot():
     return plt
 
 
+LAND = "0.82"
+"""Grey of land (and of the sea floor) in every figure."""
+
+
+def lat_label(value: float) -> str:
+    """``-4.8`` → ``'4.8°S'``."""
+    v = round(float(value), 1)
+    return "0°" if v == 0 else f"{abs(v):g}°{'N' if v > 0 else 'S'}"
+
+
+def lon_label(value: float) -> str:
+    """``330`` → ``'30°W'``; ``12.5`` → ``'12.5°E'``."""
+    v = round((float(value) + 180.0) % 360.0 - 180.0, 1)
+    if v == 0 or v == -180:
+        return "0°" if v == 0 else "180°"
+    return f"{abs(v):g}°{'E' if v > 0 else 'W'}"
+
+
+def units_label(attrs: dict) -> str:
+    """One spelling of the units: ``°C`` for any Celsius spelling."""
+    units = str(attrs.get("units", ""))
+    celsius = {"degc", "deg_c", "celsius", "degree_celsius", "degrees_celsius", "°c"}
+    return "°C" if units.lower() in celsius else units
+
+
+def _degree_axes(ax, x: str | None = "lon", y: str | None = "lat") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    formats = {"lon": lon_label, "lat": lat_label}
+    if x:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: formats[x](v)))
+    if y:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: formats[y](v)))
+
+
 def _sorted_lon(field: xr.DataArray, lon_name: str) -> xr.DataArray:
     """Longitudes unwrapped into one increasing run (so regional grids crossing 0° plot whole)."""
     cells = lon_cells(field[lon_name].values)
@@ -41,20 +86,24 @@ def plot_map(
     lon: str = "lon",
     obs: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     title: str = "",
+    label: str | None = None,
+    cmap: str = "RdYlBu_r",
 ) -> Path:
-    """Map of a 2-D ``(lat, lon)`` field with observation positions overlaid."""
+    """Map of a 2-D ``(lat, lon)`` field with observation positions overlaid; land grey."""
     plt = _pyplot()
     field = _sorted_lon(field, lon)
     fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    mesh = ax.pcolormesh(field[lon], field[lat], field.values, shading="nearest", cmap="RdYlBu_r")
-    fig.colorbar(mesh, ax=ax, label=field.attrs.get("units", ""))
+    ax.set_facecolor(LAND)
+    mesh = ax.pcolormesh(field[lon], field[lat], field.values, shading="nearest", cmap=cmap)
+    fig.colorbar(mesh, ax=ax, label=label or units_label(field.attrs))
     shift = 0.0 if field[lon].max() <= 180 else 360.0
-    for (label, (plat, plon)), style in zip((obs or {}).items(), ("ko", "wx", "k^"), strict=False):
+    for (name, (plat, plon)), style in zip((obs or {}).items(), ("ko", "wx", "k^"), strict=False):
         plon = (np.asarray(plon) + 180.0) % 360.0 - 180.0 + shift
-        ax.plot(plon, plat, style, ms=4, mfc="none" if style == "ko" else None, label=label)
+        ax.plot(plon, plat, style, ms=4, mfc="none" if style == "ko" else None, label=name)
     if obs:
         ax.legend(loc="lower left", fontsize=8)
-    ax.set(xlabel="longitude (°E)", ylabel="latitude (°N)", title=title)
+    _degree_axes(ax)
+    ax.set(xlabel="longitude", ylabel="latitude", title=title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
@@ -67,8 +116,17 @@ def plot_section(
     lon: str = "lon",
     depth: str = "depth",
     title: str = "",
+    ocean: xr.DataArray | None = None,
+    profiles: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """Depth sections ``(depth, lon)`` side by side, sharing one colour scale."""
+    """Depth sections ``(depth, lon)`` side by side, sharing one colour scale.
+
+    ``ocean`` (``(depth, lon)``, true in the sea) marks ocean cells a field leaves NaN, drawn
+    white; land and the sea floor are grey. ``profiles`` maps a label to the longitudes of
+    the profiles near the section, drawn as markers along its top.
+    """
+    from matplotlib.patches import Patch
+
     plt = _pyplot()
     fields = {k: _sorted_lon(v, lon) for k, v in fields.items()}
     vmin = min(float(np.nanmin(v)) for v in fields.values())
@@ -81,14 +139,37 @@ def plot_section(
         constrained_layout=True,
         squeeze=False,
     )
+    sea = None if ocean is None else _sorted_lon(ocean, lon)
+    handles = [Patch(facecolor=LAND, label="land, sea floor")]
     for ax, (name, f) in zip(axes[0], fields.items(), strict=True):
+        ax.set_facecolor(LAND)
         mesh = ax.pcolormesh(
             f[lon], f[depth], f.values, shading="nearest", cmap="RdYlBu_r", vmin=vmin, vmax=vmax
         )
-        ax.set(title=name, xlabel="longitude (°E)")
+        if sea is not None:
+            missing = np.where(sea.values.astype(bool) & np.isnan(f.values), 1.0, np.nan)
+            if np.isfinite(missing).any():
+                ax.pcolormesh(
+                    f[lon], f[depth], missing, shading="nearest", cmap="Greys", vmin=0, vmax=50
+                )  # near white
+                if len(handles) == 1:
+                    handles.append(
+                        Patch(facecolor="white", edgecolor="k", label="ocean, no analysis")
+                    )
+        for (label, plon), marker in zip((profiles or {}).items(), ("v", "x"), strict=False):
+            x = (np.asarray(plon) + 180.0) % 360.0 - 180.0
+            if f[lon].max() > 180:
+                x = np.where(x < 0, x + 360.0, x)
+            ax.plot(x, np.full(x.size, float(f[depth].min())), marker, color="k", ms=6,
+                    clip_on=False, label=label)  # fmt: skip
+        _degree_axes(ax, y=None)
+        ax.set(title=name, xlabel="longitude")
     axes[0, 0].set(ylabel="depth (m)", ylim=(float(f[depth].max()), 0))
     axes[0, 0].set_yscale("symlog", linthresh=100.0)
     fig.colorbar(mesh, ax=axes[0, -1], label="°C")
+    if profiles:
+        handles += axes[0, 0].get_legend_handles_labels()[0]
+    axes[0, 0].legend(handles=handles, loc="lower left", fontsize=7)
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
