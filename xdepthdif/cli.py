@@ -1,4 +1,4 @@
-"""Command line: ``xdepthdif demo``, ``xdepthdif train`` and ``xdepthdif bench skill``."""
+"""The ``xdepthdif`` command: ``demo``, ``reconstruct``, ``train``, ``calibrate``, ``bench``."""
 
 from __future__ import annotations
 
@@ -179,78 +179,123 @@ def _reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = """\
+Dense 3-D ocean temperature analyses from sparse in-situ profiles.
+
+commands:
+  xdepthdif demo           a real 3-D field sampled into EN4 files, analysed and scored
+  xdepthdif reconstruct    profiles onto a target grid, into a restartable zarr store
+  xdepthdif train          train the diffusion prior on gridded thetao
+  xdepthdif calibrate      calibrate a prior's ensemble spread
+  xdepthdif bench skill    the skill benchmark
+
+Run `xdepthdif COMMAND --help` for a command's options."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; each option's default after its help, when it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "%(default)" in text:
+            return text
+        if isinstance(default, list | tuple):
+            default = " ".join(map(str, default))
+        return f"{text} (default: {default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xdepthdif", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="xdepthdif", description=DESCRIPTION, formatter_class=_Formatter
+    )
     parser.add_argument("--version", action="version", version=f"xdepthdif {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="sample a real 3-D field into EN4 files, analyse, score")
-    demo.add_argument("--out", default="demo_output", help="output folder (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(parent, name: str, text: str) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+
+    demo = command(sub, "demo", "sample a real 3-D field into EN4 files, analyse, score")
+    demo.add_argument("--out", default="demo_output", help="output folder")
     demo.add_argument("--months", type=int, default=6, help="months to analyse")
     demo.add_argument(
         "--fraction", type=float, default=0.5, help="share of ocean columns observed each month"
     )
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the sampling")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    tr = sub.add_parser("train", help="train the diffusion prior on gridded thetao")
+    tr = command(sub, "train", "train the diffusion prior on gridded thetao")
     tr.add_argument("--data", default="synthetic", help="'synthetic' or a .nc/.zarr path (glob ok)")
     tr.add_argument("--out", required=True, help="checkpoint stem: writes OUT.safetensors/.json")
-    tr.add_argument("--steps", type=int, default=2000)
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--patch", type=int, nargs=2, default=(32, 64), metavar=("H", "W"))
-    tr.add_argument("--lr", type=float, default=2e-4)
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--steps", type=int, default=2000, help="optimiser steps")
+    tr.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    tr.add_argument(
+        "--patch", type=int, nargs=2, default=(32, 64), metavar=("H", "W"), help="patch size"
+    )
+    tr.add_argument("--lr", type=float, default=2e-4, help="learning rate (Adam)")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches")
     tr.add_argument("--resolution", type=float, default=2.0, help="synthetic grid, degrees")
     tr.add_argument("--months", type=int, default=24, help="synthetic months")
-    tr.add_argument("--levels", type=int, default=0, help="keep only the first N levels")
-    tr.add_argument("--base-channels", type=int, default=32)
-    tr.add_argument("--channel-mult", type=int, nargs="+", default=(1, 2, 2))
-    tr.add_argument("--cond-dim", type=int, default=64)
+    tr.add_argument("--levels", type=int, default=0, help="keep only the first N levels (0: all)")
+    tr.add_argument("--base-channels", type=int, default=32, help="U-Net width")
+    tr.add_argument(
+        "--channel-mult", type=int, nargs="+", default=(1, 2, 2), help="width per U-Net stage"
+    )
+    tr.add_argument("--cond-dim", type=int, default=64, help="size of the noise/time embedding")
     tr.add_argument("--windows", type=int, default=1, help="spatial windows per step")
-    tr.add_argument("--checkpoint-every", type=int, default=500)
-    tr.add_argument("--log-every", type=int, default=50)
+    tr.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    tr.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
     tr.add_argument("--device", default="cpu", help="cpu or cuda")
     tr.set_defaults(func=_train)
 
-    cal = sub.add_parser(
-        "calibrate", help="scale the ensemble spread per level to match its skill (training data)"
+    cal = command(
+        sub, "calibrate", "scale the ensemble spread per level to match its skill (training data)"
     )
     cal.add_argument("--model", required=True, help="checkpoint to calibrate (its card is updated)")
     cal.add_argument("--fraction", type=float, default=0.03, help="share of columns observed")
     cal.add_argument("--resolution", type=float, default=4.0, help="synthetic grid, degrees")
-    cal.add_argument("--members", type=int, default=8)
+    cal.add_argument("--members", type=int, default=8, help="ensemble size")
     cal.set_defaults(func=_calibrate)
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    sk = bench.add_parser("skill", help="OSSE skill of level mean, OI and diffusion (DESIGN §6)")
+    bench = command(sub, "bench", "benchmarks").add_subparsers(
+        dest="bench", required=True, metavar="BENCHMARK"
+    )
+    sk = command(bench, "skill", "skill of level mean, OI and diffusion against a known truth")
     sk.add_argument("--out", default="skill_output", help="folder for skill.md, figures, json")
     sk.add_argument("--resolution", type=float, default=4.0, help="truth grid, degrees")
     sk.add_argument("--months", nargs="+", help="test months YYYY-MM (held-out split)")
-    sk.add_argument("--fractions", type=float, nargs="+", default=(0.01, 0.03, 0.075))
-    sk.add_argument("--steps", type=int, nargs="*", default=(3, 5, 10, 25, 100))
-    sk.add_argument("--members", type=int, default=8)
-    sk.add_argument("--model", default="default")
-    sk.add_argument("--seed", type=int, default=0)
-    sk.add_argument("--quiet", action="store_true")
+    sk.add_argument(
+        "--fractions", type=float, nargs="+", default=(0.01, 0.03, 0.075), help="shares observed"
+    )
+    sk.add_argument(
+        "--steps", type=int, nargs="*", default=(3, 5, 10, 25, 100), help="sampler steps to try"
+    )
+    sk.add_argument("--members", type=int, default=8, help="ensemble size")
+    sk.add_argument("--model", default="default", help="checkpoint of the diffusion rows")
+    sk.add_argument("--seed", type=int, default=0, help="seed of the sampling and the ensembles")
+    sk.add_argument("--quiet", action="store_true", help="print nothing")
     sk.add_argument(
         "--report-only", action="store_true", help="rewrite skill.md and figures from skill.json"
     )
     sk.set_defaults(func=_bench_skill)
 
-    rec = sub.add_parser(
-        "reconstruct", help="analyse profiles onto a target grid into a restartable zarr store"
+    rec = command(
+        sub, "reconstruct", "analyse profiles onto a target grid into a restartable zarr store"
     )
     rec.add_argument("--target", required=True, help="target grid: .nc/.zarr path (glob ok)")
     rec.add_argument("--obs", required=True, help="EN4 files or profile-layout .nc/.zarr (glob ok)")
     rec.add_argument("--out", required=True, help="zarr store to write or resume")
-    rec.add_argument("--method", choices=("oi", "diffusion"), default="oi")
-    rec.add_argument("--members", type=int, help="ensemble members (diffusion)")
-    rec.add_argument("--steps", type=int, help="sampler steps (diffusion)")
+    rec.add_argument("--method", choices=("oi", "diffusion"), default="oi", help="the analysis")
+    rec.add_argument("--members", type=int, help="ensemble members (diffusion; default 8)")
+    rec.add_argument("--steps", type=int, help="sampler steps (diffusion; default 10)")
     rec.add_argument("--model", help="checkpoint (diffusion; default: the packaged prior)")
     rec.add_argument(
-        "--option", action="append", metavar="KEY=VALUE", help="method option, JSON value; repeat"
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="method option, JSON value, e.g. equatorial_stretch=3; repeat",
     )
     rec.add_argument("--time-block", type=int, default=1, help="time steps per written block")
     rec.add_argument("--overwrite", action="store_true", help="remove OUT and start over")
