@@ -51,6 +51,7 @@ from ..obs import SamplingPlan, bin_profiles, interpolate_to_levels, sample_prof
 from .metrics import DEPTH_BANDS, rmse_by_band
 from .protocol import SCORE_DEPTH
 from .scores import at_profiles, score
+from .skill import target_of
 
 __all__ = ["EvidenceConfig", "plausibility", "run_evidence", "truth_tuned_params"]
 
@@ -131,13 +132,6 @@ def load_case(name: str, cfg: EvidenceConfig) -> tuple[xr.DataArray, xr.DataArra
         clim = climatology(truth, cfg.climatology_years, cfg.synthetic_resolution)
         return truth, _grid_attrs(clim)
     raise ValueError(f"Unknown case {name!r}; choose from {EvidenceConfig().cases}.")
-
-
-def _target(truth: xr.DataArray) -> xr.Dataset:
-    target = xr.Dataset(coords={k: truth[k] for k in ("time", "depth", "lat", "lon")})
-    target["sea_mask"] = truth.isel(time=0, drop=True).notnull().astype("int8")
-    target["sea_mask"].attrs["standard_name"] = "sea_binary_mask"
-    return target
 
 
 def _background_values(background, truth: xr.DataArray) -> np.ndarray:
@@ -256,7 +250,7 @@ def evaluate(
     used, withheld = split_profiles(
         sample_profiles(truth, plan), withheld_fraction=cfg.withheld, seed=cfg.seed
     )
-    target = _target(truth)
+    target = target_of(truth)
     bg = _background_values(background, truth)
     rows = []
 
@@ -409,7 +403,7 @@ def plausibility(
     truth = displaced_atlas_truth(times, resolution, seed=seed + 11)
     plan = SamplingPlan(fraction=fraction, max_depth=SCORE_DEPTH, cluster=True, seed=seed)
     used = sample_profiles(truth, plan)
-    target = _target(truth)
+    target = target_of(truth)
     start = time.perf_counter()
     lazy = target.depthdif.reconstruct(obs=used)
     fit_s = time.perf_counter() - start
