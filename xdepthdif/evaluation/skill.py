@@ -114,9 +114,14 @@ def tune_oi_length_scale(
 
 
 def _run_oi(target, used, scale, background=None):
+    """OI with the basin scale ``scale`` (km; None: fitted); ``background`` None is the level
+    mean of the observations."""
     start = time.perf_counter()
     res = target.depthdif.reconstruct(
-        obs=used, method="oi", length_scale_km=scale, background=background
+        obs=used,
+        method="oi",
+        length_scale_km=scale,
+        background="level_mean" if background is None else background,
     ).compute(scheduler="synchronous")
     return res, (time.perf_counter() - start) / target.sizes["time"]
 
