@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from xdepthdif.errors import InputError, ProfileLayoutError, UnitsError
+from xdepthdif.errors import InputError, ProfileLayoutError, RejectedDataWarning, UnitsError
 from xdepthdif.obs import from_argo, from_points, tally
 
 PRES = np.array([5.0, 500.0, 1500.0])
@@ -134,8 +134,10 @@ def test_flat_points_are_grouped_by_platform_and_cycle():
     np.testing.assert_allclose(out.thetao.values[0], theta)
     _, theta2 = expected(PRES, TEMP + 0.5, PSAL)
     np.testing.assert_allclose(out.thetao.values[1], theta2)
-    # without platform/cycle, identical time and position form one profile
-    merged = from_argo(pts.drop_vars(["CYCLE_NUMBER", "PLATFORM_NUMBER"]))
+    # without platform/cycle, identical time and position form one profile, whose repeated
+    # depths with other values are worth a warning
+    with pytest.warns(RejectedDataWarning, match="3 profile level"):
+        merged = from_argo(pts.drop_vars(["CYCLE_NUMBER", "PLATFORM_NUMBER"]))
     assert merged.sizes["profile"] == 1 and merged.sizes["level"] == 6
 
 
