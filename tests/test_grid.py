@@ -121,3 +121,20 @@ def test_land_from_surface_temperature_nan():
     result = target.depthdif.reconstruct(obs=make_profiles()).compute()
     assert np.isnan(result.thetao.values[:, :, 0, 0]).all()
     assert np.isfinite(result.thetao.values[:, :, 1, 1]).all()
+
+
+def test_target_depths_above_the_surface_are_refused():
+    target = xr.Dataset(
+        coords={
+            "time": ("time", np.array(["2020-01-15"], "datetime64[ns]")),
+            "depth": ("depth", [-5.0, 10.0, 100.0], {"units": "m", "positive": "down"}),
+            "lat": ("lat", [0.5, 1.5], {"units": "degrees_north"}),
+            "lon": ("lon", [10.5, 11.5], {"units": "degrees_east"}),
+        }
+    )
+    with pytest.raises(GridError, match=r"1 level.*above the surface.*positive"):
+        discover_grid(target)
+    heights = target.assign_coords(
+        depth=("depth", [-5.0, -10.0, -100.0], {"units": "m", "positive": "up"})
+    )
+    np.testing.assert_allclose(discover_grid(heights).depth, [5.0, 10.0, 100.0])

@@ -128,9 +128,18 @@ _PLAIN = {"time": "time", "vertical": "depth", "latitude": "lat", "longitude": "
 
 def _depth_in_metres(var: xr.DataArray) -> np.ndarray:
     try:
-        return depth_to_metres(var.values, var.attrs, name=str(var.name))
+        depth = depth_to_metres(var.values, var.attrs, name=str(var.name))
     except UnitsError as err:
         raise UnitsError(f"In the target: {err}") from None
+    above = np.asarray(depth) < 0
+    if above.any():
+        raise GridError(
+            f"The target's depth {var.name!r} has {int(above.sum())} level(s) above the surface "
+            f"(down to {float(np.min(depth)):g} m with positive={var.attrs.get('positive')!r}). "
+            "Depths are positive downwards: set depth.attrs['positive'] = 'up' if they are "
+            "heights, or drop the levels above the surface."
+        )
+    return depth
 
 
 def surface_temperature(target: xr.Dataset) -> xr.DataArray | None:
