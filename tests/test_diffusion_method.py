@@ -297,3 +297,15 @@ def test_a_stored_climatology_is_added_back_at_the_time_of_year(tmp_path):
             out.append(diffusion_analysis(*args)[2])
         (m0, m1), (w0, w1) = month_weights(doy)
         np.testing.assert_allclose(out[1] - out[0], w0 * m0 + w1 * m1, atol=1e-9)
+
+
+def test_missing_torch_is_reported_before_any_work(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    target, obs = make_target(), make_profiles()
+    with pytest.raises(ImportError, match=r"xdepthdif\[diffusion\]"):
+        target.depthdif.reconstruct(obs=obs, method="diffusion")

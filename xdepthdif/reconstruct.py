@@ -29,7 +29,7 @@ from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperat
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
-from .prior.model import resolve_model, verify
+from .prior.model import check_torch, resolve_model, verify
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
@@ -256,6 +256,7 @@ def _analyse_step(
 
 def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfig:
     """Resolve and verify the checkpoint now (no weights are parsed); tasks get path + sha256."""
+    check_torch()  # here, not in the first task on a worker
     weights = resolve_model(config.model)
     card = verify(weights)
     check_levels(card.levels, grid.depth, f" {weights}")

@@ -164,6 +164,19 @@ def checkpoint_paths(path: PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
+def check_torch() -> None:
+    """Refuse, before any work is planned, a machine without torch and safetensors (the
+    ``diffusion`` extra), without importing them."""
+    import importlib.util
+
+    missing = [m for m in ("torch", "safetensors") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(
+            f"method='diffusion' needs {' and '.join(missing)}, not installed here; install "
+            'them with: pip install "xdepthdif[diffusion]"'
+        )
+
+
 def _require_torch() -> tuple[Any, Any]:
     try:
         import safetensors.torch
