@@ -224,3 +224,9 @@ def test_background_from_a_catalog_entry():
     np.testing.assert_allclose(second[ocean], truth.isel(time=1).values[ocean], atol=1e-4)
     with pytest.warns(EmptyTimeStepWarning), pytest.raises(ValueError, match="catalog entry"):
         target.depthdif.reconstruct(obs=obs, background="sample/nemo_sst")  # no thetao
+
+
+@pytest.mark.parametrize("window", ["fortnight", "10X", "-5D", "0D"])
+def test_unknown_window_is_a_typed_error(target, profiles, window):
+    with pytest.raises(xdepthdif.errors.InputError, match="not an analysis window"):
+        target.depthdif.reconstruct(obs=profiles, window=window)

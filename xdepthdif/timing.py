@@ -19,7 +19,7 @@ import cftime
 import numpy as np
 import pandas as pd
 
-from .errors import CalendarError
+from .errors import CalendarError, InputError
 
 REFERENCE = "days since 1950-01-01 00:00:00"
 _GREGORIAN = {"standard", "gregorian", "proleptic_gregorian"}
@@ -103,9 +103,15 @@ def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -
             ],
             axis=1,
         ).astype(float)
-    half = pd.Timedelta(window) / pd.Timedelta(days=1) / 2.0
-    if not half > 0:
-        raise ValueError(f"The analysis window must be positive, got {window!r}.")
+    try:
+        half = pd.Timedelta(window) / pd.Timedelta(days=1) / 2.0
+    except (ValueError, TypeError):
+        half = None
+    if half is None or not half > 0:
+        raise InputError(
+            f"window={window!r} is not an analysis window: use 'month' (the calendar month of "
+            "each time) or a positive duration such as '10D' or '12h' centred on each time."
+        )
     return np.stack([days - half, days + half], axis=1)
 
 
