@@ -144,13 +144,8 @@ def _background_values(background, truth: xr.DataArray) -> np.ndarray:
 
 def _sigma_o_levels(result: xr.Dataset) -> np.ndarray:
     """The observation error (°C) the OI assumed at each level, from its attributes."""
-    bands = json.loads(result.attrs["oi_fitted_covariance"])
-    depth = result["depth"].values
-    out = np.zeros(depth.size)
-    for band in bands:
-        for z, s in zip(band["depth_m"], band["sigma_o"], strict=True):
-            out[np.argmin(np.abs(depth - z))] = s
-    return out
+    summary = json.loads(result.attrs["oi_fitted_covariance"])
+    return np.array([p.sigma_o for p in params_from_summary(summary, result["depth"].values)])
 
 
 def truth_tuned_params(
