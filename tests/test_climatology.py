@@ -37,3 +37,17 @@ def test_climatology_at_regrids_bilinearly_and_fills_land():
     other = climatology_at(clim, lat, lon, 100.0, new_lat, new_lon)
     expected = new_lat[:, None] * 0.1 + 20.0
     np.testing.assert_allclose(other[1], np.broadcast_to(expected, (3, 3)), atol=1e-12)
+
+
+def test_the_atlas_is_read_safely_by_many_threads_at_once():
+    """The threads of a dask worker all ask for the climatology when its first tasks start;
+    HDF5 is not thread-safe (this crashed the process before the read was locked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from xdepthdif.sources import atlas
+
+    for _ in range(3):
+        atlas._read.cache_clear()
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: atlas.read_atlas(), range(16)))
+        assert all(r is results[0] for r in results)  # read once, shared

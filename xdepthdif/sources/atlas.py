@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -51,9 +52,16 @@ def open_atlas(path: str | Path | None = None) -> xr.Dataset:
     return xr.open_dataset(path or atlas_path(), engine="netcdf4", chunks={})
 
 
+_READ_LOCK = threading.Lock()
+
+
 def read_atlas(path: str | Path | None = None) -> Atlas:
-    """The climatology as numpy arrays, read once per process and file."""
-    return _read(str(path or atlas_path()))
+    """The climatology as numpy arrays, read once per process and file.
+
+    Thread-safe: HDF5 is not, and the threads of a dask worker may all ask at once.
+    """
+    with _READ_LOCK:
+        return _read(str(path or atlas_path()))
 
 
 @lru_cache(maxsize=2)
