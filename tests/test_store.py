@@ -322,3 +322,23 @@ def test_target_and_obs_from_catalog_entries(tmp_path):
     np.testing.assert_array_equal(got.thetao.values, expected.thetao.values.astype("float32"))
     with pytest.raises(xdepthdif.errors.InputError, match="no entry 'nope'"):
         xinputs.open_inputs("sample/nope", str(tmp_path / "obs.nc"))
+
+
+def test_a_url_output_is_refused(small, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BatchError, match="is a URL"):
+        run_batch(small["target"], small["profiles"], "s3://bucket/run.zarr")
+    assert not (tmp_path / "s3:").exists()  # no local folder named after the scheme
+
+
+def test_catalog_names_and_local_paths_are_told_apart(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # a glob under a missing folder named like a catalog: a clear error, not a catalog lookup
+    with pytest.raises(xdepthdif.errors.InputError, match="is a glob"):
+        xinputs.from_catalog("en4/EN.4.2.2.f.profiles.g10.*.nc")
+    (tmp_path / "en4").mkdir()  # with the local folder, the same text is a path
+    assert xinputs.from_catalog("en4/EN.4.2.2.f.profiles.g10.*.nc") is None
+    # a URL in the query does not make a catalog spec a path
+    with pytest.raises(xdepthdif.errors.InputError, match="no entry 'nope'"):
+        xinputs.from_catalog("sample/nope?base_url=https://example.org/data")
+    assert xinputs.from_catalog("https://example.org/sample/x.nc") is None

@@ -78,10 +78,17 @@ def from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
     from ..sources.catalog import catalog, catalog_names
 
     text = os.fspath(spec)
-    head, _, query = text.partition("?")
+    head, _, query = text.partition("?")  # a query may hold URLs (base_url=https://...)
     name, sep, entry = head.partition("/")
-    if not sep or "://" in text or name not in catalog_names() or Path(head).exists():
+    local = Path(head).exists() or Path(name).is_dir()  # a local folder named like a catalog
+    if not sep or "://" in head or name not in catalog_names() or local:
         return None
+    if any(c in entry for c in "*?["):
+        raise InputError(
+            f"{text!r} names catalog {name!r} but its entry {entry!r} is a glob; catalog "
+            f"entries are {sorted(catalog(name).entries)}. For local files, give a path that "
+            "exists (e.g. ./" + head + ")."
+        )
     cat = catalog(name)
     if entry not in cat.entries:
         raise InputError(

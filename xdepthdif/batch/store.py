@@ -121,8 +121,9 @@ def run_batch(
     ------
     BatchError
         When ``out`` exists but was written by a run with another method, configuration, model,
-        observation set or target grid, or is not a store written by this function; or when
-        ``--overwrite`` is asked to remove something that is not a zarr store.
+        observation set or target grid, or is not a store written by this function; when
+        ``--overwrite`` is asked to remove something that is not a zarr store; or when ``out``
+        is a URL.
 
     Examples
     --------
@@ -153,6 +154,12 @@ def run_batch(
         )
     if time_block < 1:
         raise BatchError(f"time_block must be at least 1, got {time_block}.")
+    if "://" in os.fspath(out):
+        raise BatchError(
+            f"out={os.fspath(out)!r} is a URL; the batch store is a local folder (its manifest "
+            "is renamed into place, which object stores cannot do). Write locally and copy, or "
+            "write xdepthdif.reconstruct(...) with to_zarr to the URL."
+        )
     _check_options(method, options)
     say = _Printer(stream, quiet)
     out = Path(out)
