@@ -331,7 +331,7 @@ def _duplicates(times, lat, lon, depth, theta) -> np.ndarray:
 
 
 SUSPICIOUS_SHARE = 0.1
-"""Share of levels out of range above which the units are probably wrong."""
+"""Share of levels out of range (at least ten) above which the units are probably wrong."""
 
 
 def _warn_if_suspicious(counts, oor, valid, depth, theta, row_ok) -> None:
@@ -347,7 +347,7 @@ def _warn_if_suspicious(counts, oor, valid, depth, theta, row_ok) -> None:
             stacklevel=3,
         )
     n_oor = counts["levels_rejected_out_of_range"]
-    if checked and n_oor > SUSPICIOUS_SHARE * checked:
+    if n_oor >= 10 and n_oor > SUSPICIOUS_SHARE * checked:
         warnings.warn(
             f"{n_oor} of {checked} levels lie outside {THETAO_RANGE[0]}..{THETAO_RANGE[1]} °C or "
             f"{DEPTH_RANGE[0]:g}..{DEPTH_RANGE[1]:g} m and were dropped: check the units "
