@@ -342,3 +342,25 @@ def test_catalog_names_and_local_paths_are_told_apart(tmp_path, monkeypatch):
     with pytest.raises(xdepthdif.errors.InputError, match="no entry 'nope'"):
         xinputs.from_catalog("sample/nope?base_url=https://example.org/data")
     assert xinputs.from_catalog("https://example.org/sample/x.nc") is None
+
+
+def test_ctrl_c_says_how_to_resume(small, tmp_path):
+    out = str(tmp_path / "interrupted.zarr")
+    env = dict(os.environ, OMP_NUM_THREADS="1", **{xstore.DELAY_ENV: "0.4"})
+    cmd = [sys.executable, "-m", "xdepthdif.cli", *_args(small, out, "--quiet")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    manifest_file = xmanifest.manifest_path(out)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if manifest_file.is_file() and json.loads(manifest_file.read_text())["blocks"]:
+                os.kill(proc.pid, signal.SIGINT)
+                break
+            time.sleep(0.02)
+    finally:
+        _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in err and "again to resume" in err
+    assert cli.main(_args(small, out, "--quiet")) == 0  # and it does resume

@@ -173,9 +173,16 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 quiet=args.quiet,
                 **options,
             )
-    except XDepthDifError as err:
+    except (XDepthDifError, ImportError) as err:  # ImportError: a missing extra
         print(f"xdepthdif reconstruct: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            f"xdepthdif reconstruct: interrupted; the blocks written so far are kept in "
+            f"{args.out}. Run the same command again to resume.",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
