@@ -138,3 +138,17 @@ def test_target_depths_above_the_surface_are_refused():
         depth=("depth", [-5.0, -10.0, -100.0], {"units": "m", "positive": "up"})
     )
     np.testing.assert_allclose(discover_grid(heights).depth, [5.0, 10.0, 100.0])
+
+
+@pytest.mark.parametrize("case", ["nat", "empty"])
+def test_missing_or_no_target_times_are_refused(case):
+    target = make_target()
+    if case == "nat":
+        times = np.array(["2020-01-15", "NaT", "2020-03-15"], "datetime64[ns]")
+        target = target.assign_coords(time=("time", times))
+        match = "1 missing value"
+    else:
+        target = target.isel(time=slice(0, 0))
+        match = "is empty"
+    with pytest.raises(GridError, match=match):
+        discover_grid(target)

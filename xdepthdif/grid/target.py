@@ -107,6 +107,7 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
                 "values; fix the coordinate."
             )
     time_var = target[names["time"]]
+    _check_times(time_var)
     bounds_name = time_var.attrs.get("bounds")
     bounds = target[bounds_name].values if bounds_name in target.variables else None
     return TargetGrid(
@@ -124,6 +125,23 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
 
 _STANDARD = {"time": "time", "vertical": "depth", "latitude": "latitude", "longitude": "longitude"}
 _PLAIN = {"time": "time", "vertical": "depth", "latitude": "lat", "longitude": "lon"}
+
+
+def _check_times(var: xr.DataArray) -> None:
+    """Refuse a target without time steps, or with missing times (NaT)."""
+    if var.size == 0:
+        raise GridError(f"The target's time {var.name!r} is empty: give it at least one time step.")
+    values = var.values
+    missing = (
+        np.isnat(values)
+        if np.issubdtype(values.dtype, np.datetime64)
+        else np.array([v is None or v != v for v in np.ravel(values)])  # cftime or float NaN
+    )
+    if missing.any():
+        raise GridError(
+            f"The target's time {var.name!r} has {int(missing.sum())} missing value(s) (NaT); "
+            "every time step needs a date: drop those steps or fill them."
+        )
 
 
 def _depth_in_metres(var: xr.DataArray) -> np.ndarray:
