@@ -364,3 +364,12 @@ def test_ctrl_c_says_how_to_resume(small, tmp_path):
     assert "Traceback" not in err
     assert "interrupted" in err and "again to resume" in err
     assert cli.main(_args(small, out, "--quiet")) == 0  # and it does resume
+
+
+@pytest.mark.parametrize("option", ["length_scale_km=abc", "length_scale_km=-5", "max_obs=0"])
+def test_invalid_option_values_are_one_line_at_the_cli(small, tmp_path, capsys, option):
+    out = str(tmp_path / "bad.zarr")
+    assert cli.main(_args(small, out, "--quiet", "--option", option)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("xdepthdif reconstruct: InputError: Invalid option")
+    assert len(err.strip().splitlines()) == 1

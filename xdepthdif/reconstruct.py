@@ -24,7 +24,13 @@ from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
 from .analysis.oi_fit import band_summary, fit_for_steps
 from .background import ClimatologySpec, resolve_background
-from .errors import EmptyObservationsError, EmptyTimeStepWarning, RejectedDataWarning, UnitsError
+from .errors import (
+    EmptyObservationsError,
+    EmptyTimeStepWarning,
+    InputError,
+    RejectedDataWarning,
+    UnitsError,
+)
 from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
@@ -276,7 +282,12 @@ def _make_config(cls, options: Mapping):
             f"Unknown option(s) {sorted(unknown)} for this method; valid options are "
             f"{sorted(names)}."
         )
-    return cls(**options)
+    try:
+        return cls(**options)
+    except (ValueError, TypeError) as err:  # e.g. a string where a number belongs
+        if isinstance(err, InputError):
+            raise
+        raise InputError(f"Invalid option for this method: {err}") from err
 
 
 def _count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray) -> None:
