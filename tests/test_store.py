@@ -112,25 +112,30 @@ def test_uninterrupted_run_matches_reconstruct(year):
     assert verify_store(year["full"]) == []
 
 
-def test_sigkill_then_resume_equals_uninterrupted(year, tmp_path, capsys):
-    out = str(tmp_path / "killed.zarr")
+def _signal_cli_after(inputs, out: str, blocks: int, sig: int) -> tuple[int, str]:
+    """Run ``xdepthdif reconstruct`` in a subprocess (blocks slowed down), send ``sig`` once its
+    manifest records ``blocks`` blocks; return its exit code and stderr."""
     env = dict(os.environ, OMP_NUM_THREADS="1", **{xstore.DELAY_ENV: "0.4"})
-    cmd = [sys.executable, "-m", "xdepthdif.cli", *_args(year, out, "--quiet")]
+    cmd = [sys.executable, "-m", "xdepthdif.cli", *_args(inputs, out, "--quiet")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     manifest_file = xmanifest.manifest_path(out)
     deadline = time.monotonic() + 120
-    entries = 0
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if manifest_file.is_file():
-                entries = len(json.loads(manifest_file.read_text())["blocks"])
-                if entries >= 2:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
+            done = manifest_file.is_file() and json.loads(manifest_file.read_text())["blocks"]
+            if done and len(done) >= blocks:
+                os.kill(proc.pid, sig)
+                break
             time.sleep(0.02)
     finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()
+        _, err = proc.communicate(timeout=60)
+    return proc.returncode, err.decode()
+
+
+def test_sigkill_then_resume_equals_uninterrupted(year, tmp_path, capsys):
+    out = str(tmp_path / "killed.zarr")
+    code, err = _signal_cli_after(year, out, 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL, err
     done_before = [e["index"] for e in read_manifest(out)["blocks"]]
     assert 2 <= len(done_before) < 12
 
@@ -346,21 +351,8 @@ def test_catalog_names_and_local_paths_are_told_apart(tmp_path, monkeypatch):
 
 def test_ctrl_c_says_how_to_resume(small, tmp_path):
     out = str(tmp_path / "interrupted.zarr")
-    env = dict(os.environ, OMP_NUM_THREADS="1", **{xstore.DELAY_ENV: "0.4"})
-    cmd = [sys.executable, "-m", "xdepthdif.cli", *_args(small, out, "--quiet")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    manifest_file = xmanifest.manifest_path(out)
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if manifest_file.is_file() and json.loads(manifest_file.read_text())["blocks"]:
-                os.kill(proc.pid, signal.SIGINT)
-                break
-            time.sleep(0.02)
-    finally:
-        _, err = proc.communicate(timeout=60)
-    err = err.decode()
-    assert proc.returncode == 130, err
+    code, err = _signal_cli_after(small, out, 1, signal.SIGINT)
+    assert code == 130, err
     assert "Traceback" not in err
     assert "interrupted" in err and "again to resume" in err
     assert cli.main(_args(small, out, "--quiet")) == 0  # and it does resume
