@@ -29,7 +29,6 @@ from xdepthdif.analysis.oi import OIConfig, oi_analysis
 from xdepthdif.analysis.oi_fit import fit_for_steps
 from xdepthdif.background import ClimatologySpec, climatology
 from xdepthdif.prior.synthetic import en4_like_levels
-from xdepthdif.sources.atlas import atlas_path, atlas_sha256
 from xdepthdif.timing import day_of_year
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +63,7 @@ def case(resolution: float, share: float, seed: int = 0):
     depth = en4_like_levels()
     when = np.array(["2003-07-15"], "datetime64[ns]")
     ocean = np.isfinite(climatology(time=when, depth=depth, lat=lat, lon=lon).values[0])
-    spec = ClimatologySpec(str(atlas_path()), atlas_sha256())
+    spec = ClimatologySpec.shipped()
     bg = spec.on_grid(float(day_of_year(when)[0]), depth, lat, lon)  # as the OI gets it
     columns = ocean[0] & (rng.random(ocean.shape[1:]) < share)
     observed = ocean & columns[None] & (depth <= 2000.0)[:, None, None]

@@ -47,6 +47,11 @@ class ClimatologySpec:
     path: str
     sha256: str
 
+    @classmethod
+    def shipped(cls) -> ClimatologySpec:
+        """The climatology that ships with the package."""
+        return cls(str(atlas_path()), atlas_sha256())
+
     def on_grid(self, doy, depth, lat, lon, ocean=None) -> np.ndarray:
         return atlas_on_grid(read_atlas(self.path), doy, depth, lat, lon, ocean)
 
@@ -88,7 +93,7 @@ def climatology(
         names = ("time", "depth", "lat", "lon")
     time = np.atleast_1d(np.asarray(time))
     depth, lat, lon = (np.atleast_1d(np.asarray(a, float)) for a in (depth, lat, lon))
-    spec = ClimatologySpec(str(atlas_path()), atlas_sha256())
+    spec = ClimatologySpec.shipped()
     sea = _sea_mask(depth, lat, lon)
     doys = day_of_year(time)
     blocks = [
@@ -140,7 +145,7 @@ def resolve_background(background, grid: TargetGrid):
     for the output's attributes."""
     if isinstance(background, str):
         if background == "climatology":
-            spec = ClimatologySpec(str(atlas_path()), atlas_sha256())
+            spec = ClimatologySpec.shipped()
             return spec, f"climatology (xdepthdif shipped, sha256 {spec.sha256[:12]})"
         if background == "level_mean":
             return None, "level_mean"

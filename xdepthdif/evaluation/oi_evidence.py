@@ -390,7 +390,6 @@ def plausibility(
     from ..analysis.oi import oi_analysis
     from ..analysis.oi_fit import params_from_summary
     from ..background import ClimatologySpec
-    from ..sources.atlas import atlas_path, atlas_sha256
     from ..timing import day_of_year
     from .truth import displaced_atlas_truth
 
@@ -407,7 +406,7 @@ def plausibility(
     depth, lat, lon = (truth[k].values for k in ("depth", "lat", "lon"))
     mean, sd = result["thetao"].values[0], result["thetao_sd"].values[0]
     # the background error the analysis started from: the same OI without any observation
-    spec = ClimatologySpec(str(atlas_path()), atlas_sha256())
+    spec = ClimatologySpec.shipped()
     first = spec.on_grid(float(day_of_year(times.values)[0]), depth, lat, lon)
     params = params_from_summary(json.loads(result.attrs["oi_fitted_covariance"]), depth)
     none = np.zeros(first.shape)
