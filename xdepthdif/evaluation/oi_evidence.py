@@ -104,14 +104,6 @@ class EvidenceConfig:
     seed: int = 0
 
 
-def _grid_attrs(truth: xr.DataArray) -> xr.DataArray:
-    truth = truth.copy()
-    truth["depth"].attrs.update(units="m", positive="down")
-    truth["lat"].attrs.update(units="degrees_north")
-    truth["lon"].attrs.update(units="degrees_east")
-    return truth
-
-
 def load_case(name: str, cfg: EvidenceConfig) -> tuple[xr.DataArray, xr.DataArray | str]:
     """A truth and the first guess the default uses for it (``"climatology"``: the shipped
     one)."""
@@ -123,14 +115,14 @@ def load_case(name: str, cfg: EvidenceConfig) -> tuple[xr.DataArray, xr.DataArra
     if name == "South Atlantic":
         from .truth import atlantic_truth
 
-        return _grid_attrs(atlantic_truth(cfg.cube_months, year=2003)), "climatology"
+        return atlantic_truth(cfg.cube_months, year=2003), "climatology"
     if name == "synthetic":
         from .skill import climatology, synthetic_truth
 
         months = [f"2040-{m:02d}" for m in range(1, cfg.months + 1)]
-        truth = _grid_attrs(synthetic_truth(months, cfg.synthetic_resolution, "test"))
+        truth = synthetic_truth(months, cfg.synthetic_resolution, "test")
         clim = climatology(truth, cfg.climatology_years, cfg.synthetic_resolution)
-        return truth, _grid_attrs(clim)
+        return truth, clim
     raise ValueError(f"Unknown case {name!r}; choose from {EvidenceConfig().cases}.")
 
 
