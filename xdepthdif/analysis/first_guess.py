@@ -2,11 +2,13 @@
 
 The shipped climatology (:mod:`xdepthdif.sources.atlas`) holds an annual mean and the annual and
 semi-annual harmonics of the seasonal cycle of potential temperature on a 1° grid. For a day of
-year the field is the mean plus the harmonics, floored at the freezing point; it is then carried
-down below the deepest value of each column (so the target's sea floor, not the atlas's, decides
-where the sea ends), interpolated linearly in depth onto the target's levels, regridded onto the
-target's cells (bilinear onto grids about as fine as the atlas or finer, cell averages onto
-coarser ones), and target sea cells the atlas counts as land take the nearest value.
+year the field is the mean plus the harmonics, floored at the freezing point; each column's
+deepest value is carried down one atlas level (the sea floor lies between the two), the field is
+interpolated linearly in depth onto the target's levels, regridded onto the target's cells
+(bilinear onto grids about as fine as the atlas or finer, cell averages of the sea cells onto
+coarser ones), and target sea cells the atlas counts as land take the nearest value of their
+level, so the target's sea floor, not the atlas's, decides where the sea ends. Shelf water is
+never carried to depth: a deep target cell beside a shelf takes deep water from its level.
 
 Examples
 --------
@@ -58,11 +60,23 @@ def atlas_at(atlas: Atlas, doy: float) -> np.ndarray:
     return np.maximum(field, atlas.freezing)
 
 
-def carry_down(field: np.ndarray) -> np.ndarray:
-    """Each column's deepest finite value repeated below it (``(depth, ...)``)."""
+def carry_down(field: np.ndarray, levels: int | None = None) -> np.ndarray:
+    """Each column's deepest finite value repeated below it (``(depth, ...)``), on at most
+    ``levels`` levels (all when None).
+
+    Examples
+    --------
+    >>> carry_down(np.array([1.0, np.nan, np.nan]), levels=1).tolist()
+    [1.0, 1.0, nan]
+    """
     out = field.copy()
+    run = np.zeros(field.shape[1:], int)
     for k in range(1, out.shape[0]):
-        out[k] = np.where(np.isfinite(out[k]), out[k], out[k - 1])
+        fill = ~np.isfinite(out[k]) & np.isfinite(out[k - 1])
+        if levels is not None:
+            fill &= run < levels
+        run = np.where(fill, run + 1, 0)
+        out[k] = np.where(fill, out[k - 1], out[k])
     return out
 
 
@@ -91,10 +105,12 @@ def atlas_on_grid(
     nearest sea value of the same level; other land cells are NaN.
     """
     oy, ox, iy, ix, lat_c, lon_c = canonical_axes(lat, lon)
-    field = vertical(carry_down(atlas_at(atlas, doy)), atlas.depth, depth)
+    field = vertical(carry_down(atlas_at(atlas, doy), levels=1), atlas.depth, depth)
     out = _regridder(atlas, lat_c, lon_c)(field)
     want = np.ones(out.shape, bool) if ocean is None else np.broadcast_to(ocean, out.shape)
-    out = fill_from_nearest(out, want[..., oy, :][..., ox], lat_c, lon_c)
+    want = want[..., oy, :][..., ox]
+    out = fill_from_nearest(out, want, lat_c, lon_c)
+    out = np.where(want & np.isnan(out), carry_down(out), out)  # levels without any sea value
     return out[..., iy, :][..., ix]
 
 

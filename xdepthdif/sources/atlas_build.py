@@ -121,8 +121,10 @@ def build(folder: str | Path, levels: np.ndarray | None = None) -> xr.Dataset:
     zl, lat = _axis(lev, "TEMP", 0), _axis(lev, "TEMP", 1)
     lon, temp = _east(_axis(lev, "TEMP", 2), temp)
     _, salt = _east(_axis(lev, "SALT", 2), salt)
-    t_mean = vertical(carry_down(temp), zl, depth)
-    s_mean = vertical(carry_down(salt), zl, depth)
+    # one standard level down: the sea floor lies somewhere between the deepest value and the
+    # next level; deeper cells that ETOPO5 counts as sea take their level's nearest value below
+    t_mean = vertical(carry_down(temp, levels=1), zl, depth)
+    s_mean = vertical(carry_down(salt, levels=1), zl, depth)
 
     woa, monthly = _read(folder / "ocean_atlas_subset.nc", "TEMP")
     zw, wlat = _axis(woa, "TEMP", 1), _axis(woa, "TEMP", 2)
