@@ -1,6 +1,8 @@
 """Optimal interpolation against an exact dense solve, its basic properties, and the fit of its
 covariance to the innovations."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from xdepthdif.analysis.covariance import (
     gradient_reference,
 )
 from xdepthdif.analysis.oi import OIConfig, freezing_point, oi_analysis
-from xdepthdif.analysis.oi_fit import fit_for_steps
+from xdepthdif.analysis.oi_fit import _calibrate_spread, fit_for_steps, innovation_blocks
 from xdepthdif.grid.geo import EARTH_RADIUS_KM, unit_vectors
 
 FIXED = {
@@ -203,3 +205,66 @@ def test_maximum_likelihood_recovers_the_covariance_it_was_given():
     assert fit.sigma_b == pytest.approx(truth.sigma_b, rel=0.35)
     assert fit.sigma_o == pytest.approx(truth.sigma_o, rel=0.5)
     assert truth.large_km / 2 < fit.large_km < truth.large_km * 2
+
+
+def _white_steps(rng, lat, lon, n_steps=4, share=0.4):
+    """Anomalies that decorrelate within a cell: nothing to spread to the neighbours."""
+    steps = []
+    for _ in range(n_steps):
+        field = 0.8 * rng.standard_normal((lat.size, lon.size))
+        seen = rng.random(field.shape) < share
+        obs = np.where(seen, field + 0.1 * rng.standard_normal(field.shape), np.nan)
+        steps.append((obs[None], seen[None].astype(int), np.full((1, *field.shape), np.nan),
+                      np.zeros((1, *field.shape))))  # fmt: skip
+    return steps
+
+
+def test_white_innovations_leave_unobserved_cells_at_the_first_guess():
+    rng = np.random.default_rng(11)
+    lat, lon = np.arange(-40.0, 41.0, 4.0), np.arange(0.0, 120.0, 4.0)
+    steps = _white_steps(rng, lat, lon)
+    (fit,) = fit_for_steps(steps, np.array([10.0]), lat, lon, OIConfig())
+    assert fit.meso_share == 1.0 and fit.meso_km < 10.0  # the white model won
+    assert 0.5 < np.hypot(fit.sigma_b, fit.sigma_o) < 1.2  # its variance is the anomalies'
+    obs, count, err, bg = steps[0]
+    mean, sd = oi_analysis(obs, count, err, lat, lon, np.array([10.0]), background=bg,
+                           params=[fit])  # fmt: skip
+    far = count == 0
+    assert np.array_equal(mean[far], bg[far])
+    assert np.abs(mean[~far]).max() > 0  # observed cells still take their profiles
+    assert np.allclose(sd[far], fit.sigma_b)
+
+
+def test_correlated_innovations_keep_the_fitted_scales():
+    rng = np.random.default_rng(5)
+    lat, lon = np.arange(-24.0, 25.0, 2.0), np.arange(100.0, 160.0, 2.0)
+    truth = CovParams(sigma_b=1.2, sigma_o=0.3, large_km=1500.0, meso_km=400.0, meso_share=0.5)
+    field = _gaussian_field(rng, lat, lon, truth)
+    seen = rng.random(field.shape) < 0.3
+    obs = np.where(seen, field + truth.sigma_o * rng.standard_normal(field.shape), np.nan)
+    step = (obs[None], seen[None].astype(int), np.full((1, *field.shape), np.nan),
+            np.zeros((1, *field.shape)))  # fmt: skip
+    (fit,) = fit_for_steps([step], np.array([10.0]), lat, lon, OIConfig())
+    assert fit.meso_km > 100.0 and fit.meso_share < 1.0
+
+
+def test_leave_one_out_check_scales_an_underestimated_spread():
+    rng = np.random.default_rng(3)
+    lat, lon = np.arange(-24.0, 25.0, 2.0), np.arange(100.0, 160.0, 2.0)
+    truth = CovParams(sigma_b=1.0, sigma_o=0.2, large_km=1200.0, meso_km=300.0, meso_share=0.5)
+    blocks = []
+    for _ in range(3):
+        field = _gaussian_field(rng, lat, lon, truth)
+        seen = rng.random(field.shape) < 0.3
+        obs = np.where(seen, field + truth.sigma_o * rng.standard_normal(field.shape), np.nan)
+        grad = np.zeros((1, *field.shape))
+        blocks.append(innovation_blocks(obs[None], seen[None].astype(int),
+                                        np.zeros((1, *field.shape)), np.zeros((1, *field.shape)),
+                                        grad, np.zeros(1), lat, lon))  # fmt: skip
+    level = [b[0] for b in blocks]
+    half = dataclasses.replace(truth, sigma_b=0.5, sigma_o=0.1)
+    (right,) = _calibrate_spread([truth], [level], np.array([0]), min_obs=8)
+    (scaled,) = _calibrate_spread([half], [level], np.array([0]), min_obs=8)
+    assert right.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
+    assert scaled.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
+    assert scaled.sigma_o / scaled.sigma_b == pytest.approx(half.sigma_o / half.sigma_b)

@@ -340,19 +340,43 @@ def _background_at(bg, i: int):
     return bg[i] if bg.ndim == 4 else bg
 
 
+FIT_PROFILES = 400
+"""Profiles the OI's fit gathers: evenly spread time steps are added beyond ``fit_steps`` until
+they hold this many (a regional grid with a few profiles a month needs many months)."""
+
+
+def fit_time_steps(counts: np.ndarray, steps: int, profiles: int = FIT_PROFILES) -> np.ndarray:
+    """Indices of the time steps the OI's fit uses: ``steps`` evenly spread among those with
+    profiles (``counts``), more while they hold fewer than ``profiles`` profiles.
+
+    Examples
+    --------
+    >>> fit_time_steps(np.array([0, 500, 500, 500, 500, 500, 500]), 4).tolist()
+    [1, 3, 4, 6]
+    >>> fit_time_steps(np.full(24, 30), 4).size  # 14 months of 30 profiles hold 420
+    14
+    """
+    busy = np.flatnonzero(np.asarray(counts) > 0)
+    chosen = busy
+    for n in range(min(steps, busy.size), busy.size + 1):
+        chosen = np.unique(busy[np.round(np.linspace(0, busy.size - 1, n)).astype(int)])
+        if counts[chosen].sum() >= profiles:
+            break
+    return chosen
+
+
 def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) -> OIConfig:
-    """Fit the OI's covariance to up to ``config.fit_steps`` time steps, now (eagerly), so the
-    fitted parameters are known to every task and to the output's attributes. Only the
-    observations and the first guess are read (no dask array is computed)."""
+    """Fit the OI's covariance to ``config.fit_steps`` time steps or more (:data:`FIT_PROFILES`),
+    now (eagerly), so the fitted parameters are known to every task and to the output's
+    attributes. Only the observations and the first guess are read (no dask array is
+    computed)."""
     counts = np.array([(keep & (step == i)).sum() for i in range(grid.time.size)])
-    busy = np.flatnonzero(counts > 0)
-    if busy.size == 0:
+    chosen = fit_time_steps(counts, config.fit_steps)
+    if chosen.size == 0:
         return config
-    pick = np.linspace(0, busy.size - 1, min(config.fit_steps, busy.size))
-    chosen = busy[np.round(pick).astype(int)]
     lat, lon, depth, thetao, err = arrays
     steps = []
-    for i in np.unique(chosen):
+    for i in chosen:
         sel = np.flatnonzero(keep & (step == i))
         values = interpolate_to_levels(depth[sel], thetao[sel], grid.depth)
         errors = None if err is None else interpolate_to_levels(depth[sel], err[sel], grid.depth)

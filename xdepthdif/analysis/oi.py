@@ -110,7 +110,8 @@ class OIConfig:
         one, as an observation of the top level (used when that level lies within
         20 m of the surface): each top-level cell without a profile gets one observation of it.
     fit_steps
-        Time steps (evenly spread, those with the most profiles) whose innovations the fit uses.
+        Time steps (evenly spread) whose innovations the fit uses; more while they hold fewer
+        than 400 profiles in all.
     params
         The resolved covariance of each level (set by :func:`xdepthdif.reconstruct` after the
         fit; not an option users set).
