@@ -14,7 +14,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: climatology demo test lint format clean model skill oi-evidence
+.PHONY: climatology demo docs test lint format clean model skill oi-evidence
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(PY):
 
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PIP_INSTALL) "torch==$(TORCH_CPU)"
-	$(PIP_INSTALL) -e ".[test,demo,diffusion]"
+	$(PIP_INSTALL) -e ".[test,demo,diffusion,docs]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
@@ -33,6 +33,12 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check xdepthdif tests benchmarks
 	$(PY) -m pytest -q xdepthdif tests README.md docs
 	cd benchmarks && ../$(VENV)/bin/asv check -E existing:../$(PY)
+	$(MAKE) docs
+
+# The docs site, tutorials executed (cached in docs/_build/.jupyter_cache), warnings as errors.
+# Open docs/_build/html/index.html.
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 model: $(STAMP)
 	mkdir -p build/model
@@ -58,7 +64,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix xdepthdif tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache docs/_build docs/generated
 
 # The shipped climatology: rebuilt from Debian's ferret-datasets (NOAA PMEL sample data, public
 # domain), downloaded with apt (no install needed) and unpacked into build/ferret.
