@@ -42,6 +42,9 @@ intersphinx_mapping: dict = {}
 myst_enable_extensions = ["colon_fence", "dollarmath", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("NB_EXECUTION_MODE", "cache")
+# One BLAS/torch thread in the notebook kernels (they inherit this environment): on a
+# small shared machine, thread pools fighting for the cores made a training cell 10x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
@@ -50,6 +53,7 @@ nb_merge_streams = True
 html_theme = "pydata_sphinx_theme"
 html_title = f"xdepthdif {release}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
