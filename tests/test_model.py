@@ -155,7 +155,7 @@ def test_round_trip_keeps_tensors_and_card(tmp_path):
 def test_card_json_round_trip_and_keys():
     card = make_card(sha256="ab" * 32)
     text = card.to_json()
-    assert sorted(json.loads(text)) == sorted([*REQUIRED, "notes"])
+    assert sorted(json.loads(text)) == sorted([*REQUIRED, "notes", "card_sha256"])
     assert ModelCard.from_json(text) == card
     # lists and tuples give equal cards: the constructor normalises
     assert make_card(levels=[5, 50, 400]) == make_card()

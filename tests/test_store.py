@@ -90,7 +90,7 @@ def test_uninterrupted_run_matches_reconstruct(year):
     xr.testing.assert_identical(got, expected)
 
     manifest = read_manifest(year["full"])
-    assert manifest["format"] == "xdepthdif-batch-manifest/1"
+    assert manifest["format"] == "xdepthdif-batch-manifest/2"
     assert [e["index"] for e in manifest["blocks"]] == list(range(12))
     assert manifest["layout"] == {
         "time_dim": "time",

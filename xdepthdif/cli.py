@@ -152,7 +152,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _reconstruct(args: argparse.Namespace) -> int:
-    from .batch.inputs import open_inputs, parse_options
+    from .batch.inputs import input_paths, open_inputs, parse_options
     from .batch.store import connect, run_batch
     from .errors import XDepthDifError
 
@@ -171,6 +171,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
                 time_block=args.time_block,
                 overwrite=args.overwrite,
                 quiet=args.quiet,
+                inputs=input_paths(args.target, args.obs, args.model),
                 **options,
             )
     except (XDepthDifError, ImportError) as err:  # ImportError: a missing extra

@@ -21,7 +21,7 @@ import xarray as xr
 from ..errors import InputError
 from .manifest import BatchError
 
-__all__ = ["from_catalog", "open_inputs", "parse_options"]
+__all__ = ["from_catalog", "input_paths", "open_inputs", "parse_options"]
 
 
 def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.Dataset, xr.Dataset]:
@@ -70,6 +70,25 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
         return target_ds, read_en4(obs_paths)  # validated by read_en4
     parts = [validate_profiles(_open([p]).load()) for p in obs_paths]
     return target_ds, parts[0] if len(parts) == 1 else concat_profiles(parts)
+
+
+def input_paths(*specs: str | os.PathLike | None) -> list[str]:
+    """The existing local paths that ``specs`` (paths or quoted globs, as given to
+    :func:`open_inputs`) name; catalog entries and URLs name none.
+
+    Examples
+    --------
+    >>> input_paths("no_such_file.nc", "en4/en4_profiles?year=2020", None)
+    []
+    """
+    found = []
+    for spec in specs:
+        if spec is None or "://" in os.fspath(spec):
+            continue
+        text = os.fspath(spec)
+        matches = glob.glob(text) if any(c in text for c in "*?[") else [text]
+        found += [p for p in matches if os.path.exists(p)]
+    return found
 
 
 def from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:

@@ -1,19 +1,20 @@
 """The manifest of a batch store: what identifies a run, what was written, and checking it.
 
-``OUT/xdepthdif_manifest.json`` holds the run's fingerprint (method, configuration, model,
-observations, target grid: :func:`fingerprint`), the store's layout and one entry per block
-written, with the block's sha256 (:func:`block_checksum`). It is rewritten atomically after each
-block. :func:`verify_store` recomputes every recorded checksum from the store.
+``OUT/xdepthdif_manifest.json`` holds the run's fingerprint (method, configuration, model and
+card, climatology, observations, target values: :func:`fingerprint`), the store's layout and one
+entry per block written, with the block's sha256 (:func:`block_checksum`). It is rewritten
+atomically after each block. :func:`read_manifest` refuses a malformed, incomplete or
+inconsistent manifest with a :class:`BatchError`; :func:`block_problems` recomputes every
+recorded checksum from the store and says what is wrong with each damaged block, and
+:func:`verify_store` lists them.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,19 @@ import xarray as xr
 
 from .._version import __version__
 from ..errors import XDepthDifError
+from .fingerprint import (
+    STEPS_KEY,
+    block_checksum,
+    fingerprint,
+    observations_sha256,
+    target_sha256,
+)
 
 __all__ = [
     "MANIFEST_NAME",
     "BatchError",
     "block_checksum",
+    "block_problems",
     "fingerprint",
     "manifest_path",
     "observations_sha256",
@@ -36,134 +45,12 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "xdepthdif_manifest.json"
-MANIFEST_FORMAT = "xdepthdif-batch-manifest/1"
+MANIFEST_PREFIX = "xdepthdif-batch-manifest/"
+MANIFEST_FORMAT = MANIFEST_PREFIX + "2"
 
 
 class BatchError(XDepthDifError):
     """A batch run cannot start or resume (the store belongs to another run, or is not ours)."""
-
-
-def fingerprint(
-    result: xr.Dataset, profiles: xr.Dataset, target: xr.Dataset, options: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What identifies a run: two runs with equal fingerprints produce equal stores.
-
-    Parameters
-    ----------
-    result
-        The lazy :func:`xdepthdif.reconstruct` result (its ``<method>_*`` attributes hold the
-        resolved configuration).
-    profiles
-        The validated profiles.
-    target
-        The target dataset.
-    options
-        The keyword arguments given to :func:`xdepthdif.reconstruct`.
-
-    Returns
-    -------
-    dict
-        ``method``, ``config`` (the ``<method>_*`` attributes, without the model's path),
-        ``window`` and ``keep_members``, ``algorithm_version``, ``model_sha256`` (diffusion),
-        ``observations_sha256`` and ``target_sha256`` (see :func:`observations_sha256`,
-        :func:`target_sha256`), and ``output_coords_sha256`` (the result's coordinates and
-        their bounds, which include the time windows).
-    """
-    method = result.attrs["xdepthdif_method"]
-    prefix = f"{method}_"
-    config = {
-        k: _jsonable(v)
-        for k, v in sorted(result.attrs.items())
-        if k.startswith(prefix) and k not in (f"{method}_model", "xdepthdif_method")
-    }
-    return {
-        "method": method,
-        "config": config,
-        "window": options.get("window"),
-        "keep_members": bool(options.get("keep_members", False)),
-        "algorithm_version": result.attrs.get("algorithm_version"),
-        "model_sha256": result.attrs.get(f"{method}_sha256"),
-        "observations_sha256": observations_sha256(profiles),
-        "target_sha256": target_sha256(target),
-        "output_coords_sha256": _coords_sha256(result),
-    }
-
-
-def observations_sha256(profiles: xr.Dataset) -> str:
-    """sha256 over the validated profiles' ``time``, ``lat``, ``lon``, ``depth``, ``thetao``
-    (and ``thetao_error``) arrays: names, shapes, dtypes and bytes, in that order."""
-    h = hashlib.sha256()
-    for name in ("time", "lat", "lon", "depth", "thetao", "thetao_error"):
-        if name in profiles.variables:
-            _hash_array(h, name, profiles[name].values)
-    return h.hexdigest()
-
-
-def target_sha256(target: xr.Dataset) -> str:
-    """sha256 over the target's coordinates (names, dims, values), the values of its static
-    variables (those without a time dimension, e.g. a land/sea mask) and the names, dims and
-    dtypes of its time-dependent variables, whose values are not read."""
-    h = hashlib.sha256()
-    for name in sorted(map(str, target.coords)):
-        _hash_array(h, name, target[name].values, target[name].dims)
-    time_dims = {d for name in target.coords for d in target[name].dims if _is_time(target[name])}
-    for name in sorted(map(str, target.data_vars)):
-        var = target[name]
-        if time_dims & set(var.dims):
-            h.update(f"{name}{var.dims}{var.dtype}{var.shape};".encode())
-        else:
-            _hash_array(h, name, var.values, var.dims)
-    return h.hexdigest()
-
-
-def _coords_sha256(ds: xr.Dataset) -> str:
-    h = hashlib.sha256()
-    for name in sorted(map(str, ds.coords)):
-        _hash_array(h, name, ds[name].values, ds[name].dims)
-    return h.hexdigest()
-
-
-def _is_time(var: xr.DataArray) -> bool:
-    values = var.values
-    if values.dtype.kind == "M":
-        return True
-    return values.dtype == object and values.size > 0 and hasattr(values.flat[0], "year")
-
-
-def _hash_array(h, name: str, values: np.ndarray, dims: tuple = ()) -> None:
-    values = np.asarray(values)
-    if values.dtype == object:
-        values = np.array([str(v) for v in values.ravel()], dtype=str).reshape(values.shape)
-    values = np.ascontiguousarray(values)
-    h.update(f"{name}{tuple(dims)}{values.dtype.str}{values.shape};".encode())
-    h.update(values.tobytes())
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray | tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def block_checksum(block: xr.Dataset) -> str:
-    """sha256 of a computed block: for each data variable in sorted name order, its name,
-    dtype, shape and C-order bytes, as written (in the dtype of its encoding, when it has one).
-
-    Examples
-    --------
-    >>> ds = xr.Dataset({"b": ("time", [1.0, np.nan]), "a": ("time", np.array([1, 2], "i4"))})
-    >>> block_checksum(ds) == block_checksum(ds[["b", "a"]].copy(deep=True))
-    True
-    """
-    h = hashlib.sha256()
-    for name in sorted(map(str, block.data_vars)):
-        values = block[name].values
-        if "dtype" in block[name].encoding:
-            values = values.astype(block[name].encoding["dtype"])
-        _hash_array(h, name, values, block[name].dims)
-    return h.hexdigest()
 
 
 def manifest_path(out: str | os.PathLike) -> Path:
@@ -172,12 +59,81 @@ def manifest_path(out: str | os.PathLike) -> Path:
 
 
 def read_manifest(out: str | os.PathLike) -> dict | None:
-    """The manifest of the store ``out``, or None when it has none."""
+    """The manifest of the store ``out``, or None when it has none.
+
+    Raises
+    ------
+    BatchError
+        When the manifest cannot be read, is not JSON, lacks a key, or its layout and blocks
+        do not agree (e.g. an edited ``time_block``); the message says how to start over.
+    """
     path = manifest_path(out)
     if not path.is_file():
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _damaged(out, f"cannot be read as JSON ({err})") from err
+    problem = _shape_problem(manifest) or _layout_problem(manifest)
+    if problem:
+        raise _damaged(out, problem)
+    return manifest
+
+
+def _damaged(out: str | os.PathLike, problem: str) -> BatchError:
+    return BatchError(
+        f"{manifest_path(out)} {problem}; it was edited or damaged, so the store cannot be "
+        "resumed. Restore the manifest, or rerun the command with --overwrite to compute the "
+        "store again."
+    )
+
+
+_KEYS = {"format": str, "fingerprint": dict, "layout": dict, "blocks": list}
+_LAYOUT = {"time_dim": str, "n_times": int, "time_block": int, "n_blocks": int, "variables": list}
+_BLOCK = {"index": int, "start": int, "stop": int, "sha256": str}
+
+
+def _shape_problem(manifest: Any) -> str:
+    """What is missing or of the wrong type in a manifest, or ''."""
+    if not isinstance(manifest, dict):
+        return f"is a JSON {type(manifest).__name__}, not an object"
+    for where, obj, keys in [("", manifest, _KEYS), ("layout.", manifest.get("layout"), _LAYOUT)]:
+        for key, kind in keys.items():
+            value = obj.get(key) if isinstance(obj, dict) else None
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return f"lacks {where}{key} (a JSON {kind.__name__}), found {value!r}"
+    for i, entry in enumerate(manifest["blocks"]):
+        for key, kind in _BLOCK.items():
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                return f"has a blocks[{i}] without {key} (a JSON {kind.__name__})"
+    return ""
+
+
+def _layout_problem(manifest: dict) -> str:
+    """Where the layout and the recorded blocks disagree, or ''."""
+    layout = manifest["layout"]
+    n_times, size = layout["n_times"], layout["time_block"]
+    if n_times < 1 or size < 1:
+        return f"has n_times {n_times} and time_block {size}; both must be at least 1"
+    bounds = _block_bounds(n_times, size)
+    if layout["n_blocks"] != len(bounds):
+        return (
+            f"says n_blocks {layout['n_blocks']}, but {n_times} time steps in blocks of {size} "
+            f"make {len(bounds)}"
+        )
+    seen = set()
+    for entry in manifest["blocks"]:
+        i = entry["index"]
+        if not 0 <= i < len(bounds) or i in seen:
+            return f"records block {i} twice or out of range 0..{len(bounds) - 1}"
+        seen.add(i)
+        if (entry["start"], entry["stop"]) != bounds[i]:
+            return (
+                f"records block {i} as time steps [{entry['start']}, {entry['stop']}), but "
+                f"time_block {size} puts it at [{bounds[i][0]}, {bounds[i][1]})"
+            )
+    return ""
 
 
 def _write_manifest(directory: Path, manifest: dict) -> None:
@@ -193,22 +149,51 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
 
 
 def verify_store(out: str | os.PathLike) -> list[int]:
-    """Recompute each recorded block's checksum from the store; return the blocks that differ.
+    """Recompute each recorded block's checksum from the store; return the blocks that differ
+    or cannot be read (see :func:`block_problems` for why).
 
     An empty list means every block in the manifest is in the store as it was computed.
+
+    Raises
+    ------
+    BatchError
+        When ``out`` has no manifest, or its manifest or zarr metadata cannot be read; the
+        message names the command that repairs it.
     """
     manifest = read_manifest(out)
     if manifest is None:
         raise BatchError(f"{out} has no {MANIFEST_NAME}; it was not written by run_batch.")
+    return sorted(block_problems(out, manifest))
+
+
+def block_problems(out: str | os.PathLike, manifest: dict) -> dict[int, str]:
+    """Each recorded block that is not in the store as computed, and why: its checksum
+    differs (a chunk deleted, overwritten or edited) or it cannot be decoded.
+
+    Raises
+    ------
+    BatchError
+        When the store's zarr metadata cannot be opened at all.
+    """
     layout = manifest["layout"]
-    ds = xr.open_zarr(out)
-    names = layout["variables"]
-    bad = []
+    try:
+        ds = xr.open_zarr(out)[layout["variables"]]
+    except Exception as err:  # zarr raises many types for broken metadata; report, never crash
+        raise BatchError(
+            f"{out} cannot be opened as a zarr store ({type(err).__name__}: {err}); its "
+            "metadata is damaged. Rerun the command with --overwrite to compute it again."
+        ) from err
+    problems = {}
     for entry in manifest["blocks"]:
-        block = ds[names].isel({layout["time_dim"]: slice(entry["start"], entry["stop"])})
-        if block_checksum(block.compute()) != entry["sha256"]:
-            bad.append(entry["index"])
-    return bad
+        block = ds.isel({layout["time_dim"]: slice(entry["start"], entry["stop"])})
+        try:
+            found = block_checksum(block.compute())
+        except Exception as err:  # a garbage chunk fails in the codec (zstd, blosc): damaged
+            problems[entry["index"]] = f"cannot be decoded ({type(err).__name__}: {err})"
+            continue
+        if found != entry["sha256"]:
+            problems[entry["index"]] = "differs from its recorded checksum (missing or changed)"
+    return problems
 
 
 def _block_bounds(n_times: int, size: int) -> list[tuple[int, int]]:
@@ -258,7 +243,8 @@ def _check_fingerprint(out: Path, manifest: dict, fp: dict) -> None:
     if manifest.get("format") != MANIFEST_FORMAT:
         raise BatchError(
             f"{manifest_path(out)} is not a {MANIFEST_FORMAT} manifest (format "
-            f"{manifest.get('format')!r}); pass --overwrite to start over, or choose a new --out."
+            f"{manifest.get('format')!r}: written by another version of xdepthdif); pass "
+            "--overwrite to start over, or choose a new --out."
         )
     old = manifest["fingerprint"]
     diffs = _diff(old, json.loads(json.dumps(fp)))
@@ -270,6 +256,16 @@ def _check_fingerprint(out: Path, manifest: dict, fp: dict) -> None:
         )
 
 
+def _check_layout(out: Path, manifest: dict, time_dim: str, names: list[str], n: int) -> None:
+    """Refuse a manifest whose layout is not the one this run writes."""
+    layout = manifest["layout"]
+    found = (layout["time_dim"], sorted(layout["variables"]), layout["n_times"])
+    if found != (time_dim, names, n):
+        raise _damaged(
+            out, f"describes {found} (time dim, variables, time steps), not {(time_dim, names, n)}"
+        )
+
+
 def _diff(old: Any, new: Any, key: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
@@ -278,7 +274,20 @@ def _diff(old: Any, new: Any, key: str = "") -> list[str]:
         return out
     if old == new:
         return []
+    if key == STEPS_KEY and isinstance(old, list) and isinstance(new, list):
+        return [_steps_diff(old, new)]
     return [f"{key} was {old!r}, now {new!r}"]
+
+
+def _steps_diff(old: list, new: list) -> str:
+    if len(old) != len(new):
+        return f"the target's time-dependent variables now have {len(new)} steps, not {len(old)}"
+    steps = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
+    shown = ", ".join(map(str, steps[:8])) + (" ..." if len(steps) > 8 else "")
+    return (
+        f"the values of the target's time-dependent variables (e.g. its surface temperature) "
+        f"changed at time step(s) {shown} since the store was started"
+    )
 
 
 def _time_str(value) -> str:

@@ -19,10 +19,9 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,11 +34,22 @@ from .manifest import (
     _block_bounds,
     _block_entry,
     _check_fingerprint,
+    _check_layout,
     _new_manifest,
     _time_str,
     _write_manifest,
+    block_problems,
     fingerprint,
     read_manifest,
+)
+from .progress import duration, Printer
+from .safety import (
+    check_not_an_input,
+    check_out_path,
+    dataset_sources,
+    remove_store,
+    store_lock,
+    writing,
 )
 
 __all__ = ["BatchResult", "connect", "run_batch"]
@@ -86,6 +96,7 @@ def run_batch(
     overwrite: bool = False,
     quiet: bool = True,
     stream: IO[str] | None = None,
+    inputs: Sequence[str | os.PathLike] = (),
     **options,
 ) -> BatchResult:
     """Analyse ``obs`` onto ``target`` into the zarr store ``out``, one time block at a time,
@@ -103,12 +114,17 @@ def run_batch(
         Time steps computed and written together. A resumed run keeps the block size recorded
         in the manifest.
     overwrite
-        Remove an existing store (and its manifest) and start over.
+        Remove an existing store (and its manifest) and start over: only a store whose
+        manifest shows this function wrote it and that holds nothing else.
     quiet
         Print nothing; otherwise print one progress line per block (blocks done/total, seconds
         per block, ETA) and where the store is.
     stream
         Where progress goes (default ``sys.stdout``); a terminal gets one updating line.
+    inputs
+        Paths the run reads (the command line's ``--target`` and ``--obs`` files); ``out`` may
+        not be, lie inside or contain one of them, nor a file ``target``, ``obs`` or the model
+        were opened from.
     **options
         Method options passed to :func:`xdepthdif.reconstruct` (``members``, ``steps``,
         ``model``, ``length_scale_km``, ``window``, ...).
@@ -120,10 +136,13 @@ def run_batch(
     Raises
     ------
     BatchError
-        When ``out`` exists but was written by a run with another method, configuration, model,
-        observation set or target grid, or is not a store written by this function; when
-        ``--overwrite`` is asked to remove something that is not a zarr store; or when ``out``
-        is a URL.
+        When ``out`` exists but was written by a run with another method, configuration, model
+        or card, observation set or target (values included), or is not a store written by
+        this function; when its manifest is malformed or its zarr metadata unreadable; when
+        ``--overwrite`` is asked to remove something this function did not write; when ``out``
+        is an input of the run, a symbolic link or a URL; when another run holds its lock
+        (:class:`~xdepthdif.batch.safety.StoreLockedError`); or when writing fails, e.g. a full
+        disk or a read-only folder (:class:`~xdepthdif.batch.safety.StoreWriteError`).
 
     Examples
     --------
@@ -161,35 +180,83 @@ def run_batch(
             "write xdepthdif.reconstruct(...) with to_zarr to the URL."
         )
     _check_options(method, options)
-    say = _Printer(stream, quiet)
+    say = Printer(stream, quiet)
     out = Path(out)
+    check_out_path(out)
     from ..obs import validate_profiles
 
     profiles = validate_profiles(obs)
     result = reconstruct(target, profiles, method=method, **options)
     fp = fingerprint(result, profiles, target, options)
+    check_not_an_input(out, [*inputs, *dataset_sources(target, obs), *_model_files(options)])
     time_dim = result["thetao"].dims[0]
     names = sorted(str(n) for n, v in result.data_vars.items() if time_dim in v.dims)
-    n_times = result.sizes[time_dim]
 
-    if overwrite:
-        _remove_store(out)
+    with store_lock(out):
+        if overwrite:
+            _remove_staging(out)
+            remove_store(out)
+        manifest, resumed = _open_or_start(out, result, fp, time_dim, names, time_block, say)
+        todo = _write_blocks(result, out, manifest, names, time_block, resumed, say)
+    say.end_progress()
+    seconds = time.perf_counter() - start
+    n_blocks = manifest["layout"]["n_blocks"]
+    say.info(f"done: {n_blocks}/{n_blocks} blocks in {out.resolve()} ({seconds:.1f} s)")
+    return BatchResult(out, n_blocks, tuple(todo), resumed, seconds)
+
+
+def _model_files(options: Mapping[str, Any]) -> list[Path]:
+    model = options.get("model")
+    if model is None or model == "default":
+        return []
+    from ..prior.model import checkpoint_paths
+
+    return list(checkpoint_paths(model))
+
+
+def _open_or_start(
+    out: Path, result: xr.Dataset, fp: dict, time_dim: str, names: list, size: int, say
+) -> tuple[dict, bool]:
+    """The manifest of a store to resume (checked, its damaged blocks dropped) or of a new one
+    (whose template is then written), and whether it is resumed."""
     manifest = read_manifest(out) if out.exists() else None
-    resumed = manifest is not None
     if out.exists() and manifest is None:
         raise BatchError(
             f"{out} exists but holds no {MANIFEST_NAME}, so it was not written by xdepthdif "
-            "reconstruct (or its template was never completed); pass --overwrite "
-            "(overwrite=True) to replace it, or choose a new --out."
+            "reconstruct (or its template was never completed); remove it yourself or choose "
+            "a new --out."
         )
-    if manifest is not None:
-        _check_fingerprint(out, manifest, fp)
-    else:
-        manifest = _new_manifest(result, fp, time_dim, names, n_times, time_block)
-        _write_template(result, out, manifest, time_dim)
+    n_times = result.sizes[time_dim]
+    if manifest is None:
+        manifest = _new_manifest(result, fp, time_dim, names, n_times, size)
+        with writing(out, "writing the store's template"):
+            _write_template(result, out, manifest, time_dim)
+        return manifest, False
+    _check_fingerprint(out, manifest, fp)
+    _check_layout(out, manifest, time_dim, names, n_times)
+    damaged = block_problems(out, manifest)
+    if damaged:
+        for index, why in sorted(damaged.items()):
+            say.info(f"block {index} of {out} {why}: computing it again")
+        manifest["blocks"] = [e for e in manifest["blocks"] if e["index"] not in damaged]
+        with writing(out, "updating its manifest"):
+            _write_manifest(out, manifest)
+    return manifest, True
 
+
+def _write_blocks(
+    result: xr.Dataset,
+    out: Path,
+    manifest: dict,
+    names: list,
+    time_block: int,
+    resumed: bool,
+    say,
+) -> list[int]:
+    """Compute and write every block the manifest does not record; return their indices."""
     layout = manifest["layout"]
-    bounds = _block_bounds(n_times, layout["time_block"])
+    time_dim = layout["time_dim"]
+    bounds = _block_bounds(layout["n_times"], layout["time_block"])
     done = {entry["index"] for entry in manifest["blocks"]}
     todo = [i for i in range(len(bounds)) if i not in done]
     if resumed:
@@ -204,7 +271,8 @@ def run_batch(
         )
     else:
         say.info(
-            f"writing {out}: {len(bounds)} blocks of {layout['time_block']} time step(s), {method}"
+            f"writing {out}: {len(bounds)} blocks of {layout['time_block']} time step(s), "
+            f"{result.attrs['xdepthdif_method']}"
         )
 
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
@@ -213,24 +281,23 @@ def run_batch(
         a, b = bounds[index]
         tb = time.perf_counter()
         block = result[names].isel({time_dim: slice(a, b)}).compute()
-        _write_region(block, out, time_dim, a, b)
+        with writing(out, f"writing block {index}"):
+            _write_region(block, out, time_dim, a, b)
         if delay:
             time.sleep(delay)
         manifest["blocks"].append(_block_entry(index, a, b, block, time_dim, tb))
         manifest["blocks"].sort(key=lambda e: e["index"])
-        _write_manifest(out, manifest)
+        with writing(out, f"recording block {index} in its manifest"):
+            _write_manifest(out, manifest)
         elapsed = time.perf_counter() - t0
         rate = elapsed / (k + 1)
         left = len(todo) - k - 1
         say.progress(
             f"block {len(done) + k + 1}/{len(bounds)} ({_time_str(block[time_dim].values[0])}"
             f"..{_time_str(block[time_dim].values[-1])}) {rate:.2f} s/block, "
-            f"ETA {_duration(left * rate)}"
+            f"ETA {duration(left * rate)}"
         )
-    say.end_progress()
-    seconds = time.perf_counter() - start
-    say.info(f"done: {len(bounds)}/{len(bounds)} blocks in {out.resolve()} ({seconds:.1f} s)")
-    return BatchResult(out, len(bounds), tuple(todo), resumed, seconds)
+    return todo
 
 
 def _check_options(method: str, options: Mapping[str, Any]) -> None:
@@ -278,19 +345,9 @@ def _quiet_zarr() -> Iterator[None]:
         yield
 
 
-def _remove_store(out: Path) -> None:
+def _remove_staging(out: Path) -> None:
     staging = out.with_name(out.name + _PARTIAL_SUFFIX)
     shutil.rmtree(staging, ignore_errors=True)
-    if not out.exists():
-        return
-    markers = (MANIFEST_NAME, "zarr.json", ".zgroup", ".zattrs")
-    if out.is_dir() and (not any(out.iterdir()) or any((out / m).exists() for m in markers)):
-        shutil.rmtree(out)
-        return
-    raise BatchError(
-        f"--overwrite refuses to remove {out}: it is not a zarr store. Remove it yourself or "
-        "choose another --out."
-    )
 
 
 @contextlib.contextmanager
@@ -315,45 +372,3 @@ def connect(scheduler: str | None) -> Iterator[Any]:
         ) from err
     with Client(scheduler) as client:
         yield client
-
-
-# ----------------------------------------------------------------------------------- output
-class _Printer:
-    """Progress lines on ``stream``; one line rewritten with ``\\r`` on a terminal."""
-
-    def __init__(self, stream: IO[str] | None, quiet: bool) -> None:
-        self.stream = stream or sys.stdout
-        self.quiet = quiet
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.open_line = False
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            self.end_progress()
-            print(message, file=self.stream, flush=True)
-
-    def progress(self, message: str) -> None:
-        if self.quiet:
-            return
-        if self.tty:
-            self.stream.write("\r" + message + "\x1b[K")
-            self.stream.flush()
-            self.open_line = True
-        else:
-            print(message, file=self.stream, flush=True)
-
-    def end_progress(self) -> None:
-        if self.open_line:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.open_line = False
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
