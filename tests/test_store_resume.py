@@ -65,12 +65,8 @@ def assert_equal_to_full(out, full):
 
 
 def cli_args(run, out, *extra):
-    base = run["base"]
-    return ["reconstruct", "--target", str(base / "target.nc"), "--obs", str(base / "obs.nc")] + [
-        "--out",
-        str(out),
-        *extra,
-    ]
+    target, obs = str(run["base"] / "target.nc"), str(run["base"] / "obs.nc")
+    return ["reconstruct", "--target", target, "--obs", obs, "--out", str(out), *extra]
 
 
 def one_line(capsys, code, kind):

@@ -42,9 +42,8 @@ def small(tmp_path):
 
 
 def _args(inputs, out, *extra, target="t", obs="o"):
-    return ["reconstruct", "--target", inputs[target], "--obs", inputs[obs], "--out", str(out)] + [
-        *extra
-    ]
+    paths = ["--target", inputs[target], "--obs", inputs[obs], "--out", str(out)]
+    return ["reconstruct", *paths, *extra]
 
 
 def one_line_error(capsys, code: int, kind: str) -> str:
@@ -100,7 +99,7 @@ def test_out_a_model_folder_is_refused(small, tmp_path):
         src = default_model_path().with_suffix(suffix)
         (models / src.name).write_bytes(src.read_bytes())
     target = make_target(times=TIMES3, depth=[5.0, 50.0, 200.0])
-    with pytest.raises(BatchError, match="contains .*default.(safetensors|json), an input"):
+    with pytest.raises(BatchError, match=r"contains .*default\.(safetensors|json), an input"):
         run_batch(
             target,
             small["profiles"],
