@@ -42,7 +42,7 @@ from .manifest import (
     fingerprint,
     read_manifest,
 )
-from .progress import duration, Printer
+from .progress import Printer, duration
 from .safety import (
     check_not_an_input,
     check_out_path,
