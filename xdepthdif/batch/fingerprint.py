@@ -125,7 +125,8 @@ def target_steps_sha256(target: xr.Dataset) -> list[str]:
 
     Examples
     --------
-    >>> ds = xr.Dataset({"sst": (("time", "x"), [[1.0, 2.0], [3.0, 4.0]])})
+    >>> time = np.array(["2020-01-15", "2020-02-15"], "datetime64[ns]")
+    >>> ds = xr.Dataset({"sst": (("time", "x"), [[1.0, 2.0], [3.0, 4.0]])}, {"time": time})
     >>> ds2 = ds.copy(deep=True)
     >>> ds2["sst"][1, 0] = 5.0
     >>> a, b = target_steps_sha256(ds), target_steps_sha256(ds2)

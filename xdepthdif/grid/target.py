@@ -142,6 +142,29 @@ def _check_times(var: xr.DataArray) -> None:
             f"The target's time {var.name!r} has {int(missing.sum())} missing value(s) (NaT); "
             "every time step needs a date: drop those steps or fill them."
         )
+    if values.dtype == object or values.dtype.kind in "US":
+        _check_time_objects(str(var.name), np.ravel(values))
+
+
+def _check_time_objects(name: str, values: np.ndarray) -> None:
+    """Refuse times given as text, or carrying time zones, which calendars cannot compare."""
+    text = [v for v in values if isinstance(v, str | bytes)]
+    if text:
+        raise GridError(
+            f"The target's time {name!r} holds text ({str(text[0])!r}), not dates; decode it, e.g. "
+            f"target[{name!r}] = pd.to_datetime(target[{name!r}].values, utc=True)"
+            ".tz_convert(None), or give the file CF time units."
+        )
+    zones = sorted({str(v.utcoffset()) for v in values if getattr(v, "tzinfo", None) is not None})
+    if zones:
+        naive = sum(getattr(v, "tzinfo", None) is None for v in values)
+        mixed = f"{len(zones)} UTC offsets ({', '.join(zones)})" if len(zones) > 1 else zones[0]
+        raise GridError(
+            f"The target's time {name!r} carries time zones: {mixed}"
+            + (f", and {naive} value(s) have none" if naive else "")
+            + "; xdepthdif compares times in UTC without a zone. Convert them, e.g. "
+            f"pd.to_datetime(target[{name!r}].values, utc=True).tz_convert(None)."
+        )
 
 
 def _depth_in_metres(var: xr.DataArray) -> np.ndarray:

@@ -228,11 +228,15 @@ class SyntheticOceanReader(BaseReader):
         **kwargs: Any,
     ) -> xr.Dataset:
         from ..prior.synthetic import synthetic_ocean
+        from .params import month, number
 
-        times = pd.date_range(str(start), periods=int(months), freq="MS") + pd.Timedelta(days=14)
-        ds = synthetic_ocean(
-            times, resolution=float(resolution), split=str(split), seed=int(seed), **kwargs
-        )
+        entry = "sample/synthetic_ocean"
+        start = month("start", start, entry=entry)
+        months = number("months", months, int, low=1, entry=entry)
+        resolution = number("resolution", resolution, low=0, high=30, strict=True, entry=entry)
+        seed = number("seed", seed, int, low=0, entry=entry)
+        times = pd.date_range(start, periods=months, freq="MS") + pd.Timedelta(days=14)
+        ds = synthetic_ocean(times, resolution=resolution, split=str(split), seed=seed, **kwargs)
         return ds.chunk(dict(chunks) if chunks else {"time": 1})
 
 
@@ -269,10 +273,15 @@ class EN4ProfilesReader(BaseReader):
     ) -> xr.Dataset:
         from ..obs import read_en4
         from .archives import EN4_BASE_URL, en4_profiles
+        from .params import number
 
+        entry = "en4/en4_profiles"
+        year = number("year", year, int, low=1900, high=2100, entry=entry)
+        month = number("month", month, int, low=1, high=12, entry=entry)
+        chunks = number("chunks", chunks, int, low=1, entry=entry)
         path = en4_profiles(
-            int(year),
-            int(month),
+            year,
+            month,
             version=str(version),
             base_url=base_url or EN4_BASE_URL,
             known_hash=known_hash or None,
@@ -309,10 +318,11 @@ class EN4AnalysesReader(BaseReader):
         **kwargs: Any,
     ) -> xr.Dataset:
         from .archives import EN4_BASE_URL, en4_analyses
+        from .params import month
 
         paths = en4_analyses(
-            str(start),
-            str(end) if end else None,
+            month("start", start, entry="en4/en4_analyses"),
+            month("end", end, entry="en4/en4_analyses") if end else None,
             version=str(version),
             base_url=base_url or EN4_BASE_URL,
         )
