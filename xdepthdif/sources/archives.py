@@ -2,8 +2,9 @@
 GHRSST L4 OSTIA daily files, their URLs and fetchers on top of
 :func:`xdepthdif.sources.download.fetch` (sha256-checked, cached, resumed).
 
-EN4 monthly profile files are extracted from the yearly zips into the cache once. Nothing is
-downloaded at import.
+EN4 monthly profile files are extracted from the yearly zips into the cache once; the sha256 of
+each is recorded then and checked whenever it is served (:mod:`xdepthdif.sources.extracted`).
+Nothing is downloaded at import.
 
 Examples
 --------
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pooch
 
 from .download import DownloadError, _retrieve, cache_dir, fetch, forget
+from .extracted import RecordingUnzip, drop_changed, record_extracted
 
 #: Where the Met Office serves the EN4 yearly profile and analysis zips.
 EN4_BASE_URL = "https://www.metoffice.gov.uk/hadobs/en4/data/en4-2-1"
@@ -80,17 +81,10 @@ def _en4_year(
     members = [_en4_member(kind, version, year, m) for m in months]
     zip_path = cache_dir() / fname
     extract_dir = Path(f"{zip_path}.unzip")
-    if zip_path.exists():  # an extraction cut short leaves a short file: extract it again
-        try:
-            with zipfile.ZipFile(zip_path) as zf:
-                for m in members:
-                    out = extract_dir / m
-                    if out.exists() and out.stat().st_size != zf.getinfo(m).file_size:
-                        out.unlink()
-        except (zipfile.BadZipFile, KeyError, OSError):
-            pass  # the hash check below decides what to do with the zip
+    missing = drop_changed(extract_dir, members)  # cut short or changed since extracted
+    unzip = RecordingUnzip(members=members)
     try:
-        _retrieve(url, known_hash, fname, progress, processor=pooch.Unzip(members=members))
+        _retrieve(url, known_hash, fname, progress, processor=unzip)
     except zipfile.BadZipFile as exc:
         zip_path.unlink(missing_ok=True)
         forget(url)
@@ -98,6 +92,8 @@ def _en4_year(
             f"{url} is not a zip file ({exc}); the server may have sent an error page. Check "
             "the URL and the EN4 version; the file was removed from the cache."
         ) from exc
+    fresh = members if unzip.action in ("download", "update") else missing
+    record_extracted(extract_dir, members, fresh)
     missing = [m for m in members if not (extract_dir / m).is_file()]
     if missing:
         with zipfile.ZipFile(zip_path) as zf:

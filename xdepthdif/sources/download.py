@@ -174,7 +174,7 @@ def _retrieve(
         except ImportError as exc:
             raise DownloadError("progress=True needs tqdm: pip install tqdm.") from exc
     root = cache_dir()
-    fname = fname or pooch.utils.unique_file_name(url)
+    fname = _safe_fname(fname or pooch.utils.unique_file_name(url), root)
     path = root / fname
     registry = _load_registry(root)
     record = registry.get(url)
@@ -236,6 +236,29 @@ def _retrieve(
     return out
 
 
+def _safe_fname(fname: str, root: Path) -> str:
+    """``fname`` checked to name a file inside the cache folder ``root``.
+
+    Examples
+    --------
+    >>> _safe_fname("en4/file.zip", Path("/cache"))
+    'en4/file.zip'
+    >>> _safe_fname("../../etc/passwd", Path("/cache"))
+    Traceback (most recent call last):
+    ...
+    xdepthdif.sources.download.DownloadError: fname='../../etc/passwd' would write outside ...
+    """
+    parts = Path(fname).parts
+    inside = (root / fname).resolve().is_relative_to(root.resolve())
+    if not parts or Path(fname).is_absolute() or ".." in parts or not inside:
+        raise DownloadError(
+            f"fname={fname!r} would write outside the cache folder {root}; give a relative "
+            "name inside it without '..', e.g. fname='en4/file.zip' (or change the cache "
+            "folder with set_cache_dir)."
+        )
+    return fname
+
+
 def _sha256(path: Path, checked: str | None) -> str:
     """The sha256 of ``path``, reusing the hash pooch has just checked when it is one."""
     if checked:
@@ -259,8 +282,8 @@ def fetch(
         when ``None``, the sha256 of the first download is recorded in ``registry.json`` in the
         cache and checked on every later call.
     fname : str, optional
-        Name of the file in the cache (may hold sub-folders); by default a name unique to the
-        URL.
+        Name of the file in the cache (may hold sub-folders, but no ``..`` and no absolute
+        path: nothing is written outside the cache); by default a name unique to the URL.
     progress : bool
         Show a progress bar (needs ``tqdm``).
 
@@ -272,8 +295,8 @@ def fetch(
     Raises
     ------
     DownloadError
-        The download failed (HTTP error, no connection), or the file does not match its hash
-        (then nothing is left in the cache).
+        The download failed (HTTP error, no connection), the file does not match its hash
+        (then nothing is left in the cache), or ``fname`` points outside the cache.
 
     Examples
     --------

@@ -23,8 +23,10 @@ class ResumingHTTPDownloader:
     Bytes are appended to ``partial`` as they arrive. When ``partial`` already holds the start
     of the file, only the rest is requested (``Range: bytes=N-``), guarded by ``If-Range`` with
     the ``ETag`` or ``Last-Modified`` the server sent first, so a file that changed on the
-    server is downloaded whole again. A server that ignores ranges sends the whole file, which
-    then replaces the partial one. Once complete, ``partial`` is moved to pooch's output file
+    server is downloaded whole again. A partial answer (206) whose own validator is not the one
+    sent shows a server that ignores ``If-Range``: it is dropped and the whole file requested
+    again. A server that ignores ranges sends the whole file, which then replaces the partial
+    one. Once complete, ``partial`` is moved to pooch's output file
     (pooch then checks the hash). A dropped connection raises and keeps ``partial``.
 
     Parameters
@@ -91,6 +93,12 @@ class ResumingHTTPDownloader:
             resumed = bool(offset) and response.headers.get("Content-Range", "").startswith(
                 f"bytes {offset}-"
             )
+            if resumed and validator not in _validators(response.headers):
+                # The server ignored If-Range: these are the rest of *another* version of the
+                # file, which appended to the held bytes would make a file that never existed.
+                _log.info("%s changed on the server (its validator differs); starting over.", url)
+                self._discard()
+                return self(url, output_file, pooch_)
             offset = offset if resumed else 0
             self._remember(url, response.headers)
             size = int(response.headers.get("Content-Length", 0))
@@ -126,6 +134,10 @@ class ResumingHTTPDownloader:
     def _discard(self) -> None:
         self.partial.unlink(missing_ok=True)
         self._validator_file.unlink(missing_ok=True)
+
+
+def _validators(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    return headers.get("ETag"), headers.get("Last-Modified")
 
 
 def _progress_bar(show: bool, total: int | None, initial: int, url: str) -> Any:
