@@ -18,7 +18,7 @@ from xdepthdif import cli  # noqa: E402
 from xdepthdif.batch.fingerprint import fingerprint  # noqa: E402
 from xdepthdif.batch.manifest import BatchError, _check_fingerprint  # noqa: E402
 from xdepthdif.errors import CheckpointError, ModelCardError  # noqa: E402
-from xdepthdif.prior import model  # noqa: E402
+from xdepthdif.prior import checks, model  # noqa: E402
 
 TIMES = ["2020-01-15", "2020-02-15"]
 
@@ -120,7 +120,7 @@ def test_known_architecture_keys_are_those_the_network_takes():
     from xdepthdif.core.network import UNetConfig
 
     fields = {f.name for f in dataclasses.fields(UNetConfig)}
-    assert model.ARCHITECTURES["UNet"] == fields | {"sigma_data"}
+    assert checks.ARCHITECTURES["UNet"] == fields | {"sigma_data"}
 
 
 def write_weights(path, header: bytes, data: bytes) -> None:

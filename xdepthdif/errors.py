@@ -41,6 +41,11 @@ class EmptyObservationsError(InputError):
     """No usable observation is left after quality control and selection."""
 
 
+class CatalogError(InputError):
+    """A catalog name or path that does not exist, a catalog that cannot be loaded, or an
+    entry parameter out of range."""
+
+
 class FileFormatError(XDepthDifError, OSError):
     """A file is not in the format its reader expects."""
 

@@ -35,8 +35,8 @@ from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperat
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
+from .prior.checks import check_architecture
 from .prior.model import (
-    check_architecture,
     check_torch,
     checkpoint_paths,
     resolve_model,

@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 from intake.readers.readers import BaseReader
 
-from ..errors import InputError
+from ..errors import CatalogError
 from ..obs.units import celsius_offset, is_metres
 
 __all__ = [
@@ -55,10 +55,6 @@ _TEMPERATURE_STANDARD_NAMES = {
     "surface_temperature",
     "sea_surface_foundation_temperature",
 }
-
-
-class CatalogError(InputError):
-    """A catalog name or path that does not exist, or a catalog that cannot be loaded."""
 
 
 def catalog_names() -> list[str]:

@@ -1,5 +1,5 @@
 """Checks of catalog entry parameters (``CATALOG/ENTRY?key=value``), so that a value out of
-range is a :class:`~xdepthdif.sources.catalog.CatalogError` naming the parameter and its range,
+range is a :class:`~xdepthdif.errors.CatalogError` naming the parameter and its range,
 not a crash (or an empty dataset) deep inside a reader.
 
 Examples
@@ -9,7 +9,7 @@ Examples
 >>> number("resolution", 0, float, low=0, strict=True, entry="sample/synthetic_ocean")
 Traceback (most recent call last):
 ...
-xdepthdif.sources.catalog.CatalogError: sample/synthetic_ocean: resolution=0 is out of range: ...
+xdepthdif.errors.CatalogError: sample/synthetic_ocean: resolution=0 is out of range: ...
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import CatalogError
+
 __all__ = ["month", "number"]
 
 
 def _error(entry: str, message: str) -> Exception:
-    from .catalog import CatalogError
-
     return CatalogError(f"{entry + ': ' if entry else ''}{message}")
 
 

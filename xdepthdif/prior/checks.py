@@ -1,0 +1,141 @@
+"""Checks of a checkpoint that parse nothing that could run: the model card's seal, the
+safetensors header (plain JSON) and the network arguments a card names.
+
+:mod:`xdepthdif.prior.model` calls them before anything in a checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xdepthdif.errors import CheckpointError, ModelCardError
+
+SEAL = "card_sha256"
+
+
+def card_digest(raw: Mapping[str, Any]) -> str:
+    """sha256 of a card's content: its JSON without ``card_sha256``, keys sorted, compact.
+
+    Examples
+    --------
+    >>> card_digest({"b": [1.0, 2], "a": "x"}) == card_digest({"a": "x", "b": [1.0, 2]})
+    True
+    """
+    content = {k: v for k, v in raw.items() if k != SEAL}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_seal(raw: Any, card_path: Path) -> str:
+    """The card's recorded ``card_sha256`` after checking it against the content."""
+    seal = raw.get(SEAL) if isinstance(raw, dict) else None
+    fix = (
+        f"restore the card from where it came from, or, if you changed it on purpose and its "
+        f"values are right, reseal it with xdepthdif.prior.model.reseal_card({str(card_path)!r})"
+    )
+    if not isinstance(seal, str):
+        raise ModelCardError(
+            f"{card_path} has no {SEAL}: it was written by an older xdepthdif or by hand, so "
+            f"nothing shows that its normalisation and spread values are the ones trained; {fix}"
+        )
+    found = card_digest(raw)
+    if found != seal:
+        raise ModelCardError(
+            f"{card_path} was changed after it was written: its content has sha256 {found!r}, "
+            f"its {SEAL} says {seal!r} (a hand-edited or corrupt normalisation, spread_scale or "
+            f"architecture would change the analysis silently); {fix}"
+        )
+    return seal
+
+
+_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2}
+_ITEMSIZE |= {"F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8}
+
+
+def _check_header(header: bytes, data_size: int, weights: Path) -> None:
+    """Refuse a safetensors header that is not JSON or whose tensors do not tile the data.
+
+    The header is plain JSON (nothing in it runs): checking it here makes a broken file fail
+    when the job is planned, not in the first dask task that loads the weights.
+    """
+    fix = "the file was written broken (the card's sha256 was taken of it): retrain or re-save it"
+    try:
+        entries = json.loads(header.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        msg = f"{weights} has a safetensors header that is not JSON ({err}); {fix}"
+        raise CheckpointError(msg) from err
+    if not isinstance(entries, dict):
+        raise CheckpointError(
+            f"{weights} has a safetensors header that is not a JSON object; {fix}"
+        )
+    spans = []
+    for name, entry in entries.items():
+        if name == "__metadata__":
+            continue
+        problem = _header_entry_problem(entry)
+        if problem:
+            raise CheckpointError(f"{weights}: tensor {name!r} in the header {problem}; {fix}")
+        spans.append(tuple(entry["data_offsets"]))
+    spans.sort()
+    ends = [0] + [b for _, b in spans]
+    if any(a != end for (a, _), end in zip(spans, ends, strict=False)) or ends[-1] != data_size:
+        raise CheckpointError(
+            f"{weights}: the tensors in its header do not cover its {data_size} data bytes "
+            f"exactly (offsets {spans[:4]}{' ...' * (len(spans) > 4)}); {fix}"
+        )
+
+
+def _header_entry_problem(entry: Any) -> str:
+    """Why one header entry is malformed, or '' when it is well formed."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        return f"is {entry!r}, not {{'dtype', 'shape', 'data_offsets'}}"
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in _ITEMSIZE:
+        return f"has an unknown dtype {dtype!r}"
+    ints = isinstance(shape, list) and isinstance(offsets, list) and len(offsets) == 2
+    ints = ints and all(isinstance(v, int) and v >= 0 for v in [*shape, *offsets])
+    if not ints or offsets[0] > offsets[1]:
+        return f"has shape {shape!r} and data_offsets {offsets!r}, not counts and a [start, end]"
+    if offsets[1] - offsets[0] != math.prod(shape) * _ITEMSIZE[dtype]:
+        return f"has {offsets[1] - offsets[0]} bytes for shape {shape} of {dtype}"
+    return ""
+
+
+ARCHITECTURES = {
+    "UNet": frozenset(
+        {"levels", "base_channels", "channel_mult", "blocks_per_level", "cond_dim"}
+        | {"extra_in_channels", "dropout", "sigma_data"}
+    ),
+}
+"""The networks the diffusion methods build, and the ``kwargs`` each accepts in a card."""
+
+
+def check_architecture(card: Any, source: str = "model card") -> None:
+    """Refuse, before any graph is built, a card whose network this version cannot build.
+
+    ``card`` is a :class:`~xdepthdif.prior.model.ModelCard`.
+
+    Raises
+    ------
+    ModelCardError
+        For an unknown ``architecture.class`` or a key its constructor does not take.
+    """
+    arch = card.architecture
+    known = ARCHITECTURES.get(arch["class"])
+    if known is None:
+        raise ModelCardError(
+            f"{source}: architecture class {arch['class']!r} is unknown to this version, which "
+            f"builds {sorted(ARCHITECTURES)}; upgrade xdepthdif or use another checkpoint."
+        )
+    unknown = sorted(set(arch["kwargs"]) - known)
+    if unknown:
+        raise ModelCardError(
+            f"{source}: architecture kwargs {unknown} are unknown to {arch['class']} (it takes "
+            f"{sorted(known)}); the card was edited or written by another version: restore it "
+            "or use another checkpoint."
+        )
