@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import inspect
+import re
 
 import xarray as xr
 
@@ -30,8 +31,12 @@ from .reconstruct import reconstruct as _reconstruct
 
 
 def _doc(function, first: str) -> str:
-    """``function``'s docstring for a method whose first argument is this dataset."""
-    body = inspect.getdoc(function) or ""
+    """``function``'s docstring for a method whose ``target`` argument is this dataset: the
+    ``target`` entry of its Parameters section is left out."""
+    body = re.sub(
+        r"(?ms)^target\b[^\n]*\n(?:    [^\n]*\n|\n(?=    ))*", "", inspect.getdoc(function) or ""
+    )
+    body = body.replace("``target``", "this dataset")
     return f"{first}\n\nCalls :func:`xdepthdif.{function.__name__}`:\n\n{body}"
 
 
