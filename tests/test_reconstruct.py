@@ -7,6 +7,7 @@ import xarray as xr
 from conftest import CountingScheduler, make_profiles, make_target, truth_field
 
 import xdepthdif
+from xdepthdif.background import on_land
 from xdepthdif.errors import EmptyTimeStepWarning, RejectedDataWarning, UnitsError
 
 
@@ -100,7 +101,9 @@ def test_profiles_outside_grid_or_time_are_counted_and_warned(target, profiles):
         result = target.depthdif.reconstruct(obs=obs)
     assert result.attrs["profiles_rejected_outside_grid"] == 7
     assert result.attrs["profiles_rejected_outside_time_range"] == 4
-    assert result.attrs["profiles_used"] == profiles.sizes["profile"]
+    land = result.attrs["profiles_rejected_on_land"]
+    assert land > 0  # the fixture's corner of land, and the coast of Africa
+    assert result.attrs["profiles_used"] == profiles.sizes["profile"] - land
     assert result.attrs["profiles_read"] == obs.sizes["profile"]
 
 
@@ -151,7 +154,8 @@ def test_parameters_and_tally_are_recorded(target, profiles):
     assert result.attrs["xdepthdif_method"] == "oi"
     assert result.attrs["oi_length_scale_km"] == 250.0
     assert "length_scale_km=250.0" in result.attrs["history"]
-    assert result.attrs["profiles_used"] == profiles.sizes["profile"]
+    land = result.attrs["profiles_rejected_on_land"]
+    assert result.attrs["profiles_used"] == profiles.sizes["profile"] - land
 
 
 def test_target_time_bounds_choose_the_observations(profiles):
@@ -162,6 +166,7 @@ def test_target_time_bounds_choose_the_observations(profiles):
     target.time.attrs["bounds"] = "time_bnds"
     days = (profiles.time.values - mid[:, None]) / np.timedelta64(1, "D")
     inside = ((days >= -5) & (days < 5)).any(0)  # windows are [start, end)
+    inside &= ~on_land(profiles.lat.values, profiles.lon.values)  # West Africa
     with pytest.warns(RejectedDataWarning):
         result = target.depthdif.reconstruct(obs=profiles)
     assert result.attrs["profiles_used"] == int(inside.sum()) < profiles.sizes["profile"]

@@ -253,3 +253,21 @@ def _match_time(field: xr.DataArray, grid: TargetGrid) -> xr.DataArray:
             )
         picked.append(int(hit[0]))
     return field.isel({tname: picked}).rename({tname: "time"})
+
+
+def on_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Where points lie certainly on land by the shipped climatology: in a 1° cell whose
+    ETOPO5 sea fraction at the surface is zero (no sea at all at 5′ resolution).
+
+    Examples
+    --------
+    >>> on_land(np.array([0.0, 20.0]), np.array([-140.0, 20.0])).tolist()  # Pacific, Sahara
+    [False, True]
+    """
+    from .obs.binning import locate_cells
+    from .sources.atlas import surface_sea_fraction
+
+    frac, grid_lat, grid_lon = surface_sea_fraction()
+    lat, lon = np.asarray(lat, float), np.asarray(lon, float)
+    iy, ix, inside = locate_cells(lat, lon, grid_lat, grid_lon)
+    return inside & (np.nan_to_num(frac[iy, ix], nan=0.0) <= 0.0)

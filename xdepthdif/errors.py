@@ -68,3 +68,12 @@ class EmptyTimeStepWarning(XDepthDifWarning):
 
 class RejectedDataWarning(XDepthDifWarning):
     """Part of the observations was rejected (outside grid, outside time range, bad values)."""
+
+
+class SuspiciousDataWarning(XDepthDifWarning):
+    """Observations were kept but lie at the edge of plausibility (near freezing, very warm,
+    deeper than any trench): worth a look at their units and quality flags."""
+
+
+class ImplausibleOutputWarning(XDepthDifWarning):
+    """Computed output lies outside the range of sea water (below −2.5 °C or above 40 °C)."""

@@ -23,7 +23,7 @@ from . import cf
 from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
 from .analysis.oi_fit import band_summary, fit_for_steps
-from .background import ClimatologySpec, resolve_background
+from .background import ClimatologySpec, on_land, resolve_background
 from .errors import (
     EmptyObservationsError,
     EmptyTimeStepWarning,
@@ -127,14 +127,17 @@ def reconstruct(
         profiles["time"].values, calendar_of(profiles["time"].values), bounds, calendar
     )
     lat, lon = profiles["lat"].values, profiles["lon"].values
-    on_grid = locate_cells(lat, lon, grid.lat, grid.lon)[2]
-    keep = (step >= 0) & on_grid
-    _count_rejections(counts, step, on_grid)
+    iy, ix, on_grid = locate_cells(lat, lon, grid.lat, grid.lon)
+    mask = _mask_array(target, grid)
+    land = _profiles_on_land(lat, lon, iy, ix, mask) & on_grid & (step >= 0)
+    keep = (step >= 0) & on_grid & ~land
+    _count_rejections(counts, step, on_grid, land)
 
     if not keep.any():
         raise EmptyObservationsError(
-            f"None of the {len(step)} valid profiles lies on the target grid within its time "
-            f"range (lat {grid.lat.min():g}..{grid.lat.max():g}, lon {grid.lon.min():g}.."
+            f"None of the {len(step)} valid profiles lies on the target's ocean within its "
+            f"time range ({int(land.sum())} on land; lat {grid.lat.min():g}..{grid.lat.max():g}, "
+            f"lon {grid.lon.min():g}.."
             f"{grid.lon.max():g}, {grid.time[0]} .. {grid.time[-1]}); check that observations "
             "and target cover the same region and period."
         )
@@ -151,7 +154,6 @@ def reconstruct(
             stacklevel=3,
         )
 
-    mask = _mask_array(target, grid)
     bg, bg_label = (None, None) if is_diffusion else resolve_background(background, grid)
     sst = _surface_array(target, grid)
     err = profiles["thetao_error"].values if "thetao_error" in profiles else None
@@ -297,18 +299,36 @@ def _make_config(cls, options: Mapping):
         raise InputError(f"Invalid option for this method: {err}") from err
 
 
-def _count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray) -> None:
+def _profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:
+    """Profiles in a land cell of the target's mask (its top level) and those certainly on
+    land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
+
+    A lazy (dask) mask is not read here, so that nothing is computed before the user computes:
+    then only the climatology decides.
+    """
+    land = on_land(lat, lon)
+    if mask is not None and not isinstance(mask, da.Array):
+        land |= ~np.asarray(mask[0], bool)[iy, ix]
+    return land
+
+
+def _count_rejections(
+    counts: dict, step: np.ndarray, on_grid: np.ndarray, land: np.ndarray
+) -> None:
     outside_time = int((step < 0).sum())
     outside_grid = int(((step >= 0) & ~on_grid).sum())
+    n_land = int(land.sum())
     counts["rejected_outside_time_range"] = outside_time
     counts["rejected_outside_grid"] = outside_grid
-    counts["profiles_used"] = counts.get("profiles_used", len(step)) - outside_time - outside_grid
+    counts["rejected_on_land"] = n_land
+    dropped = outside_time + outside_grid + n_land
+    counts["profiles_used"] = counts.get("profiles_used", len(step)) - dropped
     counts.setdefault("profiles_read", len(step))
-    if outside_time or outside_grid:
+    if dropped:
         warnings.warn(
-            f"{outside_time} profile(s) outside the target's time range and {outside_grid} "
-            "outside its grid were not used; the tally is in the result's attributes "
-            "(profiles_rejected_*).",
+            f"{outside_time} profile(s) outside the target's time range, {outside_grid} "
+            f"outside its grid and {n_land} on land were not used; the tally is in the "
+            "result's attributes (profiles_rejected_*).",
             RejectedDataWarning,
             stacklevel=4,
         )

@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ __all__ = [
     "check_levels",
     "diffusion_analysis",
 ]
+
+
+SIGMA_MAX = 10.0
+"""Noise level of the first step. Fields are normalised per level (σ_data = 1), so at σ = 10
+the start is 99 % noise; EDM's 80 (made for images of σ_data = 0.5) lies far above the levels
+the prior is trained at, and MMPS guidance through its Jacobian there sent 3–5-step runs tens
+of °C out of range."""
+MIN_STEPS = 3
+"""Fewer guided steps put the whole guidance at one or two noise levels where the prior's
+Jacobian is poor: the default model's ensembles then left the range of sea water."""
 
 
 class ModelLevelsError(GridError):
@@ -71,7 +82,9 @@ class DiffusionConfig:
     members
         Ensemble size (at least 2, for a spread).
     steps
-        Heun steps: ``2 * steps - 1`` network evaluations per member (10 steps: 19).
+        Steps (at least 3): ``steps - 1`` Heun steps, then a plain denoise
+        (see :func:`~xdepthdif.core.schedule.denoise_last_sigmas`): ``2 * steps - 1`` network
+        evaluations per member (10 steps: 19).
     cg_iters
         Conjugate-gradient iterations of the MMPS guidance (1–3).
     obs_error
@@ -102,14 +115,28 @@ class DiffusionConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        for name in ("members", "steps", "cg_iters", "seed"):
+            if not isinstance(getattr(self, name), int | np.integer) or isinstance(
+                getattr(self, name), bool
+            ):
+                raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}.")
         if self.members < 2:
             raise ValueError(f"members must be at least 2 (for a spread), got {self.members}.")
-        if self.steps < 1 or self.cg_iters < 0:
+        if self.steps < MIN_STEPS or self.cg_iters < 0:
             raise ValueError(
-                f"steps must be >= 1 and cg_iters >= 0, got {self.steps} and {self.cg_iters}."
+                f"steps must be >= {MIN_STEPS} and cg_iters >= 0, got {self.steps} and "
+                f"{self.cg_iters}: with fewer steps the guided ensemble leaves the range of sea "
+                "water. Use steps=3 or more (10 is the default)."
             )
-        if not self.obs_error > 0:
-            raise ValueError(f"obs_error must be positive (°C), got {self.obs_error}.")
+        for name in ("obs_error", "sst_error"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"{name} must be a finite positive number (°C), got {value!r}: infinity "
+                    "would discard every observation, zero trusts them beyond their accuracy."
+                )
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
         object.__setattr__(self, "model", str(self.model))
 
     @property
@@ -268,7 +295,7 @@ def diffusion_analysis(
 
     from ..core.guidance import MMPSGuidance
     from ..core.sampler import sample_heun
-    from ..core.schedule import karras_sigmas
+    from ..core.schedule import denoise_last_sigmas
 
     device = _resolve_device(config.device)
     denoiser = load_denoiser(config.model, config.sha256, device)
@@ -309,7 +336,7 @@ def diffusion_analysis(
             for i in range(m)
         ]
     ).to(device)
-    sigmas = karras_sigmas(config.steps, dtype=torch.float64)
+    sigmas = denoise_last_sigmas(config.steps, sigma_max=SIGMA_MAX, dtype=torch.float64)
     guidance = None
     if observed.any():
         guidance = MMPSGuidance(

@@ -34,7 +34,7 @@ from xdepthdif.errors import InputError, ProfileLayoutError
 
 from .layout import validate_profiles, with_tally
 from .points import group_points, scatter
-from .units import decode_time
+from .units import FILL_THRESHOLD, decode_time, pressure_to_dbar, temperature_to_degc
 
 _PARAMS = ("PRES", "TEMP", "PSAL")
 _BAD = (3, 4)
@@ -67,6 +67,34 @@ def _text(values: np.ndarray) -> np.ndarray:
     if v.dtype.kind == "S":
         v = np.char.decode(v, "ascii", "replace")
     return np.char.strip(v.astype(str))
+
+
+def _in_argo_units(ds: xr.Dataset) -> xr.Dataset:
+    """``PRES*`` in dbar and ``TEMP*`` in °C, whatever their ``units`` say.
+
+    Without a ``units`` attribute the Argo convention holds (dbar, °C); units that are not a
+    pressure or a temperature are refused with a :class:`~xdepthdif.errors.UnitsError`.
+    """
+    out = ds.copy()
+    for name in ds.variables:
+        units = ds[name].attrs.get("units")
+        if name.endswith("_QC") or units is None or not str(units).strip():
+            continue
+        values = np.asarray(ds[name].values, dtype=np.float64)
+        values = np.where(np.abs(values) >= FILL_THRESHOLD, np.nan, values)  # fill stays fill
+        if name.startswith("PRES"):
+            converted = pressure_to_dbar(values, units, name=str(name))
+        elif name.startswith("TEMP"):
+            is_error = name.endswith("_ERROR")
+            converted = temperature_to_degc(values, units, name=str(name), difference=is_error)
+        else:
+            continue
+        attrs = {k: v for k, v in ds[name].attrs.items() if k != "units"}
+        out[name] = ds[name].copy(data=converted).assign_attrs(attrs, units=_ARGO_UNITS[name[:4]])
+    return out
+
+
+_ARGO_UNITS = {"PRES": "dbar", "TEMP": "degC"}
 
 
 def _as_profiles(ds: xr.Dataset) -> tuple[dict, dict, int]:
@@ -142,8 +170,9 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     ds : xr.Dataset
         Either argopy's flat points (dim ``N_POINTS``; profiles are grouped by
         ``PLATFORM_NUMBER``/``CYCLE_NUMBER``/``DIRECTION`` when present, else by identical
-        time and position) or profiles (dims ``N_PROF``, ``N_LEVELS``). Needs ``PRES`` (dbar),
-        ``TEMP`` (°C, in situ), ``LATITUDE``, ``LONGITUDE``, ``TIME`` or ``JULD``; uses
+        time and position) or profiles (dims ``N_PROF``, ``N_LEVELS``). Needs ``PRES`` (dbar,
+        or as its ``units`` say: kPa, hPa, Pa, bar), ``TEMP`` (in situ; °C, or as its
+        ``units`` say: K, degF), ``LATITUDE``, ``LONGITUDE``, ``TIME`` or ``JULD``; uses
         ``PSAL``, ``*_ADJUSTED``, ``*_QC``, ``DATA_MODE``, ``POSITION_QC``, ``TIME_QC``/
         ``JULD_QC`` and ``TEMP_ADJUSTED_ERROR`` (as ``thetao_error``) when present.
 
@@ -155,7 +184,7 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     """
     import gsw
 
-    levels, prof, n = _as_profiles(ds)
+    levels, prof, n = _as_profiles(_in_argo_units(ds))
     has_adjusted = any(f"{p}_ADJUSTED" in levels for p in _PARAMS)
     if has_adjusted and "mode" not in prof:
         raise InputError(

@@ -28,14 +28,21 @@ Examples
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import xarray as xr
 
-from xdepthdif.errors import CalendarError, InputError, ProfileLayoutError, RejectedDataWarning
+from xdepthdif.errors import CalendarError, InputError, ProfileLayoutError
 
+from .suspicious import (
+    DEPTH_RANGE,
+    THETAO_RANGE,
+    duplicates,
+    outside,
+    refuse_above_surface,
+    warn_if_suspicious,
+)
 from .units import (
     FILL_THRESHOLD,
     decode_time,
@@ -45,8 +52,6 @@ from .units import (
 )
 
 TALLY_ATTR = "xdepthdif_qc_tally"
-THETAO_RANGE = (-2.5, 40.0)
-DEPTH_RANGE = (0.0, 12000.0)
 REQUIRED = ("thetao", "depth", "time", "lat", "lon")
 GENERIC_REASONS = ("bad_position", "bad_time", "no_valid_levels")
 GENERIC_LEVEL_REASONS = ("fill_or_nonfinite", "out_of_range")
@@ -274,14 +279,15 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
     depth = depth_to_metres(np.where(fill, np.nan, depth_raw), ds["depth"].attrs)
     fill |= ~pad & (np.abs(depth) >= FILL_THRESHOLD)
     theta, depth = np.where(fill, np.nan, theta), np.where(fill, np.nan, depth)
+    refuse_above_surface(depth, ds["depth"].attrs)
 
     bad_pos = ~np.isfinite(lat) | (np.abs(lat) > 90) | ~np.isfinite(lon) | (np.abs(lon) > 360)
     bad_time = time_missing(times) & ~bad_pos
     row_ok = ~(bad_pos | bad_time)
-    oor = ~fill & ~pad & (_outside(theta, THETAO_RANGE) | _outside(depth, DEPTH_RANGE))
+    oor = ~fill & ~pad & (outside(theta, THETAO_RANGE) | outside(depth, DEPTH_RANGE))
     valid = np.isfinite(theta) & np.isfinite(depth) & ~oor
     no_levels = row_ok & ~valid.any(axis=1)
-    duplicate = _duplicates(times, lat, lon, np.where(valid, depth, np.nan), theta) & row_ok
+    duplicate = duplicates(times, lat, lon, np.where(valid, depth, np.nan), theta) & row_ok
     duplicate &= ~no_levels
     keep = row_ok & ~no_levels & ~duplicate
     counts = {
@@ -292,7 +298,7 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
         "levels_rejected_fill_or_nonfinite": int((fill & row_ok[:, None]).sum()),
         "levels_rejected_out_of_range": int((oor & row_ok[:, None]).sum()),
     }
-    _warn_if_suspicious(counts, oor, valid, depth, theta, row_ok)
+    warn_if_suspicious(counts, oor, valid, depth, theta, row_ok)
     error = _error_grid(ds, valid) if "thetao_error" in ds.variables else None
 
     used_levels = np.flatnonzero(valid[keep].any(axis=0))
@@ -312,79 +318,6 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
         data_vars["thetao_error"] = (grid, np.ascontiguousarray(error[sel]), _ATTRS["thetao_error"])
     out = xr.Dataset(data_vars, coords=coords, attrs=dict(ds.attrs))
     return with_tally(out, _carry_tally(tally(ds), counts, n, int(keep.sum())))
-
-
-def _duplicates(times, lat, lon, depth, theta) -> np.ndarray:
-    """Profiles that repeat an earlier one exactly (time, position and every valid level): the
-    same file read twice."""
-    seen: set = set()
-    out = np.zeros(lat.size, bool)
-    for i in range(lat.size):
-        ok = np.isfinite(depth[i])
-        key = (
-            str(times[i]), float(lat[i]), float(lon[i]),
-            depth[i][ok].tobytes(), np.asarray(theta[i][ok], float).tobytes(),
-        )  # fmt: skip
-        out[i] = key in seen
-        seen.add(key)
-    return out
-
-
-SUSPICIOUS_SHARE = 0.1
-"""Share of levels out of range (at least ten) above which the units are probably wrong."""
-
-
-def _warn_if_suspicious(counts, oor, valid, depth, theta, row_ok) -> None:
-    """Warn, with counts, about input that is probably mislabelled (not certain enough to
-    refuse): many levels out of range, all profiles within 12 m of the surface, or one depth
-    with two different values in a profile."""
-    checked = int(((oor | valid) & row_ok[:, None]).sum())
-    if counts["rejected_duplicate"]:
-        warnings.warn(
-            f"{counts['rejected_duplicate']} profile(s) repeat an earlier one exactly (time, "
-            "position, every level) and were dropped: was a file read twice?",
-            RejectedDataWarning,
-            stacklevel=3,
-        )
-    n_oor = counts["levels_rejected_out_of_range"]
-    if n_oor >= 10 and n_oor > SUSPICIOUS_SHARE * checked:
-        warnings.warn(
-            f"{n_oor} of {checked} levels lie outside {THETAO_RANGE[0]}..{THETAO_RANGE[1]} °C or "
-            f"{DEPTH_RANGE[0]:g}..{DEPTH_RANGE[1]:g} m and were dropped: check the units "
-            "attributes (°F labelled degC? pressure or cm labelled m?).",
-            RejectedDataWarning,
-            stacklevel=3,
-        )
-    deep = np.where(valid & row_ok[:, None], depth, np.nan)
-    per_profile = (valid & row_ok[:, None]).sum(axis=1)
-    if (per_profile > 2).sum() >= 3 and np.nanmax(deep) < 12.0:
-        warnings.warn(
-            f"Every profile ends above {np.nanmax(deep):g} m although they hold several levels: "
-            "are the depths in km labelled m? Set depth.attrs['units'] to what they are.",
-            RejectedDataWarning,
-            stacklevel=3,
-        )
-    conflicts = _conflicting_levels(np.where(valid & row_ok[:, None], depth, np.nan), theta)
-    if conflicts:
-        warnings.warn(
-            f"{conflicts} profile level(s) repeat a depth of their profile with another value; "
-            "the vertical interpolation uses one of them. Average or clean such profiles first.",
-            RejectedDataWarning,
-            stacklevel=3,
-        )
-
-
-def _conflicting_levels(depth: np.ndarray, theta: np.ndarray) -> int:
-    """Levels whose depth occurs earlier in the same profile with a different value."""
-    order = np.argsort(np.where(np.isfinite(depth), depth, np.inf), axis=1, kind="stable")
-    d = np.take_along_axis(depth, order, axis=1)
-    t = np.take_along_axis(theta, order, axis=1)
-    same = (d[:, 1:] == d[:, :-1]) & np.isfinite(d[:, 1:])
-    return int((same & (t[:, 1:] != t[:, :-1])).sum())
-
-
-def _outside(values: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    return (values < bounds[0]) | (values > bounds[1])
 
 
 def _carry_tally(prior: dict[str, int], counts: dict[str, int], n: int, kept: int) -> dict:

@@ -25,9 +25,14 @@ from xdepthdif.errors import CalendarError, InputError, UnitsError
 FILL_THRESHOLD = 99999.0
 _DEGC = {"degc", "degreec", "degreesc", "celsius", "degreecelsius", "degreescelsius", "°c"}
 _KELVIN = {"k", "kelvin", "kelvins", "degk", "degreek", "degreesk"}
+_FAHRENHEIT = {"degf", "degreef", "degreesf", "fahrenheit", "degreefahrenheit", "°f"}
 _METRES = {"m", "meter", "metre", "meters", "metres"}
 _CENTIMETRES = {"cm", "centimeter", "centimetre", "centimeters", "centimetres"}
 _PRESSURE = {"dbar", "decibar", "decibars", "db"}
+_DBAR_PER = {"dbar": 1.0, "decibar": 1.0, "decibars": 1.0, "db": 1.0, "kpa": 0.1, "pa": 1e-4}
+_DBAR_PER |= {"hpa": 0.01, "mbar": 0.01, "bar": 10.0, "pascal": 1e-4, "kilopascal": 0.1}
+FAHRENHEIT_SHARE = 0.5
+"""Share of finite temperatures above 40 °C beyond which values labelled °C are refused as °F."""
 _STEPS = {
     "days": "D",
     "day": "D",
@@ -60,6 +65,8 @@ def is_metres(units: object) -> bool:
 def celsius_offset(units: object, *, name: str = "thetao") -> float:
     """What to add to temperatures in ``units`` to get °C: 0 for °C, −273.15 for kelvin.
 
+    Fahrenheit needs a scale as well: see :func:`temperature_to_degc`.
+
     >>> celsius_offset("degree_C"), celsius_offset("K")
     (0.0, -273.15)
     """
@@ -69,9 +76,23 @@ def celsius_offset(units: object, *, name: str = "thetao") -> float:
     key = _norm_units(units)
     if key in _KELVIN:
         return -273.15
+    if key in _FAHRENHEIT:
+        raise UnitsError(
+            f"{name} is in {units!r}, which needs a scale, not only an offset: convert it with "
+            "temperature_to_degc, or to °C yourself ((F - 32) * 5 / 9)."
+        )
     if key not in _DEGC:
         raise UnitsError(f"{name} has units {units!r}; expected degC or K. {fix}.")
     return 0.0
+
+
+def is_fahrenheit(units: object) -> bool:
+    """Whether ``units`` spells degrees Fahrenheit.
+
+    >>> is_fahrenheit("degree_F"), is_fahrenheit("degC")
+    (True, False)
+    """
+    return units is not None and _norm_units(units) in _FAHRENHEIT
 
 
 def temperature_to_degc(
@@ -79,22 +100,57 @@ def temperature_to_degc(
 ) -> np.ndarray:
     """Convert temperatures (or, with ``difference=True``, temperature errors) to °C.
 
+    Kelvin and Fahrenheit are converted. Values labelled °C are refused when they cannot be
+    °C: a median above 100 (kelvin) or most values above 40 (Fahrenheit; cold sea water is
+    28–40 °F, warmer water 40–90 °F).
+
     >>> temperature_to_degc(np.array([273.15, 283.15]), "K").tolist()
+    [0.0, 10.0]
+    >>> temperature_to_degc(np.array([32.0, 50.0]), "degF").tolist()
     [0.0, 10.0]
     >>> temperature_to_degc(np.array([0.5]), "kelvin", difference=True).tolist()
     [0.5]
     """
     values = np.asarray(values, dtype=np.float64)
+    if is_fahrenheit(units):
+        return values * 5.0 / 9.0 if difference else (values - 32.0) * 5.0 / 9.0
     offset = celsius_offset(units, name=name)
     if offset:
         return values if difference else values + offset
     finite = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
-    if not difference and finite.size and float(np.median(finite)) > 100.0:
+    if difference or not finite.size:
+        return values
+    median = float(np.median(finite))
+    if median > 100.0:
         raise UnitsError(
-            f"{name} says {units!r} but its median is {float(np.median(finite)):.2f}, which looks "
+            f"{name} says {units!r} but its median is {median:.2f}, which looks "
             f"like kelvin. If the values are kelvin, set ds.{name}.attrs['units'] = 'K'."
         )
+    hot = int(np.sum(finite > 40.0))
+    if hot > FAHRENHEIT_SHARE * finite.size:
+        raise UnitsError(
+            f"{name} says {units!r} but {hot} of {finite.size} values lie above 40 °C (range "
+            f"{finite.min():.1f}..{finite.max():.1f}): this looks like °F. If the values are "
+            f"Fahrenheit, set ds.{name}.attrs['units'] = 'degF'."
+        )
     return values
+
+
+def pressure_to_dbar(values: np.ndarray, units: object, *, name: str = "PRES") -> np.ndarray:
+    """Convert sea pressure to decibar from its ``units`` (dbar, kPa, hPa, Pa, bar).
+
+    >>> pressure_to_dbar(np.array([1000.0]), "kPa").tolist()
+    [100.0]
+    >>> pressure_to_dbar(np.array([1.0e6]), "Pa").tolist()
+    [100.0]
+    """
+    key = _norm_units(units)
+    if key not in _DBAR_PER:
+        raise UnitsError(
+            f"{name} has units {units!r}; expected a sea pressure in dbar, kPa, hPa, Pa or bar. "
+            f"Set ds.{name}.attrs['units'] to what the values are."
+        )
+    return np.asarray(values, dtype=np.float64) * _DBAR_PER[key]
 
 
 def depth_to_metres(values: np.ndarray, attrs: Mapping, *, name: str = "depth") -> np.ndarray:

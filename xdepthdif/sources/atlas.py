@@ -79,3 +79,19 @@ def _read(path: str) -> Atlas:
             harmonics=np.nan_to_num(get("thetao_harmonics")),
             freezing=np.nan_to_num(get("thetao_freezing"), nan=-2.0),
         )
+
+
+def surface_sea_fraction(path: str | Path | None = None) -> tuple[np.ndarray, ...]:
+    """The climatology's sea fraction at its top level, with its latitudes and longitudes.
+
+    Returns ``(fraction (lat, lon), lat, lon)``; read once per process, under the read lock.
+    """
+    with _READ_LOCK:
+        return _surface(str(path or atlas_path()))
+
+
+@lru_cache(maxsize=2)
+def _surface(path: str) -> tuple[np.ndarray, ...]:
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        frac = np.asarray(ds["sea_area_fraction"].isel(depth=0).values, dtype=float)
+        return frac, np.asarray(ds["lat"].values, float), np.asarray(ds["lon"].values, float)
