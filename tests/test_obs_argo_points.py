@@ -197,3 +197,45 @@ def test_points_refusals():
         from_points(table().drop(columns="lat"), units={"thetao": "degC", "depth": "m"})
     with pytest.raises(InputError, match="DataFrame"):
         from_points([1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("units", "scale"),
+    [("dbar", 1.0), ("decibar", 1.0), ("kPa", 10.0), ("Pa", 1e4), ("hPa", 100.0)],
+)
+def test_argo_pressure_units_are_honoured(units, scale):
+    ds = argo_profiles(("R", "R"))
+    for name in ("PRES", "PRES_ADJUSTED"):
+        ds[name] = (ds[name] * scale).assign_attrs(units=units)
+    out, ref = from_argo(ds), from_argo(argo_profiles(("R", "R")))
+    np.testing.assert_allclose(out.depth.values, ref.depth.values, rtol=1e-12)
+    np.testing.assert_allclose(out.thetao.values, ref.thetao.values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("units", ["degC", "K", "degF", "degree_Celsius", "kelvin"])
+def test_argo_temperature_units_are_honoured(units):
+    ds = argo_profiles(("D", "D"))
+    to = {"K": lambda t: t + 273.15, "kelvin": lambda t: t + 273.15}
+    to["degF"] = lambda t: t * 9 / 5 + 32
+    for name in ("TEMP", "TEMP_ADJUSTED"):
+        ds[name] = to.get(units, lambda t: t)(ds[name]).assign_attrs(units=units)
+    scale = 9 / 5 if units == "degF" else 1.0
+    ds["TEMP_ADJUSTED_ERROR"] = (ds.TEMP_ADJUSTED_ERROR * scale).assign_attrs(units=units)
+    out, ref = from_argo(ds), from_argo(argo_profiles(("D", "D")))
+    np.testing.assert_allclose(out.thetao.values, ref.thetao.values, atol=1e-9)
+    np.testing.assert_allclose(out.thetao_error.values, ref.thetao_error.values, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "units"), [("PRES", "m"), ("PRES", "psi?"), ("TEMP", "degR")])
+def test_argo_unknown_units_are_refused(name, units):
+    ds = argo_profiles(("R", "R"))
+    ds[name].attrs["units"] = units
+    with pytest.raises(UnitsError, match=name):
+        from_argo(ds)
+
+
+def test_argo_kelvin_labelled_celsius_is_refused():
+    ds = argo_profiles(("R", "R"))
+    ds["TEMP"] = (ds.TEMP + 273.15).assign_attrs(units="degree_Celsius")
+    with pytest.raises(UnitsError, match="kelvin"):
+        from_argo(ds)

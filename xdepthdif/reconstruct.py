@@ -23,12 +23,11 @@ from . import cf
 from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
 from .analysis.oi_fit import band_summary, fit_for_steps
-from .background import ClimatologySpec, on_land, resolve_background
+from .background import ClimatologySpec, resolve_background
 from .errors import (
     EmptyObservationsError,
     EmptyTimeStepWarning,
     InputError,
-    RejectedDataWarning,
     UnitsError,
 )
 from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
@@ -42,6 +41,7 @@ from .prior.model import (
     resolve_model,
     verify,
 )
+from .screening import count_rejections, profiles_on_land, warn_if_implausible
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
@@ -129,9 +129,9 @@ def reconstruct(
     lat, lon = profiles["lat"].values, profiles["lon"].values
     iy, ix, on_grid = locate_cells(lat, lon, grid.lat, grid.lon)
     mask = _mask_array(target, grid)
-    land = _profiles_on_land(lat, lon, iy, ix, mask) & on_grid & (step >= 0)
+    land = profiles_on_land(lat, lon, iy, ix, mask) & on_grid & (step >= 0)
     keep = (step >= 0) & on_grid & ~land
-    _count_rejections(counts, step, on_grid, land)
+    count_rejections(counts, step, on_grid, land)
 
     if not keep.any():
         raise EmptyObservationsError(
@@ -169,7 +169,7 @@ def reconstruct(
         subset = [None if a is None else a[sel] for a in arrays]
         bg_i = _background_at(bg, i)
         sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else sst)
-        step_info = (float(doys[i]), _time_key(days[i]), keep_members)
+        step_info = (float(doys[i]), _time_key(days[i]), keep_members, _label(grid.time[i]))
         task = dask.delayed(_analyse_step, pure=True)(
             *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info, sst_i
         )
@@ -230,9 +230,10 @@ def _analyse_step(
 ) -> np.ndarray:
     """One time step, numpy in and out: vertical interpolation, binning, analysis.
 
-    ``step`` is ``(day of year, time key, keep members)``; ``surface`` the target's surface
-    temperature (°C) at this time, or None; ``background`` a field, None (level mean) or the
-    shipped climatology's :class:`~xdepthdif.background.ClimatologySpec`.
+    ``step`` is ``(day of year, time key, keep members, time label)``; ``surface`` the
+    target's surface temperature (°C) at this time, or None; ``background`` a field, None
+    (level mean) or the shipped climatology's :class:`~xdepthdif.background.ClimatologySpec`.
+    Output outside the range of sea water is warned about here, where it is computed.
     """
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
@@ -241,11 +242,12 @@ def _analyse_step(
     if isinstance(config, DiffusionConfig):
         from .analysis.native import diffusion_step  # torch is imported in the task only
 
-        doy, time_key, keep = step
+        doy, time_key, keep, label = step
         mean, sd, members = diffusion_step(
             lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy,
             time_key, surface,
         )  # fmt: skip
+        warn_if_implausible(mean, levels, label)
         count = binned.count.astype(float)
         return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
     if isinstance(background, ClimatologySpec):
@@ -265,6 +267,7 @@ def _analyse_step(
         background=background,
         config=config,
     )
+    warn_if_implausible(mean, levels, step[3] if step else "")
     return np.stack([mean, sd, binned.count.astype(float)])
 
 
@@ -276,6 +279,13 @@ def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfi
     check_architecture(card, str(checkpoint_paths(weights)[1]))
     check_levels(card.levels, grid.depth, f" {weights}")
     return dataclasses.replace(config, model=str(weights), sha256=card.sha256)
+
+
+def _label(time) -> str:
+    """A time step as people write it: ``2020-01-15T00:00:00`` (or the cftime's own text)."""
+    return (
+        str(np.datetime_as_string(time, unit="s")) if isinstance(time, np.datetime64) else str(time)
+    )
 
 
 def _time_key(days: float) -> int:
@@ -297,41 +307,6 @@ def _make_config(cls, options: Mapping):
         if isinstance(err, InputError):
             raise
         raise InputError(f"Invalid option for this method: {err}") from err
-
-
-def _profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:
-    """Profiles in a land cell of the target's mask (its top level) and those certainly on
-    land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
-
-    A lazy (dask) mask is not read here, so that nothing is computed before the user computes:
-    then only the climatology decides.
-    """
-    land = on_land(lat, lon)
-    if mask is not None and not isinstance(mask, da.Array):
-        land |= ~np.asarray(mask[0], bool)[iy, ix]
-    return land
-
-
-def _count_rejections(
-    counts: dict, step: np.ndarray, on_grid: np.ndarray, land: np.ndarray
-) -> None:
-    outside_time = int((step < 0).sum())
-    outside_grid = int(((step >= 0) & ~on_grid).sum())
-    n_land = int(land.sum())
-    counts["rejected_outside_time_range"] = outside_time
-    counts["rejected_outside_grid"] = outside_grid
-    counts["rejected_on_land"] = n_land
-    dropped = outside_time + outside_grid + n_land
-    counts["profiles_used"] = counts.get("profiles_used", len(step)) - dropped
-    counts.setdefault("profiles_read", len(step))
-    if dropped:
-        warnings.warn(
-            f"{outside_time} profile(s) outside the target's time range, {outside_grid} "
-            f"outside its grid and {n_land} on land were not used; the tally is in the "
-            "result's attributes (profiles_rejected_*).",
-            RejectedDataWarning,
-            stacklevel=4,
-        )
 
 
 def _mask_array(target: xr.Dataset, grid: TargetGrid):

@@ -81,7 +81,8 @@ def _in_argo_units(ds: xr.Dataset) -> xr.Dataset:
         if name.endswith("_QC") or units is None or not str(units).strip():
             continue
         values = np.asarray(ds[name].values, dtype=np.float64)
-        values = np.where(np.abs(values) >= FILL_THRESHOLD, np.nan, values)  # fill stays fill
+        fill = np.abs(values) == FILL_THRESHOLD  # Argo's fill value stays fill (Pa exceed it)
+        values = np.where(fill, np.nan, values)
         if name.startswith("PRES"):
             converted = pressure_to_dbar(values, units, name=str(name))
         elif name.startswith("TEMP"):

@@ -1,0 +1,96 @@
+"""What reconstruct screens: profiles on land rejected and tallied, options refused when the
+configuration is built, output outside the range of sea water warned about when computed, and
+few-step diffusion runs that stay in that range."""
+
+import warnings
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import make_profiles, make_target
+
+import xdepthdif  # noqa: F401
+from xdepthdif.errors import ImplausibleOutputWarning, InputError, RejectedDataWarning
+
+
+def _tally_adds_up(attrs):
+    rejected = sum(v for k, v in attrs.items() if k.startswith("profiles_rejected_"))
+    assert attrs["profiles_read"] == attrs["profiles_used"] + rejected
+
+
+def test_profiles_in_the_targets_land_cells_are_rejected_and_counted():
+    target = make_target()  # land in the corner lat <= -8, lon <= -26
+    obs = make_profiles(n=12, seed=3, lat_range=(-10, -7.2), lon_range=(-30, -25.2))
+    sea = make_profiles(n=6, seed=4, lat_range=(0, 5), lon_range=(-20, -15))
+    both = xr.concat([obs, sea], dim="profile")
+    with pytest.warns(RejectedDataWarning, match="12 on land"):
+        result = target.depthdif.reconstruct(obs=both)
+    assert result.attrs["profiles_rejected_on_land"] == 12
+    assert result.attrs["profiles_used"] == 6
+    _tally_adds_up(result.attrs)
+    alone = target.depthdif.reconstruct(obs=sea).compute()
+    xr.testing.assert_allclose(result.thetao.compute(), alone.thetao)
+
+
+def test_profiles_inland_are_rejected_by_the_climatology_without_a_target_mask():
+    target = make_target(lat=np.arange(10.0, 37.0, 2.0), lon=np.arange(0.0, 29.0, 2.0), mask=False)
+    sahara = make_profiles(n=5, seed=1, lat_range=(18, 26), lon_range=(5, 25))
+    sidra = make_profiles(n=4, seed=2, lat_range=(33, 34), lon_range=(18, 20))  # Gulf of Sidra
+    with pytest.warns(RejectedDataWarning, match="5 on land"):
+        result = target.depthdif.reconstruct(obs=xr.concat([sahara, sidra], dim="profile"))
+    assert result.attrs["profiles_rejected_on_land"] == 5
+    assert result.attrs["profiles_used"] == 4
+    _tally_adds_up(result.attrs)
+
+
+def test_a_lazy_land_mask_is_not_read_when_the_graph_is_built():
+    target = make_target(chunks={"lat": 5, "lon": 7})
+    obs = make_profiles(n=12, seed=3, lat_range=(-10, -7.2), lon_range=(-30, -25.2))
+    with dask.config.set(scheduler="sync"):
+        result = target.depthdif.reconstruct(obs=obs)
+    assert result.attrs["profiles_rejected_on_land"] == 0  # only the climatology decided
+    assert isinstance(result.thetao.data, dask.array.Array)
+
+
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [
+        ("diffusion", {"obs_error": float("inf")}),
+        ("diffusion", {"obs_error": 0.0}),
+        ("diffusion", {"sst_error": float("nan")}),
+        ("diffusion", {"members": 2.5}),
+        ("diffusion", {"steps": 1}),
+        ("diffusion", {"steps": 2}),
+        ("diffusion", {"device": ""}),
+        ("oi", {"length_scale_km": 0.0}),
+        ("oi", {"length_scale_km": float("nan")}),
+        ("oi", {"search_radius": -1.0}),
+        ("oi", {"obs_error": float("inf")}),
+        ("oi", {"background_error": 0.0}),
+    ],
+)
+def test_invalid_options_are_refused_when_the_configuration_is_built(method, options):
+    target, obs = make_target(), make_profiles(n=10)
+    with pytest.raises(InputError):
+        target.depthdif.reconstruct(obs=obs, method=method, **options)
+
+
+def test_output_outside_sea_water_is_warned_about_when_computed_not_before():
+    target, obs = make_target(), make_profiles(n=20)
+    hot = xr.full_like(target.sea_mask, 45.0, dtype=float).expand_dims(depth=target.depth)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lazy = target.depthdif.reconstruct(obs=obs, background=hot.assign_attrs(units="degC"))
+        assert not [w for w in caught if w.category is ImplausibleOutputWarning]
+    for scheduler in ("sync", "threads"):
+        with pytest.warns(ImplausibleOutputWarning, match=r"Time step 2020-01-15.*above 40 °C"):
+            values = lazy.compute(scheduler=scheduler)
+        assert float(values.thetao.max()) == pytest.approx(45.0)  # nothing clipped
+
+
+def test_plausible_output_raises_no_output_warning(target, profiles):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImplausibleOutputWarning)
+        warnings.simplefilter("ignore", RejectedDataWarning)
+        target.depthdif.reconstruct(obs=profiles).compute()

@@ -1,0 +1,96 @@
+"""What :func:`~xdepthdif.reconstruct.reconstruct` screens: profiles it cannot use, counted by
+reason, and analysed values outside the range of sea water, warned about where computed.
+
+Examples
+--------
+>>> import numpy as np, warnings
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     warn_if_implausible(np.array([[4.0, 41.0], [np.nan, -2.5]]), [5.0, 1000.0], "2020-01")
+>>> print(caught[0].message)  # doctest: +ELLIPSIS
+Time step 2020-01: 0 of 3 analysed thetao values lie below the freezing point ... 1 above 40 °C ...
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+
+from .background import on_land
+from .errors import ImplausibleOutputWarning, RejectedDataWarning
+
+WARMEST = 40.0
+"""Above this (°C) no sea water is: the warmest open ocean (Red Sea, Persian Gulf) reaches 35 °C."""
+SALTIEST = 40.0
+"""Absolute Salinity (g/kg) of the freezing floor: saltier sea water freezes colder, so the
+floor computed with it is below the freezing point of nearly all sea water."""
+
+
+def freezing_floor(depth: np.ndarray) -> np.ndarray:
+    """The freezing point (°C, TEOS-10 via gsw, air-free, Absolute Salinity 40 g/kg) at each
+    depth (m): −2.2 °C at the surface, −3.0 °C at 1000 m. The output carries no salinity, so
+    this salty bound stands for all water.
+
+    >>> freezing_floor(np.array([0.0, 1000.0])).round(2).tolist()
+    [-2.2, -2.99]
+    """
+    import gsw
+
+    pressure = gsw.p_from_z(-np.asarray(depth, float), 0.0)
+    return np.asarray(gsw.CT_freezing(SALTIEST, pressure, 0.0), float)
+
+
+def warn_if_implausible(thetao: np.ndarray, depth: np.ndarray, label: str) -> None:
+    """Warn (:class:`~xdepthdif.errors.ImplausibleOutputWarning`), with counts, about analysed
+    values ``(level, lat, lon)`` below the freezing point of their depth (see
+    :func:`freezing_floor`) or above :data:`WARMEST`. Nothing is clipped."""
+    thetao = np.asarray(thetao, float)
+    floor = freezing_floor(depth).reshape(-1, *([1] * (thetao.ndim - 1)))
+    finite = np.isfinite(thetao)
+    cold = int(np.sum(finite & (thetao < floor)))
+    hot = int(np.sum(finite & (thetao > WARMEST)))
+    if cold or hot:
+        values = thetao[finite]
+        warnings.warn(
+            f"Time step {label}: {cold} of {values.size} analysed thetao values lie below the "
+            f"freezing point of sea water and {hot} above {WARMEST:g} °C (down to "
+            f"{values.min():.2f}, up to {values.max():.2f}); nothing was clipped. Check the "
+            "background and the observations' units, or use more diffusion steps.",
+            ImplausibleOutputWarning,
+            stacklevel=2,
+        )
+
+
+def profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:
+    """Profiles in a land cell of the target's mask (its top level) and those certainly on
+    land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
+
+    A lazy (dask) mask is not read here, so that nothing is computed before the user computes:
+    then only the climatology decides.
+    """
+    land = on_land(lat, lon)
+    if mask is not None and not isinstance(mask, da.Array):
+        land |= ~np.asarray(mask[0], bool)[iy, ix]
+    return land
+
+
+def count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray, land: np.ndarray) -> None:
+    outside_time = int((step < 0).sum())
+    outside_grid = int(((step >= 0) & ~on_grid).sum())
+    n_land = int(land.sum())
+    counts["rejected_outside_time_range"] = outside_time
+    counts["rejected_outside_grid"] = outside_grid
+    counts["rejected_on_land"] = n_land
+    dropped = outside_time + outside_grid + n_land
+    counts["profiles_used"] = counts.get("profiles_used", len(step)) - dropped
+    counts.setdefault("profiles_read", len(step))
+    if dropped:
+        warnings.warn(
+            f"{outside_time} profile(s) outside the target's time range, {outside_grid} "
+            f"outside its grid and {n_land} on land were not used; the tally is in the "
+            "result's attributes (profiles_rejected_*).",
+            RejectedDataWarning,
+            stacklevel=4,
+        )
