@@ -284,3 +284,22 @@ def test_preconditioning_makes_two_iterations_enough_with_unequal_errors():
     err_plain = (plain - exact).abs().max() / exact.abs().max()
     err_pre = (pre - exact).abs().max() / exact.abs().max()
     assert err_pre < 0.05 < err_plain
+
+
+def test_denoise_last_sigmas_end_in_a_plain_denoise() -> None:
+    """The last step returns the denoiser's estimate itself: no noise added, no corrector at a
+    tiny sigma, and 2 n - 1 evaluations as before."""
+    from xdepthdif.core.schedule import denoise_last_sigmas
+
+    seen: list[float] = []
+
+    def denoiser(x, sigma):
+        seen.append(float(sigma[0]))
+        return torch.full_like(x, 7.0)
+
+    for n in (1, 2, 3, 5):
+        seen.clear()
+        sigmas = denoise_last_sigmas(n, sigma_max=10.0)
+        x, nfe = sample_heun(denoiser, 10.0 * _noise(4), sigmas)
+        assert nfe == 2 * n - 1 and torch.equal(x, torch.full_like(x, 7.0))
+        assert min(seen) > 0.002 and sigmas[-1] == 0 and len(sigmas) == n + 1

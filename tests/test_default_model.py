@@ -2,6 +2,7 @@
 committed command."""
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,41 @@ def test_default_model_honours_a_profile():
 
     guided, unguided = rms_at_profile(), rms_at_profile(obs_error=1e3)
     assert guided < 0.8 and guided < 0.3 * unguided
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+@pytest.mark.parametrize("steps", [3, 4, 5])
+def test_few_step_runs_of_the_default_model_stay_in_the_range_of_sea_water(steps):
+    """Few steps end in a plain denoise: no Heun corrector at sigma 0.002 (once -480..+210 °C)."""
+    import xarray as xr
+
+    import xdepthdif  # noqa: F401
+    from xdepthdif.errors import ImplausibleOutputWarning
+    from xdepthdif.prior.synthetic import en4_like_levels
+
+    levels = en4_like_levels()[:12]
+    column = 28.0 - 20.0 * (1 - np.exp(-levels / 300.0))
+    obs = xr.Dataset(
+        {"thetao": (("profile", "level"), column[None], {"units": "degC"})},
+        coords={
+            "time": ("profile", np.array(["2021-03-10"], "datetime64[ns]")),
+            "lat": ("profile", [0.5]),
+            "lon": ("profile", [200.5]),
+            "depth": (("profile", "level"), levels[None], {"units": "m"}),
+        },
+    )
+    target = xr.Dataset(
+        coords={
+            "time": ("time", np.array(["2021-03-15"], "datetime64[ns]")),
+            "depth": ("depth", levels, {"units": "m", "positive": "down"}),
+            "lat": ("lat", np.arange(-8.0, 9.0, 4.0), {"units": "degrees_north"}),
+            "lon": ("lon", np.arange(188.0, 213.0, 4.0), {"units": "degrees_east"}),
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImplausibleOutputWarning)
+        res = target.depthdif.reconstruct(obs=obs, method="diffusion", members=3, steps=steps)
+        res = res.compute()
+    assert np.isfinite(res.thetao.values).all()
+    assert float(res.thetao.min()) > -2.5 and float(res.thetao.max()) < 35.0
+    assert float(res.thetao_sd.max()) < 15.0

@@ -208,7 +208,7 @@ def test_numpy_core_direct_call(prior):
     obs_mean = np.full((nz, ny, nx), np.nan)
     obs_mean[:, 2, 3] = MEAN[:nz]
     count = np.isfinite(obs_mean).astype(int)
-    cfg = DiffusionConfig(model=str(prior), sha256=verify(prior).sha256, members=2, steps=2)
+    cfg = DiffusionConfig(model=str(prior), sha256=verify(prior).sha256, members=2, steps=3)
     args = (
         obs_mean,
         count,
@@ -292,7 +292,7 @@ def test_a_stored_climatology_is_added_back_at_the_time_of_year(tmp_path):
     for doy in (16.21875, 31.0, 360.0):
         out = []
         for path in (plain, with_clim):
-            cfg = DiffusionConfig(model=str(path), sha256=verify(path).sha256, members=2, steps=2)
+            cfg = DiffusionConfig(model=str(path), sha256=verify(path).sha256, members=2, steps=3)
             args = (nothing, np.zeros(nothing.shape, int), nothing, *grid, doy, None, cfg, 1)
             out.append(diffusion_analysis(*args)[2])
         (m0, m1), (w0, w1) = month_weights(doy)

@@ -85,7 +85,8 @@ def sample_heun(
     """EDM second-order Heun sampler (Karras et al. 2022, Algorithm 2).
 
     Deterministic unless ``s_churn > 0``. Two denoiser evaluations per step, except the last
-    step to ``sigma = 0``, which is an Euler step: ``2 n - 1`` evaluations for ``n`` steps.
+    step to ``sigma = 0``, which returns the denoised estimate (the Euler step to 0, without
+    its rounding): ``2 n - 1`` evaluations for ``n`` steps.
 
     Parameters
     ----------
@@ -120,7 +121,11 @@ def sample_heun(
         if gamma > 0:
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
             x = x + math.sqrt(s_hat**2 - s_cur**2) * s_noise * noise
-        d = (x - _denoise(net, x, s_hat, extra_args, guidance)) / s_hat
+        denoised = _denoise(net, x, s_hat, extra_args, guidance)
+        if s_next == 0:  # the last step: the clean-field estimate itself, no noise added
+            x = denoised
+            continue
+        d = (x - denoised) / s_hat
         x_next = x + (s_next - s_hat) * d
         if s_next > 0:
             d_next = (x_next - _denoise(net, x_next, s_next, extra_args, guidance)) / s_next
