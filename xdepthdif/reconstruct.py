@@ -235,10 +235,10 @@ def _analyse_step(
     (level mean) or the shipped climatology's :class:`~xdepthdif.background.ClimatologySpec`.
     Output outside the range of sea water is warned about here, where it is computed.
     """
+    ocean = None if mask is None else np.asarray(mask, bool)
     values = interpolate_to_levels(depth, thetao, levels)
     errors = None if err is None else interpolate_to_levels(depth, err, levels)
     binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
-    ocean = None if mask is None else np.asarray(mask, bool)
     if isinstance(config, DiffusionConfig):
         from .analysis.native import diffusion_step  # torch is imported in the task only
 

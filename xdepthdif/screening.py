@@ -67,12 +67,14 @@ def profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:
     """Profiles in a land cell of the target's mask (its top level) and those certainly on
     land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
 
-    A lazy (dask) mask is not read here, so that nothing is computed before the user computes:
-    then only the climatology decides.
+    A lazy (dask) mask's top level is read now: the one small computation before the user
+    computes, so that the profiles used (and the covariance fitted to them) do not depend on
+    how the target is chunked.
     """
     land = on_land(lat, lon)
-    if mask is not None and not isinstance(mask, da.Array):
-        land |= ~np.asarray(mask[0], bool)[iy, ix]
+    if mask is not None:
+        top = mask[0].compute() if isinstance(mask, da.Array) else mask[0]
+        land |= ~np.asarray(top, bool)[iy, ix]
     return land
 
 
