@@ -20,6 +20,7 @@ from xdepthdif.grid.axes import native_axes
 from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
 from xdepthdif.prior.climatology import month_weights
 from xdepthdif.prior.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
+from xdepthdif.progress import reporting
 from xdepthdif.reconstruct import METHODS
 
 MEAN = [25.0, 22.0, 15.0, 8.0, 5.0, 4.0]
@@ -309,3 +310,11 @@ def test_missing_torch_is_reported_before_any_work(monkeypatch):
     target, obs = make_target(), make_profiles()
     with pytest.raises(ImportError, match=r"xdepthdif\[diffusion\]"):
         target.depthdif.reconstruct(obs=obs, method="diffusion")
+
+
+def test_each_sampling_step_is_reported(obs, prior):
+    seen = []
+    target = make_target(times=("2020-01-15", "2020-02-15"))
+    with reporting(lambda *event: seen.append(event)):
+        run(target, obs, prior, steps=3).compute(scheduler="synchronous")
+    assert seen == [("diffusion steps", k, 3) for k in (1, 2, 3)] * 2

@@ -365,3 +365,12 @@ def test_invalid_option_values_are_one_line_at_the_cli(small, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("xdepthdif reconstruct: InputError: Invalid option")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_each_block_is_reported(small):
+    from xdepthdif.progress import reporting
+
+    seen = []
+    with reporting(lambda *event: seen.append(event)):
+        run_batch(small["target"], small["profiles"], small["dir"] / "p.zarr", time_block=1)
+    assert seen == [("batch blocks", k, 3) for k in (1, 2, 3)]

@@ -194,3 +194,20 @@ def test_ddp_two_processes_agree(tiny, tmp_path):
         not torch.equal(v, load_file(tmp_path / "raw0.safetensors")[k])
         for k, v in single.net.state_dict().items()
     )
+
+
+def test_training_steps_are_reported_and_the_cli_draws_them(tiny, tmp_path, capsys):
+    from xdepthdif.cli import main
+    from xdepthdif.progress import reporting
+
+    seen = []
+    with reporting(lambda *event: seen.append(event)):
+        _run(tiny, tmp_path / "p", 3)
+    assert seen == [("training steps", k, 3) for k in (1, 2, 3)]
+    argv = ["train", "--data", "synthetic", "--out", str(tmp_path / "cli"), "--steps", "3",
+            "--batch-size", "2", "--patch", "16", "72", "--resolution", "5", "--months", "2",
+            "--levels", "4", "--base-channels", "8", "--cond-dim", "16", "--channel-mult", "1",
+            "2", "--progress"]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "training steps  [" in err and " 3/3 " in err and err.endswith("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 
 from ._version import __version__
 
@@ -88,19 +89,20 @@ def _train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
     )
     command = "xdepthdif " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
-    res = train(
-        data,
-        mask,
-        info["lat"],
-        info["lon"],
-        info["doy"],
-        ucfg,
-        tcfg,
-        args.out,
-        resume=not args.no_resume,
-        info=info,
-        command=command,
-    )
+    with _progress(args.progress, "training steps"):
+        res = train(
+            data,
+            mask,
+            info["lat"],
+            info["lon"],
+            info["doy"],
+            ucfg,
+            tcfg,
+            args.out,
+            resume=not args.no_resume,
+            info=info,
+            command=command,
+        )
     print(f"training finished at step {res.step} in {time.perf_counter() - start:.1f} s")
     return 0
 
@@ -151,6 +153,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(show: bool, stage: str):
+    """A bar of ``stage`` on stderr while the block runs, when ``show``."""
+    from .progress import TextProgress, reporting
+
+    return reporting(TextProgress(sys.stderr, stages={stage})) if show else nullcontext()
+
+
 def _reconstruct(args: argparse.Namespace) -> int:
     from .batch.inputs import input_paths, open_inputs, parse_options
     from .batch.store import connect, run_batch
@@ -161,7 +170,7 @@ def _reconstruct(args: argparse.Namespace) -> int:
         for key in ("members", "steps", "model"):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
-        with connect(args.scheduler):
+        with connect(args.scheduler), _progress(args.progress, "diffusion steps"):
             target, obs = open_inputs(args.target, args.obs)
             run_batch(
                 target,
@@ -256,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
     tr.add_argument("--device", default="cpu", help="cpu or cuda")
+    tr.add_argument(
+        "--progress", action="store_true", help="draw a bar of the training steps on stderr"
+    )
     tr.set_defaults(func=_train)
 
     cal = command(
@@ -309,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--overwrite", action="store_true", help="remove OUT and start over")
     rec.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://h:8786")
     rec.add_argument("--quiet", action="store_true", help="print nothing")
+    rec.add_argument(
+        "--progress",
+        action="store_true",
+        help="draw a bar of each diffusion step's sampling steps on stderr (local schedulers)",
+    )
     rec.set_defaults(func=_reconstruct)
     return parser
 

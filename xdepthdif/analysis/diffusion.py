@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import GridError
 from ..prior.climatology import climatology_at
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
+from ..progress import report
 
 __all__ = [
     "DiffusionConfig",
@@ -358,7 +359,10 @@ def diffusion_analysis(
     with _TORCH_LOCK:  # one ensemble at a time per process: see _TORCH_LOCK
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
-        x, _ = sample_heun(denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance)
+        x, _ = sample_heun(
+            denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance,
+            callback=lambda done, total: report("diffusion steps", done, total),
+        )  # fmt: skip
     members = x.detach().to("cpu", torch.float64).numpy() * std + mu
     scale = card.normalisation.get("spread_scale")
     if scale is not None:  # calibrated spread: deviations from the mean scaled per level

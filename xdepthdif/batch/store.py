@@ -28,6 +28,7 @@ from typing import IO, Any
 import xarray as xr
 
 from ..cf import compressed
+from ..progress import report
 from .manifest import (
     MANIFEST_NAME,
     BatchError,
@@ -292,6 +293,7 @@ def _write_blocks(
         elapsed = time.perf_counter() - t0
         rate = elapsed / (k + 1)
         left = len(todo) - k - 1
+        report("batch blocks", len(done) + k + 1, len(bounds))
         say.progress(
             f"block {len(done) + k + 1}/{len(bounds)} ({_time_str(block[time_dim].values[0])}"
             f"..{_time_str(block[time_dim].values[-1])}) {rate:.2f} s/block, "

@@ -81,6 +81,7 @@ def sample_heun(
     s_tmin: float = 0.0,
     s_tmax: float = math.inf,
     s_noise: float = 1.0,
+    callback: Callable[[int, int], object] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """EDM second-order Heun sampler (Karras et al. 2022, Algorithm 2).
 
@@ -104,6 +105,8 @@ def sample_heun(
         Random source for the churn noise.
     s_churn, s_tmin, s_tmax, s_noise : float
         EDM stochasticity parameters (paper defaults: no churn).
+    callback : callable, optional
+        ``callback(done, total)`` after each step (progress).
 
     Returns
     -------
@@ -115,7 +118,9 @@ def sample_heun(
     net, extra_args = _Counted(denoiser), extra_args or {}
     levels = [float(s) for s in sigmas]
     n = len(levels) - 1
-    for s_cur, s_next in itertools.pairwise(levels):
+    for i, (s_cur, s_next) in enumerate(itertools.pairwise(levels)):
+        if callback is not None and i > 0:
+            callback(i, n)
         gamma = min(s_churn / n, math.sqrt(2) - 1) if s_tmin <= s_cur <= s_tmax else 0.0
         s_hat = s_cur * (1 + gamma)
         if gamma > 0:
@@ -131,6 +136,8 @@ def sample_heun(
             d_next = (x_next - _denoise(net, x_next, s_next, extra_args, guidance)) / s_next
             x_next = x + (s_next - s_hat) * (0.5 * d + 0.5 * d_next)
         x = x_next
+    if callback is not None:
+        callback(n, n)
     return x, net.calls
 
 

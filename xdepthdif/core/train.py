@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from ..prior.model import CLIMATOLOGY
+from ..progress import report
 from .network import EDMDenoiser, UNet, UNetConfig, edm_loss
 
 __all__ = ["TrainConfig", "TrainResult", "build_denoiser", "train", "train_state_path"]
@@ -379,6 +380,8 @@ def train(
         step += 1
         losses.append(total)
         last_loss = total
+        if rank == 0:
+            report("training steps", step, tc.steps)
         if step % tc.log_every == 0 or step == tc.steps:
             dt = time.perf_counter() - t0
             recent = losses[-min(len(losses), tc.log_every) :]
