@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
+from scipy.spatial import cKDTree
 
 from ..grid.geo import unit_vectors
 from .covariance import CovParams, correlation, error_pattern, pair_distances
@@ -91,6 +92,10 @@ WHITE_MIN_OBS = 100
 show no correlation are no evidence that there is none, and the prior's shape stands."""
 WHITE_SHAPE = frozenset({"large_km", "meso_km", "meso_share"})
 """The shape parameters the white model replaces (only considered when none is fixed)."""
+LOO_TESTS = 100
+"""Observations per level and time step predicted by the leave-one-out check."""
+LOO_NEIGHBOURS = 64
+"""Observations each of them is predicted from (the analysis's ``max_obs``)."""
 MAX_SPREAD_FACTOR = 3.0
 """Largest factor by which the leave-one-out check scales a band's variances (either way)."""
 
@@ -193,24 +198,33 @@ def fit_oi_params(
         if not {"sigma_b", "sigma_o"} <= set(fixed):
             p = _refit_variances(p, one, min_obs, held=set(fixed))
         out.append(p)
-        level_blocks.append(one)
+        level_blocks.append(_band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
     if {"sigma_b", "sigma_o"} & set(fixed):
         return out
-    return _calibrate_spread(out, level_blocks, band_of, min_obs)
+    return _calibrate_spread(out, level_blocks, band_of, min_obs, seed)
 
 
 def _calibrate_spread(
-    params: list[CovParams], level_blocks: list[list[Block]], band_of: np.ndarray, min_obs: int
+    params: list[CovParams],
+    level_blocks: list[list[Block]],
+    band_of: np.ndarray,
+    min_obs: int,
+    seed: int = 0,
 ) -> list[CovParams]:
     """Both variances of each band's levels scaled so that the band's observations, each
-    predicted from the others of its level and time step, miss by as much as the covariance
-    says (leave-one-out; the analysis itself does not change, only its error)."""
+    predicted from its nearest others of the same level and time step as the analysis would
+    (:func:`loo_z2`, at most :data:`LOO_TESTS` per level and step), miss by as much as the
+    covariance says. The analysis itself does not change, only its error."""
+    rng = np.random.default_rng(seed)
     out = list(params)
     for b in np.unique(band_of):
         levels = np.flatnonzero(band_of == b)
-        z2 = np.concatenate(
-            [loo_z2(blk, params[k]) for k in levels for blk in level_blocks[k]] or [np.empty(0)]
-        )
+        z2 = [
+            loo_z2(blk, params[k], np.sort(rng.permutation(blk.innov.size)[:LOO_TESTS]))
+            for k in levels
+            for blk in level_blocks[k]
+        ]
+        z2 = np.concatenate(z2 or [np.empty(0)])
         if z2.size < min_obs:
             continue
         factor = float(np.clip(np.sqrt(np.mean(z2)), 1 / MAX_SPREAD_FACTOR, MAX_SPREAD_FACTOR))
@@ -220,9 +234,14 @@ def _calibrate_spread(
     return out
 
 
-def loo_z2(block: Block, p: CovParams) -> np.ndarray:
+def loo_z2(
+    block: Block, p: CovParams, tests: np.ndarray | None = None, neighbours: int = LOO_NEIGHBOURS
+) -> np.ndarray:
     """Squared leave-one-out residuals of ``block``'s innovations under ``p``, each divided by
     its predicted variance (mean 1 when the covariance is right; empty below two observations).
+
+    Each observation of ``tests`` (indices; all when None) is predicted, as the analysis
+    would, from its ``neighbours`` nearest others of the block.
 
     Examples
     --------
@@ -238,14 +257,33 @@ def loo_z2(block: Block, p: CovParams) -> np.ndarray:
     >>> bool(0.8 < loo_z2(blk, p).mean() < 1.2)
     True
     """
-    if block.innov.size < 2:
+    n = block.innov.size
+    if n < 2:
         return np.empty(0)
+    tests = np.arange(n) if tests is None else np.asarray(tests)
+    m = min(neighbours, n - 1)
+    _, near = cKDTree(block.xyz).query(block.xyz[tests], k=m + 1)
+    near = np.asarray(near).reshape(tests.size, m + 1)
+    keep = near != tests[:, None]  # leave the observation itself out
+    keep[keep.sum(1) > m, -1] = False
+    others = near[keep].reshape(tests.size, m)
+    pat = p.sigma_b * error_pattern(block.g, 1.0, p.gradient_weight)
+    r = (p.sigma_o**2 + block.err_var) / block.count
+    xyz, lat = block.xyz[others], block.lat[others]
+    d2, dy2 = pair_distances(xyz, lat, xyz, lat)
+    mean_lat = 0.5 * (lat[:, :, None] + lat[:, None, :])
+    c = pat[others][:, :, None] * pat[others][:, None, :] * correlation(d2, dy2, mean_lat, p)
+    c[:, np.arange(m), np.arange(m)] += r[others]
+    d2, dy2 = pair_distances(block.xyz[tests][:, None], block.lat[tests][:, None], xyz, lat)
+    mean_lat = 0.5 * (block.lat[tests][:, None, None] + lat[:, None, :])
+    ci = pat[tests][:, None] * pat[others] * correlation(d2, dy2, mean_lat, p)[:, 0]
     try:
-        inv = np.linalg.inv(block_covariance(block, p))
+        w = np.linalg.solve(c, ci[..., None])[..., 0]
     except np.linalg.LinAlgError:
         return np.empty(0)
-    diag = np.diag(inv)
-    return (inv @ block.innov) ** 2 / diag
+    miss = block.innov[tests] - (w * block.innov[others]).sum(1)
+    var = pat[tests] ** 2 - (w * ci).sum(1) + r[tests]
+    return miss**2 / var
 
 
 def block_covariance(block: Block, p: CovParams) -> np.ndarray:
