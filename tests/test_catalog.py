@@ -293,3 +293,10 @@ def test_ostia_l4_entry_from_local_server(tmp_path, monkeypatch):
         np.testing.assert_allclose(sst[0, 4:7, 4:7], 26.0, atol=0.006)  # January day only
         np.testing.assert_allclose(sst[1, 4:7, 4:7], 28.0, atol=0.006)
         assert np.isnan(sst[:, -2:, -2:]).all() and np.isnan(sst[:, :2, :2]).all()  # ice, land
+
+
+def test_catalog_names_are_public_beside_catalog():
+    import xdepthdif
+
+    assert xdepthdif.catalog_names() == catalog_names()
+    assert {"catalog", "catalog_names"} <= set(xdepthdif.__all__)

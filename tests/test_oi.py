@@ -12,8 +12,9 @@ from xdepthdif.analysis.covariance import (
     gradient_magnitude,
     gradient_reference,
 )
+from xdepthdif.analysis.innovations import calibrate_spread, innovation_blocks
 from xdepthdif.analysis.oi import OIConfig, freezing_point, oi_analysis
-from xdepthdif.analysis.oi_fit import _calibrate_spread, fit_for_steps, innovation_blocks
+from xdepthdif.analysis.oi_fit import fit_for_steps
 from xdepthdif.grid.geo import EARTH_RADIUS_KM, unit_vectors
 
 FIXED = {
@@ -263,8 +264,8 @@ def test_leave_one_out_check_scales_an_underestimated_spread():
                                         grad, np.zeros(1), lat, lon))  # fmt: skip
     level = [b[0] for b in blocks]
     half = dataclasses.replace(truth, sigma_b=0.5, sigma_o=0.1)
-    (right,) = _calibrate_spread([truth], [level], np.array([0]), min_obs=8)
-    (scaled,) = _calibrate_spread([half], [level], np.array([0]), min_obs=8)
+    (right,) = calibrate_spread([truth], [level], np.array([0]), min_obs=8)
+    (scaled,) = calibrate_spread([half], [level], np.array([0]), min_obs=8)
     assert right.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
     assert scaled.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
     assert scaled.sigma_o / scaled.sigma_b == pytest.approx(half.sigma_o / half.sigma_b)

@@ -19,6 +19,14 @@ from .background import climatology
 from .batch.cluster import cluster  # imports distributed only when called
 from .grid.regrid import regrid
 from .reconstruct import reconstruct
-from .sources.catalog import catalog
+from .sources.catalog import catalog, catalog_names
 
-__all__ = ["__version__", "catalog", "climatology", "cluster", "reconstruct", "regrid"]
+__all__ = [
+    "__version__",
+    "catalog",
+    "catalog_names",
+    "climatology",
+    "cluster",
+    "reconstruct",
+    "regrid",
+]

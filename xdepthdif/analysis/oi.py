@@ -219,7 +219,8 @@ def oi_analysis(
     cfg = config or OIConfig()
     params = params or cfg.params
     if params is None:
-        from .oi_fit import fit_oi_params, innovation_blocks
+        from .innovations import innovation_blocks
+        from .oi_fit import fit_oi_params
 
         blocks = innovation_blocks(
             obs_mean, obs_count, obs_err_var, bg, grad, reference, lat_c, lon_c

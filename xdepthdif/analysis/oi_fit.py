@@ -17,11 +17,12 @@ band that has them. A band whose innovations show no correlation between cells t
 model instead (:func:`_prefer_white`). The two variances are then refitted level by level (the
 shape held, a weak prior towards the band's values), because within a band the signal can
 change several-fold (thermocline heave at 750 m and at 1750 m). Last, a leave-one-out check
-scales both variances of each band so that each observation, predicted from the others of its
-level and time step, misses by as much as the covariance says (:func:`loo_z2`): the analysis
-does not change, its error estimate does. Maximum likelihood finds the shape; cross-validation
-calibrates the spread, which is what it measures directly and what a misspecified shape (a
-Gaussian family, one shape per band) gets wrong first.
+(:mod:`~xdepthdif.analysis.innovations`) scales both variances of each band so that each
+observation, predicted from its nearest others of the same level and time step, misses by as
+much as the covariance says: the analysis does not change, its error estimate does. Maximum
+likelihood finds the shape; cross-validation calibrates the spread, which is what it measures
+directly and what a misspecified shape (a Gaussian family, one shape per band) gets wrong
+first.
 
 Time steps (and levels) are independent blocks of the likelihood; each block holds at most
 ``max_block`` observations, a deterministic subset, so a fit costs seconds whatever the data
@@ -46,15 +47,14 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
-from scipy.spatial import cKDTree
 
-from ..grid.geo import unit_vectors
 from .covariance import CovParams, correlation, error_pattern, pair_distances
+from .innovations import Block, calibrate_spread, data_nll, innovation_blocks
 
 DEPTH_BANDS = ((0.0, 100.0), (100.0, 300.0), (300.0, 700.0), (700.0, 2000.0), (2000.0, np.inf))
 """Depth bands (m) that share the covariance parameters."""
@@ -92,53 +92,7 @@ WHITE_MIN_OBS = 100
 show no correlation are no evidence that there is none, and the prior's shape stands."""
 WHITE_SHAPE = frozenset({"large_km", "meso_km", "meso_share"})
 """The shape parameters the white model replaces (only considered when none is fixed)."""
-LOO_TESTS = 100
-"""Observations per level and time step predicted by the leave-one-out check."""
-LOO_NEIGHBOURS = 64
-"""Observations each of them is predicted from (the analysis's ``max_obs``)."""
-MAX_SPREAD_FACTOR = 3.0
-"""Largest factor by which the leave-one-out check scales a band's variances (either way)."""
-
 FIELDS = ("sigma_b", "sigma_o", "large_km", "meso_km", "meso_share", "gradient_weight")
-
-
-@dataclass(frozen=True)
-class Block:
-    """The observations of one level and time step: positions, innovations, counts, given
-    error variances and the error pattern's normalised gradient ``g``."""
-
-    xyz: np.ndarray
-    lat: np.ndarray
-    innov: np.ndarray
-    count: np.ndarray
-    err_var: np.ndarray
-    g: np.ndarray
-
-
-def innovation_blocks(
-    obs_mean, obs_count, obs_err_var, background, gradient, reference, lat, lon
-) -> list[Block | None]:
-    """One :class:`Block` per level of a time step (None where a level has no observation)."""
-    has = (obs_count > 0) & np.isfinite(obs_mean) & np.isfinite(background)
-    la, lo = np.meshgrid(np.asarray(lat, float), np.asarray(lon, float), indexing="ij")
-    out = []
-    for k in range(obs_mean.shape[0]):
-        s = has[k]
-        if not s.any():
-            out.append(None)
-            continue
-        err = obs_err_var[k][s]
-        out.append(
-            Block(
-                xyz=unit_vectors(la[s], lo[s]),
-                lat=la[s],
-                innov=obs_mean[k][s] - background[k][s],
-                count=obs_count[k][s].astype(float),
-                err_var=np.where(np.isfinite(err), err, 0.0),
-                g=gradient[k][s] / reference[k] if reference[k] > 0 else np.zeros(s.sum()),
-            )
-        )
-    return out
 
 
 def fit_oi_params(
@@ -201,99 +155,7 @@ def fit_oi_params(
         level_blocks.append(_band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
     if {"sigma_b", "sigma_o"} & set(fixed):
         return out
-    return _calibrate_spread(out, level_blocks, band_of, min_obs, seed)
-
-
-def _calibrate_spread(
-    params: list[CovParams],
-    level_blocks: list[list[Block]],
-    band_of: np.ndarray,
-    min_obs: int,
-    seed: int = 0,
-) -> list[CovParams]:
-    """Both variances of each band's levels scaled so that the band's observations, each
-    predicted from its nearest others of the same level and time step as the analysis would
-    (:func:`loo_z2`, at most :data:`LOO_TESTS` per level and step), miss by as much as the
-    covariance says. The analysis itself does not change, only its error."""
-    rng = np.random.default_rng(seed)
-    out = list(params)
-    for b in np.unique(band_of):
-        levels = np.flatnonzero(band_of == b)
-        z2 = [
-            loo_z2(blk, params[k], np.sort(rng.permutation(blk.innov.size)[:LOO_TESTS]))
-            for k in levels
-            for blk in level_blocks[k]
-        ]
-        z2 = np.concatenate(z2 or [np.empty(0)])
-        if z2.size < min_obs:
-            continue
-        factor = float(np.clip(np.sqrt(np.mean(z2)), 1 / MAX_SPREAD_FACTOR, MAX_SPREAD_FACTOR))
-        for k in levels:
-            p = params[k]
-            out[k] = replace(p, sigma_b=p.sigma_b * factor, sigma_o=p.sigma_o * factor)
-    return out
-
-
-def loo_z2(
-    block: Block, p: CovParams, tests: np.ndarray | None = None, neighbours: int = LOO_NEIGHBOURS
-) -> np.ndarray:
-    """Squared leave-one-out residuals of ``block``'s innovations under ``p``, each divided by
-    its predicted variance (mean 1 when the covariance is right; empty below two observations).
-
-    Each observation of ``tests`` (indices; all when None) is predicted, as the analysis
-    would, from its ``neighbours`` nearest others of the block.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(1)
-    >>> la, lo = rng.uniform(-20, 20, 300), rng.uniform(0, 40, 300)
-    >>> from xdepthdif.grid.geo import unit_vectors
-    >>> p = CovParams(1.0, 0.3, 1500.0, 250.0, 0.5)
-    >>> blk = Block(unit_vectors(la, lo), la, np.zeros(300), np.ones(300), np.zeros(300),
-    ...             np.zeros(300))
-    >>> c = block_covariance(blk, p)
-    >>> blk = Block(blk.xyz, la, np.linalg.cholesky(c) @ rng.standard_normal(300),
-    ...             blk.count, blk.err_var, blk.g)
-    >>> bool(0.8 < loo_z2(blk, p).mean() < 1.2)
-    True
-    """
-    n = block.innov.size
-    if n < 2:
-        return np.empty(0)
-    tests = np.arange(n) if tests is None else np.asarray(tests)
-    m = min(neighbours, n - 1)
-    _, near = cKDTree(block.xyz).query(block.xyz[tests], k=m + 1)
-    near = np.asarray(near).reshape(tests.size, m + 1)
-    keep = near != tests[:, None]  # leave the observation itself out
-    keep[keep.sum(1) > m, -1] = False
-    others = near[keep].reshape(tests.size, m)
-    pat = p.sigma_b * error_pattern(block.g, 1.0, p.gradient_weight)
-    r = (p.sigma_o**2 + block.err_var) / block.count
-    xyz, lat = block.xyz[others], block.lat[others]
-    d2, dy2 = pair_distances(xyz, lat, xyz, lat)
-    mean_lat = 0.5 * (lat[:, :, None] + lat[:, None, :])
-    c = pat[others][:, :, None] * pat[others][:, None, :] * correlation(d2, dy2, mean_lat, p)
-    c[:, np.arange(m), np.arange(m)] += r[others]
-    d2, dy2 = pair_distances(block.xyz[tests][:, None], block.lat[tests][:, None], xyz, lat)
-    mean_lat = 0.5 * (block.lat[tests][:, None, None] + lat[:, None, :])
-    ci = pat[tests][:, None] * pat[others] * correlation(d2, dy2, mean_lat, p)[:, 0]
-    try:
-        w = np.linalg.solve(c, ci[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.empty(0)
-    miss = block.innov[tests] - (w * block.innov[others]).sum(1)
-    var = pat[tests] ** 2 - (w * ci).sum(1) + r[tests]
-    return miss**2 / var
-
-
-def block_covariance(block: Block, p: CovParams) -> np.ndarray:
-    """The innovations' covariance ``H B Hᵀ + R`` of ``block`` under ``p``."""
-    d2, dy2 = pair_distances(block.xyz, block.lat, block.xyz, block.lat)
-    mean_lat = 0.5 * (block.lat[:, None] + block.lat[None, :])
-    pat = error_pattern(block.g, 1.0, p.gradient_weight)
-    c = p.sigma_b**2 * pat[:, None] * pat[None, :] * correlation(d2, dy2, mean_lat, p)
-    c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + block.err_var) / block.count
-    return c
+    return calibrate_spread(out, level_blocks, band_of, min_obs, seed)
 
 
 def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
@@ -312,19 +174,6 @@ def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
     extra = len(set(FIELDS) - {"sigma_b", "sigma_o"} - set(fixed))
     n = sum(b.innov.size for b in blocks)
     return white if gain <= 0.5 * extra * np.log(max(n, 2)) else p
-
-
-def data_nll(blocks: list[Block], p: CovParams) -> float:
-    """Negative log-likelihood (without constants) of the blocks' innovations under ``p``."""
-    total = 0.0
-    for b in blocks:
-        try:
-            chol = cholesky(block_covariance(b, p), lower=True, check_finite=False)
-        except LinAlgError:
-            return np.inf
-        z = solve_triangular(chol, b.innov, lower=True, check_finite=False)
-        total += np.log(np.diag(chol)).sum() + 0.5 * z @ z
-    return float(total)
 
 
 def _refit_variances(p: CovParams, blocks: list[Block], min_obs: int, held: set) -> CovParams:
