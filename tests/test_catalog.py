@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from conftest import local_http_server, make_profiles, make_target
 
-import xdepthdif  # noqa: F401  (registers the .depthdif accessor)
+import xdepthdif
 from xdepthdif.obs import read_en4, write_en4_months
 from xdepthdif.prior.synthetic import en4_like_levels
 from xdepthdif.sources.catalog import CatalogError, catalog, catalog_names
@@ -296,7 +296,6 @@ def test_ostia_l4_entry_from_local_server(tmp_path, monkeypatch):
 
 
 def test_catalog_names_are_public_beside_catalog():
-    import xdepthdif
 
     assert xdepthdif.catalog_names() == catalog_names()
     assert {"catalog", "catalog_names"} <= set(xdepthdif.__all__)
