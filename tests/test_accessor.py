@@ -1,6 +1,7 @@
 """The accessor shows what it calls: full signatures, docstrings, the methods users need."""
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -26,7 +27,12 @@ def test_methods_have_the_signature_and_docs_of_the_functions(name):
     assert [(p.name, p.kind, p.default) for p in got] == [
         (p.name, p.kind, p.default) for p in wanted
     ]
-    assert inspect.getdoc(function) in method.__doc__
+    doc = method.__doc__
+    summary = inspect.getdoc(function).splitlines()[0].replace("``target``", "this dataset")
+    assert summary in doc and f"xdepthdif.{name}" in doc
+    for p in got:  # every option of the method is explained, the dataset itself is not
+        assert re.search(rf"(?m)^(\*\*)?{p.name}\b", doc), p.name
+    assert not re.search(r"(?m)^target\b", doc)
 
 
 def test_dir_lists_the_methods():

@@ -194,7 +194,8 @@ def test_concurrent_overwrite_runs_do_not_destroy_each_other(small, tmp_path):
         _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert second.returncode == 1
-    assert second.stderr.startswith("xdepthdif reconstruct: StoreLockedError: ")
+    errors = [line for line in second.stderr.splitlines() if line.startswith("xdepthdif ")]
+    assert errors and errors[0].startswith("xdepthdif reconstruct: StoreLockedError: ")
     assert "Traceback" not in second.stderr
     assert len(read_manifest(out)["blocks"]) == 3 and verify_store(out) == []
 
