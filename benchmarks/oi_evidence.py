@@ -24,9 +24,9 @@ from xdepthdif.evaluation.oi_evidence import (
     METHODS,
     EvidenceConfig,
     markdown,
-    plausibility,
     run_evidence,
 )
+from xdepthdif.evaluation.plausibility import plausibility
 
 ROOT = Path(__file__).resolve().parents[1]
 

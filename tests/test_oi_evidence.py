@@ -52,3 +52,14 @@ def test_rows_ceiling_and_targets(table):
     assert len(checks) == 3 and all(met in (True, False, None) for *_, met in checks)
     text = markdown(rows, cfg)
     assert "## real planet" in text and "| target | measured | met |" in text
+
+
+def test_the_default_oi_on_a_global_grid_is_plausible():
+    from xdepthdif.evaluation.plausibility import plausibility
+
+    check = plausibility(resolution=5.0)
+    assert check["profiles"] > 50
+    assert check["min_above_freezing_c"] >= -1e-6 and check["max_c"] <= 40.0
+    # the prior is recomputed from the output's parameters, rounded to 4 decimals
+    assert check["max_sd_over_prior"] <= 1.0 + 2e-3
+    assert check["median_surface_sd_c"] < check["median_surface_prior_sd_c"]

@@ -25,9 +25,9 @@ depth band, RMSE at the withheld profiles, and spread-skill both at unobserved p
 analysis error ``thetao_sd`` against the truth) and at the withheld profiles (``thetao_sd``
 with the observation error the OI assumed, against the profiles' values).
 
-:func:`plausibility` runs the default on a global 1° grid with realistic sampling and checks that
-every value lies between the freezing point and 40 °C and that ``thetao_sd`` never exceeds the
-background error it started from.
+:func:`xdepthdif.evaluation.plausibility.plausibility` runs the default on a global 1° grid with
+realistic sampling and checks that every value lies between the freezing point and 40 °C and
+that ``thetao_sd`` never exceeds the background error it started from.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ import pandas as pd
 import xarray as xr
 
 from ..analysis.covariance import CovParams
-from ..analysis.oi import OIConfig, freezing_point
+from ..analysis.oi import OIConfig
 from ..analysis.oi_fit import fit_for_steps, params_from_summary
 from ..errors import EmptyTimeStepWarning
 from ..obs import SamplingPlan, bin_profiles, interpolate_to_levels, sample_profiles, split_profiles
@@ -53,7 +53,7 @@ from .protocol import SCORE_DEPTH
 from .scores import at_profiles, score
 from .skill import target_of
 
-__all__ = ["EvidenceConfig", "plausibility", "run_evidence", "truth_tuned_params"]
+__all__ = ["EvidenceConfig", "run_evidence", "truth_tuned_params"]
 
 METHODS = ("level-mean OI", "climatology", "default OI", "truth-tuned OI")
 MIN_WITHHELD = 10
@@ -367,55 +367,3 @@ def markdown(table: pd.DataFrame, cfg: EvidenceConfig, extra: str = "") -> str:
 
 def _fmt(v, digits: int = 2) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
-
-
-def plausibility(
-    resolution: float = 1.0, fraction: float = 0.06, seed: int = 0
-) -> dict[str, float]:
-    """The default OI on a global grid of the real-planet truth (one month), checked.
-
-    ``fraction`` 0.06 is about EN4's 2,500 profiles a month on the ~40,000 ocean columns of a
-    1° grid. Returns the extremes of ``thetao`` and of its margin over the freezing point, the
-    largest ratio of ``thetao_sd`` to the background error it started from (``σ_b p``), and
-    the seconds the fit and the analysis took.
-    """
-    from ..analysis.oi import oi_analysis
-    from ..analysis.oi_fit import params_from_summary
-    from ..background import ClimatologySpec
-    from ..timing import day_of_year
-    from .truth import displaced_atlas_truth
-
-    times = pd.date_range("2003-07-15", periods=1, freq="MS")
-    truth = displaced_atlas_truth(times, resolution, seed=seed + 11)
-    plan = SamplingPlan(fraction=fraction, max_depth=SCORE_DEPTH, cluster=True, seed=seed)
-    used = sample_profiles(truth, plan)
-    target = target_of(truth)
-    start = time.perf_counter()
-    lazy = target.depthdif.reconstruct(obs=used)
-    fit_s = time.perf_counter() - start
-    result = lazy.compute(scheduler="synchronous")
-    step_s = time.perf_counter() - start - fit_s
-    depth, lat, lon = (truth[k].values for k in ("depth", "lat", "lon"))
-    mean, sd = result["thetao"].values[0], result["thetao_sd"].values[0]
-    # the background error the analysis started from: the same OI without any observation
-    spec = ClimatologySpec.shipped()
-    first = spec.on_grid(float(day_of_year(times.values)[0]), depth, lat, lon)
-    params = params_from_summary(json.loads(result.attrs["oi_fitted_covariance"]), depth)
-    none = np.zeros(first.shape)
-    _, prior = oi_analysis(
-        none * np.nan, none, none * np.nan, lat, lon, depth, np.isfinite(truth.values[0]),
-        background=first, params=params,
-    )  # fmt: skip
-    ok = np.isfinite(mean)
-    return {
-        "profiles": int(used.sizes["profile"]),
-        "min_c": float(mean[ok].min()),
-        "max_c": float(mean[ok].max()),
-        "min_above_freezing_c": float((mean - freezing_point(depth)[:, None, None])[ok].min()),
-        "max_sd_over_prior": float(np.nanmax(sd / prior)),
-        "median_surface_sd_c": float(np.nanmedian(sd[0])),
-        "median_surface_prior_sd_c": float(np.nanmedian(prior[0])),
-        "surface_anomaly_rms_c": float(np.sqrt(np.nanmean((truth.values[0, 0] - first[0]) ** 2))),
-        "fit_seconds": fit_s,
-        "analysis_seconds": step_s,
-    }
