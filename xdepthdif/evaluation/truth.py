@@ -95,6 +95,7 @@ def displaced_atlas_truth(
     from ..background import climatology
     from ..grid.geo import unit_vectors
     from ..prior.synthetic import en4_like_levels, random_waves
+    from ..prior.world import sample_depth
 
     times = pd.DatetimeIndex(np.atleast_1d(np.asarray(times, "datetime64[ns]")))
     lat = np.arange(-90 + resolution / 2, 90, resolution)
@@ -127,7 +128,7 @@ def displaced_atlas_truth(
             e1, e2, eh = rho * e1 + w * n1, rho * e2 + w * n2, rho * eh + w * nh
         eta = amp * (np.cos(turn) * e1 + np.sin(turn) * e2) + bias * (amp / heave_m)
         column = carry_down(clim[i])
-        heaved = _sample_depth(column, depth, depth[:, None, None] - eta)
+        heaved = sample_depth(column, depth, depth[:, None, None] - eta)
         value = heaved + mixed * (mixed_layer_c * eh + bias_h)
         out[i] = np.where(np.isfinite(clim[i]), value, np.nan)
     out = np.maximum(out, freezing_point(depth)[None, :, None, None])
@@ -148,14 +149,3 @@ def displaced_atlas_truth(
             "source": f"displaced_atlas_truth(seed={seed}): the shipped climatology, heaved",
         },
     )
-
-
-def _sample_depth(column: np.ndarray, depth: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Linear interpolation of ``column(level, y, x)`` at depths ``at`` (same shape), clamped
-    to the top and bottom levels."""
-    at = np.clip(at, depth[0], depth[-1])
-    k = np.clip(np.searchsorted(depth, at) - 1, 0, depth.size - 2)
-    z0, z1 = depth[k], depth[k + 1]
-    v0 = np.take_along_axis(column, k, axis=0)
-    v1 = np.take_along_axis(column, k + 1, axis=0)
-    return v0 + (v1 - v0) * (at - z0) / (z1 - z0)

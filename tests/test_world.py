@@ -1,0 +1,83 @@
+"""The training world: real planet, weather with persistence, splits, the test world's bias."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xdepthdif.background import climatology
+from xdepthdif.prior.world import WORLDS, world_months
+
+TIMES = pd.date_range("2011-01-15", periods=8, freq="MS")
+
+
+@pytest.fixture(scope="module")
+def anomalies():
+    out = {}
+    for split in ("train", "validation", "test"):
+        world = world_months(TIMES, 5.0, split, seed=2)
+        out[split] = (world, (world - climatology(world)).values)
+    return out
+
+
+def _band(world, values, lo, hi):
+    depth = world["depth"].values
+    return values[:, (depth >= lo) & (depth < hi)]
+
+
+def _lag1(x):
+    x = x - np.nanmean(x, axis=0)
+    return float(np.nanmean(x[1:] * x[:-1]) / np.nanmean(x**2))
+
+
+def test_the_world_keeps_the_real_coastline_and_sea_floor(anomalies):
+    world, _ = anomalies["train"]
+    clim = climatology(world)
+    assert np.array_equal(np.isnan(world.values), np.isnan(clim.values))
+
+
+def test_splits_are_separate_streams_and_seeds_reproduce(anomalies):
+    (train, a), (_, b) = anomalies["train"], anomalies["validation"]
+    assert not np.allclose(a, b, equal_nan=True)
+    again = world_months(TIMES[:2], 5.0, "train", seed=2)
+    np.testing.assert_array_equal(again.values, train.values[:2])
+
+
+def test_anomalies_live_in_the_thermocline_and_persist_longer_at_depth(anomalies):
+    world, a = anomalies["train"]
+    rms = {b: float(np.sqrt(np.nanmean(_band(world, a, *b) ** 2))) for b in
+           ((0, 50), (50, 300), (1000, 2000), (2000, 6000))}  # fmt: skip
+    assert rms[(50, 300)] > rms[(0, 50)] > rms[(1000, 2000)] > rms[(2000, 6000)]
+    assert 0.3 < rms[(50, 300)] < 2.0 and rms[(2000, 6000)] < 0.05
+    upper, deep = _lag1(_band(world, a, 50, 300)), _lag1(_band(world, a, 1000, 2000))
+    assert 0.3 < upper < deep < 0.95
+
+
+def test_the_test_world_has_its_own_climate_and_knobs(anomalies):
+    assert WORLDS["test"] != WORLDS["train"]
+    world, test = anomalies["test"]
+    _, train = anomalies["train"]
+    bias = {k: np.sqrt(np.nanmean(np.nanmean(_band(world, v, 50, 300), axis=0) ** 2))
+            for k, v in (("test", test), ("train", train))}  # fmt: skip
+    assert 0.5 < bias["test"] < 2.0 and bias["test"] > 1.5 * bias["train"]
+
+
+def test_anomalies_are_zonally_elongated_at_the_equator(anomalies):
+    world, a = anomalies["train"]
+    lat = world["lat"].values
+    surface = a[:, :8]  # the top 100 m
+
+    def neighbours(rows, axis):
+        x = surface[:, :, rows]
+        other = np.roll(x, 1, axis=-1) if axis == "zonal" else np.roll(x, 1, axis=-2)
+        ok = np.isfinite(x) & np.isfinite(other)
+        return float(np.corrcoef(x[ok], other[ok])[0, 1])
+
+    tropics = np.abs(lat) < 8
+    assert neighbours(tropics, "zonal") > neighbours(tropics, "meridional")
+
+
+def test_bad_split_or_resolution_is_refused():
+    with pytest.raises(ValueError, match="split"):
+        world_months(TIMES[:1], 5.0, "holdout")
+    with pytest.raises(ValueError, match="resolution"):
+        world_months(TIMES[:1], 10.0)
