@@ -13,7 +13,7 @@ from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
 import xdepthdif  # noqa: F401
 from xdepthdif.analysis.diffusion import DiffusionConfig, ModelLevelsError, diffusion_analysis
-from xdepthdif.analysis.native import interpolate_levels
+from xdepthdif.analysis.native import interpolate_levels, native_grid
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
 from xdepthdif.errors import EmptyTimeStepWarning, GridError
 from xdepthdif.grid.axes import native_axes
@@ -171,6 +171,42 @@ def test_targets_finer_or_coarser_than_the_model_are_regridded(obs, prior, resol
     masked = run(make_target(lat=lat, lon=lon), obs, prior).compute().thetao.values
     sea = make_target(lat=lat, lon=lon).sea_mask.values.astype(bool)
     assert np.isfinite(masked[:, :, sea]).all() and np.isnan(masked[:, :, ~sea]).all()
+
+
+@pytest.mark.parametrize(
+    "east",
+    [np.arange(325.5, 361.0, 5.0), np.arange(170.5, 191.0, 5.0)],
+    ids=["across 0°", "across the dateline"],
+)
+def test_a_region_across_a_seam_gives_one_analysis_in_any_order(prior, east):
+    """A region crossing 0° or the dateline, its longitudes given eastward in -180..180, in
+    0..360 with the last cell first (the order of the South Atlantic cube's file) or shuffled:
+    the model runs on one native window as wide as the region, and the analyses are the same
+    cell for cell."""
+    lat = np.arange(-14.0, -1.0, 4.0)
+    width = east.size * 5.0
+    times = ("2020-01-15",)
+    lon_range = (east[0] - 2.5, east[0] - 2.5 + width)
+    obs = make_profiles(n=12, seed=4, times=times, lat_range=(-15, -1), lon_range=lon_range)
+    obs = obs.assign_coords(lon=np.mod(obs.lon + 180.0, 360.0) - 180.0)
+    rolled = np.roll(np.arange(east.size), 1)
+    shuffled = np.random.default_rng(0).permutation(east.size)
+    orders = [
+        (np.mod(east + 180.0, 360.0) - 180.0, np.arange(east.size)),
+        (np.mod(east[rolled], 360.0), rolled),
+        (np.mod(east[shuffled], 360.0), shuffled),
+    ]
+    results = []
+    for lon, perm in orders:
+        nlat, nlon = native_grid(lat, lon, 2.0)
+        assert nlon.size == np.ceil(width / 2.0) and nlat.size == 8  # the region, not a strip
+        target = make_target(lat=lat, lon=lon, times=times, mask=False)
+        res = run(target, obs, prior, keep_members=True).compute()
+        results.append(res.thetao_members.values[..., np.argsort(perm)])
+    first, *others = results
+    assert np.isfinite(first).all()
+    for other in others:
+        np.testing.assert_allclose(other, first, rtol=1e-6)  # float32 network
 
 
 def test_graph_carries_path_and_sha_not_weights(tmp_path, target, obs):

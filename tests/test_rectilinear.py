@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import RegularGridInterpolator
 
-from xdepthdif.grid.axes import cell_edges, is_global_lon, native_axes
+from xdepthdif.errors import GridError
+from xdepthdif.grid.axes import cell_edges, is_global_lon, lon_layout, native_axes
 from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
 
 
@@ -91,6 +92,101 @@ def test_native_axes_latitude_clipped():
     np.testing.assert_allclose(lat, [78.75, 83.75, 88.75])
     lat, _ = native_axes(axis(-89.0, 89.0, 2.0), axis(0.0, 10.0, 5.0), 7.0)
     assert lat.size == 26 and lat.min() > -90 and lat.max() < 90
+
+
+# Regions crossing 0° and the dateline, eastward; each variant gives the same cells in another
+# order or convention: (longitudes, the permutation of the eastward cells they list).
+ACROSS_ZERO = axis(325.5, 360.5, 5.0)  # the South Atlantic cube: 323°E..3°E, 40° wide
+ACROSS_DATELINE = axis(170.5, 189.5, 1.0)  # 170°E..170°W, 20° wide
+REGION_LAT = axis(-9.5, -0.5, 1.0)
+
+
+def _variants(east):
+    n = east.size
+    rolled = np.roll(np.arange(n), 1)  # the last cell first, as the cube's file has it
+    shuffled = np.random.default_rng(0).permutation(n)
+    return {
+        "eastward, 0..360": (np.mod(east, 360.0), np.arange(n)),
+        "eastward, -180..180": (np.mod(east + 180.0, 360.0) - 180.0, np.arange(n)),
+        "sorted, 0..360": (np.sort(np.mod(east, 360.0)), np.argsort(np.mod(east, 360.0))),
+        "sorted, -180..180": (
+            np.sort(np.mod(east + 180.0, 360.0) - 180.0),
+            np.argsort(np.mod(east + 180.0, 360.0) - 180.0),
+        ),
+        "last cell first": (np.mod(east[rolled], 360.0), rolled),
+        "shuffled": (np.mod(east[shuffled] + 180.0, 360.0) - 180.0, shuffled),
+    }
+
+
+REGIONS = [
+    (name, east, variant, *lon_perm)
+    for name, east in (("0°", ACROSS_ZERO), ("dateline", ACROSS_DATELINE))
+    for variant, lon_perm in _variants(east).items()
+]
+REGION_IDS = [f"{name}: {variant}" for name, _, variant, _, _ in REGIONS]
+
+
+def test_the_variants_list_the_same_cells():
+    for _, east, _, lon, perm in REGIONS:
+        np.testing.assert_allclose(np.mod(lon - east[perm], 360.0), 0.0, atol=1e-12)
+    assert REGIONS[2][3][0] == 0.5  # the cube's own order: 0.5, 325.5, ..., 355.5
+
+
+@pytest.mark.parametrize(("name", "east", "variant", "lon", "perm"), REGIONS, ids=REGION_IDS)
+def test_lon_layout_starts_east_of_the_widest_gap(name, east, variant, lon, perm):
+    order, centres = lon_layout(lon)
+    np.testing.assert_array_equal(perm[order], np.arange(east.size))
+    np.testing.assert_allclose(centres - centres[0], east - east[0], atol=1e-12)
+    assert np.mod(centres[0] - east[0], 360.0) == 0.0
+
+
+@pytest.mark.parametrize(("name", "east", "variant", "lon", "perm"), REGIONS, ids=REGION_IDS)
+def test_native_axes_of_a_region_span_the_region(name, east, variant, lon, perm):
+    """A region crossing 0° or the dateline gets a native window as wide as itself (40° or
+    20°), whatever the order and convention of its longitudes, not one around the globe."""
+    _, expected = native_axes(REGION_LAT, east, 4.0)
+    width = east[-1] - east[0] + (east[1] - east[0])
+    assert expected.size == int(np.ceil(width / 4.0))  # 10 and 5 cells
+    lat, got = native_axes(REGION_LAT, lon, 4.0)
+    assert lat.size == 3 and got.size == expected.size
+    np.testing.assert_allclose(np.mod(got - expected, 360.0), 0.0, atol=1e-9)
+    lo = -180.0 if np.any(lon < 0) else 0.0  # in the target's convention
+    assert np.all((got >= lo) & (got < lo + 360.0))
+
+
+@pytest.mark.parametrize(("name", "east", "variant", "lon", "perm"), REGIONS, ids=REGION_IDS)
+@pytest.mark.parametrize("method", ["bilinear", "conservative"])
+def test_regridding_a_region_does_not_depend_on_its_longitudes_order(
+    name, east, variant, lon, perm, method
+):
+    """To and from a region in any order or convention: the eastward result, permuted alike."""
+    make = getattr(Regridder, method)
+    field = grid_field(smooth, SRC4_LAT, SRC4_LON)
+    to_east = make(SRC4_LAT, SRC4_LON, REGION_LAT, east)(field)
+    to_lon = make(SRC4_LAT, SRC4_LON, REGION_LAT, lon)(field)
+    np.testing.assert_allclose(to_lon, to_east[:, perm], rtol=0, atol=1e-12)
+    assert np.isfinite(to_lon).all()
+    native_lat, native_lon = native_axes(REGION_LAT, east, 2.0)
+    regional = grid_field(smooth, REGION_LAT, east)
+    from_east = make(REGION_LAT, east, native_lat, native_lon)(regional)
+    from_lon = make(REGION_LAT, lon, native_lat, native_lon)(regional[:, perm])
+    np.testing.assert_allclose(from_lon, from_east, rtol=0, atol=1e-12)
+    assert np.isfinite(from_east[:, 1:-1]).all()
+
+
+def test_lon_layout_keeps_a_global_axis_in_its_own_order():
+    for lon in (axis(0.5, 359.5, 1.0), np.r_[axis(180.5, 359.5, 1.0), axis(0.5, 179.5, 1.0)]):
+        order, centres = lon_layout(lon)
+        np.testing.assert_array_equal(order, np.arange(360))
+        np.testing.assert_allclose(centres, lon[0] + np.arange(360.0))
+    shuffled = np.random.default_rng(1).permutation(axis(-179.5, 179.5, 1.0))
+    assert is_global_lon(shuffled)
+    assert native_axes(REGION_LAT, shuffled, 4.0)[1].size == 90
+
+
+def test_lon_layout_refuses_the_same_meridian_twice():
+    with pytest.raises(GridError, match="same meridian"):
+        lon_layout(np.array([10.0, 20.0, 370.0]))
 
 
 # --- bilinear -----------------------------------------------------------------------------

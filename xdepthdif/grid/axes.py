@@ -1,8 +1,9 @@
 """Latitude/longitude axes on the sphere: cell edges, longitude wrapping, and the native axes of a
 model at a given resolution over a target's region.
 
-Longitudes are in degrees east and must increase eastward, possibly wrapping; differences of
-longitude are taken modulo 360. Latitudes may increase or decrease.
+Longitudes are in degrees east, in either convention and any order (:func:`lon_layout` lays
+them out eastward from the widest gap); differences of longitude are taken modulo 360.
+Latitudes may increase or decrease.
 
 Examples
 --------
@@ -15,6 +16,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+
+from ..errors import GridError
 
 
 def cell_edges(centres: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
@@ -49,19 +52,56 @@ def cell_edges(centres: np.ndarray, lo: float | None = None, hi: float | None = 
     return edges
 
 
-def _unwrap_lon(lon: np.ndarray) -> np.ndarray:
-    """Longitudes relative to the first one, in ``[lon[0], lon[0] + 360)``; must increase."""
+def lon_layout(lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes laid out eastward in one increasing run, whatever their order or convention.
+
+    A regional axis starts east of its widest gap, so a region crossing 0° or the dateline
+    spans its own width, not the rest of the circle. An axis whose widest gap (to within 1 % of
+    a typical spacing) lies just west of its first longitude, a global one among them, starts
+    at that first longitude.
+
+    Parameters
+    ----------
+    lon : numpy.ndarray
+        One-dimensional cell centres in degrees east, distinct modulo 360, in any order.
+
+    Returns
+    -------
+    order : numpy.ndarray
+        Indices that sort ``lon`` eastward from the start.
+    centres : numpy.ndarray
+        ``lon[order]`` unwrapped: strictly increasing, spanning less than 360°, the first one
+        in the convention of its value in ``lon``.
+
+    Raises
+    ------
+    GridError
+        If the axis is empty or not one-dimensional, or two longitudes are the same meridian.
+
+    Examples
+    --------
+    >>> order, centres = lon_layout(np.array([0.5, 325.5, 345.5, 355.5]))
+    >>> order.tolist(), centres.tolist()
+    ([1, 2, 3, 0], [325.5, 345.5, 355.5, 360.5])
+    >>> lon_layout(np.array([-170.0, 175.0, 170.0]))[1].tolist()
+    [170.0, 175.0, 190.0]
+    """
     lon = np.asarray(lon, dtype=float)
     if lon.ndim != 1 or lon.size == 0:
-        raise ValueError("longitude must be a non-empty one-dimensional axis")
-    out = lon[0] + np.mod(lon - lon[0], 360.0)
-    if np.any(np.diff(out) <= 0):
-        raise ValueError("longitudes must increase eastward (wrapping at most once around)")
-    return out
+        raise GridError("The longitude must be a non-empty one-dimensional axis.")
+    offsets = np.mod(lon - lon[0], 360.0)
+    order = np.argsort(offsets, kind="stable")
+    gaps = np.diff(np.r_[offsets[order], 360.0])
+    if np.any(gaps <= 1e-9):
+        raise GridError("The longitude has the same meridian twice; drop the duplicate.")
+    if gaps[-1] < gaps.max() - 0.01 * np.median(gaps):  # the widest gap is inside: start east
+        order = np.roll(order, -(int(np.argmax(gaps)) + 1))
+    start = lon[order[0]]
+    return order, start + np.mod(lon[order] - start, 360.0)
 
 
 def is_global_lon(lon: np.ndarray) -> bool:
-    """Whether a longitude axis is uniform and goes exactly once around the sphere.
+    """Whether longitudes, in any order, are uniformly spaced once around the sphere.
 
     Parameters
     ----------
@@ -71,7 +111,7 @@ def is_global_lon(lon: np.ndarray) -> bool:
     Returns
     -------
     bool
-        ``True`` if the spacing is uniform and ``n * spacing == 360`` (to within 1e-6).
+        ``True`` if, sorted around the circle, every spacing is ``360 / n`` (to within 1e-6).
 
     Examples
     --------
@@ -81,9 +121,9 @@ def is_global_lon(lon: np.ndarray) -> bool:
     lon = np.asarray(lon, dtype=float)
     if lon.ndim != 1 or lon.size < 2:
         return False
-    step = np.mod(np.diff(lon), 360.0)
-    d = step[0]
-    return bool(np.all(np.abs(step - d) < 1e-6) and abs(lon.size * d - 360.0) < 1e-6)
+    s = np.sort(np.mod(lon, 360.0))
+    step = np.diff(np.r_[s, s[0] + 360.0])
+    return bool(np.all(np.abs(step - 360.0 / lon.size) < 1e-6))
 
 
 def _wrap_like(values: np.ndarray, target_lon: np.ndarray) -> np.ndarray:
@@ -117,8 +157,9 @@ def native_axes(
     -------
     lat, lon : numpy.ndarray
         Latitude covers the target's southern to northern cell edge (edges clipped to ±90);
-        longitude covers the target's western to eastern edge, or, for a global target, goes
-        once around from the western edge of its first cell. Each axis has
+        longitude covers the target's western to eastern edge (west and east of its widest
+        gap, whatever the order of its longitudes), or, for a global target, goes once around
+        from the western edge of its first cell. Each axis has
         ``ceil(extent / resolution)`` cells and is centred on the target's extent. Longitudes
         are in the target's convention (-180..180 if it has negative values, else 0..360).
 
@@ -133,7 +174,7 @@ def native_axes(
     lat_edges = cell_edges(np.asarray(lat, dtype=float), -90.0, 90.0)
     new_lat = _centred_axis(float(lat_edges.min()), float(lat_edges.max()), resolution)
     lon = np.asarray(lon, dtype=float)
-    unwrapped = _unwrap_lon(lon)
+    _, unwrapped = lon_layout(lon)
     if is_global_lon(lon):
         west = unwrapped[0] - 0.5 * (unwrapped[1] - unwrapped[0])
         east = west + 360.0

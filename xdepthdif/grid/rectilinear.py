@@ -5,10 +5,11 @@ any number of leading dimensions is regridded by two sparse products: one for th
 for the validity indicator. Missing source cells (NaN, e.g. land) are dropped and the remaining
 weights renormalised; they are never read as zeros.
 
-Longitudes are in degrees east and must increase eastward, possibly wrapping (``[350, 355, 0,
-5]`` and ``[170, 175, 180, -175]`` are fine). Differences of longitude are always taken modulo
-360, so the 0..360 and -180..180 conventions give the same weights. Latitudes may increase or
-decrease.
+Longitudes are in degrees east, in any order: they are laid out eastward from the widest gap
+between them (:func:`xdepthdif.grid.axes.lon_layout`), so ``[350, 355, 0, 5]``, ``[0, 350,
+355, 5]`` and ``[170, 175, 180, -175]`` are regions 15° wide. Differences of longitude are
+always taken modulo 360, so the 0..360 and -180..180 conventions give the same weights.
+Latitudes may increase or decrease.
 
 Examples
 --------
@@ -36,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from .axes import _lat_order, _unwrap_lon, cell_edges, is_global_lon
+from .axes import _lat_order, cell_edges, is_global_lon, lon_layout
 
 __all__ = ["Regridder", "fill_from_nearest"]
 
@@ -66,7 +67,7 @@ def _linear_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
     """Linear interpolation weights along longitude: periodic for a global source, none
     outside a regional one."""
     src = np.asarray(src, dtype=float)
-    u = _unwrap_lon(src)
+    order, u = lon_layout(src)
     off = u - u[0]  # offsets from the first source centre, in [0, 360), increasing
     n = src.size
     d = np.mod(np.asarray(dst, dtype=float) - u[0], 360.0)
@@ -88,7 +89,7 @@ def _linear_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
         j = np.clip(np.searchsorted(off, dc, side="right") - 1, 0, n - 2)
         jn = j + 1
         t = np.clip((dc - off[j]) / (off[jn] - off[j]), 0.0, 1.0)
-    r, j, jn, t = rows[inside], j[inside], jn[inside], t[inside]
+    r, j, jn, t = rows[inside], order[j[inside]], order[jn[inside]], t[inside]
     w = sp.coo_matrix((np.r_[1.0 - t, t], (np.r_[r, r], np.r_[j, jn])), shape=(d.size, n)).tocsr()
     w.eliminate_zeros()
     return w
@@ -122,17 +123,18 @@ def _lat_intervals(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
 
 
-def _lon_edges(lon: np.ndarray) -> np.ndarray:
-    """Unwrapped, increasing cell edges of a longitude axis, spanning at most 360°."""
-    u = _unwrap_lon(lon)
+def _lon_edges(lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order of :func:`~xdepthdif.grid.axes.lon_layout` and the unwrapped, increasing cell
+    edges of the longitudes in that order, spanning at most 360°."""
+    order, u = lon_layout(lon)
     if is_global_lon(lon):
         step = 360.0 / u.size
-        return u[0] - 0.5 * step + step * np.arange(u.size + 1)
+        return order, u[0] - 0.5 * step + step * np.arange(u.size + 1)
     if u.size == 1:
         raise ValueError("conservative remapping needs at least two longitudes to find edges")
     edges = cell_edges(u)
     edges[-1] = min(edges[-1], edges[0] + 360.0)
-    return edges
+    return order, edges
 
 
 def _conservative_lat(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
@@ -147,8 +149,8 @@ def _conservative_lat(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
 
 
 def _conservative_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
-    s_edges = _lon_edges(src)
-    d_edges = _lon_edges(dst)
+    s_order, s_edges = _lon_edges(src)
+    d_order, d_edges = _lon_edges(dst)
     n = s_edges.size - 1
     width = np.diff(d_edges)
     d_lo = s_edges[0] + np.mod(d_edges[:-1] - s_edges[0], 360.0)
@@ -157,7 +159,9 @@ def _conservative_lon(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
     lo = np.r_[s_edges[:-1], s_edges[:-1] + 360.0]
     hi = np.r_[s_edges[1:], s_edges[1:] + 360.0]
     r, c, length = _overlaps(lo, hi, d_lo, d_lo + width)
-    w = sp.coo_matrix((length / width[r], (r, c % n)), shape=(width.size, n)).tocsr()
+    w = sp.coo_matrix(
+        (length / width[r], (d_order[r], s_order[c % n])), shape=(width.size, n)
+    ).tocsr()
     w.sum_duplicates()
     return w
 
