@@ -179,3 +179,85 @@ def test_targets_are_checked_against_the_right_rows():
     assert got["3.0%: CRPS below OI, level-mean background"][1] is True
     assert got["3.0%: 19 NFE within 5 % of 199 NFE (RMSE unobserved)"] == ("+7.1%", False)
     assert got["3.0%: spread-skill ratio in 0.9–1.1"] == ("1.05", True)
+
+
+def _tiny_model(folder, resolution):
+    """An untrained tiny prior on the synthetic ocean's 42 levels."""
+    torch = pytest.importorskip("torch")
+    from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+    from xdepthdif.prior.model import ModelCard, save_checkpoint
+    from xdepthdif.prior.synthetic import en4_like_levels
+
+    levels = en4_like_levels()
+    torch.manual_seed(0)
+    kwargs = {"levels": len(levels), "base_channels": 8, "channel_mult": [1, 2], "cond_dim": 16}
+    net = EDMDenoiser(UNet(UNetConfig(**{**kwargs, "channel_mult": (1, 2)})))
+    card = ModelCard(
+        {"class": "UNet", "kwargs": kwargs},
+        levels=tuple(levels.tolist()),
+        native_resolution_deg=resolution,
+        normalisation={"mean": [15.0 - 0.002 * z for z in levels], "std": [2.0] * len(levels)},
+        training={"data": "untrained", "command": "test", "steps": 0, "seed": 0, "date": "-"},
+        algorithm_version="1",
+    )
+    return save_checkpoint(folder / "m", net.state_dict(), card)
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.ImplausibleOutputWarning")
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+def test_the_real_case_scores_the_cube_once_on_its_own_grid_with_the_shipped_climatology(
+    tmp_path,
+):
+    """The benchmark end to end on a tiny configuration: the South Atlantic cube is one
+    snapshot (December 1984) scored once on its own 6 × 8 grid; its climatology row and OI's
+    first guess are the shipped climatology, as ``reconstruct`` uses by default; the model runs
+    on a window of the cube's region."""
+    from xdepthdif.analysis.native import native_grid
+    from xdepthdif.background import climatology as shipped
+    from xdepthdif.evaluation.protocol import REAL_CASE
+    from xdepthdif.evaluation.skill import real_truth, run_skill
+
+    model = _tiny_model(tmp_path, 5.0)
+    cfg = SkillConfig(
+        resolution=10.0,
+        test_months=("2040-01",),
+        tune_months=("2025-02",),
+        climatology_years=(2000,),
+        fractions=(0.1,),
+        steps=(10,),
+        members=2,
+        model=str(model),
+        sst_noise=0.0,
+        length_scales_km=(900.0,),
+    )
+    table = run_skill(tmp_path / "out", cfg, log=lambda _m: None)
+    real = table[table["case"] == REAL_CASE].set_index("method")
+    oi_name = "OI, shipped climatology background, L=default"
+    assert real.index.tolist() == [
+        "level mean", "climatology (shipped)", oi_name, "diffusion, 10 Heun steps"
+    ]  # fmt: skip
+    assert (real["fraction"] == cfg.real_fraction).all()
+
+    truth = real_truth()
+    assert dict(truth.sizes) == {"time": 1, "depth": 40, "lat": 6, "lon": 8}
+    assert str(truth["time"].values[0])[:10] == "1984-12-16"
+    used, withheld = observe(truth, cfg.real_fraction, cfg, seed=cfg.seed)
+    res = target_of(truth).depthdif.reconstruct(obs=used, method="oi").compute()  # defaults
+    counts = res["obs_count"].values
+    expected = score(res["thetao"].values, truth, counts, withheld, sd=res["thetao_sd"].values)
+    for key in ("rmse_unobserved", "rmse_withheld", "mse_total", "crps"):
+        assert real.loc[oi_name, key] == pytest.approx(expected[key], rel=1e-9)
+    clim = shipped(target_of(truth)).values
+    expected = score(clim, truth, counts, withheld)
+    assert real.loc["climatology (shipped)", "rmse_unobserved"] == pytest.approx(
+        expected["rmse_unobserved"], rel=1e-12
+    )
+    # a real first guess on a real ocean: within 1.5 °C where unobserved, far below the level mean
+    assert real.loc["climatology (shipped)", "rmse_unobserved"] < 1.5
+    assert real.loc[oi_name, "rmse_unobserved"] < real.loc["level mean", "rmse_unobserved"] / 2
+    nlat, nlon = native_grid(truth["lat"].values, truth["lon"].values, 5.0)
+    assert (nlat.size, nlon.size) == (2, 8)  # 10° × 40° of the cube, not a strip of the globe
+
+    report = (tmp_path / "out" / "skill.md").read_text()
+    assert "scored once, as the one snapshot it is, on its own 6 × 8 grid" in report
+    assert f"### {REAL_CASE}: 25.0% of ocean columns observed" in report

@@ -41,9 +41,11 @@ class SkillConfig:
         Diffusion checkpoint (``"default"`` or a path).
     sst_noise
         Noise (°C) of the synthetic satellite SST given to the "+ SST" rows (0: none).
-    real_months, real_fraction
-        Months of the real South Atlantic cube of ``iris-sample-data`` to analyse (0: none)
-        and the share of its 48 columns observed; OI keeps its default length scales there.
+    real_case, real_fraction
+        Whether to score the real South Atlantic cube of ``iris-sample-data`` (its one monthly
+        snapshot, once, on its own 6 × 8 grid), and the share of its 48 columns observed. There
+        the first guess is the shipped climatology (``reconstruct``'s default) and OI keeps its
+        default, fitted length scales.
     length_scales_km
         Candidates for OI's length scale.
     seed
@@ -61,7 +63,7 @@ class SkillConfig:
     members: int = 8
     model: str = "default"
     sst_noise: float = 0.4
-    real_months: int = 6
+    real_case: bool = True
     real_fraction: float = 0.25
     length_scales_km: tuple[float, ...] = (
         200.0,

@@ -18,7 +18,10 @@ as a user would, and is scored
 Rows: the level mean of the observations; OI with a level-mean background and OI with a
 climatological background (the mean of the training years for that calendar month), both with
 length scales tuned on training-split months, never on the test; the diffusion ensemble at
-several numbers of network evaluations.
+several numbers of network evaluations. The real case (the South Atlantic cube, one monthly
+snapshot scored once on its own grid) has the shipped climatology in place of the training
+years' mean, as the climatology row and as OI's first guess (``reconstruct``'s default
+``background="climatology"``), and no OI with a level-mean background.
 
 The settings are :class:`~xdepthdif.evaluation.protocol.SkillConfig`, the scores
 :mod:`xdepthdif.evaluation.scores`, the report :mod:`xdepthdif.evaluation.report`.
@@ -145,7 +148,7 @@ def evaluate_case(
     fraction: float,
     cfg: SkillConfig,
     scales: tuple[float | None, float | None],
-    clim: xr.DataArray | None,
+    clim: xr.DataArray | str | None,
     case: str = "synthetic",
     log: Callable[[str], object] = print,
 ) -> list[dict]:
@@ -153,7 +156,9 @@ def evaluate_case(
 
     ``scales`` are OI's length scales (km; None: the package default) with the level-mean and
     the climatological background; ``clim`` is the climatology of ``truth``'s months from
-    training years (None: no climatology rows).
+    training years (rows: the climatology, OI on it, and the "+ SST" rows), ``"climatology"``
+    for the shipped one (rows: the climatology, and OI on it in place of OI on the level mean),
+    or None (no climatology rows).
     """
     used, withheld = observe(truth, fraction, cfg, seed=cfg.seed)
     target = target_of(truth)
@@ -176,21 +181,28 @@ def evaluate_case(
     def label(scale):
         return "default" if scale is None else f"{scale:g} km"
 
-    oi, sec = _run_oi(target, used, scales[0])
+    shipped = isinstance(clim, str)
+    first_guess = (scales[1], clim) if shipped else (scales[0], None)
+    oi, sec = _run_oi(target, used, *first_guess)
     counts = oi["obs_count"].values
     add("level mean", level_mean(used, truth), 0.0)
-    add(f"OI, level-mean background, L={label(scales[0])}", oi, sec)
-    if clim is not None:
-        add("climatology (training years)", clim.values, 0.0)
-        oi_c, sec = _run_oi(target, used, scales[1], background=clim)
+    if shipped:
+        add("climatology (shipped)", _shipped_climatology(target), 0.0)
+        add(f"OI, shipped climatology background, L={label(scales[1])}", oi, sec)
+    else:
+        add(f"OI, level-mean background, L={label(scales[0])}", oi, sec)
+    training = None if shipped else clim
+    if training is not None:
+        add("climatology (training years)", training.values, 0.0)
+        oi_c, sec = _run_oi(target, used, scales[1], background=training)
         add(f"OI, climatology background, L={label(scales[1])}", oi_c, sec)
     for steps in cfg.steps:
         res, sec = _run_diffusion(target, used, cfg, steps)
         members = res["thetao_members"].values
         add(f"diffusion, {steps} Heun steps", res, sec, nfe=2 * steps - 1, members=members)
-    if cfg.sst_noise and clim is not None:
+    if cfg.sst_noise and training is not None:
         informed = with_sst(target, truth, cfg.sst_noise, cfg.seed)
-        oi_s, sec = _run_oi(informed, used, scales[1], background=clim)
+        oi_s, sec = _run_oi(informed, used, scales[1], background=training)
         add(f"OI, climatology background, L={label(scales[1])}, + SST", oi_s, sec)
         steps = DiffusionConfig().steps
         res, sec = _run_diffusion(informed, used, cfg, steps)
@@ -299,12 +311,20 @@ def calibrate_spread(
     return factor
 
 
-def real_truth(months: int) -> xr.DataArray:
-    """The real 3-D potential temperature of
-    :func:`xdepthdif.evaluation.truth.atlantic_truth` (°C)."""
-    from .truth import atlantic_truth
+def real_truth() -> xr.DataArray:
+    """The real 3-D potential temperature (°C) of
+    :func:`xdepthdif.evaluation.truth.atlantic_snapshot`: one month, on the cube's own grid."""
+    from .truth import atlantic_snapshot
 
-    return atlantic_truth(months)
+    return atlantic_snapshot()
+
+
+def _shipped_climatology(target: xr.Dataset) -> np.ndarray:
+    """The shipped climatology on ``target``'s grid and times (°C), as ``reconstruct`` takes
+    it for its default first guess."""
+    from ..background import climatology as shipped
+
+    return shipped(target).compute(scheduler="synchronous").values
 
 
 def run_skill(
@@ -326,9 +346,11 @@ def run_skill(
         )
         log(f"OI length scales for {fraction:.1%} (tuned on training months): {scales} km")
         rows += evaluate_case(truth, fraction, cfg, scales, clim, log=log)
-    if cfg.real_months:
-        real = real_truth(cfg.real_months)
-        rows += evaluate_case(real, cfg.real_fraction, cfg, (None, None), None, REAL_CASE, log)
+    if cfg.real_case:
+        real = real_truth()
+        rows += evaluate_case(
+            real, cfg.real_fraction, cfg, (None, None), "climatology", REAL_CASE, log
+        )
     record = {"config": dataclasses.asdict(cfg), "depth": truth["depth"].values.tolist()}
     (out / "skill.json").write_text(json.dumps(record | {"rows": rows}, indent=1, default=float))
     return write_report(out)

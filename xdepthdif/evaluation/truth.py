@@ -1,8 +1,9 @@
 """Known truths to score analyses against.
 
-- :func:`atlantic_truth`: the real 3-D temperature cube of ``iris-sample-data`` (tropical South
-  Atlantic, 40 levels to 4478 m, 6 × 8 columns, stored in kelvin), used by the demo and by the
-  skill benchmarks' real case;
+- :func:`atlantic_snapshot`: the real 3-D temperature cube of ``iris-sample-data`` (tropical
+  South Atlantic, a monthly mean of December 1984, 40 levels to 4478 m, 6 × 8 columns, stored in
+  kelvin), the skill benchmark's real case; :func:`atlantic_truth`: the same cube repeated as
+  the truth of several months, for the demo and the OI evidence's independent samplings;
 - :func:`displaced_atlas_truth`: months of another ocean on the real planet, the shipped
   climatology displaced by random thermocline heave, with mixed-layer heat anomalies and a
   persistent large-scale bias, so that its mean state is not the climatology a first guess
@@ -18,12 +19,37 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["atlantic_truth", "displaced_atlas_truth"]
+__all__ = ["atlantic_snapshot", "atlantic_truth", "displaced_atlas_truth"]
+
+
+def atlantic_snapshot() -> xr.DataArray:
+    """The real 3-D potential temperature cube from ``iris-sample-data``, in °C: the one
+    monthly mean it holds (December 1984), timed at the middle of that month.
+
+    Its longitudes keep the file's order (0.5°E first, then 325.5°E–355.5°E): a region
+    crossing 0°.
+
+    Examples
+    --------
+    >>> cube = atlantic_snapshot()
+    >>> cube.sizes["time"], str(cube["time"].values[0])[:10], cube["lon"].values[:2].tolist()
+    (1, '1984-12-16', [0.5, 325.5])
+    """
+    theta, start = _atlantic_cube()
+    return _as_truth(theta, pd.DatetimeIndex([start + pd.Timedelta(days=15)]).values)
 
 
 def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
     """The real 3-D potential temperature cube from ``iris-sample-data``, in °C, repeated as
-    the truth of ``months`` consecutive months."""
+    the truth of ``months`` consecutive months (one snapshot: the months are copies of it; see
+    :func:`atlantic_snapshot` for the cube at its own time)."""
+    theta, _ = _atlantic_cube()
+    times = pd.date_range(f"{year}-01-01", periods=months, freq="MS") + pd.Timedelta(days=14)
+    return _as_truth(theta, times.values)
+
+
+def _atlantic_cube() -> tuple[xr.DataArray, pd.Timestamp]:
+    """The sample cube's ``theta`` (K, no time) and the first day of the month it averages."""
     try:
         import iris_sample_data
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -35,9 +61,13 @@ def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
         theta = ds["theta"].load()
     if theta.attrs.get("units") != "K":
         raise ValueError(f"Expected the sample cube in kelvin, found {theta.attrs.get('units')}.")
-    celsius = (theta - 273.15).astype("float64")
-    times = pd.date_range(f"{year}-01-01", periods=months, freq="MS") + pd.Timedelta(days=14)
-    truth = celsius.drop_vars("time", errors="ignore").expand_dims(time=times.values)
+    start = pd.Timestamp(theta["time"].values)
+    return theta.drop_vars("time", errors="ignore"), start
+
+
+def _as_truth(theta: xr.DataArray, times) -> xr.DataArray:
+    """``theta`` (K) in °C, copied at each of ``times``, with CF attributes."""
+    truth = (theta - 273.15).astype("float64").expand_dims(time=np.asarray(times))
     truth.attrs = {"standard_name": "sea_water_potential_temperature", "units": "degC"}
     truth["lat"].attrs.update(units="degrees_north")
     truth["lon"].attrs.update(units="degrees_east")
