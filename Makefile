@@ -14,7 +14,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: climatology demo docs test lint format clean model skill oi-evidence
+.PHONY: climatology demo docs test lint format clean model skill oi-evidence realism
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ skill: $(STAMP)
 # truth, and the global 1° plausibility run (about 20 minutes on 2 cores).
 oi-evidence: $(STAMP)
 	$(PY) benchmarks/oi_evidence.py
+
+# The training world's anomaly statistics beside real SST anomalies and published values:
+# docs/realism/realism.md (a few minutes on 2 cores).
+realism: $(STAMP)
+	$(PY) benchmarks/realism.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check xdepthdif tests benchmarks
