@@ -481,10 +481,11 @@ def differences(res: dict) -> list[str]:
         f"OSTIA's ({_km(ost['scale_zonal'])} km). Mid-latitude surface scales: world "
         f"{_km(surf['mid-latitudes']['scale_all'])} km, eofs winter means "
         f"{_km(eof['mid-latitudes']['scale_all'])} km (seasonal means are smoother than months, "
-        "so they bound the monthly scale from above). Mesoscale structure of a few hundred km "
-        "and less, and its shrinking with the Rossby radius towards the poles (Chelton et al. "
-        "1998), is not resolved at this grid spacing and not built into the world: its scales "
-        "hardly change from the tropics to high latitudes.",
+        "so they bound the monthly scale from above). Real mesoscale structure shrinks with "
+        "the Rossby radius towards the poles (Chelton et al. 1998); the world's surface scale is "
+        f"{_km(surf['tropics']['scale_all'])} km in the tropics and "
+        f"{_km(surf['high latitudes']['scale_all'])} km at high latitudes, and a "
+        f"{res['resolution']:g}° grid shows nothing below a few hundred km.",
         f"- **Zonal elongation near the equator.** The world's tropical zonal/meridional scale "
         f"ratio is {min(ratios, default=np.nan):.1f}–{max(ratios, default=np.nan):.1f} across "
         "levels; tropical analyses use zonal scales several times the meridional ones (Meyers "
@@ -512,7 +513,11 @@ def differences(res: dict) -> list[str]:
         "series of the same length: its surface anomalies are "
         + ("nearly Gaussian" if skew_rms[k5] < 1.2 * noise else "skewed")
         + ", its subsurface ones "
-        + ("nearly Gaussian" if np.nanmax(skew_rms) < 1.2 * noise else "skewed where it peaks")
+        + (
+            "nearly Gaussian"
+            if np.nanmax(skew_rms) < 1.2 * noise
+            else "skewed in the upper thermocline, where heave moves a curved mean profile"
+        )
         + f". OSTIA's rms skewness is {ost['skewness_rms']:.2f} against "
         f"{_gauss_skew_sd(res['ostia']['months']):.2f} for noise alone"
         + (
