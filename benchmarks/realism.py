@@ -156,7 +156,7 @@ def figures(res: dict, out: Path) -> list[str]:
         ax.axhline(np.exp(-1), color="0.6", lw=0.8)
         ax.set(title=f"{band}, {d} pairs", xlabel="distance (km)")
     axes[0].set_ylabel("correlation of monthly anomalies")
-    axes[-1].legend(fontsize=6, loc="upper right")
+    axes[0].legend(fontsize=6, loc="lower left", ncol=2)
     fig.tight_layout()
     fig.savefig(out / "correlation.png", dpi=110)
     plt.close(fig)
