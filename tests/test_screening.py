@@ -95,3 +95,17 @@ def test_plausible_output_raises_no_output_warning(target, profiles):
         warnings.simplefilter("error", ImplausibleOutputWarning)
         warnings.simplefilter("ignore", RejectedDataWarning)
         target.depthdif.reconstruct(obs=profiles).compute()
+
+
+def test_a_targets_own_mask_decides_where_its_sea_is():
+    """A model's sea where the real planet has land (the Sahara): the profiles are used."""
+    lat, lon = np.arange(10.0, 37.0, 2.0), np.arange(0.0, 29.0, 2.0)
+    target = make_target(lat=lat, lon=lon, mask=False)
+    target["sea_mask"] = (("lat", "lon"), np.ones((lat.size, lon.size), "int8"),
+                          {"standard_name": "sea_binary_mask"})  # fmt: skip
+    sahara = make_profiles(n=5, seed=1, lat_range=(18, 26), lon_range=(5, 25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RejectedDataWarning)
+        result = target.depthdif.reconstruct(obs=sahara)
+    assert result.attrs["profiles_rejected_on_land"] == 0
+    assert result.attrs["profiles_used"] == 5

@@ -64,18 +64,18 @@ def warn_if_implausible(thetao: np.ndarray, depth: np.ndarray, label: str) -> No
 
 
 def profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:
-    """Profiles in a land cell of the target's mask (its top level) and those certainly on
-    land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
+    """Profiles in a land cell of the target's mask (its top level); without a mask, those
+    certainly on land by the shipped climatology (see :func:`xdepthdif.background.on_land`).
 
-    A lazy (dask) mask's top level is read now: the one small computation before the user
-    computes, so that the profiles used (and the covariance fitted to them) do not depend on
-    how the target is chunked.
+    A target's own mask decides where its sea is (a model's or another planet's coastline is
+    not the atlas's). A lazy (dask) mask's top level is read now: the one small computation
+    before the user computes, so that the profiles used (and the covariance fitted to them) do
+    not depend on how the target is chunked.
     """
-    land = on_land(lat, lon)
-    if mask is not None:
-        top = mask[0].compute() if isinstance(mask, da.Array) else mask[0]
-        land |= ~np.asarray(top, bool)[iy, ix]
-    return land
+    if mask is None:
+        return on_land(lat, lon)
+    top = mask[0].compute() if isinstance(mask, da.Array) else mask[0]
+    return ~np.asarray(top, bool)[iy, ix]
 
 
 def count_rejections(counts: dict, step: np.ndarray, on_grid: np.ndarray, land: np.ndarray) -> None:
