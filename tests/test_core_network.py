@@ -10,7 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig, edm_loss  # noqa: E402
+from xdepthdif.core import network  # noqa: E402
+from xdepthdif.core.network import (  # noqa: E402
+    EDMDenoiser,
+    UNet,
+    UNetConfig,
+    _pad_hw,
+    edm_loss,
+    wrap_lon,
+)
 
 SMALL = UNetConfig(levels=5, base_channels=8, channel_mult=(1, 2, 2), cond_dim=16)
 
@@ -191,3 +199,77 @@ def test_core_imports_no_xarray_or_dask():
                 continue
             for name in names:
                 assert name.split(".")[0] not in {"xarray", "dask"}, (path.name, name)
+
+
+# the periodic pad: the circular pad's values, a cheaper backward --------------------------
+
+
+def circular_pad_hw(x, top, bottom, left, right, periodic):
+    """The earlier padding, ``F.pad(mode="circular")`` then zeros in latitude: the reference."""
+    F = torch.nn.functional
+    if periodic:
+        if left or right:
+            x = F.pad(x, (left, right, 0, 0), mode="circular")
+        return F.pad(x, (0, 0, top, bottom))
+    return F.pad(x, (left, right, top, bottom))
+
+
+def test_wrap_lon_known_answer():
+    """Exact columns: one from the end on the left, two from the start on the right."""
+    x = torch.arange(5.0).reshape(1, 1, 1, 5)
+    assert wrap_lon(x, 1, 2).flatten().tolist() == [4.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 1.0]
+    assert wrap_lon(x, 0, 0) is x
+    # wider than the axis: wraps around more than once (the circular pad refuses this)
+    assert wrap_lon(x[..., :2], 3, 4).flatten().tolist() == [1, 0, 1, 0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize(("left", "right"), [(1, 1), (0, 3), (3, 0), (2, 5), (7, 7)])
+def test_periodic_pad_equals_circular_pad_forward_and_gradient(left, right):
+    """Bit for bit: the values and the gradient of a weighted sum (the backward that was slow).
+    When the two pads together are wider than the axis (7 + 7 > 7; never in the network's
+    1-column pads) a column's gradient sums three terms, in another order: equal to rounding."""
+    g = torch.Generator().manual_seed(left + 10 * right)
+    x = torch.randn(2, 3, 4, 7, generator=g, dtype=torch.float64)
+    shape = (2, 3, 4 + 1 + 2, 7 + left + right)
+    weights = torch.randn(shape, generator=g, dtype=torch.float64)
+    outputs, grads = [], []
+    for pad in (_pad_hw, circular_pad_hw):
+        z = x.clone().requires_grad_(True)
+        y = pad(z, 1, 2, left, right, True)
+        (grad,) = torch.autograd.grad((weights * y).sum(), z)
+        outputs.append(y.detach())
+        grads.append(grad)
+    assert outputs[0].shape == shape
+    assert torch.equal(outputs[0], outputs[1])
+    if left + right <= 7:
+        assert torch.equal(grads[0], grads[1])
+    else:
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-14)
+
+
+def test_off_by_one_pad_is_caught():
+    """The comparison above tells a pad shifted by one column from the right one."""
+    x = torch.randn(1, 1, 3, 6, dtype=torch.float64)
+    shifted = torch.cat([x[..., -2:-1], x, x[..., :1]], dim=-1)
+    assert not torch.equal(
+        torch.nn.functional.pad(shifted, (0, 0, 1, 1)), _pad_hw(x, 1, 1, 1, 1, True)
+    )
+
+
+@pytest.mark.parametrize(("H", "W"), [(9, 12), (6, 10)])
+def test_unet_with_periodic_pad_equals_circular_pad(monkeypatch, H, W):
+    """The whole network, forward and vector-Jacobian product, is unchanged bit for bit (W = 10
+    also pads the width to a multiple of 4 periodically)."""
+    net = small_net().requires_grad_(False)
+    lat, lon = grid(H, W)
+    x = torch.randn(2, 5, H, W, generator=torch.Generator().manual_seed(3))
+    v = torch.randn(2, 5, H, W, generator=torch.Generator().manual_seed(4))
+    results = []
+    for pad in (_pad_hw, circular_pad_hw):
+        monkeypatch.setattr(network, "_pad_hw", pad)
+        z = x.clone().requires_grad_(True)
+        y = net(z, torch.tensor([0.3, -0.2]), lat, lon, torch.tensor([20.0, 90.0]), None, True)
+        (grad,) = torch.autograd.grad(y, z, v)
+        results.append((y.detach(), grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])

@@ -394,4 +394,7 @@ def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) ->
 
 
 def _attr(value):
+    """A configuration value as a netCDF attribute (which has no booleans: 0 or 1)."""
+    if isinstance(value, bool):
+        return int(value)
     return "default" if value is None else json.dumps(value) if isinstance(value, tuple) else value

@@ -35,12 +35,14 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..batch.cluster import cpu_count
 from ..errors import GridError
 from ..prior.climatology import climatology_at
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
@@ -59,6 +61,9 @@ SIGMA_MAX = 10.0
 the start is 99 % noise; EDM's 80 (made for images of σ_data = 0.5) lies far above the levels
 the prior is trained at, and MMPS guidance through its Jacobian there sent 3–5-step runs tens
 of °C out of range."""
+PRECISIONS = ("float32", "bfloat16")
+"""Values of :attr:`DiffusionConfig.precision` (the same as ``xdepthdif.core.accelerate``'s,
+kept here so that a configuration is checked without importing torch)."""
 MIN_STEPS = 3
 """Fewer guided steps put the whole guidance at one or two noise levels where the prior's
 Jacobian is poor: the default model's ensembles then left the range of sea water."""
@@ -103,6 +108,13 @@ class DiffusionConfig:
         ``"auto"`` (the worker's GPU when torch sees one, else the CPU), ``"cpu"``, ``"cuda"``
         (falls back to ``"cpu"`` when no GPU is present) or a torch device string such as
         ``"cuda:1"``. Results on a GPU differ from the CPU's in the last bits.
+    precision
+        ``"float32"`` (default) or ``"bfloat16"``: evaluate the network under bfloat16
+        autocast, faster on CPUs with bfloat16 units (AMX) and on GPUs; the accuracy it costs
+        is measured in ``docs/benchmarks.md``.
+    compile
+        ``torch.compile`` the network in each worker process (off by default): faster per
+        evaluation, after a compilation of about a minute on a CPU on the first time step.
     """
 
     model: str = "default"
@@ -114,6 +126,8 @@ class DiffusionConfig:
     sst_error: float = 0.5
     seed: int = 0
     device: str = "auto"
+    precision: str = "float32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("members", "steps", "cg_iters", "seed"):
@@ -138,7 +152,12 @@ class DiffusionConfig:
                 )
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        if not isinstance(self.compile, bool | np.bool_):
+            raise ValueError(f"compile must be True or False, got {self.compile!r}.")
         object.__setattr__(self, "model", str(self.model))
+        object.__setattr__(self, "compile", bool(self.compile))
 
     @property
     def nfe(self) -> int:
@@ -186,8 +205,14 @@ every core given to it for one ensemble, so running two at once gains nothing.""
 
 
 def sampling_threads() -> int:
-    """CPU threads torch uses to draw an ensemble: ``OMP_NUM_THREADS`` when set, else every
-    core available to the process.
+    """CPU threads torch uses to draw an ensemble in this process.
+
+    In a dask worker process: the cores divided among the worker processes of this host (at
+    least 1), or ``OMP_NUM_THREADS`` when it is set and smaller (:func:`xdepthdif.cluster`
+    and dask's nannies set it), so that several workers never start more threads than there
+    are cores (oversubscribed, a step took 4–7 times as long). Elsewhere:
+    ``OMP_NUM_THREADS`` when set, else every core available to the process (time steps run
+    by threads of one process take turns, see ``_TORCH_LOCK``).
 
     Set explicitly for every time step, whichever thread runs it, because CPU kernels split
     their work by thread count and the last bits of a result follow that split: a fixed count
@@ -195,11 +220,33 @@ def sampling_threads() -> int:
     bit for bit.
     """
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    requested = int(env) if env.isdigit() and int(env) > 0 else None
+    processes = _worker_processes_on_host()
+    if processes is None:
+        return requested or cpu_count()
+    fair = max(1, cpu_count() // processes)
+    return fair if requested is None else min(requested, fair)
+
+
+def _worker_processes_on_host() -> int | None:
+    """Dask worker processes on this host when called inside one (at least 1), else None.
+
+    Asks the scheduler; when it cannot answer, returns the number of cores (one thread per
+    worker: cores may stay idle, but are never oversubscribed).
+    """
+    distributed = sys.modules.get("distributed")  # a dask worker has imported it
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()
+    except ValueError:  # not inside a worker
+        return None
+    try:
+        workers = distributed.get_client().scheduler_info(n_workers=-1)["workers"].values()
+        same_host = sum(w.get("host") == worker.host for w in workers)
+    except Exception:  # noqa: BLE001 - a scheduler that does not answer: be conservative
+        return cpu_count()
+    return max(1, same_host)
 
 
 def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
@@ -294,6 +341,7 @@ def diffusion_analysis(
     """
     import torch
 
+    from ..core.accelerate import sampling_denoiser
     from ..core.guidance import MMPSGuidance
     from ..core.sampler import sample_heun
     from ..core.schedule import denoise_last_sigmas
@@ -359,8 +407,9 @@ def diffusion_analysis(
     with _TORCH_LOCK:  # one ensemble at a time per process: see _TORCH_LOCK
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
+        net = sampling_denoiser(denoiser, config.precision, config.compile)
         x, _ = sample_heun(
-            denoiser, noise * float(sigmas[0]), sigmas, extra_args, guidance,
+            net, noise * float(sigmas[0]), sigmas, extra_args, guidance,
             callback=lambda done, total: report("diffusion steps", done, total),
         )  # fmt: skip
     members = x.detach().to("cpu", torch.float64).numpy() * std + mu

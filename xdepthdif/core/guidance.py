@@ -32,11 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.func import vjp
-
 from .sampler import Denoiser
 
-__all__ = ["DPSGuidance", "MMPSGuidance", "conjugate_gradient"]
+__all__ = ["DPSGuidance", "MMPSGuidance", "conjugate_gradient", "denoise_with_vjp"]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -99,6 +97,44 @@ def conjugate_gradient(
     return u
 
 
+def denoise_with_vjp(
+    denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tensor, extra_args: dict[str, Any]
+) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """``D(x; sigma)`` and its vector-Jacobian product ``v -> J^T v`` (``J = dD/dx``).
+
+    One forward pass whose graph is kept for any number of backward passes
+    (``torch.autograd.grad`` with ``retain_graph``): the same numbers as ``torch.func.vjp``,
+    without its functional-transform overhead on every call (DESIGN §7).
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(x, sigma, **extra_args)``.
+    x, sigma : torch.Tensor
+        Where to linearise; ``x`` is not modified.
+    extra_args : dict
+        Conditioning passed to the denoiser.
+
+    Returns
+    -------
+    denoised : torch.Tensor
+        ``D(x; sigma)``, detached.
+    vjp : callable
+        ``v -> J^T v``, shaped like ``x``; zero when ``D`` does not depend on ``x``.
+    """
+    with torch.enable_grad():
+        z = x.detach().requires_grad_(True)
+        out = denoiser(z, sigma, **extra_args)
+
+    def vjp(v: torch.Tensor) -> torch.Tensor:
+        if not out.requires_grad:
+            return torch.zeros_like(x)
+        (grad,) = torch.autograd.grad(out, z, v, retain_graph=True, allow_unused=True)
+        return torch.zeros_like(x) if grad is None else grad
+
+    return out.detach(), vjp
+
+
 @dataclass(frozen=True)
 class _Observed:
     """Observations held in full shape: ``mask`` (bool), ``y`` (ignored off the mask), ``r``."""
@@ -111,12 +147,11 @@ class _Observed:
         self, denoiser: Denoiser, x: torch.Tensor, sigma: torch.Tensor, extra_args: dict[str, Any]
     ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor]:
         """Denoise with a vjp; return ``D``, ``v -> sigma^2 J^T v``, the 0/1 mask, ``y - H D``."""
-        with torch.enable_grad():
-            denoised, vjp_fn = vjp(lambda z: denoiser(z, sigma, **extra_args), x)
+        denoised, vjp_fn = denoise_with_vjp(denoiser, x, sigma, extra_args)
         var = sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2
 
         def cov(v: torch.Tensor) -> torch.Tensor:
-            return var * vjp_fn(v)[0]
+            return var * vjp_fn(v)
 
         m = self.mask.to(x.dtype)
         innovation = torch.where(self.mask, self.y - denoised, 0.0)

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["EDMDenoiser", "UNet", "UNetConfig", "edm_loss"]
+__all__ = ["EDMDenoiser", "UNet", "UNetConfig", "edm_loss", "wrap_lon"]
 
 N_COORD = 4  # sin/cos latitude, sin/cos longitude
 N_NOISE_FREQ = 16  # sinusoidal features of the noise level (twice this many numbers)
@@ -75,12 +76,59 @@ class UNetConfig:
         return 2 ** (len(self.channel_mult) - 1)
 
 
+class _WrapLon(torch.autograd.Function):
+    """Periodic pad of the last axis by concatenation; its backward folds the padded columns
+    back onto the ones they copy, as one gradient (so sums meet in the same order as in the
+    circular pad's backward: bit for bit the same gradients)."""
+
+    @staticmethod
+    def forward(x: Tensor, left: int, right: int) -> Tensor:
+        W = x.shape[-1]
+        return torch.cat([x[..., W - left :], x, x[..., :right]], dim=-1)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        ctx.width, ctx.left, ctx.right = inputs[0].shape[-1], inputs[1], inputs[2]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        W, left, right = ctx.width, ctx.left, ctx.right
+        out = grad[..., left : left + W].clone()
+        if left:
+            out[..., W - left :] += grad[..., :left]
+        if right:
+            out[..., :right] += grad[..., left + W :]
+        return out, None, None
+
+
+def wrap_lon(x: Tensor, left: int, right: int) -> Tensor:
+    """Pad the last axis periodically: ``left`` columns from its end, ``right`` from its start.
+
+    The same values and gradients as ``F.pad(x, (left, right), mode="circular")``, without
+    its slow backward (a chain of copies into slices of a new tensor, as costly as the
+    convolution it feeds): the padded columns are concatenated slices, and the backward adds
+    them back onto their sources. Pads wider than the axis wrap around more than once.
+
+    Examples
+    --------
+    >>> wrap_lon(torch.arange(4.0)[None], 1, 2)
+    tensor([[3., 0., 1., 2., 3., 0., 1.]])
+    """
+    W = x.shape[-1]
+    if not (left or right):
+        return x
+    if left > W or right > W:  # wraps more than once: repeat whole copies, then cut
+        copies = 1 + 2 * math.ceil(max(left, right) / W)
+        mid = (copies // 2) * W
+        return x.repeat(*([1] * (x.ndim - 1)), copies)[..., mid - left : mid + W + right]
+    return _WrapLon.apply(x, left, right)
+
+
 def _pad_hw(x: Tensor, top: int, bottom: int, left: int, right: int, periodic: bool) -> Tensor:
-    """Pad the last two axes: zeros in latitude; circular or zeros in longitude."""
+    """Pad the last two axes: zeros in latitude; periodic (:func:`wrap_lon`) or zeros in
+    longitude."""
     if periodic:
-        if left or right:
-            x = F.pad(x, (left, right, 0, 0), mode="circular")
-        return F.pad(x, (0, 0, top, bottom))
+        return F.pad(wrap_lon(x, left, right), (0, 0, top, bottom))
     return F.pad(x, (left, right, top, bottom))
 
 

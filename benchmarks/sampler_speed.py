@@ -1,0 +1,163 @@
+"""Guided diffusion sampler: speed of its variants side by side, and what bfloat16 costs.
+
+Speed (default): seconds per guided network evaluation (one forward and ``cg_iters + 1``
+vector-Jacobian products, 8 members) and per time step (``2 * steps - 1`` evaluations) of the
+default model on the global 4° grid of the synthetic ocean, for
+
+- *before*: the earlier sampler (circular pad ``F.pad(mode="circular")``, ``torch.func.vjp``),
+- *periodic pad*: the concatenating pad, still ``torch.func.vjp``,
+- *now*: the periodic pad and ``torch.autograd.grad`` (the default),
+- *bfloat16*: now, under bfloat16 autocast (``precision="bfloat16"``),
+- *compile*: now, ``torch.compile``-d (``compile=True``; only with ``--compile``).
+
+Accuracy (``--accuracy``): the analysis (mean, spread) of two months of the synthetic ocean's
+training split at 4° with float32 and with the faster options, scored against the truth at
+unobserved points and against the float32 analysis.
+
+Run: ``.venv/bin/python benchmarks/sampler_speed.py [--compile] [--accuracy] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import vjp
+
+from xdepthdif.analysis.diffusion import SIGMA_MAX, load_denoiser
+from xdepthdif.core import guidance as guidance_module
+from xdepthdif.core import network
+from xdepthdif.core.accelerate import sampling_denoiser
+from xdepthdif.core.guidance import MMPSGuidance
+from xdepthdif.core.sampler import sample_heun
+from xdepthdif.core.schedule import denoise_last_sigmas
+from xdepthdif.evaluation.protocol import SkillConfig
+from xdepthdif.evaluation.skill import observe, synthetic_truth, target_of
+from xdepthdif.prior.model import resolve_model, verify
+
+MONTHS = SkillConfig().tune_months  # training split, after the default model's training years
+FRACTION = 0.03
+
+
+def circular_pad_hw(x, top, bottom, left, right, periodic):
+    """The earlier padding: ``F.pad(mode="circular")`` in longitude, then zeros in latitude."""
+    if periodic:
+        if left or right:
+            x = F.pad(x, (left, right, 0, 0), mode="circular")
+        return F.pad(x, (0, 0, top, bottom))
+    return F.pad(x, (left, right, top, bottom))
+
+
+def func_vjp(denoiser, x, sigma, extra_args):
+    """The earlier linearisation: ``torch.func.vjp``."""
+    with torch.enable_grad():
+        denoised, fn = vjp(lambda z: denoiser(z, sigma, **extra_args), x)
+    return denoised, lambda v: fn(v)[0]
+
+
+@contextmanager
+def earlier(pad: bool, linearise: bool) -> Iterator[None]:
+    """Swap in the earlier pad and/or linearisation for the duration."""
+    saved = network._pad_hw, guidance_module.denoise_with_vjp
+    if pad:
+        network._pad_hw = circular_pad_hw
+    if linearise:
+        guidance_module.denoise_with_vjp = func_vjp
+    try:
+        yield
+    finally:
+        network._pad_hw, guidance_module.denoise_with_vjp = saved
+
+
+def problem(members: int = 8) -> tuple:
+    """The default model, 8 members of noise and 3 % of the columns observed, global 4°."""
+    weights = resolve_model("default")
+    denoiser = load_denoiser(weights, verify(weights).sha256, "cpu")
+    truth = synthetic_truth(MONTHS[:1], 4.0, "train").sel(depth=list(denoiser.card.levels))
+    used, _ = observe(truth, FRACTION, SkillConfig(), seed=0)
+    field = truth.isel(time=0).values
+    std = np.asarray(denoiser.card.normalisation["std"], float)[:, None, None]
+    observed = np.isfinite(field) & (np.random.default_rng(0).random(field.shape[1:]) < FRACTION)
+    y = np.where(observed, np.nan_to_num(field) / std, 0.0)
+    guide = MMPSGuidance(
+        mask=torch.as_tensor(observed)[None],
+        y=torch.tensor(y, dtype=torch.float32)[None],
+        r=torch.full((1, *field.shape), 0.01),
+        cg_iters=2,
+    )
+    g = torch.Generator().manual_seed(0)
+    x = SIGMA_MAX * torch.randn((members, *field.shape), generator=g)
+    lat = torch.tensor(truth["lat"].values, dtype=torch.float32)
+    lon = torch.tensor(truth["lon"].values, dtype=torch.float32)
+    extra = {"lat": lat, "lon": lon, "doy": torch.full((members,), 46.0), "periodic": True}
+    del used
+    return denoiser, guide, x, extra
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple[str, float, float]]:
+    """Rows ``(variant, s per guided evaluation, s per time step)``."""
+    denoiser, guide, x, extra = problem()
+    sigma = torch.full((x.shape[0],), 2.0)
+    sigmas = denoise_last_sigmas(steps, sigma_max=SIGMA_MAX, dtype=torch.float64)
+    variants = [
+        ("before (circular pad, torch.func.vjp)", "float32", False, True, True),
+        ("periodic pad, torch.func.vjp", "float32", False, False, True),
+        ("now: periodic pad, torch.autograd.grad", "float32", False, False, False),
+        ("now + precision='bfloat16'", "bfloat16", False, False, False),
+    ]
+    if with_compile:
+        variants.append(("now + compile=True", "float32", True, False, False))
+    rows = []
+    for name, precision, compile_, old_pad, old_vjp in variants:
+        net = sampling_denoiser(denoiser, precision, compile_)
+        with earlier(old_pad, old_vjp):
+            if compile_:
+                start = time.perf_counter()
+                guide(net, x, sigma, extra)
+                print(f"  compile: {time.perf_counter() - start:.0f} s")
+            per_eval = median_seconds(lambda net=net: guide(net, x, sigma, extra), repeats)
+            per_step = median_seconds(
+                lambda net=net: sample_heun(net, x, sigmas, extra, guide), max(1, repeats // 3)
+            )
+        rows.append((name, per_eval, per_step))
+        print(f"  {name}: {per_eval:.3f} s per evaluation, {per_step:.1f} s per time step")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
+    parser.add_argument("--steps", type=int, default=10, help="steps of a time step")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--accuracy", action="store_true", help="the bfloat16 accuracy table")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} steps, 8 members")
+    rows = speed_table(args.repeats, args.steps, args.compile)
+    base = rows[0][1]
+    print("\n| variant | s per guided evaluation | s per time step | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name, per_eval, per_step in rows:
+        print(f"| {name} | {per_eval:.3f} | {per_step:.1f} | {base / per_eval:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
