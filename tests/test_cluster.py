@@ -245,6 +245,64 @@ def test_same_bits_for_every_scheduler_and_input_chunking(client, obs, prior, me
     assert np.isfinite(reference.thetao.values).any()
 
 
+# d'. torch threads: the cores shared among worker processes, never oversubscribed -----------
+
+
+def test_outside_a_worker_torch_takes_omp_num_threads_or_every_core(monkeypatch):
+    from xdepthdif.analysis.diffusion import sampling_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert sampling_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert sampling_threads() == cluster_module.cpu_count()
+
+
+@contextlib.contextmanager
+def bare_workers(env: dict[str, str]):
+    """Two worker processes started without the thread settings that dask's nannies and
+    xdepthdif.cluster give them (as a hand-made cluster, or one whose nanny is configured
+    otherwise, starts them), plus ``env``."""
+    import dask
+
+    saved = os.environ.pop("OMP_NUM_THREADS", None)
+    try:
+        with (
+            dask.config.set({"distributed.nanny.pre-spawn-environ": {}}),
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", env=env
+            ) as cluster,
+            distributed.Client(cluster, set_as_default=False) as client,
+        ):
+            client.wait_for_workers(2, timeout=60)
+            yield client
+    finally:
+        if saved is not None:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+def test_workers_share_the_cores_and_match_the_threaded_scheduler(obs, prior, monkeypatch):
+    """Unset or too large, OMP_NUM_THREADS gives way to cores ÷ worker processes in a worker;
+    the torch setting is made by the package when a time step starts, and the answer is the
+    threaded scheduler's, bit for bit, at the same thread count."""
+    from xdepthdif.analysis.diffusion import sampling_threads
+
+    fair = max(1, cluster_module.cpu_count() // 2)
+    lazy = analyse(make_target(times=TIMES[:2]), obs, "diffusion", prior)
+    for env in ({}, {"OMP_NUM_THREADS": str(4 * cluster_module.cpu_count())}):
+        with bare_workers(env) as client:
+            assert client.submit(sampling_threads, pure=False).result(timeout=60) == fair
+            result = client.compute(lazy).result(timeout=120)
+            torch_threads = client.run(
+                lambda: sys.modules["torch"].get_num_threads() if "torch" in sys.modules else 0
+            )
+    assert set(torch_threads.values()) - {0} == {fair}  # 0: a worker that ran no step
+    monkeypatch.setenv("OMP_NUM_THREADS", str(fair))
+    threaded = lazy.compute(scheduler="threads")
+    for field in FIELDS:
+        np.testing.assert_array_equal(result[field].values, threaded[field].values, field)
+
+
 # e. a lost worker changes nothing --------------------------------------------------------
 
 

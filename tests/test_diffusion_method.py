@@ -354,3 +354,24 @@ def test_each_sampling_step_is_reported(obs, prior):
     with reporting(lambda *event: seen.append(event)):
         run(target, obs, prior, steps=3).compute(scheduler="synchronous")
     assert seen == [("diffusion steps", k, 3) for k in (1, 2, 3)] * 2
+
+
+def test_speed_options_are_checked_and_off_by_default():
+    config = DiffusionConfig()
+    assert config.precision == "float32" and config.compile is False
+    with pytest.raises(ValueError, match="precision must be one of"):
+        DiffusionConfig(precision="half")
+    with pytest.raises(ValueError, match="compile must be True or False"):
+        DiffusionConfig(compile="yes")
+
+
+def test_bfloat16_analysis_stays_close_to_float32(target, obs, prior):
+    """precision="bfloat16" runs end to end, changes the answer a little, and says so in the
+    attributes; booleans are stored as 0/1 (netCDF has no booleans)."""
+    reference = run(target, obs, prior).compute()
+    fast = run(target, obs, prior, precision="bfloat16").compute()
+    assert fast.attrs["diffusion_precision"] == "bfloat16"
+    assert fast.attrs["diffusion_compile"] == 0
+    diff = np.abs(fast.thetao.values - reference.thetao.values)
+    assert 0 < np.nanmax(diff) < 0.1  # °C
+    assert np.nanmean(diff) < 0.02

@@ -244,7 +244,7 @@ def _worker_processes_on_host() -> int | None:
     try:
         workers = distributed.get_client().scheduler_info(n_workers=-1)["workers"].values()
         same_host = sum(w.get("host") == worker.host for w in workers)
-    except Exception:  # noqa: BLE001 - a scheduler that does not answer: be conservative
+    except Exception:  # a scheduler that does not answer: be conservative
         return cpu_count()
     return max(1, same_host)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from .sampler import Denoiser
 
 __all__ = ["DPSGuidance", "MMPSGuidance", "conjugate_gradient", "denoise_with_vjp"]
@@ -103,8 +104,9 @@ def denoise_with_vjp(
     """``D(x; sigma)`` and its vector-Jacobian product ``v -> J^T v`` (``J = dD/dx``).
 
     One forward pass whose graph is kept for any number of backward passes
-    (``torch.autograd.grad`` with ``retain_graph``): the same numbers as ``torch.func.vjp``,
-    without its functional-transform overhead on every call (DESIGN §7).
+    (``torch.autograd.grad`` with ``retain_graph``): the numbers of ``torch.func.vjp`` to
+    float32 rounding (its kernels sum in another order; about 1e-6 relative),
+    without its functional-transform overhead on every call (``docs/benchmarks.md``).
 
     Parameters
     ----------
