@@ -110,11 +110,12 @@ class DiffusionConfig:
         ``"cuda:1"``. Results on a GPU differ from the CPU's in the last bits.
     precision
         ``"float32"`` (default) or ``"bfloat16"``: evaluate the network under bfloat16
-        autocast, faster on CPUs with bfloat16 units (AMX) and on GPUs; the accuracy it costs
+        autocast, faster on CPUs with bfloat16 instructions and on GPUs; the accuracy it costs
         is measured in ``docs/benchmarks.md``.
     compile
         ``torch.compile`` the network in each worker process (off by default): faster per
-        evaluation, after a compilation of about a minute on a CPU on the first time step.
+        evaluation on some machines, after a compilation of minutes on a CPU on the first time
+        step (no gain on the 2-core development CPU: ``docs/benchmarks.md``).
     """
 
     model: str = "default"

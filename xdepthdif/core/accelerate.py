@@ -4,7 +4,7 @@ Both change the last bits of the answer (bfloat16 more than that: see the accura
 ``docs/benchmarks.md``), so both are off by default. :func:`sampling_denoiser` wraps the raw
 network inside an :class:`~xdepthdif.core.network.EDMDenoiser` and keeps the preconditioning,
 the skip connection and the guidance in float32. The variant is built once per denoiser and
-kept on it (``torch.compile`` compiles on the first call: about a minute on a CPU), so a
+kept on it (``torch.compile`` compiles on the first call: minutes on a CPU), so a
 process that samples many time steps compiles once.
 
 Examples
@@ -66,11 +66,12 @@ def sampling_denoiser(
         The model (its ``net`` is wrapped; its weights are shared, not copied).
     precision : {"float32", "bfloat16"}
         ``"bfloat16"`` evaluates the network (forward and backward) under
-        ``torch.autocast(dtype=torch.bfloat16)``: faster on CPUs with bfloat16 units (AMX)
-        and on GPUs, about two significant digits per operation.
+        ``torch.autocast(dtype=torch.bfloat16)``: faster on CPUs with bfloat16 instructions
+        (AVX-512 bfloat16, AMX) and on GPUs, about two significant digits per operation.
     compile : bool
         ``torch.compile`` the network (forward and backward); the first evaluation of each
-        input shape compiles, which takes about a minute on a CPU.
+        input shape compiles, which takes minutes on a CPU (less with torch's on-disk cache
+        of compiled kernels warm).
 
     Returns
     -------

@@ -105,9 +105,9 @@ def wrap_lon(x: Tensor, left: int, right: int) -> Tensor:
     """Pad the last axis periodically: ``left`` columns from its end, ``right`` from its start.
 
     The same values and gradients as ``F.pad(x, (left, right), mode="circular")``, without
-    its slow backward (a chain of copies into slices of a new tensor, as costly as the
-    convolution it feeds): the padded columns are concatenated slices, and the backward adds
-    them back onto their sources. Pads wider than the axis wrap around more than once.
+    its slower backward (a chain of copies into slices of a new tensor): the padded columns
+    are concatenated slices, and the backward adds them back onto their sources (see
+    ``docs/benchmarks.md``). Pads wider than the axis wrap around more than once.
 
     Examples
     --------
