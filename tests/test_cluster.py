@@ -249,7 +249,7 @@ def test_same_bits_for_every_scheduler_and_input_chunking(client, obs, prior, me
 
 
 def test_outside_a_worker_torch_takes_omp_num_threads_or_every_core(monkeypatch):
-    from xdepthdif.analysis.diffusion import sampling_threads
+    from xdepthdif.analysis.torch_env import sampling_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert sampling_threads() == 3
@@ -285,7 +285,7 @@ def test_workers_share_the_cores_and_match_the_threaded_scheduler(obs, prior, mo
     """Unset or too large, OMP_NUM_THREADS gives way to cores ÷ worker processes in a worker;
     the torch setting is made by the package when a time step starts, and the answer is the
     threaded scheduler's, bit for bit, at the same thread count."""
-    from xdepthdif.analysis.diffusion import sampling_threads
+    from xdepthdif.analysis.torch_env import sampling_threads
 
     fair = max(1, cluster_module.cpu_count() // 2)
     lazy = analyse(make_target(times=TIMES[:2]), obs, "diffusion", prior)

@@ -34,19 +34,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import sys
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..batch.cluster import cpu_count
 from ..errors import GridError
 from ..prior.climatology import climatology_at
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
 from ..progress import report
+from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
 __all__ = [
     "DiffusionConfig",
@@ -200,68 +197,8 @@ def check_levels(model_levels, depth, where: str = "") -> None:
     )
 
 
-_TORCH_LOCK = threading.Lock()
-"""Serialises the sampling of time steps run by threads of one process: torch already uses
-every core given to it for one ensemble, so running two at once gains nothing."""
-
-
-def sampling_threads() -> int:
-    """CPU threads torch uses to draw an ensemble in this process.
-
-    In a dask worker process: the cores divided among the worker processes of this host (at
-    least 1), or ``OMP_NUM_THREADS`` when it is set and smaller (:func:`xdepthdif.cluster`
-    and dask's nannies set it), so that several workers never start more threads than there
-    are cores (oversubscribed, a step took 4–7 times as long). Elsewhere:
-    ``OMP_NUM_THREADS`` when set, else every core available to the process (time steps run
-    by threads of one process take turns, see ``_TORCH_LOCK``).
-
-    Set explicitly for every time step, whichever thread runs it, because CPU kernels split
-    their work by thread count and the last bits of a result follow that split: a fixed count
-    makes the threaded and synchronous schedulers (and workers with the same setting) agree
-    bit for bit.
-    """
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    requested = int(env) if env.isdigit() and int(env) > 0 else None
-    processes = _worker_processes_on_host()
-    if processes is None:
-        return requested or cpu_count()
-    fair = max(1, cpu_count() // processes)
-    return fair if requested is None else min(requested, fair)
-
-
-def _worker_processes_on_host() -> int | None:
-    """Dask worker processes on this host when called inside one (at least 1), else None.
-
-    Asks the scheduler; when it cannot answer, returns the number of cores (one thread per
-    worker: cores may stay idle, but are never oversubscribed).
-    """
-    distributed = sys.modules.get("distributed")  # a dask worker has imported it
-    if distributed is None:
-        return None
-    try:
-        worker = distributed.get_worker()
-    except ValueError:  # not inside a worker
-        return None
-    try:
-        workers = distributed.get_client().scheduler_info(n_workers=-1)["workers"].values()
-        same_host = sum(w.get("host") == worker.host for w in workers)
-    except Exception:  # a scheduler that does not answer: be conservative
-        return cpu_count()
-    return max(1, same_host)
-
-
 def _same_axis(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
     return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=atol)
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if str(device) == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        return "cpu"
-    return str(device)
 
 
 def _build(card, state_dict):
@@ -297,7 +234,7 @@ def _build(card, state_dict):
 
 def load_denoiser(path: PathLike, sha256: str, device: str = "cpu"):
     """The cached denoiser of a checkpoint (built once per process and device); ``.card`` on it."""
-    return cached_load(path, sha256, _resolve_device(device), _build)
+    return cached_load(path, sha256, resolve_device(device), _build)
 
 
 def diffusion_analysis(
@@ -347,7 +284,7 @@ def diffusion_analysis(
     from ..core.sampler import sample_heun
     from ..core.schedule import denoise_last_sigmas
 
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     denoiser = load_denoiser(config.model, config.sha256, device)
     card = denoiser.card
     if not _same_axis(np.asarray(card.levels, float), np.asarray(depth, float), 0.01):
@@ -405,7 +342,7 @@ def diffusion_analysis(
         "doy": torch.full((m,), float(doy), dtype=dtype, device=device),
         "periodic": periodic,
     }
-    with _TORCH_LOCK:  # one ensemble at a time per process: see _TORCH_LOCK
+    with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
         net = sampling_denoiser(denoiser, config.precision, config.compile)

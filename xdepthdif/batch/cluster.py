@@ -34,6 +34,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.torch_env import cpu_count
 from ..errors import XDepthDifWarning
 
 if TYPE_CHECKING:
@@ -48,20 +49,6 @@ _NO_DEVICES = ("", "-1", "none", "NoDevFiles")
 
 class ClusterFallbackWarning(XDepthDifWarning):
     """GPUs are visible but a GPU cluster cannot be started: a CPU cluster is started instead."""
-
-
-def cpu_count() -> int:
-    """Cores this process may run on (its CPU affinity where the platform tells it).
-
-    Examples
-    --------
-    >>> cpu_count() >= 1
-    True
-    """
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def visible_gpus() -> int:
