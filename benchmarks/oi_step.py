@@ -6,9 +6,12 @@ scale, a level-mean first guess and every level solved from scratch), so this ne
 with its history.
 
 The super-observations are Argo-like: whole columns in a share of the ocean cells (the shipped
-climatology's sea mask), every level to 2000 m, none below; values are the climatology plus
-noise, so the timing reflects the number and layout of observations. Each case is timed for the
-earlier OI, today's analysis with its covariance given, and today's covariance fit
+climatology's sea mask), every level to 2000 m, none below; values are a month of the training
+world's test split (:func:`xdepthdif.prior.world.world_months`) plus 0.05 °C of noise, so the
+fitted covariance has the shape a real month gives it (innovations without any correlation
+between cells would make today's fit choose its white model, and the analysis nearly free).
+Each case is timed for the earlier OI, today's analysis with its covariance given, and today's
+covariance fit
 (:func:`xdepthdif.analysis.oi_fit.fit_for_steps` on the step), side by side in one run.
 """
 
@@ -29,6 +32,7 @@ from xdepthdif.analysis.oi import OIConfig, oi_analysis
 from xdepthdif.analysis.oi_fit import fit_for_steps
 from xdepthdif.background import ClimatologySpec, climatology
 from xdepthdif.prior.synthetic import en4_like_levels
+from xdepthdif.prior.world import world_months
 from xdepthdif.timing import day_of_year
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,9 +69,10 @@ def case(resolution: float, share: float, seed: int = 0):
     ocean = np.isfinite(climatology(time=when, depth=depth, lat=lat, lon=lon).values[0])
     spec = ClimatologySpec.shipped()
     bg = spec.on_grid(float(day_of_year(when)[0]), depth, lat, lon)  # as the OI gets it
+    truth = world_months(when, resolution, "test", seed=seed).values[0]
     columns = ocean[0] & (rng.random(ocean.shape[1:]) < share)
-    observed = ocean & columns[None] & (depth <= 2000.0)[:, None, None]
-    obs = np.where(observed, bg + rng.normal(0.0, 0.5, bg.shape), np.nan)
+    observed = ocean & np.isfinite(truth) & columns[None] & (depth <= 2000.0)[:, None, None]
+    obs = np.where(observed, truth + rng.normal(0.0, 0.05, bg.shape), np.nan)
     count = observed.astype(int)
     err = np.full(bg.shape, np.nan)
     return (obs, count, err, lat, lon, depth, ocean, bg)
