@@ -125,7 +125,7 @@ def displaced_atlas_truth(
     from ..background import climatology
     from ..grid.geo import unit_vectors
     from ..prior.synthetic import en4_like_levels, random_waves
-    from ..prior.world import sample_depth
+    from ..prior.world import sample_depth, thetao_dataarray
 
     times = pd.DatetimeIndex(np.atleast_1d(np.asarray(times, "datetime64[ns]")))
     lat = np.arange(-90 + resolution / 2, 90, resolution)
@@ -162,20 +162,5 @@ def displaced_atlas_truth(
         value = heaved + mixed * (mixed_layer_c * eh + bias_h)
         out[i] = np.where(np.isfinite(clim[i]), value, np.nan)
     out = np.maximum(out, freezing_point(depth)[None, :, None, None])
-    coords = {
-        "time": ("time", times.values, {"standard_name": "time"}),
-        "depth": ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"}),
-        "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
-        "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
-    }
-    return xr.DataArray(
-        out,
-        dims=("time", "depth", "lat", "lon"),
-        coords=coords,
-        name="thetao",
-        attrs={
-            "standard_name": "sea_water_potential_temperature",
-            "units": "degC",
-            "source": f"displaced_atlas_truth(seed={seed}): the shipped climatology, heaved",
-        },
-    )
+    source = f"displaced_atlas_truth(seed={seed}): the shipped climatology, heaved"
+    return thetao_dataarray(out, times, depth, lat, lon, source)

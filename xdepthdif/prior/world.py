@@ -192,7 +192,11 @@ def world_months(
         value += _mixed_layer_weight(clim[i], depth) * (cfg.mixed_layer_c * mixed[i] + bias_h)
         out[i] = np.where(np.isfinite(clim[i]), value, np.nan)
     out = np.maximum(out, freezing_point(depth)[None, :, None, None])
-    return _as_dataarray(out, times, depth, lat, lon, seed, split)
+    source = (
+        f"xdepthdif training world (split={split}, seed={seed}): the shipped climatology "
+        "displaced by heave, lateral shifts and mixed-layer anomalies"
+    )
+    return thetao_dataarray(out, times, depth, lat, lon, source)
 
 
 class _Waves:
@@ -330,22 +334,19 @@ def sample_depth(column: np.ndarray, depth: np.ndarray, at: np.ndarray) -> np.nd
     return v0 + (v1 - v0) * (at - z0) / (z1 - z0)
 
 
-def _as_dataarray(values, times, depth, lat, lon, seed, split) -> xr.DataArray:
+def thetao_dataarray(values, times, depth, lat, lon, source: str) -> xr.DataArray:
+    """Monthly ``thetao(time, depth, lat, lon)`` (°C) with CF coordinates and ``source``."""
     coords = {
         "time": ("time", times.values, {"standard_name": "time"}),
         "depth": ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"}),
         "lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
         "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"}),
     }
+    attrs = {"standard_name": "sea_water_potential_temperature", "units": "degC"}
     return xr.DataArray(
         values,
         dims=("time", "depth", "lat", "lon"),
         coords=coords,
         name="thetao",
-        attrs={
-            "standard_name": "sea_water_potential_temperature",
-            "units": "degC",
-            "source": f"xdepthdif training world (split={split}, seed={seed}): the shipped "
-            "climatology displaced by heave, lateral shifts and mixed-layer anomalies",
-        },
+        attrs=attrs | {"source": source},
     )
