@@ -235,3 +235,18 @@ def test_background_from_a_catalog_entry():
 def test_unknown_window_is_a_typed_error(target, profiles, window):
     with pytest.raises(xdepthdif.errors.InputError, match="not an analysis window"):
         target.depthdif.reconstruct(obs=profiles, window=window)
+
+
+def test_the_land_mask_enters_the_graph_once():
+    import pickle
+
+    lat, lon = np.arange(-60.0, 61.0, 1.0), np.arange(-90.0, 90.0, 1.0)
+    target = make_target(lat=lat, lon=lon)
+    result = target.depthdif.reconstruct(obs=make_profiles(n=30))
+    graph = dict(result.thetao.data.__dask_graph__())
+    mask_bytes = target.sea_mask.values.astype(bool).nbytes * len(target.depth)
+    steps = [v for k, v in graph.items() if str(k).startswith("_analyse_step")]
+    assert len(steps) == target.sizes["time"]
+    assert all(len(pickle.dumps(v)) < mask_bytes / 2 for v in steps)
+    holders = [k for k, v in graph.items() if len(pickle.dumps(v)) >= mask_bytes]
+    assert len(holders) == 1  # the one node that holds the mask

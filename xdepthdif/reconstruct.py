@@ -22,7 +22,7 @@ import xarray as xr
 from . import cf
 from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
-from .analysis.oi_fit import band_summary, fit_for_steps
+from .analysis.oi_fit import band_summary, fit_for_steps, fit_time_steps
 from .background import ClimatologySpec, resolve_background
 from .errors import (
     EmptyObservationsError,
@@ -163,15 +163,21 @@ def reconstruct(
     if not is_diffusion:
         config = _fit_oi(config, arrays, keep, step, grid, bg, doys)
     n_out = 3 + (config.members if keep_members else 0)
+    # arrays every time step shares enter the graph once, not once per task
+    shared_mask, shared_sst = (
+        _shared(mask),
+        _shared(sst if sst is not None and sst.ndim == 2 else None),
+    )
+    shared_bg = _shared(bg) if isinstance(bg, np.ndarray) and bg.ndim == 3 else None
     blocks = []
     for i in range(grid.time.size):
         sel = np.flatnonzero(keep & (step == i))
         subset = [None if a is None else a[sel] for a in arrays]
-        bg_i = _background_at(bg, i)
-        sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else sst)
+        bg_i = shared_bg if shared_bg is not None else _background_at(bg, i)
+        sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else shared_sst)
         step_info = (float(doys[i]), _time_key(days[i]), keep_members, _label(grid.time[i]))
         task = dask.delayed(_analyse_step, pure=True)(
-            *subset, grid.depth, grid.lat, grid.lon, mask, bg_i, config, step_info, sst_i
+            *subset, grid.depth, grid.lat, grid.lon, shared_mask, bg_i, config, step_info, sst_i
         )
         blocks.append(da.from_delayed(task, shape=(n_out, *grid.shape[1:]), dtype=float))
     stacked = da.stack(blocks, axis=1)
@@ -335,6 +341,14 @@ def _surface_array(target: xr.Dataset, grid: TargetGrid):
     return sst.transpose(*order).data
 
 
+def _shared(array):
+    """A numpy array as one node of the graph that tasks refer to (dask arrays and None as
+    they are)."""
+    if isinstance(array, np.ndarray):
+        return dask.delayed(array, pure=True)
+    return array
+
+
 def _background_at(bg, i: int):
     """Time step ``i``'s background: the climatology spec, None, or a slice of the array."""
     if bg is None or isinstance(bg, ClimatologySpec):
@@ -342,33 +356,8 @@ def _background_at(bg, i: int):
     return bg[i] if bg.ndim == 4 else bg
 
 
-FIT_PROFILES = 400
-"""Profiles the OI's fit gathers: evenly spread time steps are added beyond ``fit_steps`` until
-they hold this many (a regional grid with a few profiles a month needs many months)."""
-
-
-def fit_time_steps(counts: np.ndarray, steps: int, profiles: int = FIT_PROFILES) -> np.ndarray:
-    """Indices of the time steps the OI's fit uses: ``steps`` evenly spread among those with
-    profiles (``counts``), more while they hold fewer than ``profiles`` profiles.
-
-    Examples
-    --------
-    >>> fit_time_steps(np.array([0, 500, 500, 500, 500, 500, 500]), 4).tolist()
-    [1, 3, 4, 6]
-    >>> fit_time_steps(np.full(24, 30), 4).size  # 14 months of 30 profiles hold 420
-    14
-    """
-    busy = np.flatnonzero(np.asarray(counts) > 0)
-    chosen = busy
-    for n in range(min(steps, busy.size), busy.size + 1):
-        chosen = np.unique(busy[np.round(np.linspace(0, busy.size - 1, n)).astype(int)])
-        if counts[chosen].sum() >= profiles:
-            break
-    return chosen
-
-
 def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) -> OIConfig:
-    """Fit the OI's covariance to ``config.fit_steps`` time steps or more (:data:`FIT_PROFILES`),
+    """Fit the OI's covariance to ``config.fit_steps`` time steps or more (:func:`fit_time_steps`),
     now (eagerly), so the fitted parameters are known to every task and to the output's
     attributes. Only the observations and the first guess are read (no dask array is
     computed)."""

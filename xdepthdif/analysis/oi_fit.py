@@ -303,6 +303,31 @@ def _from_free(name: str, t: float) -> float:
     return float(np.exp(t))
 
 
+FIT_PROFILES = 400
+"""Profiles the OI's fit gathers: evenly spread time steps are added beyond ``fit_steps`` until
+they hold this many (a regional grid with a few profiles a month needs many months)."""
+
+
+def fit_time_steps(counts: np.ndarray, steps: int, profiles: int = FIT_PROFILES) -> np.ndarray:
+    """Indices of the time steps the OI's fit uses: ``steps`` evenly spread among those with
+    profiles (``counts``), more while they hold fewer than ``profiles`` profiles.
+
+    Examples
+    --------
+    >>> fit_time_steps(np.array([0, 500, 500, 500, 500, 500, 500]), 4).tolist()
+    [1, 3, 4, 6]
+    >>> fit_time_steps(np.full(24, 30), 4).size  # 14 months of 30 profiles hold 420
+    14
+    """
+    busy = np.flatnonzero(np.asarray(counts) > 0)
+    chosen = busy
+    for n in range(min(steps, busy.size), busy.size + 1):
+        chosen = np.unique(busy[np.round(np.linspace(0, busy.size - 1, n)).astype(int)])
+        if counts[chosen].sum() >= profiles:
+            break
+    return chosen
+
+
 def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
     """Fit an :class:`~xdepthdif.analysis.oi.OIConfig`'s free parameters to several time steps.
 
