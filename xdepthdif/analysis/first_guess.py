@@ -110,7 +110,9 @@ def atlas_on_grid(
     want = np.ones(out.shape, bool) if ocean is None else np.broadcast_to(ocean, out.shape)
     want = want[..., oy, :][..., ox]
     out = fill_from_nearest(out, want, lat_c, lon_c)
-    out = np.where(want & np.isnan(out), carry_down(out), out)  # levels without any sea value
+    missing = want & np.isnan(out)
+    if missing.any():  # levels without any sea value
+        out = np.where(missing, carry_down(out), out)
     return out[..., iy, :][..., ix]
 
 

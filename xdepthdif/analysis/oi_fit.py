@@ -142,6 +142,7 @@ def fit_oi_params(
     if not fitted:
         default = CovParams(1.0, 0.25, PRIOR["large_km"][0], PRIOR["meso_km"][0], 0.5, 0.0, stretch)
         fitted[0] = default
+    calibrate = not {"sigma_b", "sigma_o"} & set(fixed)
     out, level_blocks = [], []
     for k, b in enumerate(band_of):
         nearest = min(fitted, key=lambda f: (abs(f - b), f))
@@ -152,10 +153,9 @@ def fit_oi_params(
         if not {"sigma_b", "sigma_o"} <= set(fixed):
             p = _refit_variances(p, one, min_obs, held=set(fixed))
         out.append(p)
-        level_blocks.append(_band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
-    if {"sigma_b", "sigma_o"} & set(fixed):
-        return out
-    return calibrate_spread(out, level_blocks, band_of, min_obs, seed)
+        if calibrate:
+            level_blocks.append(_band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
+    return calibrate_spread(out, level_blocks, band_of, min_obs, seed) if calibrate else out
 
 
 def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:

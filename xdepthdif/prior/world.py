@@ -154,6 +154,7 @@ def world_months(
     xarray.DataArray
         ``thetao(time, depth, lat, lon)``, NaN on land and below the sea floor.
     """
+    from ..analysis.first_guess import carry_down
     from ..analysis.oi import freezing_point
     from ..background import climatology
     from .synthetic import en4_like_levels
@@ -184,7 +185,7 @@ def world_months(
     for i in range(times.size):
         pattern = np.cos(turn) * upper[i] + np.sin(turn) * deep[i]
         eta = heave_amp[:, None, None] * (pattern + bias_eta / max(cfg.heave_m, 1e-9))
-        column = _fill_down(clim[i])
+        column = carry_down(clim[i])  # heaving near the floor stays finite
         value = sample_depth(column, depth, depth[:, None, None] - eta)
         gy, gx = _gradients(clim[i], lat, resolution)
         amp = shift_amp[:, None, None]
@@ -276,13 +277,6 @@ class _Waves:
             coef[t] = persistence * coef[t - 1] + w * noise[t]
         amp = self._amplitudes(self.cfg.min_km)
         return np.stack([self._field(*coef[m], amp) for m in months])
-
-
-def _fill_down(field: np.ndarray) -> np.ndarray:
-    """Each column's deepest value repeated below it, so heaving near the floor stays finite."""
-    from ..analysis.first_guess import carry_down
-
-    return carry_down(field)
 
 
 def _gradients(field: np.ndarray, lat: np.ndarray, resolution: float):
