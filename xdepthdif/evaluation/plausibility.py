@@ -12,8 +12,7 @@ import pandas as pd
 
 from ..analysis.oi import freezing_point
 from ..obs import SamplingPlan, sample_profiles
-from .protocol import SCORE_DEPTH
-from .skill import target_of
+from .protocol import SCORE_DEPTH, target_of
 
 __all__ = ["plausibility"]
 

@@ -201,31 +201,33 @@ def plot_error_by_depth(
     return Path(path)
 
 
-def plot_skill_vs_nfe(table, path: Path, *, title: str = "") -> Path:
-    """RMSE at unobserved points against network evaluations, one panel per observed fraction.
+def plot_skill_vs_fraction(table, path: Path, *, title: str = "") -> Path:
+    """RMSE at unobserved points against the share of columns observed, with 95 % intervals,
+    one line per method and one panel per case.
 
-    ``table`` has the columns ``fraction``, ``method``, ``nfe`` (NaN for methods without
-    network evaluations, drawn as horizontal lines) and ``rmse_unobserved``.
+    ``table`` has the columns ``case``, ``fraction``, ``method``, ``rmse_unobserved`` and
+    ``rmse_unobserved_lo``/``_hi`` (see :func:`xdepthdif.evaluation.report.score_table`).
     """
     plt = _pyplot()
-    fractions = sorted(table["fraction"].unique())
+    cases = list(dict.fromkeys(table["case"]))
     fig, axes = plt.subplots(
-        1, len(fractions), figsize=(3.6 * len(fractions), 3.4), constrained_layout=True
+        1, len(cases), figsize=(4.6 * len(cases), 3.8), constrained_layout=True, squeeze=False
     )
-    for ax, fraction in zip(np.atleast_1d(axes), fractions, strict=True):
-        rows = table[table["fraction"] == fraction]
-        steps = rows[rows["nfe"].notna()].sort_values("nfe")
-        ax.plot(steps["nfe"], steps["rmse_unobserved"], "o-", color="k", label="diffusion")
-        others = rows[rows["nfe"].isna()]
-        for i, (_, r) in enumerate(others.iterrows()):
-            ls = ("--", ":", "-.")[i % 3]
-            ax.axhline(r["rmse_unobserved"], ls=ls, color=f"C{i % 10}", label=r["method"])
-        ax.set(xlabel="network evaluations per member", title=f"{fraction:.1%}")
-        if len(steps):
-            ax.set_xscale("log")
+    styles = ("o-", "s--", "^-", "v:", "d-.", "x-", "P--", "*-")
+    for ax, case in zip(axes[0], cases, strict=True):
+        rows = table[table["case"] == case]
+        for i, (method, g) in enumerate(rows.groupby("method", sort=False)):
+            g = g.sort_values("fraction")
+            y = g["rmse_unobserved"].to_numpy()
+            err = np.abs(np.stack([g["rmse_unobserved_lo"], g["rmse_unobserved_hi"]]) - y)
+            ax.errorbar(
+                100 * g["fraction"], y, yerr=np.nan_to_num(err), fmt=styles[i % len(styles)],
+                ms=4, capsize=2, label=method,
+            )  # fmt: skip
+        ax.set(xscale="log", xlabel="ocean columns observed (%)", title=case)
         ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("RMSE at unobserved points (°C)")
-    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    axes[0][0].set_ylabel("RMSE at unobserved points, 0–2000 m (°C)")
+    axes[0][-1].legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)

@@ -1,5 +1,6 @@
-"""The skill benchmark's report: ``skill.md`` and its figures, written from the ``skill.json`` of
-a run (:func:`write_report`), and the benchmark's targets checked on its rows (:func:`targets`)."""
+"""The skill benchmark's report, written from the case files of a run (``cases/*.json``):
+scores with bootstrap confidence intervals over the test months (:func:`score_table`), the
+targets (:func:`targets`), ``skill.md``, ``skill.json`` and figures (:func:`write_report`)."""
 
 from __future__ import annotations
 
@@ -10,104 +11,186 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.diffusion import DiffusionConfig
 from .metrics import DEPTH_BANDS, band_label
-from .protocol import SkillConfig
+from .protocol import REAL_CASE, SCORE_DEPTH
+from .sums import bootstrap_weights, summarise
 
-__all__ = ["markdown", "targets", "write_report"]
+__all__ = ["load_cases", "markdown", "score_table", "targets", "write_report"]
 
-
-def write_report(out: str | Path) -> pd.DataFrame:
-    """(Re)write ``skill.md`` and the figures from the ``skill.json`` of a run in ``out``."""
-    out = Path(out)
-    record = json.loads((out / "skill.json").read_text())
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
-    cfg = SkillConfig(**config)
-    table = pd.DataFrame(record["rows"])
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    synthetic = table[table["case"] == "synthetic"]
-    figures = _figures(synthetic, np.asarray(record["depth"]), cfg, out / "images")
-    (out / "skill.md").write_text(markdown(table, cfg, figures, out) + "\n")
-    return table
+OI = "OI"
+CEILING = "OI tuned on the truth (ceiling)"
+CLIMATOLOGY = "climatology"
+MIN_MONTHS_FOR_CI = 3
+"""Fewer test months than this get no confidence interval."""
+INTERVALS = ("rmse_unobserved", "crps", "spread_skill", "spread_skill_withheld", "ratio_to_oi")
 
 
-def targets(table: pd.DataFrame, steps: int | None = None) -> list[tuple[str, str, bool]]:
-    """The benchmark's targets checked on its synthetic rows: ``(target, measured, met)``.
+def load_cases(out: str | Path) -> list[dict]:
+    """The case records of a run in ``out``, global grids first, then by share.
 
-    ``steps`` is the diffusion row taken as "the" diffusion result (default: the default
-    number of steps of :class:`~xdepthdif.analysis.diffusion.DiffusionConfig`).
+    Raises
+    ------
+    ValueError
+        When the cases were run with different settings (delete the stale ones in
+        ``cases/`` and run again).
     """
-    nfe = 2 * (steps or DiffusionConfig().steps) - 1
+    paths = sorted((Path(out) / "cases").glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"No case files in {Path(out) / 'cases'}: run the benchmark first.")
+    cases = [json.loads(p.read_text()) for p in paths]
+    configs = {json.dumps(c["config"], sort_keys=True) for c in cases}
+    if len(configs) > 1:
+        raise ValueError(
+            f"The case files in {Path(out) / 'cases'} come from {len(configs)} different "
+            "settings; delete the stale ones and run the benchmark again."
+        )
+    return sorted(cases, key=lambda c: (c["case"] == REAL_CASE, c["case"], c["fraction"]))
+
+
+def score_table(cases: Sequence[dict]) -> pd.DataFrame:
+    """One row per case, share and method: every score of
+    :func:`~xdepthdif.evaluation.sums.summarise` over all test months, and for
+    :data:`INTERVALS` the 2.5 and 97.5 percentiles over bootstrap resamplings of the months
+    (``<score>_lo``, ``<score>_hi``; NaN with fewer than :data:`MIN_MONTHS_FOR_CI` months).
+    ``ratio_to_oi`` is a row's RMSE at unobserved points over the OI's, resampled in pairs."""
+    records = []
+    for case in cases:
+        depth = np.asarray(case["depth"])
+        n = len(case["months"])
+        cfg = case["config"]
+        weights = bootstrap_weights(n, cfg["bootstrap"], cfg["seed"])
+        resampled, points = {}, {}
+        for row in case["rows"]:
+            tallies = {k: np.asarray(v, float) for k, v in row["tallies"].items()}
+            points[row["method"]] = summarise(tallies, depth)
+            resampled[row["method"]] = summarise(tallies, depth, weights)
+        oi_point = points.get(OI, {}).get("rmse_unobserved", np.array([np.nan]))
+        oi_boot = resampled.get(OI, {}).get("rmse_unobserved")
+        for row in case["rows"]:
+            p, b = points[row["method"]], resampled[row["method"]]
+            p["ratio_to_oi"] = p["rmse_unobserved"] / oi_point
+            b["ratio_to_oi"] = b["rmse_unobserved"] / oi_boot if oi_boot is not None else np.nan
+            rec = {
+                "case": case["case"],
+                "fraction": case["fraction"],
+                "method": row["method"],
+                "nfe": row["nfe"],
+                "members": row["members"],
+                "seconds_per_step": row["seconds_per_step"],
+                "months": n,
+                "used_profiles": case["profiles"]["used"],
+                "withheld_profiles": case["profiles"]["withheld"],
+            }
+            for key, value in p.items():
+                rec[key] = value[0].tolist() if value.ndim > 1 else float(value[0])
+            for key in INTERVALS:
+                lo, hi = np.nanpercentile(b[key], [2.5, 97.5]) if n >= MIN_MONTHS_FOR_CI else (
+                    np.nan, np.nan
+                )  # fmt: skip
+                rec[f"{key}_lo"], rec[f"{key}_hi"] = float(lo), float(hi)
+            records.append(rec)
+    return pd.DataFrame(records)
+
+
+def _is_diffusion(method: str) -> bool:
+    return method.startswith("diffusion")
+
+
+def targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    """The targets, checked on the global grids: the OI within 10 % of its ceiling and never
+    worse than the climatology; and the best diffusion row without SST (by RMSE at
+    unobserved points) at 3 % and 7.5 % of columns: RMSE ≤ 0.8 × OI (the upper end of the
+    95 % interval of the ratio decides), CRPS below OI's, spread-skill within 0.9–1.1 at
+    unobserved points and at withheld profiles. Returns ``(target, measured, met)``."""
     out = []
-    synthetic = table[(table["case"] == "synthetic") & ~table["method"].str.endswith("+ SST")]
-    for fraction, rows in synthetic.groupby("fraction"):
-        diff = rows[rows["nfe"] == nfe].iloc[0]
-        most = rows[rows["nfe"] == rows["nfe"].max()].iloc[0]
-        label = f"{fraction:.1%}"
-        for _, oi in rows[rows["method"].str.startswith("OI")].iterrows():
-            ratio = diff["rmse_unobserved"] / oi["rmse_unobserved"]
-            if fraction in (0.03, 0.075):
-                what = f"{label}: RMSE unobserved ≤ 0.8 × {oi['method']}"
-                out.append((what, f"{ratio:.2f} ×", bool(ratio <= 0.8)))
-            what = f"{label}: CRPS below {oi['method']}"
-            crps_ok = bool(diff["crps"] < oi["crps"])
-            out.append((what, f"{diff['crps']:.3f} vs {oi['crps']:.3f}", crps_ok))
-        gap = diff["rmse_unobserved"] / most["rmse_unobserved"] - 1
-        what = f"{label}: {nfe} NFE within 5 % of {int(most['nfe'])} NFE (RMSE unobserved)"
-        out.append((what, f"{gap:+.1%}", bool(abs(gap) <= 0.05)))
-        ss = diff["spread_skill"]
-        out.append((f"{label}: spread-skill ratio in 0.9–1.1", f"{ss:.2f}", bool(0.9 <= ss <= 1.1)))
+    for (case, fraction), rows in table.groupby(["case", "fraction"], sort=False):
+        if case == REAL_CASE:
+            continue
+        r = rows.set_index("method")
+        label = f"{case}, {fraction:.1%}"
+        oi = r.loc[OI]
+        ratio = oi["rmse_unobserved"] / r.loc[CEILING, "rmse_unobserved"]
+        out.append((f"{label}: OI ≤ 1.1 × ceiling", f"{ratio:.3f} ×", bool(ratio <= 1.1)))
+        ratio = oi["rmse_unobserved"] / r.loc[CLIMATOLOGY, "rmse_unobserved"]
+        out.append((f"{label}: OI ≤ climatology", f"{ratio:.3f} ×", bool(ratio <= 1.0)))
+        diffusion = rows[rows["method"].map(_is_diffusion) & ~rows["method"].str.endswith("SST")]
+        if fraction not in (0.03, 0.075) or diffusion.empty:
+            continue
+        best = diffusion.loc[diffusion["rmse_unobserved"].idxmin()]
+        name = f"{label}: {best['method']}"
+        ratio, hi = best["ratio_to_oi"], best["ratio_to_oi_hi"]
+        met = bool((hi if np.isfinite(hi) else ratio) <= 0.8)
+        out.append((f"{name}: RMSE ≤ 0.8 × OI", f"{ratio:.2f} × ({_ci(best, 'ratio_to_oi')})", met))
+        out.append(
+            (
+                f"{name}: CRPS below OI's",
+                f"{best['crps']:.3f} vs {oi['crps']:.3f}",
+                bool(best["crps"] < oi["crps"]),
+            )
+        )
+        for key, where in (("spread_skill", "unobserved"), ("spread_skill_withheld", "withheld")):
+            value = best[key]
+            out.append(
+                (
+                    f"{name}: spread-skill at {where} in 0.9–1.1",
+                    f"{value:.2f}",
+                    bool(0.9 <= value <= 1.1),
+                )
+            )
     return out
-
-
-_REAL_TRUTH = (
-    "; and the real South Atlantic cube of `iris-sample-data` (a monthly mean of December "
-    "1984, cell centres 34.5°W–0.5°E and 9.8°S–1.5°S, 40 levels), scored once, as the one "
-    "snapshot it is, on its own 6 × 8 grid, {fraction:.0%} of its 48 columns observed. There "
-    "the climatology row and OI's first guess are the shipped climatology (`reconstruct`'s "
-    "default), and OI keeps its fitted length scales."
-)
 
 
 def _fmt(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
+        return "–"
     return f"{value:.{digits}f}"
 
 
-def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out: Path) -> str:
-    """The benchmark's report: how it was run, the targets, one table per case and fraction."""
+def _ci(row: pd.Series, key: str, digits: int = 2) -> str:
+    lo, hi = row[f"{key}_lo"], row[f"{key}_hi"]
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "–"
+    return f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
+def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path], out: Path) -> str:
+    """The report: how it was run, the targets, two tables per case and share, the figures."""
+    cfg = cases[0]["config"]
+    months = next((c["months"] for c in cases if c["case"] != REAL_CASE), cases[0]["months"])
     bands = [band_label(lo, hi) for lo, hi in DEPTH_BANDS]
-    nfe = DiffusionConfig().nfe
     lines = [
         "# Skill benchmark",
         "",
-        "Written by `make skill` (`.venv/bin/python benchmarks/skill.py`, the same as "
-        "`xdepthdif bench skill --out docs/skill`); every number below is in `skill.json`. "
-        "Protocol and definitions: `xdepthdif.evaluation.skill` (DESIGN §6).",
+        "Written by `make skill` (`xdepthdif bench skill --out docs/skill`); every number is in "
+        "`skill.json` and every tally in `cases/`. Protocol: `xdepthdif.evaluation.skill` "
+        "(DESIGN §6.4).",
         "",
-        f"- Truth: the synthetic ocean's held-out `test` split, months "
-        f"{', '.join(cfg.test_months)}, global {cfg.resolution:g}° grid, 42 levels"
-        + (_REAL_TRUTH.format(fraction=cfg.real_fraction) if cfg.real_case else "."),
-        f"- Observations: Argo-like clustered profiles to 2000 m thinning below 1000 m, noise "
-        f"{cfg.noise_sd:g} °C; {cfg.withheld:.0%} of profiles withheld for scoring. '+ SST': the "
-        f"truth's top level plus {cfg.sst_noise:g} °C noise, written as an OSTIA L4 file (packed "
-        "kelvin on a 4× finer grid, land and sea-ice flags) and put on the target by `ostia_sst`"
-        " (cells with more than 15 % ice carry no SST).",
-        f"- OI length scales tuned per fraction and background on training-split months "
-        f"{', '.join(cfg.tune_months)} among {', '.join(f'{v:g}' for v in cfg.length_scales_km)}"
-        " km; the climatology is the mean of the training years "
-        f"{cfg.climatology_years[0]}–{cfg.climatology_years[-1]} for each month.",
-        f"- Diffusion: the model `{cfg.model}`, {cfg.members} members, seed {cfg.seed}; NFE = "
-        "network evaluations per member (each guided one adds `cg_iters + 1` = 3 "
-        "vector-Jacobian products); s/step is wall time per time step for the whole ensemble on "
-        "the 2-core development machine.",
-        "- RMSE and MSE in °C and °C², at unobserved points (no used profile in the cell at that "
-        "level) unless stated; MSE guidance/recon./total are ReconMOST's three masked means "
-        "against the truth (cells with a used profile / without / all), 0–2000 m. CRPS: fair "
-        "ensemble CRPS (Gaussian CRPS for OI); spread/skill: sqrt((M+1)/M)·spread/RMSE.",
+        f"- **Truth**: the test world of `xdepthdif.prior.world` (its own knobs and a mean state "
+        f"that departs from the shipped climatology), {len(months)} months one year apart "
+        f"({months[0]} … {months[-1]}), on global grids, 42 levels.",
+        f"- **Observations**: Argo-like clustered profiles to 2000 m thinning below 1000 m, noise "
+        f"{cfg['noise_sd']:g} °C; {cfg['withheld']:.0%} of the profiles withheld for scoring.",
+        "- **Rows**: `climatology` is the shipped climatology, every row's first guess; the "
+        "`climatological ensemble` is the same calendar month of the validation world in "
+        f"{len(cfg['validation_years'])} years; `OI` is `reconstruct(obs=...)` as a user calls "
+        "it; the ceiling is the same OI tuned on the truth (searched on the first "
+        f"{cfg['ceiling_months']} months); the `SST vertical regression` carries the SST "
+        f"anomaly down with coefficients per level and 10° latitude band fitted on the "
+        f"validation world. SST: the truth's top level plus {cfg['sst_noise']:g} °C noise, "
+        "through the OSTIA reader. Diffusion: the model "
+        f"`{cfg['model']}`, {cfg['members']} members, seed {cfg['seed']}.",
+        "- **Scores** (°C, °C²), 0–2000 m unless a band is named: RMSE at unobserved ocean "
+        "points, area-weighted, and for ensembles also corrected to M→∞ members (`M→∞`); "
+        "RMSE at withheld profiles; ReconMOST's masked MSEs (cells with a used profile / "
+        "without / all); fair CRPS (Gaussian for OI); spread-skill (`sqrt((M+1)/M)·spread / "
+        "RMSE`; at withheld profiles with the observation error each method assumes); NFE: "
+        "network evaluations per member; s/step: wall time per time step on the 2-core "
+        "development machine. Brackets: 95 % intervals from "
+        f"{cfg['bootstrap']} bootstrap resamplings of the months; `÷ OI` is resampled in pairs.",
+        "- Every choice was made on the validation world or on the observations; none on the "
+        "test months.",
         "",
-        f"## Targets (diffusion at {nfe} NFE, synthetic truth)",
+        "## Targets",
         "",
         "| target | measured | met |",
         "|---|---|---|",
@@ -115,58 +198,87 @@ def markdown(table: pd.DataFrame, cfg: SkillConfig, figures: Sequence[Path], out
     lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in targets(table)]
     lines += ["", "## Tables", ""]
     for (case, fraction), rows in table.groupby(["case", "fraction"], sort=False):
+        first = rows.iloc[0]
         lines += [
             f"### {case}: {fraction:.1%} of ocean columns observed",
             "",
-            "| method | NFE | RMSE unobs. 0–2000 m | "
-            + " | ".join(bands)
-            + " | RMSE withheld | MSE guidance | MSE recon. | MSE total | CRPS | spread/skill "
-            "| s/step |",
-            "|---|---:|---:|" + "---:|" * len(bands) + "---:|---:|---:|---:|---:|---:|---:|",
+            f"{first['used_profiles']} profiles used, {first['withheld_profiles']} withheld, "
+            f"{first['months']} month(s).",
+            "",
+            "| method | NFE | RMSE unobs. [95 %] | ÷ OI [95 %] | M→∞ | RMSE withheld | "
+            "MSE guidance | MSE recon. | MSE total | CRPS [95 %] | spread/skill [95 %] | "
+            "at withheld | s/step |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for _, r in rows.iterrows():
             nfe = "" if pd.isna(r["nfe"]) else str(int(r["nfe"]))
             lines.append(
-                f"| {r['method']} | {nfe} | {_fmt(r['rmse_unobserved'])} | "
-                + " | ".join(_fmt(v) for v in r["rmse_unobserved_bands"])
-                + f" | {_fmt(r['rmse_withheld'])} | {_fmt(r['mse_guidance'])} | "
+                f"| {r['method']} | {nfe} | {_fmt(r['rmse_unobserved'])} "
+                f"[{_ci(r, 'rmse_unobserved', 3)}] | {_fmt(r['ratio_to_oi'], 2)} "
+                f"[{_ci(r, 'ratio_to_oi')}] | {_fmt(r['rmse_unobserved_inf'])} | "
+                f"{_fmt(r['rmse_withheld'])} | {_fmt(r['mse_guidance'])} | "
                 f"{_fmt(r['mse_reconstruction'])} | {_fmt(r['mse_total'])} | "
-                f"{_fmt(r['crps'])} | {_fmt(r['spread_skill'], 2)} | "
+                f"{_fmt(r['crps'])} [{_ci(r, 'crps', 3)}] | {_fmt(r['spread_skill'], 2)} "
+                f"[{_ci(r, 'spread_skill')}] | {_fmt(r['spread_skill_withheld'], 2)} | "
                 f"{_fmt(r['seconds_per_step'], 2)} |"
             )
+        lines += [
+            "",
+            "| method | " + " | ".join(f"unobs. {b}" for b in bands) + " | "
+            + " | ".join(f"withheld {b}" for b in bands[:-1]) + " |",
+            "|---|" + "---:|" * (2 * len(bands) - 1),
+        ]  # fmt: skip
+        for _, r in rows.iterrows():
+            unobs = [_fmt(r[f"rmse_unobserved_band{i}"]) for i in range(len(bands))]
+            withheld = [_fmt(r[f"rmse_withheld_band{i}"]) for i in range(len(bands) - 1)]
+            lines.append(f"| {r['method']} | " + " | ".join(unobs + withheld) + " |")
         lines.append("")
     lines += [f"![{f.stem}]({f.relative_to(out).as_posix()})" for f in figures]
     return "\n".join(lines)
 
 
-def _figures(table: pd.DataFrame, depth: np.ndarray, cfg: SkillConfig, folder: Path):
-    from .plots import plot_error_by_depth, plot_skill_vs_nfe
+def write_report(out: str | Path) -> pd.DataFrame:
+    """(Re)write ``skill.md``, ``skill.json`` (the score table) and the figures from the case
+    files of a run in ``out``; returns the score table."""
+    out = Path(out)
+    cases = load_cases(out)
+    table = score_table(cases)
+    figures = _figures(table, cases, out / "images")
+    record = {"config": cases[0]["config"], "rows": table.to_dict(orient="records")}
+    (out / "skill.json").write_text(json.dumps(record, indent=1, default=float))
+    (out / "skill.md").write_text(markdown(table, cases, figures, out) + "\n")
+    return table
 
-    paths = []
-    mid = sorted(cfg.fractions)[len(cfg.fractions) // 2]
-    rows = table[table["fraction"] == mid]
-    default = rows[rows["nfe"] == DiffusionConfig().nfe]
-    shown = pd.concat([rows[rows["nfe"].isna()], default])
-    curves = {r["method"]: np.asarray(r["rmse_unobserved_levels"]) for _, r in shown.iterrows()}
+
+def _figures(table: pd.DataFrame, cases: Sequence[dict], folder: Path) -> list[Path]:
+    from .plots import plot_error_by_depth, plot_skill_vs_fraction
+
+    folder.mkdir(parents=True, exist_ok=True)
+    globe = table[table["case"] != REAL_CASE]
+    if globe.empty:
+        return []
+    paths = [plot_skill_vs_fraction(globe, folder / "skill_vs_fraction.png")]
+    case = globe["case"].iloc[0]
+    fractions = sorted(globe.loc[globe["case"] == case, "fraction"].unique())
+    mid = fractions[len(fractions) // 2]
+    rows = globe[(globe["case"] == case) & (globe["fraction"] == mid)]
+    depth = np.asarray(next(c["depth"] for c in cases if c["case"] == case))
+    shallow = depth <= SCORE_DEPTH
+    curves = {
+        r["method"]: np.asarray(r["rmse_unobserved_levels"])[shallow] for _, r in rows.iterrows()
+    }
+    title = f"RMSE at unobserved points, {case}, {mid:.1%} of columns observed"
     paths.append(
-        plot_error_by_depth(
-            depth,
-            curves,
-            folder / "skill_rmse_by_depth.png",
-            title=f"RMSE at unobserved points, {mid:.1%} of columns observed",
-        )
+        plot_error_by_depth(depth[shallow], curves, folder / "skill_rmse_by_depth.png", title=title)
     )
-    without_sst = table[~table["method"].str.endswith("+ SST")]
-    paths.append(plot_skill_vs_nfe(without_sst, folder / "skill_vs_nfe.png"))
-    spread = {r["method"]: np.asarray(r["spread_skill_levels"]) for _, r in default.iterrows()}
-    if spread:
-        paths.append(
-            plot_error_by_depth(
-                depth,
-                spread,
-                folder / "skill_spread_by_depth.png",
-                title=f"Spread-skill ratio by depth, {mid:.1%} observed (1 = calibrated)",
-                xlabel="spread / RMSE",
-            )
-        )
+    spread = {
+        r["method"]: np.asarray(r["spread_skill_levels"], float)[shallow]
+        for _, r in rows.iterrows()
+        if np.isfinite(r["spread_skill"])
+    }
+    title = f"Spread-skill ratio by depth, {case}, {mid:.1%} observed (1 = calibrated)"
+    path = folder / "skill_spread_by_depth.png"
+    paths.append(
+        plot_error_by_depth(depth[shallow], spread, path, title=title, xlabel="spread / RMSE")
+    )
     return paths

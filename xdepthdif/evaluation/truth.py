@@ -4,6 +4,9 @@
   South Atlantic, a monthly mean of December 1984, 40 levels to 4478 m, 6 × 8 columns, stored in
   kelvin), the skill benchmark's real case; :func:`atlantic_truth`: the same cube repeated as
   the truth of several months, for the demo and the OI evidence's independent samplings;
+- :func:`synthetic_truth`: months of the synthetic ocean the default model was trained on
+  (:mod:`xdepthdif.prior.synthetic`), and :func:`training_climatology`, its climatology from
+  training years;
 - :func:`displaced_atlas_truth`: months of another ocean on the real planet, the shipped
   climatology displaced by random thermocline heave, with mixed-layer heat anomalies and a
   persistent large-scale bias, so that its mean state is not the climatology a first guess
@@ -13,13 +16,20 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["atlantic_snapshot", "atlantic_truth", "displaced_atlas_truth"]
+__all__ = [
+    "atlantic_snapshot",
+    "atlantic_truth",
+    "displaced_atlas_truth",
+    "synthetic_truth",
+    "training_climatology",
+]
 
 
 def atlantic_snapshot() -> xr.DataArray:
@@ -164,3 +174,29 @@ def displaced_atlas_truth(
     out = np.maximum(out, freezing_point(depth)[None, :, None, None])
     source = f"displaced_atlas_truth(seed={seed}): the shipped climatology, heaved"
     return thetao_dataarray(out, times, depth, lat, lon, source)
+
+
+def synthetic_truth(months: Sequence[str], resolution: float, split: str) -> xr.DataArray:
+    """The synthetic ocean's ``thetao`` (°C) for ``months`` (``"YYYY-MM"``, timed on the 15th).
+
+    Examples
+    --------
+    >>> synthetic_truth(["2040-01"], 10.0, "test").dims
+    ('time', 'depth', 'lat', 'lon')
+    """
+    from ..prior.synthetic import synthetic_ocean
+
+    times = pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
+    return synthetic_ocean(times, resolution=resolution, split=split)["thetao"]
+
+
+def training_climatology(
+    truth: xr.DataArray, years: Sequence[int], resolution: float
+) -> xr.DataArray:
+    """Mean over training ``years`` of the synthetic ocean for each month of ``truth``."""
+    out = []
+    for when in pd.DatetimeIndex(truth["time"].values):
+        months = [f"{y}-{when.month:02d}" for y in years]
+        out.append(synthetic_truth(months, resolution, "train").mean("time"))
+    clim = xr.concat(out, dim=truth["time"]).transpose(*truth.dims)
+    return clim.assign_attrs(units="degC")
