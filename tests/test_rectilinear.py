@@ -423,3 +423,27 @@ def test_fill_from_nearest_full_mask_and_all_nan():
     out = fill_from_nearest(field, where, lat, lon)
     np.testing.assert_array_equal(out[0], [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0]])
     assert np.isnan(out[1]).all()
+
+
+def test_fill_from_nearest_searches_once_per_level_for_an_ensemble(monkeypatch):
+    """The members of one level share their holes: one neighbour search per level, and the
+    same values as filling each member alone."""
+    import xdepthdif.grid.rectilinear as rect
+
+    rng = np.random.default_rng(0)
+    lat, lon = np.linspace(-80, 80, 17), np.arange(0.0, 360.0, 20.0)
+    members = rng.normal(size=(8, 3, lat.size, lon.size))
+    holes = rng.random((3, lat.size, lon.size)) < 0.3  # different holes on each level
+    members[:, holes] = np.nan
+    searches = []
+
+    class CountingTree(rect.cKDTree):
+        def query(self, *args, **kwargs):
+            searches.append(1)
+            return super().query(*args, **kwargs)
+
+    monkeypatch.setattr(rect, "cKDTree", CountingTree)
+    out = fill_from_nearest(members, True, lat, lon)
+    assert len(searches) == 3
+    alone = [fill_from_nearest(members[m, z], True, lat, lon) for m in range(8) for z in range(3)]
+    np.testing.assert_array_equal(out.reshape(24, lat.size, lon.size), np.stack(alone))

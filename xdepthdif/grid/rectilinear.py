@@ -336,16 +336,18 @@ def fill_from_nearest(
     grid = _unit_vectors(*np.meshgrid(lat, lon, indexing="ij")).reshape(-1, 3)
     flat = out.reshape(-1, shape[0] * shape[1])
     flat_todo = todo.reshape(flat.shape)
-    tree, tree_mask = None, None
+    # slices with the same finite cells and the same cells to fill (the members of one
+    # level) share one neighbour search
+    sources: dict[bytes, np.ndarray] = {}
     for k in range(flat.shape[0]):
         if not flat_todo[k].any():
             continue
         finite = np.isfinite(flat[k])
         if not finite.any():
             continue
-        if tree_mask is None or not np.array_equal(finite, tree_mask):
-            tree_mask, tree = finite, cKDTree(grid[finite])
-            source = np.flatnonzero(finite)
-        _, nearest = tree.query(grid[flat_todo[k]])
-        flat[k, flat_todo[k]] = flat[k, source[nearest]]
+        key = np.packbits(finite).tobytes() + np.packbits(flat_todo[k]).tobytes()
+        if key not in sources:
+            _, nearest = cKDTree(grid[finite]).query(grid[flat_todo[k]])
+            sources[key] = np.flatnonzero(finite)[nearest]
+        flat[k, flat_todo[k]] = flat[k, sources[key]]
     return flat.reshape(out.shape)
