@@ -37,12 +37,13 @@ from xdepthdif.core.accelerate import sampling_denoiser
 from xdepthdif.core.guidance import MMPSGuidance
 from xdepthdif.core.sampler import sample_heun
 from xdepthdif.core.schedule import denoise_last_sigmas
-from xdepthdif.evaluation.protocol import SkillConfig
+from xdepthdif.evaluation.calibration import CALIBRATION_MONTHS
+from xdepthdif.evaluation.protocol import observe, target_of
 from xdepthdif.evaluation.scores import score
-from xdepthdif.evaluation.skill import observe, synthetic_truth, target_of
+from xdepthdif.evaluation.truth import synthetic_truth
 from xdepthdif.prior.model import resolve_model, verify
 
-MONTHS = SkillConfig().tune_months  # training split, after the default model's training years
+MONTHS = CALIBRATION_MONTHS  # training split, after the default model's training years
 FRACTION = 0.03
 
 
@@ -151,7 +152,7 @@ def accuracy_table(with_compile: bool) -> list[tuple[str, dict, tuple[float, flo
     """Rows ``(variant, scores against the truth, (RMS, max) of mean minus float32's)``: two
     months of the training split at 4°, 3 % of the columns observed, 8 members, 10 steps."""
     truth = synthetic_truth(MONTHS, 4.0, "train")
-    used, withheld = observe(truth, FRACTION, SkillConfig(), seed=0)
+    used, withheld = observe(truth, FRACTION, seed=0)
     target = target_of(truth)
     options = [("float32", "float32", False), ("precision='bfloat16'", "bfloat16", False)]
     if with_compile:
