@@ -14,7 +14,7 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: climatology demo docs test lint format clean model skill oi-evidence realism
+.PHONY: climatology demo docs test lint format clean model skill oi-evidence realism slurm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,35 @@ $(STAMP): $(PY) pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xdepthdif demo --out demo_output
 
-test: $(STAMP)
+test: $(STAMP) slurm
 	$(VENV)/bin/ruff check xdepthdif tests benchmarks
 	$(VENV)/bin/ruff format --check xdepthdif tests benchmarks
 	$(PY) -m pytest -q xdepthdif tests README.md docs
 	cd benchmarks && ../$(VENV)/bin/asv check -E existing:../$(PY)
 	$(MAKE) docs
+
+# tests/test_slurm.py starts a one-node SLURM of its own (daemons, configuration and state in a
+# temporary directory) and runs the SLURM recipe of docs/cluster.md on it. This installs what it
+# needs, Debian's slurm-wlm and munge, when a tool is missing: as root, with apt-get (CI runs as
+# root on Debian). Anyone else gets a message, and the test skips naming what is missing. The
+# test never uses the system's /etc/slurm or /etc/munge.
+SLURM_TOOLS := munged slurmctld slurmd sbatch squeue sinfo scancel
+
+slurm:
+	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
+	for tool in $(SLURM_TOOLS); do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make slurm: missing$$missing; installing slurm-wlm and munge needs root and apt-get:" \
+			"skipped, and tests/test_slurm.py will skip"; \
+		exit 0; \
+	fi; \
+	echo "make slurm: missing$$missing; installing Debian's slurm-wlm and munge"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }; then \
+		echo "make slurm: apt-get could not install slurm-wlm and munge"; \
+		[ -z "$$CI" ]; \
+	fi
 
 # The docs site, tutorials executed (cached in docs/_build/.jupyter_cache), warnings as errors.
 # Open docs/_build/html/index.html.
