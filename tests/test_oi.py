@@ -269,3 +269,24 @@ def test_leave_one_out_check_scales_an_underestimated_spread():
     assert right.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
     assert scaled.sigma_b == pytest.approx(truth.sigma_b, rel=0.15)
     assert scaled.sigma_o / scaled.sigma_b == pytest.approx(half.sigma_o / half.sigma_b)
+
+
+def test_a_covariance_must_predict_left_out_observations_to_be_kept():
+    """The cross-validation half of the white model's choice: a correlated covariance
+    predicts left-out observations of a field drawn from it better than the first guess does,
+    and those of white anomalies worse."""
+    from xdepthdif.analysis.oi_fit import predicts_left_out
+
+    rng = np.random.default_rng(8)
+    lat, lon = np.arange(-24.0, 25.0, 2.0), np.arange(100.0, 160.0, 2.0)
+    p = CovParams(sigma_b=1.0, sigma_o=0.2, large_km=1200.0, meso_km=300.0, meso_share=0.5)
+
+    def blocks(field):
+        seen = rng.random(field.shape) < 0.3
+        obs = np.where(seen, field + p.sigma_o * rng.standard_normal(field.shape), np.nan)
+        zeros = np.zeros((1, *field.shape))
+        return innovation_blocks(obs[None], seen[None].astype(int), zeros, zeros, zeros,
+                                 np.zeros(1), lat, lon)  # fmt: skip
+
+    assert predicts_left_out(p, blocks(_gaussian_field(rng, lat, lon, p)))
+    assert not predicts_left_out(p, blocks(rng.standard_normal((lat.size, lon.size))))

@@ -137,9 +137,18 @@ def loo_z2(
     >>> bool(0.8 < loo_z2(blk, p).mean() < 1.2)
     True
     """
+    miss, var = loo_residuals(block, p, tests, neighbours)
+    return miss**2 / var
+
+
+def loo_residuals(
+    block: Block, p: CovParams, tests: np.ndarray | None = None, neighbours: int = LOO_NEIGHBOURS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out residuals of ``block``'s innovations under ``p`` and their predicted
+    variances (both empty below two observations), as :func:`loo_z2` uses them."""
     n = block.innov.size
     if n < 2:
-        return np.empty(0)
+        return np.empty(0), np.empty(0)
     tests = np.arange(n) if tests is None else np.asarray(tests)
     m = min(neighbours, n - 1)
     _, near = cKDTree(block.xyz).query(block.xyz[tests], k=m + 1)
@@ -160,10 +169,10 @@ def loo_z2(
     try:
         w = np.linalg.solve(c, ci[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return np.empty(0)
+        return np.empty(0), np.empty(0)
     miss = block.innov[tests] - (w * block.innov[others]).sum(1)
     var = pat[tests] ** 2 - (w * ci).sum(1) + r[tests]
-    return miss**2 / var
+    return miss, var
 
 
 def block_covariance(block: Block, p: CovParams) -> np.ndarray:

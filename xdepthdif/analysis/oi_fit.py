@@ -54,7 +54,7 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
 
 from .covariance import CovParams, correlation, error_pattern, pair_distances
-from .innovations import Block, calibrate_spread, data_nll, innovation_blocks
+from .innovations import Block, calibrate_spread, data_nll, innovation_blocks, loo_residuals
 
 DEPTH_BANDS = ((0.0, 100.0), (100.0, 300.0), (300.0, 700.0), (700.0, 2000.0), (2000.0, np.inf))
 """Depth bands (m) that share the covariance parameters."""
@@ -163,17 +163,36 @@ def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
     innovations do not show one (the variances, and so their split into signal and noise, stay
     the fit's: a white model alone cannot tell them apart).
 
-    The white model wins unless the fitted shape raises the log-likelihood by more than
-    ``k/2 ln n`` for its ``k`` extra parameters and ``n`` observations (Schwarz's criterion; on
-    the synthetic ocean's validation years it kept the first guess more often than Akaike's,
-    and never did worse). An analysis under the white model changes only observed cells, so
-    where anomalies decorrelate within a cell the OI leaves the first guess as it is.
+    The white model wins unless the fitted shape both
+
+    - raises the log-likelihood by more than ``k/2 ln n`` for its ``k`` extra parameters and
+      ``n`` observations (Schwarz's criterion; on the synthetic ocean's validation years it
+      kept the first guess more often than Akaike's, and never did worse), and
+    - predicts the band's observations, each left out in turn and predicted from its
+      :data:`~xdepthdif.analysis.innovations.LOO_NEIGHBOURS` nearest others as the analysis
+      would, with a smaller squared error than the white model's prediction (the first
+      guess, an innovation of zero): cross-validation of the one thing the analysis does
+      with the correlation, filling cells between observations.
+
+    An analysis under the white model changes only observed cells, so where anomalies
+    decorrelate within a cell the OI leaves the first guess as it is.
     """
     white = replace(p, large_km=WHITE_KM, meso_km=WHITE_KM, meso_share=1.0)
     gain = data_nll(blocks, white) - data_nll(blocks, p)
     extra = len(set(FIELDS) - {"sigma_b", "sigma_o"} - set(fixed))
     n = sum(b.innov.size for b in blocks)
-    return white if gain <= 0.5 * extra * np.log(max(n, 2)) else p
+    if gain <= 0.5 * extra * np.log(max(n, 2)):
+        return white
+    return p if predicts_left_out(p, blocks) else white
+
+
+def predicts_left_out(p: CovParams, blocks: list[Block]) -> bool:
+    """Whether ``p`` predicts each observation of ``blocks``, left out in turn, from its
+    nearest others with a smaller total squared error than the first guess does (an
+    innovation of zero)."""
+    missed = sum(float(np.sum(loo_residuals(b, p)[0] ** 2)) for b in blocks if b.innov.size > 1)
+    kept = sum(float(np.sum(b.innov**2)) for b in blocks if b.innov.size > 1)
+    return missed < kept
 
 
 def _refit_variances(p: CovParams, blocks: list[Block], min_obs: int, held: set) -> CovParams:
