@@ -93,7 +93,8 @@ class ModelCard:
         ``{"mean": [...], "std": [...]}``, one value per level, in °C, applied after subtracting
         the monthly climatology stored with the weights when ``"climatology": "monthly"``;
         optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
-        from its mean are multiplied (see :func:`xdepthdif.evaluation.calibration.calibrate_spread`).
+        from its mean are multiplied (see
+        :func:`xdepthdif.evaluation.calibration.calibrate_spread`).
     training : dict
         ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
     algorithm_version : str
