@@ -10,9 +10,10 @@ default model on the global 4° grid of the synthetic ocean, for
 - *bfloat16*: now, under bfloat16 autocast (``precision="bfloat16"``),
 - *compile*: now, ``torch.compile``-d (``compile=True``; only with ``--compile``).
 
-Accuracy (``--accuracy``): the analysis (mean, spread) of two months of the synthetic ocean's
-training split at 4° with float32 and with the faster options, scored against the truth at
-unobserved points and against the float32 analysis.
+Accuracy (``--accuracy``): the analysis (mean, spread) of two months of the skill benchmark's
+validation split (the ``"validation"`` world of :func:`xdepthdif.prior.world.world_months`) at
+4° with float32 and with the faster options, scored against the truth at unobserved points and
+against the float32 analysis.
 
 Run: ``.venv/bin/python benchmarks/sampler_speed.py [--compile] [--accuracy] [--threads 1]``.
 """
@@ -42,9 +43,11 @@ from xdepthdif.evaluation.protocol import observe, target_of
 from xdepthdif.evaluation.scores import score
 from xdepthdif.evaluation.truth import synthetic_truth
 from xdepthdif.prior.model import resolve_model, verify
+from xdepthdif.prior.world import world_months
 
 MONTHS = CALIBRATION_MONTHS  # training split, after the default model's training years
 FRACTION = 0.03
+VALIDATION_MONTHS = ["2003-01-15", "2003-07-15"]  # the skill benchmark's validation years
 
 
 def circular_pad_hw(x, top, bottom, left, right, periodic):
@@ -150,8 +153,8 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple[str,
 
 def accuracy_table(with_compile: bool) -> list[tuple[str, dict, tuple[float, float]]]:
     """Rows ``(variant, scores against the truth, (RMS, max) of mean minus float32's)``: two
-    months of the training split at 4°, 3 % of the columns observed, 8 members, 10 steps."""
-    truth = synthetic_truth(MONTHS, 4.0, "train")
+    months of the validation world at 4°, 3 % of the columns observed, 8 members, 10 steps."""
+    truth = world_months(VALIDATION_MONTHS, 4.0, "validation")
     used, withheld = observe(truth, FRACTION, seed=0)
     target = target_of(truth)
     options = [("float32", "float32", False), ("precision='bfloat16'", "bfloat16", False)]
