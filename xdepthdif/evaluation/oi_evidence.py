@@ -133,7 +133,7 @@ def _background_values(background, truth: xr.DataArray) -> np.ndarray:
     return np.asarray(background.transpose(*truth.dims).values, float)
 
 
-def _sigma_o_levels(result: xr.Dataset) -> np.ndarray:
+def assumed_obs_error(result: xr.Dataset) -> np.ndarray:
     """The observation error (°C) the OI assumed at each level, from its attributes."""
     summary = json.loads(result.attrs["oi_fitted_covariance"])
     return np.array([p.sigma_o for p in params_from_summary(summary, result["depth"].values)])
@@ -299,7 +299,7 @@ def evaluate(
     def add(method, result, sec=0.0):
         if isinstance(result, xr.Dataset):
             mean, sd = result["thetao"].values, result["thetao_sd"].values
-            sigma_o = _sigma_o_levels(result)
+            sigma_o = assumed_obs_error(result)
         else:
             mean, sd, sigma_o = result, None, None
         row = _row(case, fraction, method, mean, truth, counts, withheld, sd, sigma_o, sec)

@@ -43,9 +43,11 @@ import xarray as xr
 
 from ..analysis.diffusion import DiffusionConfig
 from ..errors import EmptyTimeStepWarning
+from .oi_evidence import assumed_obs_error, truth_tuned_oi
 from .protocol import REAL_CASE, SkillConfig, observe, target_of
 from .scores import at_profiles, crps_ensemble, crps_gaussian
-from .sums import month_sums
+from .sst import with_sst
+from .sums import month_sums, summarise
 
 __all__ = ["case_config", "evaluate_case", "run_skill"]
 
@@ -127,12 +129,6 @@ class _Scorer:
         )
 
 
-def _sigma_o(res: xr.Dataset) -> np.ndarray:
-    from .oi_evidence import _sigma_o_levels
-
-    return _sigma_o_levels(res)
-
-
 def _diffusion(target: xr.Dataset, used: xr.Dataset, cfg: SkillConfig, steps: int):
     return _timed(
         lambda: target.depthdif.reconstruct(
@@ -209,8 +205,6 @@ def evaluate_case(
     """Every row of the benchmark for one truth and one share of observed columns: a record
     with the case, its months and levels, and each row's tallies."""
     from ..background import climatology
-    from .oi_evidence import truth_tuned_oi
-    from .sst import with_sst
 
     used, withheld = observe(truth, fraction, cfg.seed, cfg.noise_sd, cfg.withheld)
     target = target_of(truth)
@@ -224,8 +218,6 @@ def evaluate_case(
         row = {"method": method, "nfe": nfe, "members": members}
         row |= {"seconds_per_step": seconds / n, "tallies": tallies} | extra
         rows.append(row)
-        from .sums import summarise
-
         s = summarise({k: np.asarray(v) for k, v in tallies.items()}, truth["depth"].values)
         log(
             f"  {case} {fraction:.1%} {method:<34} RMSE unobserved "
@@ -237,14 +229,13 @@ def evaluate_case(
     if validation is not None:
         members = validation.members()
         add("climatological ensemble", scorer.ensemble(members), members=members.shape[0])
-    add("OI", scorer.gaussian(oi, _sigma_o(oi)), sec_oi)
+    add("OI", scorer.gaussian(oi, assumed_obs_error(oi)), sec_oi)
     best, sec, choice = truth_tuned_oi(
         target, used, "climatology", truth, clim, oi, cfg.multipliers, cfg.seed,
         search_steps=cfg.ceiling_months,
     )  # fmt: skip
-    add("OI tuned on the truth (ceiling)", scorer.gaussian(best, _sigma_o(best)), sec * n, **{
-        "ceiling": choice
-    })  # fmt: skip
+    tallies = scorer.gaussian(best, assumed_obs_error(best))
+    add("OI tuned on the truth (ceiling)", tallies, sec * n, ceiling=choice)
     informed = None
     if cfg.sst_noise:
         informed = with_sst(target, truth, cfg.sst_noise, cfg.seed)
@@ -263,8 +254,8 @@ def evaluate_case(
         steps = DiffusionConfig().steps
         res, sec = _diffusion(informed, used, cfg, steps)
         members = res["thetao_members"].transpose("realization", *truth.dims).values
-        add(f"diffusion, {steps} steps, + SST", scorer.ensemble(members), sec, 2 * steps - 1,
-            cfg.members)  # fmt: skip
+        tallies = scorer.ensemble(members)
+        add(f"diffusion, {steps} steps, + SST", tallies, sec, 2 * steps - 1, cfg.members)
     return {
         "case": case,
         "fraction": fraction,
