@@ -268,8 +268,6 @@ def quick_run(tmp_path_factory):
 
 
 def test_quick_benchmark_rows_and_what_they_show(quick_run):
-    import json
-
     record = json.loads((quick_run / "skill.json").read_text())
     table = {r["method"]: r for r in record["rows"]}
     assert list(table) == [
@@ -304,18 +302,19 @@ def test_quick_benchmark_rows_and_what_they_show(quick_run):
 def test_a_stopped_benchmark_resumes_and_refuses_mixed_settings(quick_run, tmp_path):
     import shutil
 
+    from xdepthdif.evaluation.cases import case_files, read_case, write_case
     from xdepthdif.evaluation.protocol import quick_config
     from xdepthdif.evaluation.report import write_report
     from xdepthdif.evaluation.skill import run_skill
 
     out = tmp_path / "out"
     shutil.copytree(quick_run, out)
-    (case,) = (out / "cases").glob("*.json")
+    (case,) = case_files(out)
     before = case.stat().st_mtime_ns
     run_skill(out, quick_config(), log=lambda _m: None)  # everything is done: nothing reruns
     assert case.stat().st_mtime_ns == before
-    other = json.loads(case.read_text()) | {"config": {"seed": 99}}
-    (out / "cases" / "other.json").write_text(json.dumps(other))
+    other = read_case(case) | {"config": {"seed": 99}}
+    write_case(out / "cases" / "other.json.gz", other)
     with pytest.raises(ValueError, match="different settings"):
         write_report(out)
 

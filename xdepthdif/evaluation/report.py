@@ -1,4 +1,4 @@
-"""The skill benchmark's report, written from the case files of a run (``cases/*.json``):
+"""The skill benchmark's report, written from the case files of a run (``cases/``):
 scores with bootstrap confidence intervals over the test months (:func:`score_table`), the
 targets (:func:`targets`), ``skill.md``, ``skill.json`` and figures (:func:`write_report`)."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cases import case_files, read_case
 from .metrics import DEPTH_BANDS, band_label
 from .protocol import REAL_CASE, SCORE_DEPTH
 from .sums import bootstrap_weights, summarise
@@ -34,10 +35,10 @@ def load_cases(out: str | Path) -> list[dict]:
         When the cases were run with different settings (delete the stale ones in
         ``cases/`` and run again).
     """
-    paths = sorted((Path(out) / "cases").glob("*.json"))
+    paths = case_files(out)
     if not paths:
         raise FileNotFoundError(f"No case files in {Path(out) / 'cases'}: run the benchmark first.")
-    cases = [json.loads(p.read_text()) for p in paths]
+    cases = [read_case(p) for p in paths]
     configs = {json.dumps(c["config"], sort_keys=True) for c in cases}
     if len(configs) > 1:
         raise ValueError(

@@ -43,6 +43,7 @@ import xarray as xr
 
 from ..analysis.diffusion import DiffusionConfig
 from ..errors import EmptyTimeStepWarning
+from .cases import case_path, read_case, write_case
 from .oi_evidence import assumed_obs_error, truth_tuned_oi
 from .protocol import REAL_CASE, SkillConfig, observe, target_of
 from .scores import at_profiles, crps_ensemble, crps_gaussian
@@ -270,28 +271,14 @@ def evaluate_case(
     }
 
 
-def _case_file(out: Path, case: str, fraction: float) -> Path:
-    slug = "".join(c if c.isalnum() else "-" for c in case).strip("-")
-    return out / "cases" / f"{slug}-{fraction * 100:g}pct.json"
-
-
 def _done(path: Path, cfg: SkillConfig) -> bool:
-    if not path.exists():
-        return False
-    return json.loads(path.read_text()).get("config") == case_config(cfg)
-
-
-def _write(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    tmp.write_text(json.dumps(record, default=float))
-    tmp.replace(path)
+    return path.exists() and read_case(path).get("config") == case_config(cfg)
 
 
 def run_skill(
     out: str | Path, cfg: SkillConfig | None = None, log: Callable[[str], object] = print
 ) -> pd.DataFrame:
-    """Run the benchmark into ``out``: ``cases/*.json`` (every tally), then ``skill.md``,
+    """Run the benchmark into ``out``: ``cases/*.json.gz`` (every tally), then ``skill.md``,
     ``skill.json`` and figures (:func:`xdepthdif.evaluation.report.write_report`).
 
     Cases already in ``out`` with the same settings are kept, so a stopped run resumes; run
@@ -306,7 +293,7 @@ def run_skill(
     out = Path(out)
     for grid in cfg.grids:
         case = f"global {grid:g}°"
-        todo = [f for f in cfg.fractions if not _done(_case_file(out, case, f), cfg)]
+        todo = [f for f in cfg.fractions if not _done(case_path(out, case, f), cfg)]
         if not todo:
             log(f"{case}: done already")
             continue
@@ -315,10 +302,10 @@ def run_skill(
         validation = validation_for(truth, cfg, log)
         for fraction in todo:
             record = evaluate_case(case, truth, fraction, cfg, validation, log)
-            _write(_case_file(out, case, fraction), record)
-    if cfg.real_case and not _done(_case_file(out, REAL_CASE, cfg.real_fraction), cfg):
+            write_case(case_path(out, case, fraction), record)
+    if cfg.real_case and not _done(case_path(out, REAL_CASE, cfg.real_fraction), cfg):
         real = dataclasses.replace(cfg, sst_noise=0.0, ceiling_months=1)
         record = evaluate_case(REAL_CASE, atlantic_snapshot(), cfg.real_fraction, real, None, log)
         record["config"] = case_config(cfg)
-        _write(_case_file(out, REAL_CASE, cfg.real_fraction), record)
+        write_case(case_path(out, REAL_CASE, cfg.real_fraction), record)
     return write_report(out)
