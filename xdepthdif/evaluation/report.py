@@ -85,9 +85,9 @@ def score_table(cases: Sequence[dict]) -> pd.DataFrame:
             for key, value in p.items():
                 rec[key] = value[0].tolist() if value.ndim > 1 else float(value[0])
             for key in INTERVALS:
-                lo, hi = np.nanpercentile(b[key], [2.5, 97.5]) if n >= MIN_MONTHS_FOR_CI else (
-                    np.nan, np.nan
-                )  # fmt: skip
+                lo = hi = np.nan
+                if n >= MIN_MONTHS_FOR_CI and np.isfinite(b[key]).any():
+                    lo, hi = np.nanpercentile(b[key], [2.5, 97.5])
                 rec[f"{key}_lo"], rec[f"{key}_hi"] = float(lo), float(hi)
             records.append(rec)
     return pd.DataFrame(records)
@@ -154,6 +154,13 @@ def _ci(row: pd.Series, key: str, digits: int = 2) -> str:
     return f"{lo:.{digits}f}–{hi:.{digits}f}"
 
 
+def _with_ci(row: pd.Series, key: str, digits: int) -> str:
+    """``value [lo–hi]``, or the value alone where there is no interval."""
+    value = _fmt(row[key], digits)
+    ci = _ci(row, key, digits)
+    return value if ci == "–" else f"{value} [{ci}]"
+
+
 def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path], out: Path) -> str:
     """The report: how it was run, the targets, two tables per case and share, the figures."""
     cfg = cases[0]["config"]
@@ -213,16 +220,22 @@ def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path]
         ]
         for _, r in rows.iterrows():
             nfe = "" if pd.isna(r["nfe"]) else str(int(r["nfe"]))
-            lines.append(
-                f"| {r['method']} | {nfe} | {_fmt(r['rmse_unobserved'])} "
-                f"[{_ci(r, 'rmse_unobserved', 3)}] | {_fmt(r['ratio_to_oi'], 2)} "
-                f"[{_ci(r, 'ratio_to_oi')}] | {_fmt(r['rmse_unobserved_inf'])} | "
-                f"{_fmt(r['rmse_withheld'])} | {_fmt(r['mse_guidance'])} | "
-                f"{_fmt(r['mse_reconstruction'])} | {_fmt(r['mse_total'])} | "
-                f"{_fmt(r['crps'])} [{_ci(r, 'crps', 3)}] | {_fmt(r['spread_skill'], 2)} "
-                f"[{_ci(r, 'spread_skill')}] | {_fmt(r['spread_skill_withheld'], 2)} | "
-                f"{_fmt(r['seconds_per_step'], 2)} |"
-            )
+            cells = [
+                r["method"],
+                nfe,
+                _with_ci(r, "rmse_unobserved", 3),
+                _with_ci(r, "ratio_to_oi", 2),
+                _fmt(r["rmse_unobserved_inf"]),
+                _fmt(r["rmse_withheld"]),
+                _fmt(r["mse_guidance"]),
+                _fmt(r["mse_reconstruction"]),
+                _fmt(r["mse_total"]),
+                _with_ci(r, "crps", 3),
+                _with_ci(r, "spread_skill", 2),
+                _fmt(r["spread_skill_withheld"], 2),
+                _fmt(r["seconds_per_step"], 2),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
         lines += [
             "",
             "| method | " + " | ".join(f"unobs. {b}" for b in bands) + " | "
