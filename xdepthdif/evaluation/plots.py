@@ -209,9 +209,11 @@ def plot_skill_vs_fraction(table, path: Path, *, title: str = "") -> Path:
     ``rmse_unobserved_lo``/``_hi`` (see :func:`xdepthdif.evaluation.report.score_table`).
     """
     plt = _pyplot()
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
     cases = list(dict.fromkeys(table["case"]))
     fig, axes = plt.subplots(
-        1, len(cases), figsize=(4.6 * len(cases), 3.8), constrained_layout=True, squeeze=False
+        1, len(cases), figsize=(4.6 * len(cases), 4.4), layout="constrained", squeeze=False
     )
     styles = ("o-", "s--", "^-", "v:", "d-.", "x-", "P--", "*-")
     for ax, case in zip(axes[0], cases, strict=True):
@@ -224,10 +226,16 @@ def plot_skill_vs_fraction(table, path: Path, *, title: str = "") -> Path:
                 100 * g["fraction"], y, yerr=np.nan_to_num(err), fmt=styles[i % len(styles)],
                 ms=4, capsize=2, label=method,
             )  # fmt: skip
-        ax.set(xscale="log", xlabel="ocean columns observed (%)", title=case)
-        ax.grid(alpha=0.3)
+        shares = sorted(100 * rows["fraction"].unique())
+        ax.set(xscale="log", yscale="log", xlabel="ocean columns observed (%)", title=case)
+        ax.set_xticks(shares, [f"{v:g}" for v in shares])
+        ax.minorticks_off()
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("RMSE at unobserved points, 0–2000 m (°C)")
-    axes[0][-1].legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=7)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)
