@@ -1,4 +1,5 @@
-"""Background-error covariances of the optimal interpolation, bare numpy.
+"""Background-error covariances of the optimal interpolation, bare numpy (:func:`correlation`
+in any array API library).
 
 One level's covariance between two points ``a`` and ``b`` is
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..grid.geo import EARTH_RADIUS_KM
 
@@ -73,12 +75,17 @@ def pair_distances(xyz_a, lat_a, xyz_b, lat_b):
 
 
 def correlation(d2, dy2, mean_lat, params: CovParams):
-    """The two-scale correlation for squared distances ``d2`` (meridional part ``dy2``)."""
+    """The two-scale correlation for squared distances ``d2`` (meridional part ``dy2``).
+
+    Written against the array API: arrays of any compliant library (numpy, CuPy, ...) give an
+    array of the same library, on the same device.
+    """
+    xp = array_namespace(d2)
     if params.stretch != 1.0:
-        s = 1.0 + (params.stretch - 1.0) * np.exp(-((mean_lat / params.stretch_width_deg) ** 2))
+        s = 1.0 + (params.stretch - 1.0) * xp.exp(-((mean_lat / params.stretch_width_deg) ** 2))
         d2 = dy2 + (d2 - dy2) / (s * s)
     mu = params.meso_share
-    return (1.0 - mu) * np.exp(-0.5 * d2 / params.large_km**2) + mu * np.exp(
+    return (1.0 - mu) * xp.exp(-0.5 * d2 / params.large_km**2) + mu * xp.exp(
         -0.5 * d2 / params.meso_km**2
     )
 

@@ -37,10 +37,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import array_api_compat
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..array_library import namespace, to_library, to_numpy
 from ..grid.geo import km_to_chord, unit_vectors
 from .canonical import canonical_axes
 from .covariance import (
@@ -52,6 +55,7 @@ from .covariance import (
     pair_distances,
 )
 from .first_guess import level_mean_background
+from .oi_kernel import gather, solve_tile_group
 
 GROUP = 256
 """Tiles solved together in one batched call."""
@@ -177,6 +181,7 @@ def oi_analysis(
     *,
     params: Sequence[CovParams] | None = None,
     gradient: np.ndarray | None = None,
+    array_library: str = "numpy",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Analysis and its error standard deviation on a ``(level, lat, lon)`` grid.
 
@@ -200,7 +205,13 @@ def oi_analysis(
     gradient
         The background's gradient magnitude (:func:`~xdepthdif.analysis.covariance.
         gradient_magnitude`) when already computed.
+    array_library
+        Where the tiles' covariances are evaluated and solved
+        (:func:`~xdepthdif.analysis.oi_kernel.solve_tile_group`): ``"numpy"``, ``"cupy"`` (the
+        current CUDA device) or ``"array_api_strict"`` (see :mod:`xdepthdif.array_library`).
+        Inputs and results are numpy whichever it is.
     """
+    xp = namespace(array_library)
     nz, ny, nx = obs_mean.shape
     order_y, order_x, inv_y, inv_x, lat_c, lon_c = canonical_axes(lat, lon)
 
@@ -246,7 +257,7 @@ def oi_analysis(
         level_cells = np.flatnonzero(present[k])
         if cache is None or not cache.serves(level_cells):
             cache = _Neighbours(
-                grid_xyz, grid_lat, level_cells, tiles, cfg.max_obs, max(radius), stretched
+                grid_xyz, grid_lat, level_cells, tiles, cfg.max_obs, max(radius), stretched, xp
             )
         cells = cache.cells
         here = present[k][cells]
@@ -254,9 +265,10 @@ def oi_analysis(
         n = np.where(here, obs_count[k].ravel()[cells], 1)
         r = np.where(here, (p.sigma_o**2 + err) / n, 1.0)
         innov = np.where(here, obs_mean[k].ravel()[cells] - bg[k].ravel()[cells], 0.0)
-        incr, var = cache.solve(here, innov, r, pattern, p, radius[k])
-        mean[k] = bg[k] + incr.reshape(ny, nx)
-        sd[k] = np.sqrt(np.maximum(var, 0.0)).reshape(ny, nx)
+        on = [to_library(xp, a) for a in (innov, r, pattern)]
+        incr, var = cache.solve(here, *on, p, radius[k])
+        mean[k] = bg[k] + to_numpy(incr).reshape(ny, nx)
+        sd[k] = np.sqrt(np.maximum(to_numpy(var), 0.0)).reshape(ny, nx)
     mean = np.maximum(mean, freezing_point(depth)[:, None, None])
     mean[~ocean] = np.nan
     sd[~ocean] = np.nan
@@ -288,6 +300,24 @@ def _radius(search_radius: float | None, p: CovParams) -> float:
     return np.inf if search_radius is None else km_to_chord(search_radius * p.large_km)
 
 
+@dataclass
+class _Group:
+    """Tiles solved together: ``rows`` of the tile table, each tile's ``tiles`` (grid cells,
+    −1 for padding) and the positions ``gi`` in the observed cells of its nearest observations,
+    ``gu`` whether each is one, ``gd`` its distance beyond the tile's reach (all numpy on the
+    host); ``cells``/``obs`` the same indices (padding at 0) and ``geometry`` the float32 inputs
+    of :func:`correlation`, in the kernels' array library."""
+
+    rows: np.ndarray
+    tiles: np.ndarray
+    gi: np.ndarray
+    gu: np.ndarray
+    gd: np.ndarray
+    cells: Any
+    obs: Any
+    geometry: tuple
+
+
 class _Neighbours:
     """Each tile's nearest observed cells, their distances and (per covariance shape) their
     correlations, computed once for the levels that observe (nearly) the same cells.
@@ -296,16 +326,20 @@ class _Neighbours:
     levels of profile data: deeper levels lose the columns that end on the shelf) uses those it
     observes, within its own search radius, among each tile's ``max_obs`` nearest (searched
     within the largest radius ``upper``). Tiles are solved in groups of :data:`GROUP`, padded
-    to the largest number of observations a tile of the group uses.
+    to the largest number of observations a tile of the group uses. The search is numpy on the
+    host; the indices and distances each group needs are copied once to namespace ``xp``, where
+    :meth:`solve` runs.
     """
 
-    def __init__(self, grid_xyz, grid_lat, cells, tiles, max_obs, upper, stretched):
+    def __init__(self, grid_xyz, grid_lat, cells, tiles, max_obs, upper, stretched, xp=None):
+        self.xp = namespace("numpy") if xp is None else xp
         self.cells = cells
         self.tiles, self.n_grid, self.groups = tiles, grid_xyz.shape[0], []
         self._corr: dict = {}
         n = cells.size
         if n == 0:
             return
+        self._cells = to_library(self.xp, cells)
         valid = tiles >= 0
         obs_xyz, obs_lat = grid_xyz[cells], grid_lat[cells]
         safe = np.where(valid, tiles, 0)
@@ -335,7 +369,16 @@ class _Neighbours:
                 _geometry(oxyz, olat, oxyz, olat, stretched),
                 _geometry(txyz, tlat, oxyz, olat, stretched),
             )
-            self.groups.append((rows, gi, gu, gd, geometry))
+            on = self._on_device
+            self.groups.append(
+                _Group(rows, tiles[rows], gi, gu, gd, on(safe[rows]), on(gi), on(geometry))
+            )
+
+    def _on_device(self, a):
+        """Host arrays (nested in tuples, None kept) in the kernels' namespace."""
+        if isinstance(a, tuple):
+            return tuple(self._on_device(b) for b in a)
+        return None if a is None else to_library(self.xp, a)
 
     def serves(self, level_cells: np.ndarray) -> bool:
         """Whether a level observing ``level_cells`` can use these neighbours."""
@@ -348,42 +391,49 @@ class _Neighbours:
         key = (p.large_km, p.meso_km, p.meso_share, p.stretch, p.stretch_width_deg)
         if key not in self._corr:
             self._corr = {
-                key: [(correlation(*oo, p), correlation(*go, p)) for *_, (oo, go) in self.groups]
+                key: [
+                    (correlation(*g.geometry[0], p), correlation(*g.geometry[1], p))
+                    for g in self.groups
+                ]
             }
         return self._corr[key]
 
     def solve(self, here, innov, r, pattern, p: CovParams, radius: float):
-        """Increment and error variance on the flat grid for one level: ``here`` marks the
-        observed cells this level observes, ``innov`` and ``r`` their innovations and error
-        variances (any value elsewhere), ``pattern`` the error pattern on the grid."""
+        """Increment and error variance on the flat grid for one level: ``here`` (numpy) marks
+        the observed cells this level observes, ``innov`` and ``r`` their innovations and error
+        variances (any value elsewhere), ``pattern`` the error pattern on the grid; these three
+        and the results are arrays of the namespace given at construction."""
+        xp = self.xp
         var_g = (p.sigma_b * pattern) ** 2
-        incr = np.zeros(self.n_grid)
-        var = var_g.copy()
+        zeros = xp.zeros(self.n_grid, dtype=xp.float64, device=array_api_compat.device(pattern))
         if not here.any():
-            return incr, var
-        obs_pattern = pattern[self.cells]
-        for (rows, gi, gu, gd, _), (corr_oo, corr_go) in zip(
-            self.groups, self._correlations(p), strict=True
-        ):
-            use = gu & here[gi] & (gd <= radius)
+            return zeros, var_g
+        obs_pattern = xp.take(pattern, self._cells)
+        # results are gathered at the end from [defaults, tile values...] by position
+        incr_parts, var_parts, offset = [zeros], [var_g], self.n_grid
+        where = np.arange(self.n_grid)
+        for g, (corr_oo, corr_go) in zip(self.groups, self._correlations(p), strict=True):
+            use = g.gu & here[g.gi] & (g.gd <= radius)
             if not use.any():
                 continue
-            tile = self.tiles[rows]
-            safe = np.where(tile >= 0, tile, 0)
-            po, pg = p.sigma_b * obs_pattern[gi] * use, p.sigma_b * pattern[safe]
-            c_oo = po[:, :, None] * po[:, None, :] * corr_oo
-            m = gi.shape[1]
-            c_oo[:, np.arange(m), np.arange(m)] += np.where(use, r[gi], 1.0)
-            c_go = pg[:, :, None] * po[:, None, :] * corr_go
-            d = np.where(use, innov[gi], 0.0)
-            rhs = np.concatenate([d[:, :, None], np.swapaxes(c_go, 1, 2)], axis=2)
-            sol = np.linalg.solve(c_oo, rhs)
-            t_incr = np.einsum("tmk,tk->tm", c_go, sol[:, :, 0])
-            t_var = var_g[safe] - np.einsum("tmk,tkm->tm", c_go, sol[:, :, 1:])
-            ok = tile >= 0
-            incr[tile[ok]] = t_incr[ok]
-            var[tile[ok]] = t_var[ok]
-        return incr, var
+            t_incr, t_var = solve_tile_group(
+                corr_oo,
+                corr_go,
+                gather(obs_pattern, g.obs),
+                gather(pattern, g.cells),
+                gather(r, g.obs),
+                gather(innov, g.obs),
+                to_library(xp, use, like=pattern),
+                gather(var_g, g.cells),
+                p.sigma_b,
+            )
+            incr_parts.append(xp.reshape(t_incr, (-1,)))
+            var_parts.append(xp.reshape(t_var, (-1,)))
+            ok = g.tiles >= 0
+            where[g.tiles[ok]] = offset + np.flatnonzero(ok)
+            offset += g.tiles.size
+        where = to_library(xp, where, like=pattern)
+        return xp.take(xp.concat(incr_parts), where), xp.take(xp.concat(var_parts), where)
 
 
 def _geometry(xyz_a, lat_a, xyz_b, lat_b, stretched: bool):

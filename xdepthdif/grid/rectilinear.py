@@ -11,6 +11,10 @@ between them (:func:`xdepthdif.grid.axes.lon_layout`), so ``[350, 355, 0, 5]``, 
 always taken modulo 360, so the 0..360 and -180..180 conventions give the same weights.
 Latitudes may increase or decrease.
 
+Fields of array API libraries other than numpy (CuPy on a GPU, torch, ...) are regridded on
+their device by :func:`xdepthdif.grid.ell.apply_ell`, the weights written as gathers and sums
+(the standard has no sparse matrices); the weights are built with numpy on the host either way.
+
 Examples
 --------
 >>> import numpy as np
@@ -32,12 +36,17 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import array_api_compat
 import numpy as np
 import scipy.sparse as sp
+from array_api_compat import array_namespace
 from scipy.spatial import cKDTree
 
+from ..array_library import to_library
 from .axes import _lat_order, cell_edges, is_global_lon, lon_layout
+from .ell import apply_ell, ell_from_csr
 
 __all__ = ["Regridder", "fill_from_nearest"]
 
@@ -259,29 +268,31 @@ class Regridder:
             min_weight=float(min_weight),
         )
 
-    def __call__(self, field: np.ndarray, min_weight: float | None = None) -> np.ndarray:
+    def __call__(self, field: Any, min_weight: float | None = None) -> Any:
         """Regrid ``field``, dropping NaN source cells and renormalising the rest.
 
         Parameters
         ----------
-        field : numpy.ndarray
-            Shaped ``(..., n_lat_src, n_lon_src)``.
+        field : array
+            Shaped ``(..., n_lat_src, n_lon_src)``: a numpy array (or anything numpy converts),
+            or an array of another array API library (CuPy, torch, ...), regridded on its
+            device by :func:`~xdepthdif.grid.ell.apply_ell`.
         min_weight : float, optional
             A destination cell whose valid weight fraction (the sum of the weights of its
             finite source cells) is below this is NaN. Defaults to :attr:`min_weight`.
 
         Returns
         -------
-        numpy.ndarray
-            Shaped ``(..., n_lat_dst, n_lon_dst)``; float32 for float32 input, else float64.
+        array
+            Shaped ``(..., n_lat_dst, n_lon_dst)``, of the input's library; float32 for
+            float32 input, else float64.
         """
-        field = np.asarray(field)
-        if field.ndim < 2 or field.shape[-2:] != self.src_shape:
-            raise ValueError(
-                f"field's last two dimensions {field.shape[-2:]} are not the source grid "
-                f"{self.src_shape}"
-            )
         threshold = self.min_weight if min_weight is None else float(min_weight)
+        if _on_another_library(field):
+            self._check_shape(field.shape)
+            return self._regrid_array_api(field, threshold)
+        field = np.asarray(field)
+        self._check_shape(field.shape)
         lead = field.shape[:-2]
         flat = field.reshape(-1, self.src_shape[0] * self.src_shape[1]).T
         valid = np.isfinite(flat)
@@ -292,6 +303,45 @@ class Regridder:
         np.divide(values, frac, out=out, where=ok)
         dtype = np.result_type(field.dtype, np.float32)
         return out.T.reshape(*lead, *self.dst_shape).astype(dtype, copy=False)
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        if len(shape) < 2 or tuple(shape[-2:]) != self.src_shape:
+            raise ValueError(
+                f"field's last two dimensions {tuple(shape[-2:])} are not the source grid "
+                f"{self.src_shape}"
+            )
+
+    def ell(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights in ELLPACK form, for :func:`~xdepthdif.grid.ell.apply_ell`
+        (see :func:`~xdepthdif.grid.ell.ell_from_csr`)."""
+        return ell_from_csr(self.weights)
+
+    def _regrid_array_api(self, field: Any, threshold: float) -> Any:
+        """:meth:`__call__` for arrays of an array API library other than numpy, on their
+        device: the weights go there, the field stays."""
+        xp = array_namespace(field)
+        if not xp.isdtype(field.dtype, "real floating"):  # integers and booleans: float64
+            field = xp.astype(field, xp.float64)
+        dtype = field.dtype
+        lead = tuple(field.shape[:-2])
+        flat = xp.reshape(field, (-1, self.src_shape[0] * self.src_shape[1]))
+        index, weight = (to_library(xp, a, like=field) for a in self.ell())
+        valid = xp.isfinite(flat)
+        values = apply_ell(index, weight, xp.where(valid, flat, 0.0))
+        frac = apply_ell(index, weight, xp.astype(valid, xp.float64))
+        ok = (frac > 0) & (frac >= threshold - 1e-12)
+        out = xp.where(ok, values / xp.where(ok, frac, 1.0), xp.nan)
+        return xp.astype(xp.reshape(out, (*lead, *self.dst_shape)), dtype, copy=False)
+
+
+def _on_another_library(field: Any) -> bool:
+    """Whether ``field`` is an array of an array API library other than numpy (and dask, whose
+    arrays numpy computes as it always did)."""
+    return (
+        array_api_compat.is_array_api_obj(field)
+        and not array_api_compat.is_numpy_array(field)
+        and not array_api_compat.is_dask_array(field)
+    )
 
 
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
