@@ -56,6 +56,7 @@ class DepthDifAccessor:
         background: str | xr.DataArray = "climatology",
         window: str | None = None,
         keep_members: bool = False,
+        array_library: str = "numpy",
         **options,
     ) -> xr.Dataset:
         return _reconstruct(
@@ -65,6 +66,7 @@ class DepthDifAccessor:
             background=background,
             window=window,
             keep_members=keep_members,
+            array_library=array_library,
             **options,
         )
 

@@ -31,7 +31,15 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-__all__ = ["GPU_EXTRA", "LIBRARIES", "check_library", "namespace", "to_library", "to_numpy"]
+__all__ = [
+    "GPU_EXTRA",
+    "LIBRARIES",
+    "check_installed",
+    "check_library",
+    "namespace",
+    "to_library",
+    "to_numpy",
+]
 
 LIBRARIES = ("numpy", "cupy", "array_api_strict")
 """The values ``array_library`` takes."""
@@ -43,6 +51,19 @@ def check_library(name: str) -> str:
     """``name`` when it is one of :data:`LIBRARIES`, else a ValueError listing them."""
     if name not in LIBRARIES:
         raise ValueError(f"array_library must be one of {list(LIBRARIES)}, got {name!r}.")
+    return name
+
+
+def check_installed(name: str) -> str:
+    """``name`` when :func:`check_library` accepts it and the library is installed here, without
+    importing it (a client without a GPU can plan work for GPU workers); else an ImportError
+    saying how to install it."""
+    import importlib.util
+
+    check_library(name)
+    if name != "numpy" and importlib.util.find_spec(name) is None:
+        how = GPU_EXTRA if name == "cupy" else "pip install array-api-strict"
+        raise ImportError(f"array_library={name!r} needs {name}, not installed here: {how}")
     return name
 
 
@@ -97,11 +118,12 @@ def to_library(xp: ModuleType, a: Any, like: Any = None) -> Any:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Any library's array as a numpy array on the host (numpy arrays as they are)."""
+    """Any library's array as a numpy array on the host: numpy arrays as they are, others as a
+    new, writable array."""
     if isinstance(x, np.ndarray):
         return x
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    return np.from_dlpack(x)  # libraries on the CPU (array_api_strict, ...)
+        return x.detach().cpu().numpy().copy()
+    return np.array(np.from_dlpack(x))  # libraries on the CPU (array_api_strict, ...)

@@ -1,4 +1,5 @@
-"""Guided diffusion ensembles, one time step, numpy in and numpy out: the only torch bridge.
+"""Guided diffusion ensembles, one time step, numpy in and numpy out (or CuPy out, members on
+the GPU): the only torch bridge.
 
 A checkpoint (see :mod:`xdepthdif.prior.model`) holds an EDM-preconditioned :class:`~xdepthdif.core.
 network.UNet` prior over depth-level fields normalised per level, optionally anomalies about a
@@ -35,10 +36,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
+from ..array_library import namespace, to_library
 from ..errors import GridError
 from ..prior.climatology import climatology_at
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
@@ -248,7 +252,8 @@ def diffusion_analysis(
     ocean: np.ndarray | None,
     config: DiffusionConfig,
     time_key: Any,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    array_library: str = "numpy",
+) -> tuple[Any, Any, Any]:
     """Ensemble mean, spread and members of the guided diffusion on a ``(level, lat, lon)`` grid.
 
     Parameters
@@ -268,13 +273,17 @@ def diffusion_analysis(
         :class:`DiffusionConfig` with ``model`` a checkpoint path and ``sha256`` its digest.
     time_key
         Identifies the time step in the seeds (e.g. days since 1950).
+    array_library
+        The library of the results (see :mod:`xdepthdif.array_library`): ``"numpy"``, or e.g.
+        ``"cupy"``, whose arrays take the sampled members from torch through DLPack, on the
+        GPU they were drawn on (no copy to the host).
 
     Returns
     -------
-    mean, sd : numpy.ndarray
+    mean, sd : array
         Ensemble mean and spread (standard deviation, ``ddof=1``), °C, ``(level, lat, lon)``;
         NaN on land.
-    members : numpy.ndarray
+    members : array
         ``(members, level, lat, lon)``, °C, NaN on land.
     """
     import torch
@@ -350,12 +359,35 @@ def diffusion_analysis(
             net, noise * float(sigmas[0]), sigmas, extra_args, guidance,
             callback=lambda done, total: report("diffusion steps", done, total),
         )  # fmt: skip
-    members = x.detach().to("cpu", torch.float64).numpy() * std + mu
+    xp = namespace(array_library)
     scale = card.normalisation.get("spread_scale")
+    return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean)
+
+
+def _from_torch(xp: ModuleType, x) -> Any:
+    """A torch tensor as a float64 array of namespace ``xp``: numpy on the host, else through
+    DLPack on the tensor's device (a copy through the host when that library cannot read it
+    there, e.g. CuPy and a CPU tensor)."""
+    import torch
+
+    if array_api_compat.is_numpy_namespace(xp):
+        return x.to("cpu", torch.float64).numpy()
+    x = x.to(torch.float64)
+    if x.device.type == "cpu" and array_api_compat.is_cupy_namespace(xp):
+        return to_library(xp, x.numpy())
+    return xp.from_dlpack(x)
+
+
+def _finish_members(
+    xp: ModuleType, members, std: np.ndarray, mu: np.ndarray, scale, ocean: np.ndarray
+) -> tuple[Any, Any, Any]:
+    """Normalised members to °C (the card's ``spread_scale`` applied, NaN on land), with their
+    mean and spread, in namespace ``xp`` on the members' device."""
+    std, mu, ocean = (to_library(xp, a, like=members) for a in (std, mu, ocean))
+    members = members * std + mu
     if scale is not None:  # calibrated spread: deviations from the mean scaled per level
-        centre = members.mean(axis=0)
-        members = centre + np.asarray(scale, float)[:, None, None] * (members - centre)
-    members[:, ~ocean] = np.nan
-    mean = members.mean(axis=0)
-    sd = members.std(axis=0, ddof=1)
-    return mean, sd, members
+        centre = xp.mean(members, axis=0)
+        scale = to_library(xp, np.asarray(scale, float)[:, None, None], like=members)
+        members = centre + scale * (members - centre)
+    members = xp.where(ocean, members, xp.nan)
+    return xp.mean(members, axis=0), xp.std(members, axis=0, correction=1), members

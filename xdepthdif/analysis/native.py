@@ -1,5 +1,5 @@
 """From profiles on any target grid to a diffusion ensemble and back: one time step, numpy in
-and numpy out.
+and numpy out (members optionally on the GPU, as CuPy arrays, until they are regridded).
 
 The prior runs on its own depth levels and on a grid of its native spacing (:func:`native_grid`).
 :func:`diffusion_step` bins the profiles there, draws the ensemble with
@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
+from array_api_compat import array_namespace
 
+from ..array_library import to_numpy
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
 
 
@@ -38,11 +41,13 @@ def native_grid(lat: np.ndarray, lon: np.ndarray, resolution: float):
     return native_axes(np.asarray(lat, float), np.asarray(lon, float), resolution)
 
 
-def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
+def interpolate_levels(field: Any, model_levels, levels) -> Any:
     """Interpolate ``field`` (levels on axis -3) linearly in depth to ``levels`` (m).
 
     Levels above the first model level take its value; levels below the last are NaN, and so
-    is a level one of whose two neighbouring model levels is NaN there.
+    is a level one of whose two neighbouring model levels is NaN there. ``field`` may be an
+    array of any array API library (e.g. CuPy members on the GPU): the result is float64 of
+    the same library, on the same device.
 
     Examples
     --------
@@ -51,18 +56,26 @@ def interpolate_levels(field: np.ndarray, model_levels, levels) -> np.ndarray:
     array([20., 15.,  7., nan])
     """
     model_levels = np.asarray(model_levels, float)
-    field = np.asarray(field, float)
-    out = np.full((*field.shape[:-3], np.size(levels), *field.shape[-2:]), np.nan)
-    for i, z in enumerate(np.asarray(levels, float)):
+    if isinstance(field, np.ndarray) or not array_api_compat.is_array_api_obj(field):
+        field = np.asarray(field, float)
+    xp = array_namespace(field)
+    field = xp.astype(field, xp.float64, copy=False)
+    shape = (*field.shape[:-3], 1, *field.shape[-2:])
+    missing = xp.full(shape, xp.nan, dtype=xp.float64, device=array_api_compat.device(field))
+    out = []
+    for z in np.asarray(levels, float):
         k = int(np.searchsorted(model_levels, z))
         if z <= model_levels[0]:
-            out[..., i, :, :] = field[..., 0, :, :]
+            out.append(field[..., :1, :, :])
         elif abs(z - model_levels[min(k, model_levels.size - 1)]) <= 0.01:
-            out[..., i, :, :] = field[..., min(k, model_levels.size - 1), :, :]
+            j = min(k, model_levels.size - 1)
+            out.append(field[..., j : j + 1, :, :])
         elif k < model_levels.size:
-            f = (z - model_levels[k - 1]) / (model_levels[k] - model_levels[k - 1])
-            out[..., i, :, :] = (1 - f) * field[..., k - 1, :, :] + f * field[..., k, :, :]
-    return out
+            f = float((z - model_levels[k - 1]) / (model_levels[k] - model_levels[k - 1]))
+            out.append((1 - f) * field[..., k - 1 : k, :, :] + f * field[..., k : k + 1, :, :])
+        else:
+            out.append(missing)
+    return xp.concat(out, axis=-3) if out else missing[..., :0, :, :]
 
 
 def diffusion_step(
@@ -79,6 +92,7 @@ def diffusion_step(
     doy: float,
     time_key: Any,
     surface: np.ndarray | None = None,
+    array_library: str = "numpy",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One time step from profiles to the target grid, whatever the model's grid.
 
@@ -106,6 +120,10 @@ def diffusion_step(
         The target's surface temperature (°C, ``(lat, lon)``) or None: regridded to the
         model's grid and added as observations of its top level
         (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``).
+    array_library
+        Where the members are interpolated in depth and regridded (see
+        :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch drew them on
+        until they are on the target grid; the results are numpy whichever it is.
 
     Returns
     -------
@@ -142,10 +160,10 @@ def diffusion_step(
         binned = with_surface_field(binned, field, extra)
     mean, sd, members = diffusion_analysis(
         binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy, native_sea,
-        config, time_key,
+        config, time_key, array_library,
     )  # fmt: skip
     if same_levels and same_grid:
-        return mean, sd, members
+        return to_numpy(mean), to_numpy(sd), to_numpy(members)
     if not same_levels:
         members = interpolate_levels(members, model_levels, levels)
     if not same_grid:
@@ -154,7 +172,8 @@ def diffusion_step(
         back = (Regridder.bilinear if finer else Regridder.conservative)(
             nlat, nlon, grid_lat, grid_lon
         )
-        members = back(members)
-        members = fill_from_nearest(members, sea, grid_lat, grid_lon)
+        members = back(members)  # on the members' device
+        members = fill_from_nearest(to_numpy(members), sea, grid_lat, grid_lon)
+    members = to_numpy(members)
     members[:, ~sea] = np.nan
     return members.mean(axis=0), members.std(axis=0, ddof=1), members
