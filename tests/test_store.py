@@ -216,6 +216,18 @@ def test_foreign_directory_is_refused(small):
     assert (out / "precious.txt").read_text() == "keep me"
 
 
+def test_the_array_library_is_a_batch_option(small):
+    """``array_library`` passes through a batch run to the kernels (here the array API's
+    reference library on the CPU) and gives the numpy analysis."""
+    out = small["dir"] / "strict.zarr"
+    run_batch(small["target"], small["profiles"], out, array_library="array_api_strict")
+    assert read_manifest(out)["fingerprint"]["array_library"] == "array_api_strict"
+    expected = xdepthdif.reconstruct(small["target"], small["profiles"])
+    np.testing.assert_allclose(
+        xr.open_zarr(out)["thetao"], expected["thetao"].astype("f4"), rtol=1e-6, atol=1e-6
+    )
+
+
 def test_bad_options_are_typed_errors(small, capsys):
     out = str(small["dir"] / "x.zarr")
     assert cli.main(_args(small, out, "--option", "oops")) == 1

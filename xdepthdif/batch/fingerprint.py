@@ -49,7 +49,8 @@ def fingerprint(
     -------
     dict
         ``method``, ``config`` (the ``<method>_*`` attributes, without the model's path),
-        ``window`` and ``keep_members``, ``algorithm_version``, ``model_sha256`` and
+        ``window``, ``keep_members`` and ``array_library`` (another library's kernels agree
+        to rounding, not bit for bit), ``algorithm_version``, ``model_sha256`` and
         ``model_card_sha256`` (diffusion: the weights' digest and the card's seal),
         ``climatology_sha256`` (the shipped climatology), ``observations_sha256``,
         ``target_sha256`` and ``target_steps_sha256`` (see :func:`observations_sha256`,
@@ -70,6 +71,7 @@ def fingerprint(
         "config": config,
         "window": options.get("window"),
         "keep_members": bool(options.get("keep_members", False)),
+        "array_library": options.get("array_library", "numpy"),
         "algorithm_version": result.attrs.get("algorithm_version"),
         "model_sha256": result.attrs.get(f"{method}_sha256"),
         "model_card_sha256": _card_seal(method, options),

@@ -307,7 +307,8 @@ def _check_options(method: str, options: Mapping[str, Any]) -> None:
 
     if method not in METHODS:
         raise BatchError(f"Unknown method {method!r}; choose one of {sorted(METHODS)}.")
-    valid = {f.name for f in dataclasses.fields(METHODS[method])} | {"window", "keep_members"}
+    valid = {f.name for f in dataclasses.fields(METHODS[method])}
+    valid |= {"window", "keep_members", "array_library"}
     valid.discard("sha256")
     unknown = sorted(set(options) - valid)
     if unknown:
