@@ -347,8 +347,8 @@ def test_the_real_case_scores_the_cube_once_on_its_own_grid_with_the_shipped_cli
     res = target_of(truth).depthdif.reconstruct(obs=used).compute()  # a user's defaults
     counts = res["obs_count"].values
     expected = score(res["thetao"].values, truth, counts, withheld, sd=res["thetao_sd"].values)
-    for key in ("rmse_withheld", "mse_total", "mse_guidance"):
-        assert table.loc["OI", key] == pytest.approx(expected[key], rel=1e-9)
+    for key in ("rmse_withheld", "mse_total", "mse_guidance"):  # tallies keep 7 digits
+        assert table.loc["OI", key] == pytest.approx(expected[key], rel=1e-6)
     clim = shipped(target_of(truth)).values
     expected = score(clim, truth, counts, withheld)
     # area weights vary little over 1.5°S–9.8°S
