@@ -34,8 +34,9 @@ class SkillConfig:
         (its own knobs and a mean state that departs from the shipped climatology), one year
         apart so that the months are nearly independent for the bootstrap.
     validation_years
-        Years of the ``"validation"`` world whose month of the same calendar month make the
-        climatological ensemble's members and fit the SST vertical regression. Every choice
+        Years of the ``"validation"`` world: the month of each test month's calendar month in
+        these years makes the climatological ensemble's members and fits the SST vertical
+        regression. Every choice
         of the benchmark is made on this split or on the observations; none on the test.
     fractions
         Shares of ocean columns observed.
