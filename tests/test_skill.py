@@ -114,15 +114,11 @@ def test_sst_goes_through_the_ostia_l4_layout_and_back(small_case, tmp_path):
     assert 0.3 < np.nanstd(noisy - top.values[warm]) < 0.5  # some turn icy with the noise
 
 
-@pytest.mark.filterwarnings("ignore::xdepthdif.errors.EmptyTimeStepWarning")
-def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
-    """calibrate_spread's factors, stored in the card, scale each level's deviations so that
-    the same OSSE (same seeds) then has spread-skill 1 wherever no factor hit the clip."""
-    import dataclasses
-
+def _tiny_model(folder, resolution):
+    """An untrained tiny prior on the synthetic ocean's 42 levels."""
     torch = pytest.importorskip("torch")
     from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
-    from xdepthdif.prior.model import ModelCard, save_checkpoint, update_card, verify
+    from xdepthdif.prior.model import ModelCard, save_checkpoint
     from xdepthdif.prior.synthetic import en4_like_levels
 
     levels = en4_like_levels()
@@ -132,12 +128,25 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
     card = ModelCard(
         {"class": "UNet", "kwargs": kwargs},
         levels=tuple(levels.tolist()),
-        native_resolution_deg=10.0,
+        native_resolution_deg=resolution,
         normalisation={"mean": [15.0 - 0.002 * z for z in levels], "std": [2.0] * len(levels)},
         training={"data": "untrained", "command": "test", "steps": 0, "seed": 0, "date": "-"},
         algorithm_version="1",
     )
-    path = save_checkpoint(tmp_path / "m", net.state_dict(), card)
+    return save_checkpoint(folder / "m", net.state_dict(), card)
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.EmptyTimeStepWarning")
+def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
+    """calibrate_spread's factors, stored in the card, scale each level's deviations so that
+    the same OSSE (same seeds) then has spread-skill 1 wherever no factor hit the clip."""
+    import dataclasses
+
+    from xdepthdif.prior.model import update_card, verify
+    from xdepthdif.prior.synthetic import en4_like_levels
+
+    levels = en4_like_levels()
+    path = _tiny_model(tmp_path, 10.0)
     options = {"resolution": 10.0, "months": ("2015-02",), "members": 3, "fraction": 0.1}
     factor = calibrate_spread(path, **options, log=lambda _m: None)
     assert factor.shape == (len(levels),) and np.all((factor >= 0.2) & (factor <= 5))
@@ -228,28 +237,6 @@ def test_sst_regression_recovers_each_bands_coefficient():
         reg.add(coef[:, :, None] * sst + rng.normal(0, 0.05, (2, 4, 20)), sst)
     np.testing.assert_allclose(reg.predict(np.ones((4, 20)))[:, :, 0], coef, atol=0.02)
     assert np.all(reg.predict(np.full((4, 20), np.nan)) == 0)  # no SST: no anomaly
-
-
-def _tiny_model(folder, resolution):
-    """An untrained tiny prior on the synthetic ocean's 42 levels."""
-    torch = pytest.importorskip("torch")
-    from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
-    from xdepthdif.prior.model import ModelCard, save_checkpoint
-    from xdepthdif.prior.synthetic import en4_like_levels
-
-    levels = en4_like_levels()
-    torch.manual_seed(0)
-    kwargs = {"levels": len(levels), "base_channels": 8, "channel_mult": [1, 2], "cond_dim": 16}
-    net = EDMDenoiser(UNet(UNetConfig(**{**kwargs, "channel_mult": (1, 2)})))
-    card = ModelCard(
-        {"class": "UNet", "kwargs": kwargs},
-        levels=tuple(levels.tolist()),
-        native_resolution_deg=resolution,
-        normalisation={"mean": [15.0 - 0.002 * z for z in levels], "std": [2.0] * len(levels)},
-        training={"data": "untrained", "command": "test", "steps": 0, "seed": 0, "date": "-"},
-        algorithm_version="1",
-    )
-    return save_checkpoint(folder / "m", net.state_dict(), card)
 
 
 @pytest.fixture(scope="module")

@@ -107,10 +107,6 @@ class _Scorer:
                 out.setdefault(k, []).append(v.tolist())
         return out
 
-    def field(self, values: np.ndarray) -> dict[str, list]:
-        """A field without an error estimate (the climatology, the regression)."""
-        return self.tallies(values)
-
     def gaussian(self, res: xr.Dataset, sigma_o: np.ndarray) -> dict[str, list]:
         """An analysis with its error ``thetao_sd`` (OI); ``sigma_o`` (per level) is the
         error it assumed for an observation, beyond the profiles' noise."""
@@ -212,7 +208,8 @@ def evaluate_case(
     n = truth.sizes["time"]
     oi, sec_oi = _timed(lambda: target.depthdif.reconstruct(obs=used))
     scorer = _Scorer(truth, oi["obs_count"].values, withheld, cfg.noise_sd)
-    clim = climatology(truth).values
+    # the validation record holds the truth's climatology already; one grid's shares share it
+    clim = climatology(truth).values if validation is None else validation.climatology
     rows = []
 
     def add(method, tallies, seconds=0.0, nfe=None, members=None, **extra):
@@ -226,7 +223,7 @@ def evaluate_case(
             f"{s['crps'][0]:.3f}  spread/skill {s['spread_skill'][0]:.2f}  {seconds / n:.2f} s/step"
         )
 
-    add("climatology", scorer.field(clim))
+    add("climatology", scorer.tallies(clim))
     if validation is not None:
         members = validation.members()
         add("climatological ensemble", scorer.ensemble(members), members=members.shape[0])
@@ -245,7 +242,7 @@ def evaluate_case(
             estimate = clim + np.stack([validation.regression.predict(a) for a in sst_anomaly])
             add(
                 "SST vertical regression",
-                scorer.field(np.where(np.isfinite(clim), estimate, np.nan)),
+                scorer.tallies(np.where(np.isfinite(clim), estimate, np.nan)),
             )
     for steps in cfg.steps:
         res, sec = _diffusion(target, used, cfg, steps)
