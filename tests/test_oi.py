@@ -196,7 +196,7 @@ def test_maximum_likelihood_recovers_the_covariance_it_was_given():
     lat, lon = np.arange(-24.0, 25.0, 2.0), np.arange(100.0, 160.0, 2.0)
     truth = CovParams(sigma_b=1.2, sigma_o=0.3, large_km=1500.0, meso_km=400.0, meso_share=0.5)
     steps = []
-    for _ in range(3):
+    for _ in range(6):
         field = _gaussian_field(rng, lat, lon, truth)
         seen = rng.random(field.shape) < 0.3
         obs = np.where(seen, field + truth.sigma_o * rng.standard_normal(field.shape), np.nan)
