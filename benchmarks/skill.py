@@ -7,7 +7,8 @@ with its bootstrap interval), ``docs/skill/cases/`` (every tally) and the figure
 grid, so the two cores of a small machine both work; a stopped run resumes.
 
 Run: ``.venv/bin/python benchmarks/skill.py`` (or ``make skill``); see docs/benchmarks.md for
-its wall time.
+its wall time. Further arguments go to every grid's ``xdepthdif bench skill``, e.g.
+``--rerun OI`` to redo only the OI's rows after a change to the OI.
 """
 
 import os
@@ -25,7 +26,8 @@ if __name__ == "__main__":
     grids = SkillConfig().grids
     runs = [
         subprocess.Popen(
-            [*command, "--grids", f"{g:g}", *([] if i == 0 else ["--no-real"])], env=env
+            [*command, "--grids", f"{g:g}", *([] if i == 0 else ["--no-real"]), *sys.argv[1:]],
+            env=env,
         )
         for i, g in enumerate(grids)
     ]

@@ -306,6 +306,34 @@ def test_a_stopped_benchmark_resumes_and_refuses_mixed_settings(quick_run, tmp_p
         write_report(out)
 
 
+def test_rerun_redoes_only_the_named_rows_and_keeps_the_others(quick_run, tmp_path):
+    import shutil
+
+    from xdepthdif.evaluation.cases import case_files, read_case, write_case
+    from xdepthdif.evaluation.protocol import quick_config
+    from xdepthdif.evaluation.skill import run_skill
+
+    out = tmp_path / "out"
+    shutil.copytree(quick_run, out)
+    (case,) = case_files(out)
+    original = read_case(case)
+    marked = json.loads(json.dumps(original))
+    for row in marked["rows"]:  # mark every row: rerun rows lose the mark, kept rows keep it
+        row["tallies"] = {k: np.full(np.shape(v), 7.0).tolist() for k, v in row["tallies"].items()}
+    write_case(case, marked)
+    run_skill(out, quick_config(), log=lambda _m: None, rerun=["OI"])
+    after = read_case(case)
+    assert [r["method"] for r in after["rows"]] == [r["method"] for r in original["rows"]]
+    for old, new in zip(original["rows"], after["rows"], strict=True):
+        if new["method"].startswith("OI"):  # the OI and its ceiling, computed again
+            assert new["tallies"] == old["tallies"]
+        else:
+            assert all(np.all(np.asarray(v) == 7.0) for v in new["tallies"].values())
+    assert after["rerun"][0]["methods"] == ["OI"]
+    with pytest.raises(FileNotFoundError, match="run the benchmark in full"):
+        run_skill(tmp_path / "empty", quick_config(), log=lambda _m: None, rerun=["OI"])
+
+
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.ImplausibleOutputWarning")
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
 def test_the_real_case_scores_the_cube_once_on_its_own_grid_with_the_shipped_climatology(

@@ -130,7 +130,7 @@ def _bench_skill(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(quick_config() if args.quick else SkillConfig(), **changes)
     start = time.perf_counter()
     log = (lambda _msg: None) if args.quiet else print
-    run_skill(args.out, cfg, log=log)
+    run_skill(args.out, cfg, log=log, rerun=args.rerun)
     if not args.quiet:
         print(f"wrote {args.out}/skill.md in {time.perf_counter() - start:.0f} s")
     return 0
@@ -300,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--seed", type=int, help="seed of the sampling and the ensembles")
     sk.add_argument("--no-real", action="store_true", help="skip the real South Atlantic cube")
     sk.add_argument("--quiet", action="store_true", help="print nothing")
+    sk.add_argument(
+        "--rerun",
+        nargs="+",
+        metavar="METHOD",
+        help="in cases already run, redo only the rows whose method starts with these "
+        "(e.g. OI), keeping the others",
+    )
     sk.add_argument(
         "--report-only", action="store_true", help="rewrite skill.md and figures from cases/"
     )

@@ -25,13 +25,13 @@ directly and what a misspecified shape (a Gaussian family, one shape per band) g
 first.
 
 Time steps (and levels) are independent blocks of the likelihood. A level with more than
-``max_block`` observations in a time step (a few more when they fit the same cost) is cut into spatially compact groups of at most that
-many (:func:`compact_groups`), of which a few, drawn with a fixed seed, enter the likelihood
-(a composite likelihood that ignores the correlation between groups). A group is a
-neighbourhood, so the mesoscale shows however dense the profiles are; a random subset of a
-dense level spreads its observations a basin apart and hides it (on the validation world at
-1°, 20 % of columns, compact groups cut the RMSE of the analysis from 0.258 to 0.225 °C). A
-fit costs seconds whatever the data volume.
+``max_block`` observations in a time step (a few more when they fit the same cost) is cut
+into spatially compact groups of at most that many (:func:`compact_groups`), of which a few,
+drawn with a fixed seed, enter the likelihood (a composite likelihood that ignores the
+correlation between groups). A group is a neighbourhood, so the mesoscale shows however
+dense the profiles are; a random subset of a dense level spreads its observations a basin
+apart and hides it (on the validation world at 1°, 20 % of columns, compact groups cut the
+RMSE of the analysis from 0.258 to 0.225 °C). A fit costs seconds whatever the data volume.
 
 Examples
 --------

@@ -34,7 +34,7 @@ import dataclasses
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -198,9 +198,11 @@ def evaluate_case(
     cfg: SkillConfig,
     validation: Validation | None = None,
     log: Callable[[str], object] = print,
+    methods: Sequence[str] | None = None,
 ) -> dict:
     """Every row of the benchmark for one truth and one share of observed columns: a record
-    with the case, its months and levels, and each row's tallies."""
+    with the case, its months and levels, and each row's tallies (only the rows whose method
+    starts with one of ``methods``, when given)."""
     from ..background import climatology
 
     used, withheld = observe(truth, fraction, cfg.seed, cfg.noise_sd, cfg.withheld)
@@ -211,6 +213,9 @@ def evaluate_case(
     # the validation record holds the truth's climatology already; one grid's shares share it
     clim = climatology(truth).values if validation is None else validation.climatology
     rows = []
+
+    def wanted(method: str) -> bool:
+        return methods is None or any(method.startswith(m) for m in methods)
 
     def add(method, tallies, seconds=0.0, nfe=None, members=None, **extra):
         row = {"method": method, "nfe": nfe, "members": members}
@@ -223,33 +228,39 @@ def evaluate_case(
             f"{s['crps'][0]:.3f}  spread/skill {s['spread_skill'][0]:.2f}  {seconds / n:.2f} s/step"
         )
 
-    add("climatology", scorer.tallies(clim))
-    if validation is not None:
+    if wanted("climatology"):
+        add("climatology", scorer.tallies(clim))
+    if validation is not None and wanted("climatological ensemble"):
         members = validation.members()
         add("climatological ensemble", scorer.ensemble(members), members=members.shape[0])
-    add("OI", scorer.gaussian(oi, assumed_obs_error(oi)), sec_oi)
-    best, sec, choice = truth_tuned_oi(
-        target, used, "climatology", truth, clim, oi, cfg.multipliers, cfg.seed,
-        search_steps=cfg.ceiling_months,
-    )  # fmt: skip
-    tallies = scorer.gaussian(best, assumed_obs_error(best))
-    add("OI tuned on the truth (ceiling)", tallies, sec * n, ceiling=choice)
+    if wanted("OI"):
+        add("OI", scorer.gaussian(oi, assumed_obs_error(oi)), sec_oi)
+    if wanted("OI tuned on the truth (ceiling)"):
+        best, sec, choice = truth_tuned_oi(
+            target, used, "climatology", truth, clim, oi, cfg.multipliers, cfg.seed,
+            search_steps=cfg.ceiling_months,
+        )  # fmt: skip
+        tallies = scorer.gaussian(best, assumed_obs_error(best))
+        add("OI tuned on the truth (ceiling)", tallies, sec * n, ceiling=choice)
     informed = None
     if cfg.sst_noise:
         informed = with_sst(target, truth, cfg.sst_noise, cfg.seed)
-        if validation is not None and validation.regression is not None:
+        regression = None if validation is None else validation.regression
+        if regression is not None and wanted("SST vertical regression"):
             sst_anomaly = informed["sst"].transpose("time", "lat", "lon").values - clim[:, 0]
-            estimate = clim + np.stack([validation.regression.predict(a) for a in sst_anomaly])
+            estimate = clim + np.stack([regression.predict(a) for a in sst_anomaly])
             add(
                 "SST vertical regression",
                 scorer.tallies(np.where(np.isfinite(clim), estimate, np.nan)),
             )
     for steps in cfg.steps:
-        res, sec = _diffusion(target, used, cfg, steps)
-        members = res["thetao_members"].transpose("realization", *truth.dims).values
-        add(f"diffusion, {steps} steps", scorer.ensemble(members), sec, 2 * steps - 1, cfg.members)
-    if informed is not None:
-        steps = DiffusionConfig().steps
+        if wanted(f"diffusion, {steps} steps"):
+            res, sec = _diffusion(target, used, cfg, steps)
+            members = res["thetao_members"].transpose("realization", *truth.dims).values
+            tallies = scorer.ensemble(members)
+            add(f"diffusion, {steps} steps", tallies, sec, 2 * steps - 1, cfg.members)
+    steps = DiffusionConfig().steps
+    if informed is not None and wanted(f"diffusion, {steps} steps, + SST"):
         res, sec = _diffusion(informed, used, cfg, steps)
         members = res["thetao_members"].transpose("realization", *truth.dims).values
         tallies = scorer.ensemble(members)
@@ -273,7 +284,10 @@ def _done(path: Path, cfg: SkillConfig) -> bool:
 
 
 def run_skill(
-    out: str | Path, cfg: SkillConfig | None = None, log: Callable[[str], object] = print
+    out: str | Path,
+    cfg: SkillConfig | None = None,
+    log: Callable[[str], object] = print,
+    rerun: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Run the benchmark into ``out``: ``cases/*.json.gz`` (every tally), then ``skill.md``,
     ``skill.json`` and figures (:func:`xdepthdif.evaluation.report.write_report`).
@@ -281,6 +295,12 @@ def run_skill(
     Cases already in ``out`` with the same settings are kept, so a stopped run resumes; run
     one process per grid (``grids=(1.0,)``, ``grids=(4.0,)``) into the same folder to use
     more cores.
+
+    ``rerun`` (method prefixes, e.g. ``["OI"]``) recomputes, in every case already there, only
+    the rows whose method starts with one of them, and keeps the others as they are: after a
+    change to the OI, its rows and its ceiling's are redone without drawing the diffusion
+    ensembles again. Use it only when the kept rows' inputs (the model, the profiles, the
+    code of those methods) have not changed; the case records which rows were rerun, when.
     """
     from ..prior.world import world_months
     from .report import write_report
@@ -290,7 +310,7 @@ def run_skill(
     out = Path(out)
     for grid in cfg.grids:
         case = f"global {grid:g}°"
-        todo = [f for f in cfg.fractions if not _done(case_path(out, case, f), cfg)]
+        todo = [f for f in cfg.fractions if rerun or not _done(case_path(out, case, f), cfg)]
         if not todo:
             log(f"{case}: done already")
             continue
@@ -298,11 +318,31 @@ def run_skill(
         log(f"{case}: truth {dict(truth.sizes)}")
         validation = validation_for(truth, cfg, log)
         for fraction in todo:
-            record = evaluate_case(case, truth, fraction, cfg, validation, log)
-            write_case(case_path(out, case, fraction), record)
-    if cfg.real_case and not _done(case_path(out, REAL_CASE, cfg.real_fraction), cfg):
+            _run_case(out, case, truth, fraction, cfg, validation, log, rerun)
+    if cfg.real_case and (rerun or not _done(case_path(out, REAL_CASE, cfg.real_fraction), cfg)):
         real = dataclasses.replace(cfg, sst_noise=0.0, ceiling_months=1)
-        record = evaluate_case(REAL_CASE, atlantic_snapshot(), cfg.real_fraction, real, None, log)
-        record["config"] = case_config(cfg)
-        write_case(case_path(out, REAL_CASE, cfg.real_fraction), record)
+        truth = atlantic_snapshot()
+        _run_case(out, REAL_CASE, truth, cfg.real_fraction, real, None, log, rerun, cfg)
     return write_report(out)
+
+
+def _run_case(out, case, truth, fraction, cfg, validation, log, rerun, stored_cfg=None) -> None:
+    """Evaluate one case and write it; with ``rerun``, only those rows, merged into the case
+    already written (which must exist, with the same settings)."""
+    path = case_path(out, case, fraction)
+    stored_cfg = stored_cfg or cfg
+    if rerun and not _done(path, stored_cfg):
+        raise FileNotFoundError(
+            f"{path} is missing or was run with other settings: run the benchmark in full "
+            "before rerunning some of its rows."
+        )
+    record = evaluate_case(case, truth, fraction, cfg, validation, log, methods=rerun)
+    record["config"] = case_config(stored_cfg)
+    if rerun:
+        old = read_case(path)
+        fresh = {row["method"]: row for row in record["rows"]}
+        record["rows"] = [fresh.pop(row["method"], row) for row in old["rows"]]
+        record["rows"] += list(fresh.values())
+        note = {"methods": list(rerun), "date": pd.Timestamp.now("UTC").isoformat()[:19]}
+        record["rerun"] = [*old.get("rerun", []), note]
+    write_case(path, record)
