@@ -155,7 +155,7 @@ def test_round_trip_keeps_tensors_and_card(tmp_path):
 def test_card_json_round_trip_and_keys():
     card = make_card(sha256="ab" * 32)
     text = card.to_json()
-    assert sorted(json.loads(text)) == sorted([*REQUIRED, "notes", "card_sha256"])
+    assert sorted(json.loads(text)) == sorted([*REQUIRED, "notes", "kind", "card_sha256"])
     assert ModelCard.from_json(text) == card
     # lists and tuples give equal cards: the constructor normalises
     assert make_card(levels=[5, 50, 400]) == make_card()
@@ -280,6 +280,33 @@ def test_notes_are_optional():
     assert ModelCard.from_json(json.dumps(raw)).notes == ""
 
 
+def test_a_card_without_kind_is_a_guided_prior_and_keeps_its_seal(ckpt):
+    """Cards written before ``kind`` existed load, verify against the seal of their own
+    content, and read as guided priors."""
+    from xdepthdif.prior.checks import SEAL, card_digest
+
+    card_path = ckpt.with_suffix(".json")
+    raw = json.loads(card_path.read_text())
+    assert raw["kind"] == "guided-prior"
+    del raw["kind"]
+    raw[SEAL] = card_digest(raw)  # as an older xdepthdif sealed it
+    card_path.write_text(json.dumps(raw, indent=2))
+    assert model.verify(ckpt).kind == "guided-prior"
+    assert model.card_seal(ckpt) == raw[SEAL]
+
+
+def test_the_shipped_default_card_has_no_kind_and_still_verifies():
+    raw = json.loads(model.default_model_path().with_suffix(".json").read_text())
+    assert "kind" not in raw
+    assert model.verify(model.default_model_path()).kind == "guided-prior"
+
+
+@pytest.mark.parametrize("kind", ["guided-prior", "conditional"])
+def test_cards_of_either_kind_round_trip(kind):
+    card = make_card(kind=kind)
+    assert ModelCard.from_json(card.to_json()).kind == kind
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -292,6 +319,11 @@ def test_notes_are_optional():
         ({"architecture": {"kwargs": {}}}, "'class'"),
         ({"native_resolution_deg": float("nan")}, "native_resolution_deg must be finite"),
         ({"format_version": 99}, "format_version 99"),
+        ({"kind": "residual"}, "kind must be one of"),
+        (
+            {"normalisation": {"mean": [1, 2, 3], "std": [1, 1, 1], "climatology": "yearly"}},
+            "climatology must be one of .*'shipped'",
+        ),
     ],
 )
 def test_invalid_cards_are_refused(changes, message):

@@ -35,7 +35,7 @@ from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperat
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
-from .prior.checks import check_architecture
+from .prior.checks import check_architecture, check_guided_prior
 from .prior.model import (
     check_torch,
     checkpoint_paths,
@@ -295,6 +295,7 @@ def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfi
     check_torch()  # here, not in the first task on a worker
     weights = resolve_model(config.model)
     card = verify(weights)
+    check_guided_prior(card, str(checkpoint_paths(weights)[1]))
     check_architecture(card, str(checkpoint_paths(weights)[1]))
     check_levels(card.levels, grid.depth, f" {weights}")
     return dataclasses.replace(config, model=str(weights), sha256=card.sha256)

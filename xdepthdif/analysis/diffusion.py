@@ -3,15 +3,16 @@ the GPU): the only torch bridge.
 
 A checkpoint (see :mod:`xdepthdif.prior.model`) holds an EDM-preconditioned :class:`~xdepthdif.core.
 network.UNet` prior over depth-level fields normalised per level, optionally anomalies about a
-monthly climatology stored with the weights. :func:`diffusion_analysis` works on the model's
-own levels and a grid of its native spacing: it normalises the gridded super-observations,
-guides the Heun sampler towards them with MMPS (Rozet et al. 2024: the update goes through the
-denoiser's Jacobian, so an isolated profile spreads along the learned covariance), draws
-``members`` samples, applies the card's per-level spread calibration and returns their mean,
-spread and the members themselves, in °C. :func:`xdepthdif.analysis.native.diffusion_step`
-goes from profiles to any target grid: it bins the profiles on the model's native grid, runs
-:func:`diffusion_analysis`, then interpolates the members in depth and regrids them to the
-target.
+monthly climatology stored with the weights or about the shipped climatology
+(:func:`xdepthdif.prior.climatology.model_climatology`). :func:`diffusion_analysis` works on
+the model's own levels and a grid of its native spacing: it normalises the gridded
+super-observations, guides the Heun sampler towards them with MMPS (Rozet et al. 2024: the
+update goes through the denoiser's Jacobian, so an isolated profile spreads along the learned
+covariance), draws ``members`` samples, applies the card's per-level spread calibration and
+returns their mean, spread and the members themselves, in °C.
+:func:`xdepthdif.analysis.native.diffusion_step` goes from profiles to any target grid: it bins
+the profiles on the model's native grid, runs :func:`diffusion_analysis`, then interpolates the
+members in depth and regrids them to the target.
 
 torch is imported inside the functions that need it: importing this module (which
 :mod:`xdepthdif.reconstruct` does for :class:`DiffusionConfig`) does not import torch. The
@@ -44,7 +45,8 @@ import numpy as np
 
 from ..array_library import namespace, to_library
 from ..errors import GridError
-from ..prior.climatology import climatology_at
+from ..prior.checks import check_guided_prior
+from ..prior.climatology import model_climatology
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
 from ..progress import report
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
@@ -209,6 +211,7 @@ def _build(card, state_dict):
     """Build the EDM denoiser described by a model card and load its weights."""
     from ..core.network import EDMDenoiser, UNet, UNetConfig
 
+    check_guided_prior(card)
     arch = card.architecture
     if arch["class"] != "UNet":
         raise ValueError(f"unknown architecture {arch['class']!r}; this version knows 'UNet'.")
@@ -307,9 +310,9 @@ def diffusion_analysis(
 
     mu = np.asarray(card.normalisation["mean"], float)[:, None, None]
     std = np.asarray(card.normalisation["std"], float)[:, None, None]
-    clim = getattr(denoiser, "climatology", None)
+    clim = model_climatology(card, getattr(denoiser, "climatology", None), doy, lat, lon)
     if clim is not None:
-        mu = mu + climatology_at(clim["mean"], clim["lat"], clim["lon"], doy, lat, lon)
+        mu = mu + clim
     observed = (obs_count > 0) & ocean & np.isfinite(obs_mean)
     count = np.where(observed, obs_count, 1)
     err = np.where(np.isfinite(obs_err_var), obs_err_var, 0.0)

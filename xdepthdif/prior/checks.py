@@ -139,3 +139,23 @@ def check_architecture(card: Any, source: str = "model card") -> None:
             f"{sorted(known)}); the card was edited or written by another version: restore it "
             "or use another checkpoint."
         )
+
+
+def check_guided_prior(card: Any, source: str = "model card") -> None:
+    """Refuse, before any graph is built, a checkpoint that ``method="diffusion"`` cannot
+    sample: one whose card's ``kind`` is not ``"guided-prior"``.
+
+    ``card`` is a :class:`~xdepthdif.prior.model.ModelCard`.
+
+    Raises
+    ------
+    ModelCardError
+        For a ``"conditional"`` model (conditioned on first guess, OI and observations).
+    """
+    if card.kind != "guided-prior":
+        raise ModelCardError(
+            f"{source}: the model is of kind {card.kind!r}, a model conditioned on the first "
+            "guess, OI and observations; this version of xdepthdif samples only unconditional "
+            "priors guided by the observations (kind 'guided-prior'). Use such a checkpoint "
+            "(model='default') or a version of xdepthdif that samples conditional models."
+        )

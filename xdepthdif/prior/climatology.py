@@ -1,9 +1,10 @@
 """Monthly climatologies: computed from gridded training data, evaluated at any day and grid.
 
-The diffusion prior models anomalies about the monthly climatology of its training data (the
-residual idea of CorrDiff, Mardani et al. 2023): the climatology carries the large, predictable
-part of the field (latitude, season, basin structure) and the network the part that observations
-must decide. Numpy only.
+The diffusion prior models anomalies about a climatology (the residual idea of CorrDiff, Mardani
+et al. 2023): the monthly climatology of its training data, stored with its weights, or
+xdepthdif's shipped climatology (:func:`model_climatology` evaluates either). The climatology
+carries the large, predictable part of the field (latitude, season, basin structure) and the
+network the part that observations must decide. Numpy only.
 
 Examples
 --------
@@ -20,7 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["climatology_at", "month_of", "month_weights", "monthly_climatology"]
+__all__ = [
+    "climatology_at",
+    "model_climatology",
+    "month_of",
+    "month_weights",
+    "monthly_climatology",
+]
 
 MONTH_DAYS = 365.25 / 12
 
@@ -85,3 +92,46 @@ def climatology_at(
         field = fill_from_nearest(field, np.ones(field.shape[-2:], bool), clim_lat, clim_lon)
         field = Regridder.bilinear(clim_lat, clim_lon, lat, lon)(field)
     return fill_from_nearest(field, np.ones(field.shape[-2:], bool), lat, lon)
+
+
+def model_climatology(
+    card, stored: dict | None, doy: float, lat: np.ndarray, lon: np.ndarray
+) -> np.ndarray | None:
+    """The climatology a model's anomalies are about, ``(level, lat, lon)`` in °C, or None.
+
+    Parameters
+    ----------
+    card : ModelCard
+        Its ``normalisation["climatology"]`` says which: ``"monthly"``, the climatology
+        ``stored`` with the weights (numpy ``mean`` ``(12, level, lat, lon)``, ``lat``,
+        ``lon``) by :func:`climatology_at`; ``"shipped"``, xdepthdif's shipped climatology on
+        the model's levels by :meth:`xdepthdif.background.ClimatologySpec.on_grid`, as the
+        training world subtracted it; none: None.
+    stored : dict or None
+    doy : float
+        Day of year.
+    lat, lon : numpy.ndarray
+        The grid (degrees).
+
+    Raises
+    ------
+    CheckpointError
+        When the card says ``"monthly"`` and the weights hold no climatology.
+    """
+    kind = card.normalisation.get("climatology")
+    if kind == "shipped":
+        from ..background import ClimatologySpec
+
+        levels = np.asarray(card.levels, float)
+        return ClimatologySpec.shipped().on_grid(float(doy), levels, lat, lon)
+    if kind == "monthly":
+        if not stored:
+            from ..errors import CheckpointError
+
+            raise CheckpointError(
+                "the model card says the model's anomalies are about the monthly climatology "
+                "stored with its weights, but the weights hold no 'climatology/' tensors: the "
+                "checkpoint is incomplete; retrain it or restore its weights file"
+            )
+        return climatology_at(stored["mean"], stored["lat"], stored["lon"], doy, lat, lon)
+    return None

@@ -57,6 +57,10 @@ PathLike = str | os.PathLike[str]
 CARD_FORMAT_VERSION = 1
 _MAX_HEADER = 100_000_000  # safetensors' own limit on the JSON header, in bytes
 _TRAINING_KEYS = ("data", "command", "steps", "seed", "date")
+CLIMATOLOGIES = ("monthly", "shipped")
+"""Values of ``normalisation["climatology"]`` besides none (see :class:`ModelCard`)."""
+KINDS = ("guided-prior", "conditional")
+"""Values of :attr:`ModelCard.kind`."""
 _ONLY = "only safetensors weights are accepted (a pickle can run code on load): re-download it "
 _ONLY += "or convert it with safetensors.torch.save_file() where you trust it"
 
@@ -91,8 +95,18 @@ class ModelCard:
         Horizontal grid spacing the model was trained at, in degrees.
     normalisation : dict
         ``{"mean": [...], "std": [...]}``, one value per level, in °C, applied after subtracting
-        the monthly climatology stored with the weights when ``"climatology": "monthly"``;
-        optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
+        a climatology named by ``"climatology"``:
+
+        - absent: none, the network models the field itself;
+        - ``"monthly"``: the monthly climatology of the training data, stored with the weights
+          (tensors ``climatology/...``), interpolated between months at sampling time;
+        - ``"shipped"``: xdepthdif's shipped climatology
+          (:meth:`xdepthdif.background.ClimatologySpec.on_grid`), evaluated at sampling time on
+          the patch's latitudes and longitudes, the model's levels and the time step's day of
+          year, as the training world and ``reconstruct``'s default background evaluate it; no
+          climatology is stored with the weights.
+
+        Optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
         from its mean are multiplied (see
         :func:`xdepthdif.evaluation.calibration.calibrate_spread`).
     training : dict
@@ -103,6 +117,12 @@ class ModelCard:
         Hex digest of the ``.safetensors`` file; :func:`save_checkpoint` fills it in.
     notes : str
     format_version : int
+    kind : str
+        ``"guided-prior"``: an unconditional prior that observations guide at sampling time
+        (ReconMOST's design; what ``method="diffusion"`` samples), or ``"conditional"``: a
+        model conditioned on the first guess, OI and observations (DepthDif's design), which
+        this version can describe but not sample. A card written before this field existed
+        reads as ``"guided-prior"``.
     """
 
     architecture: dict[str, Any]
@@ -114,6 +134,7 @@ class ModelCard:
     sha256: str = ""
     notes: str = ""
     format_version: int = CARD_FORMAT_VERSION
+    kind: str = "guided-prior"
 
     def __post_init__(self) -> None:
         arch, norm, train = self.architecture, self.normalisation, self.training
@@ -135,7 +156,9 @@ class ModelCard:
         set_("architecture", {"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))})
         set_("native_resolution_deg", _floats("native_resolution_deg", [res], 1, True)[0])
         clim = norm.get("climatology")
-        _need(clim in (None, "monthly"), f"normalisation climatology: 'monthly' or none, {clim!r}")
+        ok = clim is None or clim in CLIMATOLOGIES
+        _need(ok, f"normalisation climatology must be one of {CLIMATOLOGIES} or none, not {clim!r}")
+        _need(self.kind in KINDS, f"kind must be one of {KINDS}, found {self.kind!r}")
         extra = {"climatology": clim} if clim else {}
         if norm.get("spread_scale") is not None:
             extra["spread_scale"] = _floats("spread_scale", norm["spread_scale"], n, True)
@@ -157,7 +180,10 @@ class ModelCard:
         except json.JSONDecodeError as err:
             raise ModelCardError(f"{source} is not valid JSON: {err}") from err
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [k for k in names if k != "notes" and (not isinstance(raw, dict) or k not in raw)]
+        optional = ("notes", "kind")  # kind: cards written before it existed are guided priors
+        missing = [
+            k for k in names if k not in optional and (not isinstance(raw, dict) or k not in raw)
+        ]
         if missing:
             found = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
             raise ModelCardError(f"{source} lacks required key(s) {missing}; found {found}")
