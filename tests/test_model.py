@@ -479,6 +479,30 @@ def test_resolve_a_path(tmp_path, ckpt, monkeypatch):
         model.resolve_model("prior")
 
 
+def test_resolve_a_shipped_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(model, "models_folder", lambda: tmp_path / "models")
+    model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
+    model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
+    (tmp_path / "models" / "orphan.safetensors").write_bytes(b"")  # no card: not shipped
+    assert model.shipped_models() == ["default", "world"]
+    assert model.resolve_model("world") == (tmp_path / "models" / "world.safetensors").resolve()
+    assert model.resolve_model("default") == model.default_model_path().resolve()
+    monkeypatch.chdir(tmp_path)
+    model.save_checkpoint(tmp_path / "world", linear_state(2), make_card())
+    assert model.resolve_model("world").parent.name == "models"  # the shipped name wins
+    assert model.resolve_model("./world") == (tmp_path / "world.safetensors").resolve()
+
+
+def test_an_unknown_name_lists_the_shipped_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(model, "models_folder", lambda: tmp_path / "models")
+    model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
+    model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=r"checkpoint wrld not found") as info:
+        model.resolve_model("wrld")
+    assert "shipped with xdepthdif: ['default', 'world']" in str(info.value)
+
+
 def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path):
     """The first byte of a safetensors file is the low byte of its header length: 0x80, the
     pickle marker, for one file in 256. Such a file must load."""

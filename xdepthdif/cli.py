@@ -296,7 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     sk.add_argument("--fractions", type=float, nargs="+", help="shares of columns observed")
     sk.add_argument("--steps", type=int, nargs="+", help="sampler steps of the diffusion rows")
     sk.add_argument("--members", type=int, help="ensemble size of the diffusion rows")
-    sk.add_argument("--model", help="checkpoint of the diffusion rows (default: the shipped one)")
+    sk.add_argument(
+        "--model",
+        help="checkpoint (path or shipped name) of the diffusion rows (default: 'default')",
+    )
     sk.add_argument("--seed", type=int, help="seed of the sampling and the ensembles")
     sk.add_argument("--no-real", action="store_true", help="skip the real South Atlantic cube")
     sk.add_argument("--quiet", action="store_true", help="print nothing")
@@ -321,7 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--method", choices=("oi", "diffusion"), default="oi", help="the analysis")
     rec.add_argument("--members", type=int, help="ensemble members (diffusion; default 8)")
     rec.add_argument("--steps", type=int, help="sampler steps (diffusion; default 10)")
-    rec.add_argument("--model", help="checkpoint (diffusion; default: the packaged prior)")
+    rec.add_argument(
+        "--model",
+        help="checkpoint path or the name of a shipped one (diffusion; default: 'default')",
+    )
     rec.add_argument(
         "--option",
         action="append",

@@ -83,8 +83,10 @@ class DiffusionConfig:
     Parameters
     ----------
     model
-        ``"default"`` (the bundled prior) or the path of a checkpoint (``NAME.safetensors`` with
-        ``NAME.json`` beside it). :func:`xdepthdif.reconstruct` replaces it by the resolved path.
+        ``"default"`` (the bundled prior), the name of another checkpoint shipped with
+        xdepthdif (:func:`~xdepthdif.prior.model.shipped_models`, e.g. ``"world"``) or the path
+        of a checkpoint (``NAME.safetensors`` with ``NAME.json`` beside it).
+        :func:`xdepthdif.reconstruct` replaces it by the resolved path.
     sha256
         Digest of the weights; filled in from the model card when the graph is built, and
         checked again when a worker loads the model.

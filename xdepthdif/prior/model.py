@@ -380,6 +380,11 @@ def clear_cache() -> None:
         _CACHE.loads = 0
 
 
+def models_folder() -> Path:
+    """The folder of the checkpoints that ship inside the package."""
+    return Path(__file__).parents[1] / "data" / "models"
+
+
 def default_model_path() -> Path:
     """Where the bundled default model lives inside the package (it may not be there yet).
 
@@ -388,11 +393,41 @@ def default_model_path() -> Path:
     >>> default_model_path().name
     'default.safetensors'
     """
-    return Path(__file__).parents[1] / "data" / "models" / "default.safetensors"
+    return models_folder() / "default.safetensors"
+
+
+def shipped_models() -> list[str]:
+    """Names of the checkpoints shipped in the package (``NAME.safetensors`` with ``NAME.json``).
+
+    Examples
+    --------
+    >>> "default" in shipped_models()
+    True
+    """
+    folder = models_folder()
+    names = {p.stem for p in folder.glob("*.safetensors")} if folder.is_dir() else set()
+    return sorted(n for n in names if (folder / f"{n}.json").is_file())
+
+
+def _is_name(model: PathLike) -> bool:
+    """A bare name (no folder, no suffix) that may name a shipped checkpoint."""
+    text = os.fspath(model)
+    return isinstance(model, str) and bool(text) and Path(text).name == text and "." not in text
 
 
 def resolve_model(model: PathLike) -> Path:
-    """The absolute weights path for ``"default"`` or a checkpoint path; refuse missing files.
+    """The absolute weights path of a shipped checkpoint's name or of a checkpoint path.
+
+    ``"default"`` is the bundled default prior and any other name of :func:`shipped_models`
+    (e.g. ``"world"``) the checkpoint of that name in the package; a shipped name wins over a
+    file of the same name in the working folder (write ``"./world"`` for that one). Anything
+    else is a path, with or without ``.safetensors`` or ``.json``.
+
+    Raises
+    ------
+    CheckpointError
+        When the files are missing; a name that is neither shipped nor a file gets the list of
+        the shipped names.
 
     Examples
     --------
@@ -400,12 +435,23 @@ def resolve_model(model: PathLike) -> Path:
     Traceback (most recent call last):
     xdepthdif.errors.CheckpointError: checkpoint no/such/prior not found: missing ...
     """
-    is_default = isinstance(model, str) and model == "default"
-    weights, card = checkpoint_paths(default_model_path() if is_default else model)
+    shipped = shipped_models() if _is_name(model) else []
+    if model == "default":
+        path: PathLike = default_model_path()
+    elif _is_name(model) and model in shipped:
+        path = models_folder() / f"{model}.safetensors"
+    else:
+        path = model
+    weights, card = checkpoint_paths(path)
     missing = [p.name for p in (weights, card) if not p.is_file()]
     if missing:
-        what = "default model not installed (it ships with xdepthdif once trained)"
-        what = what if is_default else f"checkpoint {model} not found"
+        if model == "default":
+            what = "default model not installed (it ships with xdepthdif once trained)"
+        else:
+            what = f"checkpoint {model} not found"
         msg = f"{what}: missing {missing} in {weights.parent.resolve()}; pass model="
-        raise CheckpointError(msg + "'path/to/NAME.safetensors' with NAME.json beside it")
+        msg += "'path/to/NAME.safetensors' with NAME.json beside it"
+        if _is_name(model):
+            msg += f", or the name of a checkpoint shipped with xdepthdif: {shipped}"
+        raise CheckpointError(msg)
     return weights.resolve()
