@@ -22,14 +22,47 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+WORLD_START = "1981-01"
+"""First month of ``xdepthdif train --data world``."""
+
+
+def _mid_months(start: str, months: int):
+    """``months`` monthly times from ``start`` (YYYY-MM), each on the 15th."""
+    import pandas as pd
+
+    return pd.date_range(f"{start}-01", periods=months, freq="MS") + pd.Timedelta(14, "D")
+
+
+def _world_dataset(args: argparse.Namespace):
+    """The training world's ``"train"`` split for ``--data world`` and its description."""
+    from .background import ClimatologySpec
+    from .prior.world import world_months
+
+    world = world_months(_mid_months(WORLD_START, args.months), args.resolution, "train")
+    if args.levels:
+        world = world.isel(depth=slice(None, args.levels))
+    end = world["time"].values[-1].astype("datetime64[M]")
+    sha = ClimatologySpec.shipped().sha256
+    desc = (
+        f"xdepthdif training world (world_months, split=train, seed=0); {args.months} months "
+        f"{WORLD_START} to {end}, {args.resolution} deg, {world.sizes['depth']} levels "
+        f"({world['depth'].values[0]:g} to {world['depth'].values[-1]:g} m); anomalies about "
+        f"the shipped climatology (sha256 {sha[:12]})"
+    )
+    return world.to_dataset(), desc
+
+
 def _load_training_dataset(args: argparse.Namespace):
-    """The dataset named by ``--data`` and a description of it for the model card."""
+    """The dataset named by ``--data``, a description of it for the model card and the
+    climatology its anomalies are about (see ``prepare_training_data``)."""
     import glob
 
     import numpy as np
     import pandas as pd
     import xarray as xr
 
+    if args.data == "world":
+        return (*_world_dataset(args), "shipped")
     if args.data == "synthetic":
         from .prior.synthetic import synthetic_ocean
 
@@ -44,7 +77,7 @@ def _load_training_dataset(args: argparse.Namespace):
             f"{ds.attrs['source']}; {args.months} months from 2000-01, "
             f"{args.resolution} deg, {ds.sizes['depth']} levels"
         )
-        return ds, desc
+        return ds, desc, "monthly"
     paths = sorted(glob.glob(args.data)) or [args.data]
     if any(p.rstrip("/").endswith(".zarr") for p in paths):
         ds = xr.open_mfdataset(paths, engine="zarr") if len(paths) > 1 else xr.open_zarr(paths[0])
@@ -54,7 +87,7 @@ def _load_training_dataset(args: argparse.Namespace):
         from .grid.target import discover_grid
 
         ds = ds.isel({discover_grid(ds).depth_name: np.s_[: args.levels]})
-    return ds, f"{args.data} ({len(paths)} file(s))"
+    return ds, f"{args.data} ({len(paths)} file(s))", "monthly"
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -63,8 +96,9 @@ def _train(args: argparse.Namespace) -> int:
     from .prior.training_data import prepare_training_data
 
     start = time.perf_counter()
-    ds, desc = _load_training_dataset(args)
-    data, mask, info = prepare_training_data(ds, description=desc)
+    ds, desc, climatology = _load_training_dataset(args)
+    data, mask, info = prepare_training_data(ds, description=desc, climatology=climatology)
+    del ds  # the normalised float32 copy is what training needs
     print(
         f"training data: {data.shape[0]} times x {data.shape[1]} levels x "
         f"{data.shape[2]}x{data.shape[3]} ({desc}), prepared in "
@@ -245,7 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     tr = command(sub, "train", "train the diffusion prior on gridded thetao")
-    tr.add_argument("--data", default="synthetic", help="'synthetic' or a .nc/.zarr path (glob ok)")
+    tr.add_argument(
+        "--data",
+        default="synthetic",
+        help="'synthetic' (anomalies about its own monthly climatology), 'world' (the training "
+        f"world's train split from {WORLD_START}, anomalies about the shipped climatology) or "
+        "a .nc/.zarr path (glob ok; its own monthly climatology)",
+    )
     tr.add_argument("--out", required=True, help="checkpoint stem: writes OUT.safetensors/.json")
     tr.add_argument("--steps", type=int, default=2000, help="optimiser steps")
     tr.add_argument("--batch-size", type=int, default=8, help="patches per step")
@@ -254,8 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--lr", type=float, default=2e-4, help="learning rate (Adam)")
     tr.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches")
-    tr.add_argument("--resolution", type=float, default=2.0, help="synthetic grid, degrees")
-    tr.add_argument("--months", type=int, default=24, help="synthetic months")
+    tr.add_argument(
+        "--resolution", type=float, default=2.0, help="synthetic or world grid, degrees"
+    )
+    tr.add_argument("--months", type=int, default=24, help="synthetic or world months")
     tr.add_argument("--levels", type=int, default=0, help="keep only the first N levels (0: all)")
     tr.add_argument("--base-channels", type=int, default=32, help="U-Net width")
     tr.add_argument(

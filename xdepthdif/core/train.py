@@ -193,12 +193,30 @@ def _unpack(
     return int(tensors["step"][0])
 
 
+_SUBTRACTED = {
+    "monthly": "the monthly climatology stored with the weights",
+    "shipped": "xdepthdif's shipped climatology",
+}
+
+
+def _anomalies(info: Mapping[str, Any]) -> str | None:
+    """What the training data are anomalies about: ``info["anomalies"]``, or ``"monthly"``
+    when only a ``climatology`` array is given (the ``info`` of older callers)."""
+    anomalies = info.get("anomalies", "monthly" if "climatology" in info else None)
+    if anomalies not in (None, *_SUBTRACTED):
+        raise ValueError(f"info['anomalies'] must be one of {list(_SUBTRACTED)} or None.")
+    if anomalies == "monthly" and "climatology" not in info:
+        raise ValueError("info['anomalies'] is 'monthly' but info holds no 'climatology' array.")
+    return anomalies
+
+
 def _card(
     cfg: UNetConfig, tc: TrainConfig, step: int, info: Mapping[str, Any], command: str, loss: float
 ) -> Any:
     from xdepthdif.prior.model import ModelCard
 
     L = cfg.levels
+    anomalies = _anomalies(info)
     depth = np.asarray(info.get("depth", np.arange(L, dtype=float)), float)
     training = {
         "data": str(info.get("description", "unspecified numpy array")),
@@ -224,12 +242,13 @@ def _card(
             "mean": tuple(np.asarray(info.get("mean", np.zeros(L)), float).tolist()),
             "std": tuple(np.asarray(info.get("std", np.ones(L)), float).tolist()),
         }
-        | ({"climatology": "monthly"} if "climatology" in info else {}),
+        | ({"climatology": anomalies} if anomalies else {}),
         training=training,
         algorithm_version=ALGORITHM_VERSION,
         notes="EDMDenoiser(UNet, sigma_data=1) on fields normalised per level"
-        + (" after subtracting the monthly climatology; " if "climatology" in info else "; ")
+        + (f" after subtracting {_SUBTRACTED[anomalies]}; " if anomalies else "; ")
         + f"weights are the EMA (decay {tc.ema_decay}) of the training weights.",
+        kind="guided-prior",
     )
 
 
@@ -271,8 +290,10 @@ def train(
     log : callable, optional
         Receives progress lines (rank 0 only); ``None`` is silent.
     info : mapping, optional
-        ``depth``, ``mean``, ``std``, ``resolution_deg``, ``description`` for the model card
-        and the optional ``climatology`` saved beside the weights (the ``info`` of
+        ``depth``, ``mean``, ``std``, ``resolution_deg``, ``description`` for the model card,
+        ``anomalies`` (``"monthly"``, ``"shipped"`` or None: the card's
+        ``normalisation["climatology"]``) and, with ``"monthly"``, the ``climatology`` saved
+        beside the weights (the ``info`` of
         :func:`~xdepthdif.prior.training_data.prepare_training_data`).
     command : str
         Command line recorded in the model card.
@@ -338,7 +359,7 @@ def train(
         )
 
     extra = {}
-    if "climatology" in info:
+    if _anomalies(info) == "monthly":  # "shipped": evaluated at sampling time, nothing stored
         extra = {
             CLIMATOLOGY + "mean": torch.tensor(np.asarray(info["climatology"], np.float32)),
             CLIMATOLOGY + "lat": torch.tensor(np.asarray(info["lat"], np.float64)),

@@ -1,10 +1,10 @@
 """Training data for the diffusion prior: normalised numpy arrays from a CF ``thetao`` dataset.
 
 This is the xarray side of training (``core/train.py`` sees only numpy).
-:func:`prepare_training_data` finds potential temperature, converts it to °C, subtracts its
-monthly climatology (several years of data make a good one), normalises every depth level by
-its mean and standard deviation over ocean points, and returns the field, the ocean mask, the
-axes and the climatology.
+:func:`prepare_training_data` finds potential temperature, converts it to °C, subtracts a
+climatology (its own monthly one, for which several years of data make a good one, or
+xdepthdif's shipped one), normalises every depth level by its mean and standard deviation over
+ocean points, and returns the field, the ocean mask, the axes and the climatology.
 :func:`random_patches` draws the ``(time, y0, x0)`` corners of training windows, periodic in
 longitude on a global grid, and :func:`take_patch` cuts one out.
 
@@ -75,8 +75,33 @@ def _is_global(lon: np.ndarray) -> tuple[bool, float]:
     return bool(uniform and abs(res * lon.size - 360.0) < 0.5 * res), res
 
 
+def _anomaly_kind(climatology: bool | str | None) -> str | None:
+    """``"monthly"``, ``"shipped"`` or None from what :func:`prepare_training_data` accepts."""
+    if climatology is True or climatology == "monthly":
+        return "monthly"
+    if climatology is False or climatology is None or climatology == "none":
+        return None
+    if climatology == "shipped":
+        return "shipped"
+    raise ValueError(
+        f"climatology must be True or 'monthly' (the data's own monthly climatology), "
+        f"'shipped' (xdepthdif's shipped climatology) or False/'none' (no anomalies), "
+        f"got {climatology!r}."
+    )
+
+
+def _shipped_climatology(doy: np.ndarray, depth, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped climatology at each distinct day of ``doy`` and each time's index into it."""
+    from ..background import ClimatologySpec
+
+    spec = ClimatologySpec.shipped()
+    days, which = np.unique(np.asarray(doy, float), return_inverse=True)
+    table = np.stack([spec.on_grid(float(d), depth, lat, lon) for d in days])
+    return table, which
+
+
 def prepare_training_data(
-    ds: xr.Dataset, description: str | None = None, climatology: bool = True
+    ds: xr.Dataset, description: str | None = None, climatology: bool | str = True
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Normalised ``thetao`` of a CF dataset, its ocean mask and what is needed to undo it.
 
@@ -87,9 +112,17 @@ def prepare_training_data(
         time, depth, latitude and longitude axes.
     description : str, optional
         What the data are (goes into the model card); defaults to the ``source`` attribute.
-    climatology : bool
-        Subtract the monthly climatology of the data first (see
-        :mod:`xdepthdif.prior.climatology`): the prior then models anomalies about it.
+    climatology : bool or str
+        What to subtract first; the prior then models anomalies about it:
+
+        - ``True`` or ``"monthly"``: the monthly climatology of the data (see
+          :mod:`xdepthdif.prior.climatology`), returned in ``info`` to be stored with the
+          weights;
+        - ``"shipped"``: xdepthdif's shipped climatology
+          (:meth:`xdepthdif.background.ClimatologySpec.on_grid` at each time's day of year,
+          on the data's levels and grid), which the sampler evaluates again, so nothing is
+          stored;
+        - ``False`` or ``"none"``: nothing.
 
     Returns
     -------
@@ -101,30 +134,45 @@ def prepare_training_data(
     info : dict
         ``mean``, ``std`` (per level, °C), ``depth`` (m), ``lat``, ``lon`` (degrees),
         ``doy`` (day of year per time), ``periodic`` (global in longitude),
-        ``resolution_deg``, ``description`` and, with ``climatology``, ``climatology``
-        (float32 ``(12, levels, lat, lon)``, °C, NaN where never ocean).
+        ``resolution_deg``, ``description``, ``anomalies`` (``"monthly"``, ``"shipped"`` or
+        None: what was subtracted) and, with ``"monthly"``, ``climatology`` (float32
+        ``(12, levels, lat, lon)``, °C, NaN where never ocean).
+
+    Raises
+    ------
+    ValueError
+        For another ``climatology``, or data with no point finite at every time.
     """
+    anomalies = _anomaly_kind(climatology)
     name = find_thetao(ds)
     grid = discover_grid(ds)
     var = ds[name]
     offset = celsius_offset(var.attrs.get("units"), name=name)
     var = var.transpose(grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
-    x = np.asarray(var.values, dtype=np.float64) + offset
+    x = np.array(var.values, dtype=np.float64)  # one copy, changed in place from here on
+    x += offset
     lat, lon = grid.lat, grid.lon
     if lat.size > 1 and lat[0] > lat[-1]:  # south to north
         x, lat = x[:, :, ::-1], lat[::-1]
     order = np.argsort(lon, kind="stable")
-    x, lon = x[..., order], lon[order]
+    if np.any(order != np.arange(lon.size)):
+        x, lon = x[..., order], lon[order]
     mask = np.isfinite(x).all(axis=0)
     if not mask.any():
         raise ValueError(f"'{name}' has no point that is finite at every time: nothing to learn.")
     doy = day_of_year(grid.time)
+    depth = np.asarray(grid.depth, float)
     clim = None
-    if climatology:
+    if anomalies == "monthly":
         clim = monthly_climatology(np.where(mask[None], x, np.nan), doy)
-        x = x - clim[month_of(doy)]
+        x -= clim[month_of(doy)]
+    elif anomalies == "shipped":
+        table, which = _shipped_climatology(doy, depth, lat, lon)
+        for i, j in enumerate(which):
+            x[i] -= table[j]
     nlev = x.shape[1]
     mean, std = np.zeros(nlev), np.ones(nlev)
+    data = np.zeros(x.shape, np.float32)
     for k in range(nlev):
         vals = x[:, k][:, mask[k]]
         if vals.size:
@@ -132,21 +180,21 @@ def prepare_training_data(
             std[k] = max(float(vals.std()), 1e-3)
         elif k:
             mean[k], std[k] = mean[k - 1], std[k - 1]
-    data = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    data = np.where(mask[None], data, 0.0).astype(np.float32)
+        data[:, k] = np.where(mask[k], (x[:, k] - mean[k]) / std[k], 0.0)
     periodic, res = _is_global(lon)
     if not np.isfinite(res):
         res = float(np.median(np.abs(np.diff(lat)))) if lat.size > 1 else 1.0
     info = {
         "mean": mean,
         "std": std,
-        "depth": np.asarray(grid.depth, float),
+        "depth": depth,
         "lat": np.ascontiguousarray(lat, dtype=np.float64),
         "lon": np.ascontiguousarray(lon, dtype=np.float64),
         "doy": doy,
         "periodic": periodic,
         "resolution_deg": res,
         "description": description or str(ds.attrs.get("source", f"variable '{name}'")),
+        "anomalies": anomalies,
     }
     if clim is not None:
         info["climatology"] = clim.astype(np.float32)
