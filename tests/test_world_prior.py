@@ -1,5 +1,6 @@
 """A prior trained on the training world: anomalies about the shipped climatology (nothing of
-it stored with the weights), sampled back about the same climatology."""
+it stored with the weights), sampled back about the same climatology, and calibrated on the
+world's validation split."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from safetensors.torch import load_file  # noqa: E402
 from xdepthdif.analysis.diffusion import DiffusionConfig, diffusion_analysis  # noqa: E402
 from xdepthdif.background import ClimatologySpec  # noqa: E402
 from xdepthdif.errors import EmptyTimeStepWarning  # noqa: E402
-from xdepthdif.prior.model import clear_cache, update_card, verify  # noqa: E402
+from xdepthdif.evaluation.calibration import (  # noqa: E402
+    WORLD_CALIBRATION_MONTHS,
+    _truth,
+    calibration_data,
+)
+from xdepthdif.evaluation.protocol import SkillConfig  # noqa: E402
+from xdepthdif.prior.model import clear_cache, resolve_model, update_card, verify  # noqa: E402
 from xdepthdif.prior.synthetic import en4_like_levels  # noqa: E402
 from xdepthdif.prior.training_data import prepare_training_data  # noqa: E402
 from xdepthdif.timing import day_of_year  # noqa: E402
@@ -127,3 +134,31 @@ def test_prepare_training_data_refuses_an_unknown_climatology():
     data, mask, info = prepare_training_data(ds, climatology="shipped")
     assert info["anomalies"] == "shipped" and "climatology" not in info
     assert data.shape == (1, 2, 36, 72) and mask.any()
+
+
+def test_calibration_data_follows_the_card(world_prior):
+    assert calibration_data(verify(world_prior)) == "world"
+    assert calibration_data(verify(resolve_model("default"))) == "synthetic"
+
+
+def test_world_calibration_uses_validation_months_outside_the_skill_benchmark():
+    years = {int(m[:4]) for m in WORLD_CALIBRATION_MONTHS}
+    assert not years & set(SkillConfig().validation_years)
+    truth = _truth("world", WORLD_CALIBRATION_MONTHS[:1], 5.0)
+    assert "split=validation" in truth.attrs["source"]
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.EmptyTimeStepWarning")
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.ImplausibleOutputWarning")  # untrained
+def test_calibrate_chooses_the_world_validation_split(world_prior, tmp_path, capsys):
+    from xdepthdif.cli import main
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
+    path = tmp_path / "w.safetensors"
+    assert main(["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 months of the validation split of the training world at 5 deg" in out
+    card = verify(path)
+    assert len(card.normalisation["spread_scale"]) == len(LEVELS)
+    assert card.normalisation["climatology"] == "shipped" and card.kind == "guided-prior"

@@ -175,7 +175,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     from .prior.model import resolve_model, update_card, verify
 
     factor = calibrate_spread(
-        args.model, resolution=args.resolution, members=args.members, fraction=args.fraction
+        args.model,
+        resolution=args.resolution,
+        members=args.members,
+        fraction=args.fraction,
+        data=args.data,
     )
     path = resolve_model(args.model)
     card = verify(path)
@@ -315,12 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     cal = command(
-        sub, "calibrate", "scale the ensemble spread per level to match its skill (training data)"
+        sub,
+        "calibrate",
+        "scale the ensemble spread per level to match its skill (world-trained models: on the "
+        "world's validation split; others: on the synthetic ocean's training split)",
     )
     cal.add_argument("--model", required=True, help="checkpoint to calibrate (its card is updated)")
     cal.add_argument("--fraction", type=float, default=0.03, help="share of columns observed")
-    cal.add_argument("--resolution", type=float, default=4.0, help="synthetic grid, degrees")
+    cal.add_argument(
+        "--resolution", type=float, help="grid, degrees (default: the model's native grid)"
+    )
     cal.add_argument("--members", type=int, default=8, help="ensemble size")
+    cal.add_argument(
+        "--data",
+        choices=("auto", "world", "synthetic"),
+        default="auto",
+        help="calibration data: 'world' (validation split of the training world), 'synthetic' "
+        "(training split of the synthetic ocean) or 'auto' (world when the model card says "
+        "it was trained on the world)",
+    )
     cal.set_defaults(func=_calibrate)
 
     bench = command(sub, "bench", "benchmarks").add_subparsers(

@@ -1,6 +1,12 @@
 """The diffusion prior's spread calibration: per-level factors that make its ensemble's
-spread match its error on training data (:func:`calibrate_spread`, run by
-``xdepthdif calibrate``)."""
+spread match its error on data like its training data but not in it (:func:`calibrate_spread`,
+run by ``xdepthdif calibrate``).
+
+Which data, :func:`calibration_data` decides from the model card: a model trained on the
+training world (``xdepthdif train --data world``) is calibrated on months of the world's
+``"validation"`` split (:data:`WORLD_CALIBRATION_MONTHS`, never the ``"test"`` split the skill
+benchmark scores); any other model on months of the synthetic ocean's training split after the
+default model's training period (:data:`CALIBRATION_MONTHS`), as before the world existed."""
 
 from __future__ import annotations
 
@@ -14,37 +20,107 @@ from .metrics import rmse_by_level
 from .protocol import observe, target_of
 from .scores import _level_mean_of
 
-__all__ = ["CALIBRATION_MONTHS", "calibrate_spread"]
+__all__ = [
+    "CALIBRATION_DATA",
+    "CALIBRATION_MONTHS",
+    "WORLD_CALIBRATION_MONTHS",
+    "calibrate_spread",
+    "calibration_data",
+]
 
 CALIBRATION_MONTHS = ("2025-02", "2025-08")
 """Months of the synthetic ocean's training split (after the default model's training period,
-2000–2019) on which the spread is calibrated."""
+2000–2019) on which a synthetic-trained model's spread is calibrated."""
+WORLD_CALIBRATION_MONTHS = ("2010-01", "2011-04", "2012-07", "2013-10")
+"""Months of the world's ``"validation"`` split on which a world-trained model's spread is
+calibrated: one per season, a year apart, and after 2001–2008, the validation years of the skill
+benchmark (:attr:`xdepthdif.evaluation.protocol.SkillConfig.validation_years`), so the
+benchmark's climatological ensemble and SST regression never see a calibration month."""
+CALIBRATION_DATA = ("auto", "world", "synthetic")
+"""Values of ``calibrate_spread(data=...)`` and ``xdepthdif calibrate --data``."""
+WORLD_PREFIX = "xdepthdif training world"
+"""How the card's ``training.data`` of a model trained on the world begins."""
+
+
+def calibration_data(card) -> str:
+    """``"world"`` for a model card whose ``training.data`` is the training world, else
+    ``"synthetic"`` (the synthetic ocean, or data of the user's: calibrated as before).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> calibration_data(SimpleNamespace(training={"data": "xdepthdif synthetic ocean (...)"}))
+    'synthetic'
+    """
+    data = str(card.training.get("data", ""))
+    return "world" if data.startswith(WORLD_PREFIX) else "synthetic"
+
+
+def _truth(data: str, months: Sequence[str], resolution: float):
+    """The calibration truth: world validation split or synthetic training split."""
+    if data == "world":
+        import pandas as pd
+
+        from ..prior.world import world_months
+
+        times = pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
+        return world_months(times, resolution, "validation")
+    from .truth import synthetic_truth
+
+    return synthetic_truth(months, resolution, "train")
 
 
 def calibrate_spread(
     model: str | Path,
     *,
-    resolution: float = 4.0,
+    resolution: float | None = None,
     members: int = 8,
     fraction: float = 0.03,
-    months: Sequence[str] = CALIBRATION_MONTHS,
+    months: Sequence[str] | None = None,
     seed: int = 0,
+    data: str = "auto",
     log: Callable[[str], object] = print,
 ) -> np.ndarray:
-    """Per-level spread factors that make the ensemble's spread-skill ratio 1 on training data.
+    """Per-level spread factors that make the ensemble's spread-skill ratio 1 on calibration
+    data.
 
-    Runs the diffusion ensemble (default steps, ``members``) on ``months`` of the synthetic
-    ocean's *training* split at ``resolution`` degrees, observed at ``fraction``, and returns,
-    per level, the ratio of the ensemble mean's RMSE at unobserved points to
-    ``sqrt((M + 1) / M)`` times the ensemble spread there, multiplied by any factor the model
-    card already holds, clipped to [0.2, 5]. Store it with ``update_card`` (``xdepthdif
-    calibrate`` does).
+    Runs the diffusion ensemble (default steps, ``members``) on ``months`` of the calibration
+    data at ``resolution`` degrees, observed at ``fraction``, and returns, per level, the ratio
+    of the ensemble mean's RMSE at unobserved points to ``sqrt((M + 1) / M)`` times the
+    ensemble spread there, multiplied by any factor the model card already holds, clipped to
+    [0.2, 5]. Store it with ``update_card`` (``xdepthdif calibrate`` does).
+
+    Parameters
+    ----------
+    model : str or Path
+        A checkpoint's path or shipped name.
+    resolution : float, optional
+        Grid spacing (degrees); default: the model's native resolution.
+    members, fraction, seed
+        Ensemble size, share of ocean columns observed, seed of the sampling.
+    months : sequence of str, optional
+        ``"YYYY-MM"``; default :data:`WORLD_CALIBRATION_MONTHS` (world) or
+        :data:`CALIBRATION_MONTHS` (synthetic).
+    data : {"auto", "world", "synthetic"}
+        ``"world"``: the training world's ``"validation"`` split (never ``"test"``);
+        ``"synthetic"``: the synthetic ocean's ``"train"`` split; ``"auto"``:
+        :func:`calibration_data` of the model card.
+    log : callable
     """
     from ..prior.model import resolve_model, verify
-    from .truth import synthetic_truth
 
+    if data not in CALIBRATION_DATA:
+        raise ValueError(f"data must be one of {CALIBRATION_DATA}, got {data!r}.")
     card = verify(resolve_model(model))
-    truth = synthetic_truth(months, resolution, "train")
+    data = calibration_data(card) if data == "auto" else data
+    if months is None:
+        months = WORLD_CALIBRATION_MONTHS if data == "world" else CALIBRATION_MONTHS
+    resolution = float(card.native_resolution_deg if resolution is None else resolution)
+    truth = _truth(data, months, resolution)
+    deepest = max(card.levels) + 0.01  # a model of fewer levels is scored on its own
+    truth = truth.isel(depth=np.flatnonzero(truth["depth"].values <= deepest))
+    split = "validation split of the training world" if data == "world" else "synthetic ocean"
+    log(f"calibrating on {len(months)} months of the {split} at {resolution:g} deg")
     used, _ = observe(truth, fraction, seed=seed + 2000)
     res = target_of(truth).depthdif.reconstruct(
         obs=used, method="diffusion", model=str(model), members=members, keep_members=True
