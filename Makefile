@@ -14,7 +14,15 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
-.PHONY: climatology demo docs test lint format clean model skill oi-evidence realism slurm
+# The world prior: `make model-world` trains the same network on 240 months of the training
+# world (the real planet, xdepthdif.prior.world) from 1981-01, as anomalies about the shipped
+# climatology, calibrates its spread on the world's validation split and installs it as the
+# shipped model "world" (model="world").
+WORLD_ARGS := --data world --resolution 4 --months 240 --steps 20000 --batch-size 8 \
+	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
+
+.PHONY: climatology demo docs test lint format clean model model-world skill oi-evidence realism \
+	slurm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +78,14 @@ model: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/default.safetensors \
 		| tee -a build/model/train.log
 	cp build/model/default.safetensors build/model/default.json xdepthdif/data/models/
+
+model-world: $(STAMP)
+	mkdir -p build/model
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(WORLD_ARGS) --out build/model/world \
+		| tee build/model/world-train.log
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/world.safetensors \
+		| tee -a build/model/world-train.log
+	cp build/model/world.safetensors build/model/world.json xdepthdif/data/models/
 
 skill: $(STAMP)
 	$(PY) benchmarks/skill.py

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xdepthdif.prior.model import default_model_path, resolve_model, verify
+from xdepthdif.prior.model import default_model_path, resolve_model, shipped_models, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,19 @@ def test_default_model_was_trained_by_the_makefile_command():
     assert card.training["steps"] == int(re.search(r"--steps (\d+)", args).group(1))
     assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
     assert "split=train" in card.training["data"]
+
+
+def test_the_world_model_when_shipped_was_trained_by_the_makefile_command():
+    if "world" not in shipped_models():
+        pytest.skip("the world prior is not shipped yet (make model-world)")
+    card = verify(resolve_model("world"))
+    makefile = (ROOT / "Makefile").read_text()
+    args = re.search(r"WORLD_ARGS := (.*?)\n\n", makefile, re.S).group(1)
+    args = " ".join(args.replace("\\", " ").split())
+    assert card.training["command"] == f"xdepthdif train {args} --out build/model/world"
+    assert card.normalisation["climatology"] == "shipped" and card.kind == "guided-prior"
+    assert card.training["data"].startswith("xdepthdif training world")
+    assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
