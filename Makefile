@@ -1,5 +1,8 @@
 # Two commands: `make demo` and `make test`. Each creates .venv if missing and installs what it needs.
 PYTHON ?= python3
+# bash with pipefail, so a recipe `cmd | tee log` fails when cmd fails
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
