@@ -1,0 +1,443 @@
+"""The conditional diffusion model (DESIGN §6.5, DepthDif's design): its inputs, losses, sampler.
+
+Torch only. A conditional model is an :class:`~xdepthdif.core.network.EDMDenoiser` whose
+:class:`~xdepthdif.core.network.UNet` takes :func:`n_channels` extra input channels: the first
+guess, the OI analysis and its error, the gridded observations with their mask and count, the sea
+mask and the surface temperature. It needs no guidance at sampling time, so a network
+evaluation costs a plain forward.
+
+**Units.** Every temperature-like channel is in the model's normalised units,
+``(T − T̄ − mean) / std``, where ``T̄`` is the shipped climatology at the time step's day of year
+and ``mean``, ``std`` are the per-level statistics of the training anomalies about it; error
+standard deviations are divided by ``std`` only. The model's output is in the same units.
+
+**Layout** (version :data:`LAYOUT_VERSION`): channel groups in the order of
+:data:`LEVEL_CHANNELS`, each with one channel per level (level 0 first), then the
+:data:`SURFACE_CHANNELS`. Channel ``g * levels + k`` is group ``g`` at level ``k``;
+:func:`channel_slice` names them.
+
+===============  ==============================================================================
+``first_guess``  first-guess anomaly (0 − mean)/std for the shipped climatology; 0 off the sea
+``oi_mean``      OI analysis anomaly; 0 off the sea
+``oi_sd``        OI error standard deviation / std; 0 off the sea
+``obs``          binned observations' anomaly; 0 where there is none
+``obs_mask``     1 where the cell holds an observation at that level, else 0
+``log_count``    ``log1p`` of the number of observations in the cell (0 where none)
+``sea``          1 on sea points of that level, 0 on land and below the sea floor
+``sst``          surface temperature anomaly in level 0's units; 0 where there is none
+``sst_mask``     1 where a surface temperature is given, else 0
+===============  ==============================================================================
+
+Examples
+--------
+>>> import torch
+>>> L, H, W = 2, 4, 8
+>>> field = torch.zeros(L, H, W)
+>>> count = torch.zeros(L, H, W, dtype=torch.int64); count[:, 1, 2] = 3
+>>> extra = conditioning_channels(field, field, field + 0.5, field + 1.0, count,
+...                               sea=torch.ones(L, H, W, dtype=torch.bool))
+>>> extra.shape == (1, n_channels(L), H, W)
+True
+>>> mask, obs = channel_slice("obs_mask", L), channel_slice("obs", L)
+>>> extra[0, mask].sum().item(), extra[0, obs].sum().item()
+(2.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .network import edm_loss
+from .sampler import sample_heun
+from .schedule import denoise_last_sigmas
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "LEVEL_CHANNELS",
+    "SIGMA_MAX",
+    "SURFACE_CHANNELS",
+    "ambient_loss",
+    "channel_slice",
+    "conditional_loss",
+    "conditioning_channels",
+    "n_channels",
+    "sample_conditional",
+]
+
+LAYOUT_VERSION = 1
+"""Version of the channel layout; bump it when :data:`LEVEL_CHANNELS`, :data:`SURFACE_CHANNELS`
+or their units change (a model trained on one layout cannot read another)."""
+LEVEL_CHANNELS = ("first_guess", "oi_mean", "oi_sd", "obs", "obs_mask", "log_count", "sea")
+"""Channel groups with one channel per level, in input order."""
+SURFACE_CHANNELS = ("sst", "sst_mask")
+"""Single channels after the per-level groups."""
+SIGMA_MAX = 10.0
+"""Largest noise level of :func:`sample_conditional`: ten times the data's standard deviation,
+enough for fields normalised per level (the guided prior's sampler uses the same)."""
+
+ArrayLike = Tensor | np.ndarray
+
+
+def n_channels(levels: int) -> int:
+    """Number of conditioning channels of a model on ``levels`` levels.
+
+    Examples
+    --------
+    >>> n_channels(42)
+    296
+    """
+    return len(LEVEL_CHANNELS) * int(levels) + len(SURFACE_CHANNELS)
+
+
+def channel_slice(name: str, levels: int) -> slice:
+    """The channels of group ``name`` (one per level; one for a surface channel).
+
+    Examples
+    --------
+    >>> channel_slice("oi_mean", 3), channel_slice("sst_mask", 3)
+    (slice(3, 6, None), slice(22, 23, None))
+    """
+    if name in LEVEL_CHANNELS:
+        g = LEVEL_CHANNELS.index(name)
+        return slice(g * levels, (g + 1) * levels)
+    if name in SURFACE_CHANNELS:
+        i = len(LEVEL_CHANNELS) * levels + SURFACE_CHANNELS.index(name)
+        return slice(i, i + 1)
+    raise KeyError(
+        f"unknown conditioning channel {name!r}; layout {LAYOUT_VERSION} has "
+        f"{LEVEL_CHANNELS + SURFACE_CHANNELS}."
+    )
+
+
+def _tensor(a: ArrayLike, dtype: torch.dtype, device: Any) -> Tensor:
+    return torch.as_tensor(np.asarray(a) if not isinstance(a, Tensor) else a).to(
+        dtype=dtype, device=device
+    )
+
+
+def conditioning_channels(
+    first_guess: ArrayLike,
+    oi_mean: ArrayLike,
+    oi_sd: ArrayLike,
+    obs: ArrayLike,
+    count: ArrayLike,
+    sea: ArrayLike,
+    sst: ArrayLike | None = None,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The ``(B, C, H, W)`` conditioning tensor of the layout (see the module docstring).
+
+    Parameters
+    ----------
+    first_guess, oi_mean, oi_sd, obs
+        Normalised fields, ``(levels, H, W)`` or ``(B, levels, H, W)``; NaN allowed (off the
+        sea, and in ``obs`` where there is no observation).
+    count
+        Observations per cell and level, same shape; a cell is observed where ``count > 0``,
+        ``obs`` is finite and ``sea`` holds.
+    sea
+        Bool sea mask, ``(levels, H, W)`` or ``(B, levels, H, W)``.
+    sst
+        Normalised surface temperature anomaly (level 0's units), ``(H, W)`` or ``(B, H, W)``,
+        NaN where there is none; None for no surface field (both surface channels 0).
+    dtype, device
+        Of the result.
+
+    Returns
+    -------
+    Tensor
+        ``(B, n_channels(levels), H, W)``, finite.
+    """
+    if device is None:
+        device = first_guess.device if isinstance(first_guess, Tensor) else "cpu"
+    parts = [_tensor(a, torch.float64, device) for a in (first_guess, oi_mean, oi_sd, obs)]
+    cnt = _tensor(count, torch.float64, device)
+    sea_t = _tensor(sea, torch.bool, device)
+    if parts[0].ndim == 3:
+        parts, cnt = [p[None] for p in parts], cnt[None]
+    if parts[0].ndim != 4:
+        raise ValueError(
+            f"first_guess has shape {tuple(parts[0].shape)}; give (levels, H, W) or "
+            "(batch, levels, H, W)."
+        )
+    shape = parts[0].shape
+    if any(p.shape != shape for p in parts[1:]) or cnt.shape != shape:
+        raise ValueError(
+            "first_guess, oi_mean, oi_sd, obs and count must share one shape, got "
+            f"{[tuple(p.shape) for p in (*parts, cnt)]}."
+        )
+    sea_t = torch.broadcast_to(sea_t if sea_t.ndim == 4 else sea_t[None], shape)
+    zero = torch.zeros((), dtype=torch.float64, device=device)
+    fg, oi, sd, y = (torch.where(sea_t & p.isfinite(), p, zero) for p in parts)
+    observed = sea_t & (cnt > 0) & parts[3].isfinite()
+    y = torch.where(observed, y, zero)
+    log_count = torch.where(observed, torch.log1p(cnt.clamp(min=0)), zero)
+    B, _, H, W = shape
+    if sst is None:
+        s = torch.zeros((B, 1, H, W), dtype=torch.float64, device=device)
+        s_mask = torch.zeros_like(s)
+    else:
+        s = _tensor(sst, torch.float64, device)
+        s = torch.broadcast_to(s if s.ndim == 3 else s[None], (B, H, W))[:, None]
+        s_mask = (s.isfinite() & sea_t[:, :1]).to(torch.float64)
+        s = torch.where(s_mask > 0, s, zero)
+    out = torch.cat([fg, oi, sd, y, observed.double(), log_count, sea_t.double(), s, s_mask], 1)
+    return out.to(dtype)
+
+
+def conditional_loss(
+    denoiser: nn.Module,
+    x0: Tensor,
+    sea: Tensor,
+    extra: Tensor,
+    lat: Tensor,
+    lon: Tensor,
+    doy: Tensor | float,
+    *,
+    generator: torch.Generator | None = None,
+    periodic: bool = False,
+    P_mean: float = -1.2,
+    P_std: float = 1.2,
+) -> Tensor:
+    """EDM loss of a conditional denoiser against full (normalised) fields ``x0``.
+
+    :func:`~xdepthdif.core.network.edm_loss` with ``extra`` as the conditioning: the network
+    sees ``x0 + σε`` everywhere and the conditioning channels, and is scored on sea points.
+
+    Parameters
+    ----------
+    denoiser : nn.Module
+        An :class:`~xdepthdif.core.network.EDMDenoiser` whose UNet takes
+        ``n_channels(levels)`` extra channels.
+    x0 : Tensor
+        ``(B, levels, H, W)`` normalised truth; NaN allowed off ``sea``.
+    sea : Tensor
+        Bool, broadcastable to ``x0``.
+    extra : Tensor
+        ``(B, C, H, W)`` from :func:`conditioning_channels`.
+    lat, lon, doy, generator, periodic, P_mean, P_std
+        As for :func:`~xdepthdif.core.network.edm_loss`.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+    """
+    return edm_loss(
+        denoiser, x0, sea, lat, lon, doy, extra=extra, P_mean=P_mean, P_std=P_std,
+        generator=generator, periodic=periodic,
+    )  # fmt: skip
+
+
+def ambient_loss(
+    denoiser: nn.Module,
+    y: Tensor,
+    observed: Tensor,
+    shown: Tensor,
+    extra: Tensor,
+    lat: Tensor,
+    lon: Tensor,
+    doy: Tensor | float,
+    *,
+    generator: torch.Generator | None = None,
+    periodic: bool = False,
+    P_mean: float = -1.2,
+    P_std: float = 1.2,
+    sigma_data: float = 1.0,
+) -> Tensor:
+    """Ambient-diffusion loss: learn from sparse observations of the target, without a full field.
+
+    Follows Daras et al. (2023, "Ambient Diffusion: Learning Clean Distributions from Corrupted
+    Data", arXiv:2305.19256) as DepthDif's ambient objective uses it, in EDM's
+    parameterisation. Only ``y`` on the observed support ``A = observed`` is known. A further
+    corruption ``Ã = shown ⊆ A`` (some observed columns dropped, drawn by the caller because
+    the conditioning, the OI analysis included, must be computed from ``Ã``'s observations
+    alone, see :func:`xdepthdif.prior.conditional_data.build_pool`) decides what the network
+    sees:
+
+    1. draw ``ln σ ~ N(P_mean, P_std²)`` per sample (first ``randn(B)`` from ``generator``)
+       and ``ε ~ N(0, 1)`` of ``y``'s shape (second draw);
+    2. the noisy input is ``Ã ⊙ (y + σε)``, zero off ``Ã`` (Daras's ``Ã x_t``; DepthDif's
+       ``apply_to_noisy_branch``), and the conditioning ``extra`` holds ``Ã``'s observations;
+    3. the loss is the EDM-weighted error of the denoised estimate against ``y`` on all of
+       ``A`` (Daras's ``‖A (h_θ(Ã x_t, Ã, t) − x_0)‖²``; DepthDif's ``m ∩ valid ∩ ocean``):
+       ``Σ_A λ(σ) (D − y)² / |A|`` with ``λ = (σ² + sd²) / (σ sd)²``.
+
+    On ``A \\ Ã`` the network must predict observations it was not shown, which it can only
+    learn from the conditioning and the neighbours; it never gets a target off ``A``. A model
+    trained this way must see its noisy input masked the same way at sampling time
+    (``input_mask`` of :func:`sample_conditional`: the observed cells), and then estimates the
+    conditional mean; its ensemble spread is not a calibrated uncertainty.
+
+    Parameters
+    ----------
+    denoiser : nn.Module
+        A conditional :class:`~xdepthdif.core.network.EDMDenoiser`.
+    y : Tensor
+        ``(B, levels, H, W)`` normalised observations; any value (NaN included) off
+        ``observed``.
+    observed : Tensor
+        Bool ``A``, same shape: where ``y`` is known (sea points with an observation).
+    shown : Tensor
+        Bool ``Ã ⊆ A``, same shape: the observations kept in the network's input.
+    extra : Tensor
+        ``(B, C, H, W)`` conditioning built from ``Ã``'s observations only.
+    lat, lon, doy, generator, periodic, P_mean, P_std, sigma_data
+        As for :func:`~xdepthdif.core.network.edm_loss`.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+    >>> L, H, W = 2, 4, 8
+    >>> cfg = UNetConfig(levels=L, base_channels=8, channel_mult=(1, 2), cond_dim=16,
+    ...                  extra_in_channels=n_channels(L))
+    >>> D = EDMDenoiser(UNet(cfg))
+    >>> y = torch.randn(1, L, H, W); A = torch.rand(1, L, H, W) < 0.5
+    >>> loss = ambient_loss(D, y, A, A & (torch.rand(1, 1, H, W) < 0.7),
+    ...                     torch.zeros(1, n_channels(L), H, W), torch.linspace(-30, 30, H),
+    ...                     torch.arange(W) * 45.0, 100.0,
+    ...                     generator=torch.Generator().manual_seed(0))
+    >>> bool(loss.isfinite()), loss.ndim
+    (True, 0)
+    """
+    observed = observed.to(torch.bool) & y.isfinite()
+    shown = shown.to(torch.bool) & observed
+    n = observed.sum()
+    if int(n) == 0:
+        raise ValueError("ambient_loss got no observed point: every sample's mask is empty.")
+    zero = torch.zeros((), dtype=y.dtype, device=y.device)
+    y = torch.where(observed, y, zero)
+    B = y.shape[0]
+    kw = {"generator": generator, "dtype": y.dtype, "device": y.device}
+    sigma = (P_mean + P_std * torch.randn(B, **kw)).exp()
+    noisy = torch.where(shown, y + torch.randn(y.shape, **kw) * sigma[:, None, None, None], zero)
+    D = denoiser(noisy, sigma, lat, lon, doy, extra=extra, periodic=periodic)
+    weight = ((sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2)[:, None, None, None]
+    err = torch.where(observed, weight * (D - y) ** 2, torch.zeros_like(D))
+    return err.sum() / n
+
+
+class _MaskedInput:
+    """A denoiser that sees its noisy input only on ``mask`` (zero elsewhere)."""
+
+    def __init__(self, denoiser: nn.Module, mask: Tensor) -> None:
+        self.denoiser, self.mask = denoiser, mask
+
+    def __call__(self, x: Tensor, sigma: Tensor, **kwargs: Any) -> Tensor:
+        return self.denoiser(torch.where(self.mask, x, torch.zeros_like(x)), sigma, **kwargs)
+
+
+def sample_conditional(
+    denoiser: nn.Module,
+    extra: Tensor,
+    lat: Tensor,
+    lon: Tensor,
+    doy: float,
+    members: int,
+    steps: int,
+    generator: torch.Generator | None = None,
+    periodic: bool = False,
+    *,
+    sigma_max: float = SIGMA_MAX,
+    input_mask: Tensor | None = None,
+) -> tuple[Tensor, int]:
+    """An ensemble of a conditional model: Heun on the Karras schedule, the last step a denoise.
+
+    No guidance: the observations enter through ``extra`` only. The noise levels are
+    :func:`~xdepthdif.core.schedule.denoise_last_sigmas` (``steps`` steps from ``sigma_max``,
+    the last one returning the denoised estimate, so 3–5 steps work) and the sampler
+    :func:`~xdepthdif.core.sampler.sample_heun`.
+
+    Parameters
+    ----------
+    denoiser : nn.Module
+        A conditional :class:`~xdepthdif.core.network.EDMDenoiser` (eval mode).
+    extra : Tensor
+        Conditioning ``(C, H, W)`` or ``(1, C, H, W)`` of one time step
+        (:func:`conditioning_channels`), shared by the members.
+    lat, lon : Tensor
+        Cell centres (degrees), ``(H,)`` and ``(W,)``.
+    doy : float
+        Day of year.
+    members : int
+        Ensemble size.
+    steps : int
+        Heun steps (at least 1): ``2 * steps - 1`` network evaluations per member.
+    generator : torch.Generator, optional
+        Source of the initial noise, one ``randn(members, levels, H, W)`` draw.
+    periodic : bool
+        Wrap around in longitude (global grids).
+    sigma_max : float
+        Noise level of the first step.
+    input_mask : Tensor, optional
+        Bool, broadcastable to ``(members, levels, H, W)``: the network sees its noisy input
+        only there (zero elsewhere). For models trained with :func:`ambient_loss`, pass the
+        observed cells; None for models trained with :func:`conditional_loss`.
+
+    Returns
+    -------
+    members : Tensor
+        ``(members, levels, H, W)`` in the model's normalised units.
+    nfe : int
+        Network evaluations per member.
+
+    Examples
+    --------
+    >>> from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
+    >>> cfg = UNetConfig(levels=2, base_channels=8, channel_mult=(1, 2), cond_dim=16,
+    ...                  extra_in_channels=n_channels(2))
+    >>> _ = torch.manual_seed(0)
+    >>> D = EDMDenoiser(UNet(cfg)).eval()
+    >>> x, nfe = sample_conditional(D, torch.zeros(n_channels(2), 4, 8), torch.linspace(-30, 30, 4),
+    ...                             torch.arange(8) * 45.0, 15.0, members=3, steps=3,
+    ...                             generator=torch.Generator().manual_seed(0), periodic=True)
+    >>> tuple(x.shape), nfe, bool(x.isfinite().all())
+    ((3, 2, 4, 8), 5, True)
+    """
+    if members < 1 or steps < 1:
+        raise ValueError(f"need members >= 1 and steps >= 1, got {members} and {steps}.")
+    extra = extra if extra.ndim == 4 else extra[None]
+    if extra.shape[0] != 1:
+        raise ValueError(f"extra holds {extra.shape[0]} time steps; give one, (C, H, W).")
+    net = getattr(denoiser, "net", None)
+    levels = int(net.config.levels) if net is not None else None
+    if levels is None:
+        raise TypeError("sample_conditional needs an EDMDenoiser around a UNet (its .net.config).")
+    if extra.shape[1] != n_channels(levels):
+        raise ValueError(
+            f"extra has {extra.shape[1]} channels; a model on {levels} levels takes "
+            f"{n_channels(levels)} (layout {LAYOUT_VERSION}): build it with "
+            "conditioning_channels."
+        )
+    p = next(denoiser.parameters())
+    dtype, device = p.dtype, p.device
+    _, _, H, W = extra.shape
+    noise = torch.randn((members, levels, H, W), generator=generator, dtype=dtype)
+    sigmas = denoise_last_sigmas(steps, sigma_max=sigma_max)
+    args = {
+        "lat": lat.to(dtype=dtype, device=device),
+        "lon": lon.to(dtype=dtype, device=device),
+        "doy": torch.full((members,), float(doy), dtype=dtype, device=device),
+        "extra": extra.to(dtype=dtype, device=device).expand(members, -1, -1, -1),
+        "periodic": periodic,
+    }
+    fn: Any = denoiser
+    if input_mask is not None:
+        mask = torch.broadcast_to(input_mask.to(device=device, dtype=torch.bool), noise.shape)
+        fn = _MaskedInput(denoiser, mask)
+    x, nfe = sample_heun(fn, noise.to(device) * float(sigmas[0]), sigmas, args)
+    if not math.isfinite(float(x.abs().max())):
+        raise FloatingPointError("the conditional sampler diverged (non-finite members).")
+    return x, nfe
