@@ -1,0 +1,349 @@
+"""Training pool of the conditional model: world months, observed and analysed as a user's run.
+
+The numpy/xarray side of conditional training (:mod:`xdepthdif.core.conditional_train` sees only
+the arrays). :func:`build_pool` takes months of the training world
+(:func:`~xdepthdif.prior.world.world_months`), and for each
+
+1. draws the share of observed columns log-uniformly in ``shares`` (seeded by ``(seed, month)``);
+2. samples Argo-like profiles of the truth (:func:`~xdepthdif.evaluation.protocol.observe`, all
+   profiles used, none withheld);
+3. interpolates them to the levels and bins them on the grid, as
+   :func:`xdepthdif.reconstruct` does (:func:`~xdepthdif.obs.interpolate_to_levels`,
+   :func:`~xdepthdif.obs.bin_profiles`, the profiles' ``thetao_error`` included);
+4. runs the default OI of ``reconstruct(method="oi")``: the shipped climatology at the month's
+   day of year as first guess, the covariance fitted from the observations alone
+   (:func:`~xdepthdif.analysis.oi_fit.fit_for_steps`), the truth's sea mask as ocean.
+
+The fit is what costs (tens of seconds at 4° and 20 % of columns on a loaded machine; the OI
+itself under a second). ``fit="month"`` fits every month on its own observations, which is
+exactly a one-month user run; ``fit="band"`` fits once per band of shares (``fit_bands``
+log-spaced bands, the first month drawn in a band fits it) and reuses those parameters for the
+band's other months, as a user's run of many months reuses a fit of a few of them.
+
+With ``ambient`` (a share, e.g. DepthDif's 0.25), each month also gets a further-corrupted
+copy for :func:`~xdepthdif.core.conditional.ambient_loss`: that share of the observed columns
+is held out, and the OI is run again on the kept observations only (same covariance), so that
+no channel carries what was held out.
+
+Everything is stored in the model's units (see :mod:`xdepthdif.core.conditional`): anomalies
+about the shipped climatology minus the per-level ``mean``, divided by the per-level ``std`` of
+the truth's anomalies over the pool's sea points. :func:`pool_channels` builds the conditioning
+tensor of some samples.
+
+Examples
+--------
+>>> import pandas as pd
+>>> pool = build_pool(pd.DatetimeIndex(["2001-01-15"]), 5.0, levels=[0, 10], seed=0)
+>>> pool["target"].shape, pool["count"].dtype.name, int(pool["layout_version"])
+((1, 2, 36, 72), 'int32', 1)
+>>> bool(np.isfinite(pool["oi_mean"][0][pool["sea"]]).all())
+True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "POOL_KEYS",
+    "build_pool",
+    "draw_share",
+    "hold_out_columns",
+    "load_pool",
+    "pool_channels",
+    "save_pool",
+]
+
+POOL_KEYS = ("target", "first_guess", "oi_mean", "oi_sd", "obs", "count")
+"""Per-sample ``(N, levels, H, W)`` arrays of a pool (``count`` int32, the others float32,
+normalised, NaN off the sea; ``obs`` NaN where ``count`` is 0)."""
+AMBIENT_KEYS = ("held", "ambient_oi_mean", "ambient_oi_sd")
+"""Extra arrays of a pool built with ``ambient``: ``held`` bool ``(N, H, W)`` columns held out,
+and the OI of the kept observations."""
+
+
+def draw_share(rng: np.random.Generator, shares: tuple[float, float]) -> float:
+    """A share of observed columns, log-uniform in ``shares``.
+
+    Examples
+    --------
+    >>> s = draw_share(np.random.default_rng(0), (0.01, 0.2))
+    >>> bool(0.01 <= s <= 0.2)
+    True
+    """
+    lo, hi = (float(s) for s in shares)
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"shares must satisfy 0 < low <= high <= 1, got {shares!r}.")
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def hold_out_columns(
+    count: np.ndarray, share: float, rng: np.random.Generator, min_keep: int = 1
+) -> np.ndarray:
+    """Bool ``(H, W)``: a ``share`` of the observed columns (any level observed), at random,
+    held out; at least ``min_keep`` observed columns kept and, when there are two or more,
+    at least one held.
+
+    Examples
+    --------
+    >>> count = np.zeros((2, 3, 4), int); count[0, 0, :] = 1
+    >>> held = hold_out_columns(count, 0.5, np.random.default_rng(0))
+    >>> int(held.sum()), bool(held[1:].any())
+    (2, False)
+    """
+    if not 0 <= share < 1:
+        raise ValueError(f"the share held out must lie in [0, 1), got {share!r}.")
+    cols = np.flatnonzero(np.asarray(count).sum(axis=0).ravel() > 0)
+    k = round(share * cols.size)
+    k = min(max(k, 1 if cols.size >= 2 and share > 0 else 0), max(cols.size - min_keep, 0))
+    held = np.zeros(np.asarray(count).shape[1:], bool)
+    held.ravel()[rng.choice(cols, size=k, replace=False)] = True
+    return held
+
+
+def _band(share: float, shares: tuple[float, float], bands: int) -> int:
+    lo, hi = np.log(shares[0]), np.log(shares[1])
+    return int(np.clip(np.floor((np.log(share) - lo) / max(hi - lo, 1e-12) * bands), 0, bands - 1))
+
+
+def build_pool(
+    times: Sequence[Any] | pd.DatetimeIndex,
+    resolution: float,
+    *,
+    split: str = "train",
+    levels: Sequence[int] | None = None,
+    shares: tuple[float, float] = (0.01, 0.2),
+    seed: int = 0,
+    world_seed: int = 0,
+    noise_sd: float = 0.02,
+    fit: str = "month",
+    fit_bands: int = 3,
+    ambient: float | None = None,
+    oi_config: Any = None,
+    log: Callable[[str], Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Build a training pool of the conditional model from months of a world.
+
+    Parameters
+    ----------
+    times
+        Monthly times of the world (one sample per month).
+    resolution
+        Grid spacing (degrees, 0.5–5; see :func:`~xdepthdif.prior.world.world_months`).
+    split
+        World split (``"train"`` for training pools).
+    levels
+        Indices of the world's 42 levels to keep (all by default).
+    shares
+        Range of the share of observed columns (log-uniform).
+    seed
+        Seeds the shares, the profiles and the held-out columns, per month.
+    world_seed
+        Seed of the world.
+    noise_sd
+        Observation noise (°C), also the profiles' ``thetao_error``.
+    fit
+        ``"month"`` (each month's own fit, exactly a one-month user run) or ``"band"`` (one fit
+        per band of shares); see the module docstring.
+    fit_bands
+        Number of log-spaced share bands of ``fit="band"``.
+    ambient
+        Share of the observed columns to hold out for ambient training (None: no ambient
+        arrays).
+    oi_config
+        :class:`~xdepthdif.analysis.oi.OIConfig` (default: the user's default).
+    log
+        Receives one line per month.
+
+    Returns
+    -------
+    dict
+        :data:`POOL_KEYS` arrays, :data:`AMBIENT_KEYS` with ``ambient``, and ``sea`` bool
+        ``(levels, H, W)`` (finite in every month and in the climatology), ``lat``, ``lon``,
+        ``depth``, ``doy`` ``(N,)``, ``share`` ``(N,)``, ``mean`` and ``std`` ``(levels,)`` (°C),
+        ``layout_version``, ``periodic``, ``resolution_deg``, ``fit_seconds`` and
+        ``oi_seconds`` ``(N,)``.
+    """
+    from ..analysis.oi import OIConfig
+    from ..background import ClimatologySpec
+    from ..core.conditional import LAYOUT_VERSION
+    from ..timing import day_of_year
+    from .world import world_months
+
+    if fit not in ("month", "band"):
+        raise ValueError(f"fit must be 'month' or 'band', got {fit!r}.")
+    times = pd.DatetimeIndex(times)
+    cfg = oi_config or OIConfig()
+    world = world_months(times, resolution, split, seed=world_seed)
+    if levels is not None:
+        world = world.isel(depth=list(levels))
+    depth, lat, lon = (world[k].values.astype(float) for k in ("depth", "lat", "lon"))
+    doys = day_of_year(world["time"].values)
+    spec = ClimatologySpec.shipped()
+    raw: dict[str, list] = {k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "share", "fit_s", "oi_s")}
+    fitted: dict[int, tuple] = {}
+    sea = None
+    for i in range(times.size):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([seed, i])
+        share = draw_share(rng, shares)
+        truth = world.isel(time=[i])
+        bg = spec.on_grid(float(doys[i]), depth, lat, lon)
+        ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
+        sea = ocean if sea is None else sea & ocean
+        binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
+        key = i if fit == "month" else _band(share, shares, fit_bands)
+        t1 = time.perf_counter()
+        if key not in fitted:
+            fitted[key] = _fit(binned, bg, depth, lat, lon, cfg)
+        t2 = time.perf_counter()
+        mean, sd = _analyse(binned.mean, binned.count, binned.err_var, bg, ocean, fitted[key],
+                            (depth, lat, lon))  # fmt: skip
+        t3 = time.perf_counter()
+        obs = np.where(binned.count > 0, binned.mean, np.nan)
+        for k, v in zip(
+            POOL_KEYS,
+            (truth.values[0] - bg, np.zeros_like(bg), mean - bg, sd, obs - bg, binned.count),
+            strict=True,
+        ):
+            raw[k].append(v)
+        if ambient is not None:
+            held = hold_out_columns(binned.count, ambient, rng)
+            kept = np.where(held[None], 0, binned.count)
+            amb_mean, amb_sd = _analyse(np.where(kept > 0, binned.mean, np.nan), kept,
+                                        binned.err_var, bg, ocean, fitted[key],
+                                        (depth, lat, lon))  # fmt: skip
+            raw["held"].append(held)
+            raw["ambient_oi_mean"].append(amb_mean - bg)
+            raw["ambient_oi_sd"].append(amb_sd)
+        raw["share"].append(share)
+        raw["fit_s"].append(t2 - t1)
+        raw["oi_s"].append(t3 - t2)
+        if log is not None:
+            log(
+                f"month {i + 1}/{times.size} {times[i]:%Y-%m}: share {share:.3f}, "
+                f"{int((binned.count.sum(0) > 0).sum())} columns, fit {t2 - t1:.1f} s, "
+                f"OI {t3 - t2:.1f} s, total {time.perf_counter() - t0:.1f} s"
+            )
+    return _normalise(raw, sea, depth, lat, lon, doys, ambient is not None, resolution) | {
+        "layout_version": np.array(LAYOUT_VERSION)
+    }
+
+
+def _binned(truth, share, seed, noise_sd, depth, lat, lon):
+    """Profiles of ``truth`` binned on its grid as :func:`xdepthdif.reconstruct` bins them."""
+    from ..evaluation.protocol import observe
+    from ..obs import bin_profiles, interpolate_to_levels
+
+    used, _ = observe(truth, share, seed=seed, noise_sd=noise_sd, withheld=0.0)
+    z = used["depth"].values
+    values = interpolate_to_levels(z, used["thetao"].values, depth)
+    errors = interpolate_to_levels(z, used["thetao_error"].values, depth)
+    return bin_profiles(used["lat"].values, used["lon"].values, values, lat, lon, errors)
+
+
+def _fit(binned, bg, depth, lat, lon, cfg):
+    """The OI's covariance as ``reconstruct``'s fit gives it for this one time step."""
+    import dataclasses
+
+    from ..analysis.oi_fit import fit_for_steps
+
+    params = fit_for_steps([(binned.mean, binned.count, binned.err_var, bg)], depth, lat, lon, cfg)
+    return dataclasses.replace(cfg, params=tuple(params))
+
+
+def _analyse(mean, count, err_var, bg, ocean, cfg, axes):
+    """The OI of one time step as ``reconstruct``'s task runs it (no surface field)."""
+    from ..analysis.oi import oi_analysis
+
+    depth, lat, lon = axes
+    return oi_analysis(mean, count, err_var, lat, lon, depth, ocean=ocean, background=bg,
+                       config=cfg)  # fmt: skip
+
+
+def _normalise(raw, sea, depth, lat, lon, doys, ambient, resolution) -> dict[str, np.ndarray]:
+    target = np.stack(raw["target"])
+    L = depth.size
+    mean, std = np.zeros(L), np.ones(L)
+    for k in range(L):
+        v = target[:, k][:, sea[k]]
+        if v.size:
+            mean[k], std[k] = float(v.mean()), max(float(v.std()), 1e-3)
+    m, s = mean[:, None, None], std[:, None, None]
+    out: dict[str, np.ndarray] = {}
+    for key in ("target", "first_guess", "oi_mean", "obs") + (("ambient_oi_mean",) * ambient):
+        a = (np.stack(raw[key]) - m) / s
+        out[key] = np.where(sea, a, np.nan).astype(np.float32)
+    for key in ("oi_sd",) + (("ambient_oi_sd",) * ambient):
+        out[key] = np.where(sea, np.stack(raw[key]) / s, np.nan).astype(np.float32)
+    out["count"] = np.where(sea, np.stack(raw["count"]), 0).astype(np.int32)
+    out["obs"] = np.where(out["count"] > 0, out["obs"], np.nan).astype(np.float32)
+    if ambient:
+        out["held"] = np.stack(raw["held"])
+    dlon = np.diff(lon)
+    periodic = bool(
+        lon.size > 2 and np.allclose(dlon, dlon[0]) and abs(dlon[0] * lon.size - 360) < 1e-6
+    )
+    return out | {
+        "sea": sea,
+        "lat": lat,
+        "lon": lon,
+        "depth": depth,
+        "doy": np.asarray(doys, float),
+        "share": np.asarray(raw["share"]),
+        "mean": mean,
+        "std": std,
+        "periodic": np.array(periodic),
+        "resolution_deg": np.array(float(resolution)),
+        "fit_seconds": np.asarray(raw["fit_s"]),
+        "oi_seconds": np.asarray(raw["oi_s"]),
+    }
+
+
+def save_pool(pool: Mapping[str, np.ndarray], path: str | PathLike[str]) -> None:
+    """Write a pool to one compressed ``.npz`` file."""
+    np.savez_compressed(path, **{k: np.asarray(v) for k, v in pool.items()})
+
+
+def load_pool(path: str | PathLike[str]) -> dict[str, np.ndarray]:
+    """Read a pool written by :func:`save_pool`, refusing one of another channel layout."""
+    from ..core.conditional import LAYOUT_VERSION
+
+    with np.load(path) as f:
+        pool = {k: f[k] for k in f.files}
+    version = int(pool.get("layout_version", -1))
+    if version != LAYOUT_VERSION:
+        raise ValueError(
+            f"{path} holds a pool of conditioning layout {version}; this version reads layout "
+            f"{LAYOUT_VERSION}. Rebuild it with build_pool."
+        )
+    return pool
+
+
+def pool_channels(
+    pool: Mapping[str, np.ndarray], index: np.ndarray | Sequence[int] | int, ambient: bool = False
+):
+    """Conditioning tensor ``(B, C, H, W)`` of samples ``index`` of a pool.
+
+    With ``ambient``, built from the kept observations only (the held columns removed, the OI
+    of the kept observations); the pool must have been built with ``ambient``.
+    """
+    from ..core.conditional import conditioning_channels
+
+    idx = np.atleast_1d(np.asarray(index))
+    count, obs = pool["count"][idx], pool["obs"][idx]
+    oi_mean, oi_sd = pool["oi_mean"][idx], pool["oi_sd"][idx]
+    if ambient:
+        if "held" not in pool:
+            raise KeyError(
+                "this pool has no ambient arrays; build it with build_pool(ambient=0.25)."
+            )
+        count = np.where(pool["held"][idx][:, None], 0, count)
+        oi_mean, oi_sd = pool["ambient_oi_mean"][idx], pool["ambient_oi_sd"][idx]
+    return conditioning_channels(pool["first_guess"][idx], oi_mean, oi_sd, obs, count, pool["sea"])
