@@ -1,0 +1,232 @@
+"""The conditional model: channel layout, training pool, sampler, and that training learns."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xdepthdif.core.conditional import (
+    LAYOUT_VERSION,
+    channel_slice,
+    conditioning_channels,
+    n_channels,
+    sample_conditional,
+)
+from xdepthdif.core.conditional_train import conditional_unet_config, train_conditional
+from xdepthdif.core.network import EDMDenoiser, UNet
+from xdepthdif.prior.conditional_data import (
+    build_pool,
+    hold_out_columns,
+    load_pool,
+    pool_channels,
+    save_pool,
+)
+
+LEVELS = [0, 7, 13, 18]  # 5, 101, 256, 476 m of the world's levels
+SHARES = (0.03, 0.1)
+TRAIN, HELD = slice(0, 5), slice(5, 7)  # months of the pool to train on and to score
+
+
+@pytest.fixture(scope="module")
+def pool():
+    """Seven months of the training world at 5°, four levels, with the ambient arrays; one
+    covariance fit (on the first month's observations) for all months, to keep it quick."""
+    times = pd.date_range("2001-01-01", periods=7, freq="MS") + pd.Timedelta(days=14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_pool(
+            times, 5.0, levels=LEVELS, shares=SHARES, seed=3, fit="band", fit_bands=1, ambient=0.25
+        )
+
+
+def _subset(pool, months):
+    per_sample = {k for k, v in pool.items() if np.ndim(v) and len(v) == len(pool["doy"])}
+    return {k: (v[months] if k in per_sample else v) for k, v in pool.items()}
+
+
+def _tiny(levels):
+    return conditional_unet_config(levels, base_channels=16, channel_mult=(1, 2), cond_dim=32)
+
+
+def _denoiser(config, state=None, seed=0):
+    """The trained denoiser of ``state``, or without it the untrained one: the initial weights
+    of :func:`train_conditional` with ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = UNet(config)
+    if state is not None:
+        net.load_state_dict(state)
+    return EDMDenoiser(net).eval().requires_grad_(False)
+
+
+def _rmse(estimate, truth, where):
+    return float(np.sqrt(np.mean((estimate[where] - truth[where]) ** 2)))
+
+
+def test_layout_shapes_and_units():
+    L, H, W = 3, 4, 5
+    rng = np.random.default_rng(0)
+    fg, oi, sd = (rng.standard_normal((L, H, W)) for _ in range(3))
+    obs = np.full((L, H, W), np.nan)
+    obs[:, 1, 2] = 2.5
+    count = np.isfinite(obs).astype(int) * 2
+    sea = np.ones((L, H, W), bool)
+    sea[2, 0, 0] = False
+    oi[2, 0, 0] = np.nan  # land is NaN in an OI analysis
+    extra = conditioning_channels(fg, oi, sd, obs, count, sea)
+    assert extra.shape == (1, n_channels(L), H, W) == (1, 7 * L + 2, H, W)
+    assert extra.dtype == torch.float32 and bool(extra.isfinite().all())
+    e = extra[0].double().numpy()
+    assert np.allclose(
+        e[channel_slice("oi_mean", L)][sea], oi[sea]
+    )  # normalised units pass through
+    assert e[channel_slice("oi_mean", L)][2, 0, 0] == 0.0  # off the sea: 0
+    assert e[channel_slice("sea", L)].sum() == sea.sum()
+    assert np.allclose(e[channel_slice("obs", L)][:, 1, 2], 2.5)
+    assert e[channel_slice("obs", L)].sum() == pytest.approx(3 * 2.5)
+    assert np.allclose(e[channel_slice("log_count", L)][:, 1, 2], np.log(3.0))
+    assert e[channel_slice("obs_mask", L)].sum() == 3
+    assert not e[channel_slice("sst_mask", L)].any()
+    sst = np.full((H, W), np.nan)
+    sst[3, 4] = -1.5
+    e2 = conditioning_channels(fg, oi, sd, obs, count, sea, sst=sst)[0].numpy()
+    assert (
+        e2[channel_slice("sst", L)][0, 3, 4] == -1.5 and e2[channel_slice("sst_mask", L)].sum() == 1
+    )
+    batched = conditioning_channels(*(np.stack([a, a]) for a in (fg, oi, sd, obs, count)), sea)
+    assert batched.shape == (2, n_channels(L), H, W)
+    with pytest.raises(KeyError, match="unknown conditioning channel"):
+        channel_slice("salinity", L)
+
+
+def test_hold_out_columns_keeps_and_holds():
+    count = np.zeros((2, 5, 6), int)
+    count[0, :, :4] = 1  # 20 observed columns
+    held = hold_out_columns(count, 0.25, np.random.default_rng(1))
+    assert held.sum() == 5 and not held[:, 4:].any()
+    one = np.zeros((1, 2, 2), int)
+    one[0, 0, 0] = 1
+    assert not hold_out_columns(one, 0.5, np.random.default_rng(0)).any()  # the last one stays
+
+
+def test_pool_is_finite_and_its_oi_is_reconstructs(pool, tmp_path):
+    import xdepthdif
+    from xdepthdif.evaluation.protocol import observe, target_of
+    from xdepthdif.prior.world import world_months
+
+    sea = pool["sea"]
+    N, L, H, W = pool["target"].shape
+    assert (N, L, H, W) == (7, 4, 36, 72) and sea.shape == (L, H, W) and sea.mean() > 0.5
+    for key in ("target", "first_guess", "oi_mean", "oi_sd", "ambient_oi_mean", "ambient_oi_sd"):
+        assert np.isfinite(pool[key][:, sea]).all(), key
+    assert (pool["oi_sd"][:, sea] > 0).all()
+    assert np.all((pool["share"] >= SHARES[0]) & (pool["share"] <= SHARES[1]))
+    observed = pool["count"] > 0
+    assert np.isfinite(pool["obs"][observed]).all() and np.isnan(pool["obs"][~observed]).all()
+    assert (pool["held"] & (pool["count"].sum(1) == 0)).sum() == 0  # only observed columns held
+    # normalised: the truth's anomalies have mean 0 and sd 1 per level over the pool
+    for k in range(L):
+        z = pool["target"][:, k][:, sea[k]]
+        assert abs(z.mean()) < 1e-4 and abs(z.std() - 1) < 1e-3
+
+    # the OI channels are what a user's default reconstruct gives for the same profiles (the
+    # first month, whose own observations fitted the covariance)
+    i = 0
+    times = pd.DatetimeIndex([pd.Timestamp("2001-01-15")])
+    truth = world_months(times, 5.0, "train", seed=0).isel(depth=LEVELS)
+    rng = np.random.default_rng([3, i])
+    rng.uniform()  # the share's draw
+    used, _ = observe(truth, float(pool["share"][i]), seed=int(rng.integers(2**31)), withheld=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = xdepthdif.reconstruct(target_of(truth), used).compute()
+    s = pool["std"][:, None, None]
+    clim = xdepthdif.climatology(truth).values[0]
+    oi = pool["oi_mean"][i] * s + pool["mean"][:, None, None] + clim
+    assert np.allclose(oi[sea], out["thetao"].values[0][sea], atol=1e-4)
+    assert np.allclose(pool["oi_sd"][i][sea] * s.repeat(W, 2).repeat(H, 1)[sea],
+                       out["thetao_sd"].values[0][sea], atol=1e-4)  # fmt: skip
+    assert (out["obs_count"].values[0] == pool["count"][i]).all()
+
+    path = tmp_path / "pool.npz"
+    save_pool(pool, path)
+    back = load_pool(path)
+    assert all(np.array_equal(back[k], pool[k], equal_nan=True) for k in pool)
+    assert int(back["layout_version"]) == LAYOUT_VERSION
+
+
+def test_sample_conditional_shape_nfe_and_seed(pool):
+    cfg = _tiny(len(LEVELS))
+    D = _denoiser(cfg)
+    extra = pool_channels(pool, 0)
+    lat, lon = torch.tensor(pool["lat"]), torch.tensor(pool["lon"])
+
+    def draw(seed, steps):
+        g = torch.Generator().manual_seed(seed)
+        return sample_conditional(D, extra, lat, lon, 15.0, 3, steps, g, periodic=True)
+
+    x, nfe = draw(0, 4)
+    assert x.shape == (3, len(LEVELS), 36, 72) and nfe == 7 and bool(x.isfinite().all())
+    assert torch.equal(draw(0, 4)[0], x) and not torch.equal(draw(1, 4)[0], x)
+    assert draw(0, 1)[1] == 1
+    with pytest.raises(ValueError, match="channels"):
+        sample_conditional(D, extra[:, :-1], lat, lon, 15.0, 1, 2)
+
+
+def _ensemble_mean(D, pool, i, ambient=False, members=4, steps=4):
+    extra = pool_channels(pool, i)
+    mask = None
+    if ambient:  # the network sees its noisy input where there are observations
+        mask = torch.from_numpy((pool["count"][i] > 0) & pool["sea"])
+    g = torch.Generator().manual_seed(100 + i)
+    x, _ = sample_conditional(
+        D, extra, torch.tensor(pool["lat"]), torch.tensor(pool["lon"]), float(pool["doy"][i]),
+        members, steps, g, periodic=True, input_mask=mask,
+    )  # fmt: skip
+    return x.mean(0).numpy()
+
+
+def _scores(D, pool, months, where_of, ambient=False):
+    est, clim = [], []
+    for i in range(*months.indices(len(pool["doy"]))):
+        where = where_of(i)
+        truth = pool["target"][i]
+        est.append(_rmse(_ensemble_mean(D, pool, i, ambient), truth, where) ** 2)
+        clim.append(_rmse(pool["first_guess"][i], truth, where) ** 2)
+    return np.sqrt(np.mean(est)), np.sqrt(np.mean(clim))
+
+
+def test_conditional_training_beats_untrained_and_climatology(pool):
+    cfg = _tiny(len(LEVELS))
+    res = train_conditional(_subset(pool, TRAIN), cfg, steps=300, batch_size=4, lr=2e-3,
+                            seed=0, log=None, ema_decay=0.95, patch=(16, 32))  # fmt: skip
+    assert np.mean(res.losses[-50:]) < 0.5 * np.mean(res.losses[:20])
+    trained, untrained = _denoiser(cfg, res.ema), _denoiser(cfg)
+    sea = pool["sea"]
+    rmse, clim = _scores(trained, pool, HELD, lambda i: sea)
+    rmse0, _ = _scores(untrained, pool, HELD, lambda i: sea)
+    oi = np.sqrt(np.mean([_rmse(pool["oi_mean"][i], pool["target"][i], sea) ** 2 for i in (5, 6)]))
+    print(f"held-out RMSE (normalised): trained {rmse:.3f}, untrained {rmse0:.3f}, "
+          f"climatology {clim:.3f}, OI {oi:.3f}")  # fmt: skip
+    assert rmse < 0.5 * rmse0
+    assert rmse < 0.9 * clim
+
+
+def test_ambient_training_learns_from_observations_alone(pool):
+    cfg = _tiny(len(LEVELS))
+    sparse = {k: v for k, v in _subset(pool, TRAIN).items() if k != "target"}  # no full field
+    res = train_conditional(sparse, cfg, steps=300, batch_size=4, lr=2e-3, loss="ambient",
+                            seed=0, log=None, ema_decay=0.95, patch=(16, 32))  # fmt: skip
+    trained, untrained = _denoiser(cfg, res.ema), _denoiser(cfg)
+
+    def unobserved(i):
+        return pool["sea"] & (pool["count"][i] == 0)
+
+    rmse, clim = _scores(trained, pool, HELD, unobserved, ambient=True)
+    rmse0, _ = _scores(untrained, pool, HELD, unobserved, ambient=True)
+    print(f"ambient, held-out RMSE at unobserved points: trained {rmse:.3f}, "
+          f"untrained {rmse0:.3f}, climatology {clim:.3f}")  # fmt: skip
+    assert rmse < 0.9 * clim
+    assert rmse < 0.7 * rmse0
