@@ -14,8 +14,9 @@ the arrays). :func:`build_pool` takes months of the training world
    day of year as first guess, the covariance fitted from the observations alone
    (:func:`~xdepthdif.analysis.oi_fit.fit_for_steps`), the truth's sea mask as ocean.
 
-The fit is what costs (tens of seconds at 4° and 20 % of columns on a loaded machine; the OI
-itself under a second). ``fit="month"`` fits every month on its own observations, which is
+The fit is what costs (50–105 s per month at 4°, 42 levels and 7–15 % of columns on a busy
+2-core machine, under 2 s at 1–3 %; the OI itself about a second). ``fit="month"`` fits every
+month on its own observations, which is
 exactly a one-month user run; ``fit="band"`` fits once per band of shares (``fit_bands``
 log-spaced bands, the first month drawn in a band fits it) and reuses those parameters for the
 band's other months, as a user's run of many months reuses a fit of a few of them.
