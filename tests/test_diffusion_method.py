@@ -336,20 +336,16 @@ def test_a_stored_climatology_is_added_back_at_the_time_of_year(tmp_path):
         np.testing.assert_allclose(out[1] - out[0], w0 * m0 + w1 * m1, atol=1e-9)
 
 
-def test_a_conditional_model_is_refused_before_any_work(tmp_path, target, obs):
+def test_a_guided_prior_relabelled_conditional_is_refused(tmp_path):
+    """A card cannot call a guided prior conditional: it lacks what a conditional model needs
+    (sampling conditional models: tests/test_conditional_method.py)."""
     from xdepthdif.errors import ModelCardError
     from xdepthdif.prior.model import update_card
 
     path = make_prior(tmp_path / "conditional")
-    update_card(path, kind="conditional")
-    with pytest.raises(ModelCardError, match=r"kind 'conditional'.*samples only unconditional"):
-        run(target, obs, path)
-    cfg = DiffusionConfig(model=str(path), sha256=verify(path).sha256, members=2, steps=3)
-    nothing = np.full((len(DEPTHS), 3, 4), np.nan)
-    grid = (np.array([-2.0, 0.0, 2.0]), np.array([-8.0, -6.0, -4.0, -2.0]), DEPTHS)
-    args = (nothing, np.zeros(nothing.shape, int), nothing, *grid, 15.0, None, cfg, 1)
-    with pytest.raises(ModelCardError, match="kind 'conditional'"):
-        diffusion_analysis(*args)
+    with pytest.raises(ModelCardError, match=r"conditional model: conditioning\.layout_version"):
+        update_card(path, kind="conditional")
+    assert verify(path).kind == "guided-prior"
 
 
 def test_missing_torch_is_reported_before_any_work(monkeypatch):

@@ -301,10 +301,20 @@ def test_the_shipped_default_card_has_no_kind_and_still_verifies():
     assert model.verify(model.default_model_path()).kind == "guided-prior"
 
 
-@pytest.mark.parametrize("kind", ["guided-prior", "conditional"])
-def test_cards_of_either_kind_round_trip(kind):
-    card = make_card(kind=kind)
-    assert ModelCard.from_json(card.to_json()).kind == kind
+CONDITIONAL = {
+    "kind": "conditional",
+    "conditioning": {"layout_version": 1, "loss": "edm", "surface": False},
+    "architecture": {"class": "UNet", "kwargs": {"levels": 3, "extra_in_channels": 23}},
+    "normalisation": {"mean": [0.0] * 3, "std": [1.0] * 3, "climatology": "shipped"},
+}
+
+
+@pytest.mark.parametrize("changes", [{"kind": "guided-prior"}, CONDITIONAL])
+def test_cards_of_either_kind_round_trip(changes):
+    card = make_card(**changes)
+    back = ModelCard.from_json(card.to_json())
+    assert back == card and back.kind == changes["kind"]
+    assert ("conditioning" in json.loads(card.to_json())) == (card.kind == "conditional")
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,52 @@ def _load_training_dataset(args: argparse.Namespace):
     return ds, f"{args.data} ({len(paths)} file(s))", "monthly"
 
 
+def _train_conditional(args: argparse.Namespace) -> int:
+    """``xdepthdif train --kind conditional``: pool from the world, train, write the checkpoint."""
+    from .core.conditional_train import conditional_unet_config, train_conditional
+    from .prior.conditional_model import describe_pool, save_conditional, world_pool
+
+    if args.data != "world":
+        print(
+            f"xdepthdif train: --kind conditional trains on --data world only (its pool is "
+            f"observed and analysed from the world's months), not {args.data!r}.",
+            file=sys.stderr,
+        )
+        return 2
+    start = time.perf_counter()
+    pool, settings = world_pool(
+        args.months, args.resolution, levels=args.levels, fit=args.fit,
+        ambient=args.loss == "ambient", seed=args.seed, path=args.pool,
+    )  # fmt: skip
+    N, L, H, W = pool["target"].shape
+    print(f"pool: {N} months x {L} levels x {H}x{W}, in {time.perf_counter() - start:.1f} s")
+    patch = tuple(min(p, n) for p, n in zip(args.patch, (H, W), strict=True))
+    ucfg = conditional_unet_config(
+        L, base_channels=args.base_channels, channel_mult=tuple(args.channel_mult),
+        cond_dim=args.cond_dim,
+    )  # fmt: skip
+    with _progress(args.progress, "training steps"):
+        res = train_conditional(
+            pool, ucfg, args.steps, args.batch_size, args.lr, args.loss, args.seed,
+            log=print, patch=None if patch == (H, W) else patch, log_every=args.log_every,
+        )  # fmt: skip
+    command = "xdepthdif " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
+    card = save_conditional(
+        args.out, res, ucfg, pool, loss=args.loss, data=describe_pool(pool, settings),
+        command=command, seed=args.seed, batch_size=args.batch_size, lr=args.lr, patch=patch,
+        pool_settings=settings, steps_per_second=round(res.steps_per_second, 3),
+    )  # fmt: skip
+    print(
+        f"wrote {args.out}.safetensors (conditional, layout "
+        f"{card.conditioning['layout_version']}, loss {args.loss}) in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
+    if args.kind == "conditional":
+        return _train_conditional(args)
     from .core.network import UNetConfig
     from .core.train import TrainConfig, train
     from .prior.training_data import prepare_training_data
@@ -242,7 +287,7 @@ Dense 3-D ocean temperature analyses from sparse in-situ profiles.
 commands:
   xdepthdif demo           a real 3-D field sampled into EN4 files, analysed and scored
   xdepthdif reconstruct    profiles onto a target grid, into a restartable zarr store
-  xdepthdif train          train the diffusion prior on gridded thetao
+  xdepthdif train          train a diffusion model (guided prior or conditional)
   xdepthdif calibrate      calibrate a prior's ensemble spread
   xdepthdif bench skill    the skill benchmark
 
@@ -282,7 +327,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
-    tr = command(sub, "train", "train the diffusion prior on gridded thetao")
+    tr = command(
+        sub,
+        "train",
+        "train a diffusion model: the guided prior on gridded thetao, or the conditional model "
+        "on the training world",
+    )
+    tr.add_argument(
+        "--kind",
+        choices=("guided-prior", "conditional"),
+        default="guided-prior",
+        help="'guided-prior' (unconditional, guided by the observations when sampled) or "
+        "'conditional' (fed the climatology, the OI and the binned observations; --data world)",
+    )
     tr.add_argument(
         "--data",
         default="synthetic",
@@ -308,11 +365,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--channel-mult", type=int, nargs="+", default=(1, 2, 2), help="width per U-Net stage"
     )
     tr.add_argument("--cond-dim", type=int, default=64, help="size of the noise/time embedding")
-    tr.add_argument("--windows", type=int, default=1, help="spatial windows per step")
-    tr.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
+    tr.add_argument("--windows", type=int, default=1, help="spatial windows per step (guided)")
+    tr.add_argument(
+        "--checkpoint-every", type=int, default=500, help="steps between checkpoints (guided)"
+    )
     tr.add_argument("--log-every", type=int, default=50, help="steps between log lines")
-    tr.add_argument("--no-resume", action="store_true", help="start afresh even if OUT exists")
-    tr.add_argument("--device", default="cpu", help="cpu or cuda")
+    tr.add_argument(
+        "--no-resume", action="store_true", help="start afresh even if OUT exists (guided)"
+    )
+    tr.add_argument("--device", default="cpu", help="cpu or cuda (guided)")
+    tr.add_argument(
+        "--loss",
+        choices=("edm", "ambient"),
+        default="edm",
+        help="conditional: 'edm' (against the full fields) or 'ambient' (against the "
+        "observations only, a quarter of the observed columns held out)",
+    )
+    tr.add_argument(
+        "--fit",
+        choices=("band", "month"),
+        default="band",
+        help="conditional: fit the pool's OI covariance once per band of observed shares "
+        "(reused by the band's months) or for every month",
+    )
+    tr.add_argument(
+        "--pool",
+        help="conditional: .npz file of the training pool, read when it exists (with the same "
+        "settings), else written after it is built",
+    )
     tr.add_argument(
         "--progress", action="store_true", help="draw a bar of the training steps on stderr"
     )

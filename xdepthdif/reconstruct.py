@@ -35,7 +35,7 @@ from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperat
 from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
 from .obs.units import celsius_offset
-from .prior.checks import check_architecture, check_guided_prior
+from .prior.checks import check_architecture, check_sampleable
 from .prior.model import (
     check_torch,
     checkpoint_paths,
@@ -71,10 +71,13 @@ def reconstruct(
         Profiles in the profile layout (see :func:`xdepthdif.obs.validate_profiles`), e.g. from
         :func:`xdepthdif.obs.read_en4`.
     method
-        ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of the guided diffusion
-        prior (see :class:`xdepthdif.analysis.diffusion.DiffusionConfig`), drawn on the model's
+        ``"oi"``: optimal interpolation; ``"diffusion"``: an ensemble of a diffusion model
+        (see :class:`xdepthdif.analysis.diffusion.DiffusionConfig`), drawn on the model's
         levels and native grid and mapped to the target's (see
-        :func:`xdepthdif.analysis.native.diffusion_step`).
+        :func:`xdepthdif.analysis.native.diffusion_step`). Its model card says which kind it
+        is: a guided prior (observations guide an unconditional prior) or a conditional model
+        (fed the shipped climatology, the default OI of the time step and the binned
+        observations; :mod:`xdepthdif.analysis.conditional`).
     background
         The first guess of ``method="oi"``: ``"climatology"`` (the shipped 1° climatology at
         each time step's day of year), ``"level_mean"`` (the mean of each level's
@@ -119,9 +122,11 @@ def reconstruct(
     if is_diffusion:
         if not (isinstance(background, str) and background == "climatology"):
             raise ValueError(
-                "background is used by method='oi' only; the diffusion prior is its own."
+                "background is used by method='oi' only; a guided diffusion prior is its own "
+                "first guess and a conditional model's is the shipped climatology it was "
+                "trained on."
             )
-        config = _plan_diffusion(config, grid)
+        config, kind = _plan_diffusion(config, grid)
     profiles = validate_profiles(obs)
     counts = tally(profiles)
 
@@ -155,7 +160,8 @@ def reconstruct(
         warnings.warn(
             f"No observation in time step(s) {', '.join(empty)}: returned as "
             + (
-                "unguided samples of the diffusion prior."
+                "unguided samples of the diffusion prior (of a conditional model: its samples "
+                "without observations)."
                 if isinstance(config, DiffusionConfig)
                 else "the background (NaN with background='level_mean')."
             ),
@@ -226,6 +232,7 @@ def reconstruct(
     }
     if is_diffusion:  # the checkpoint by name and digest, never a path on this machine
         attrs["diffusion_model"] = Path(str(options.get("model", "default"))).name
+        attrs["diffusion_model_kind"] = kind
     return cf.finalize(ds, grid, calendar, attrs)
 
 
@@ -290,15 +297,16 @@ def _analyse_step(
     return np.stack([mean, sd, binned.count.astype(float)])
 
 
-def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> DiffusionConfig:
-    """Resolve and verify the checkpoint now (no weights are parsed); tasks get path + sha256."""
+def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> tuple[DiffusionConfig, str]:
+    """Resolve and verify the checkpoint now (no weights are parsed); tasks get path + sha256.
+    Also returns the model's kind (``"guided-prior"`` or ``"conditional"``)."""
     check_torch()  # here, not in the first task on a worker
     weights = resolve_model(config.model)
     card = verify(weights)
-    check_guided_prior(card, str(checkpoint_paths(weights)[1]))
+    check_sampleable(card, str(checkpoint_paths(weights)[1]))
     check_architecture(card, str(checkpoint_paths(weights)[1]))
     check_levels(card.levels, grid.depth, f" {weights}")
-    return dataclasses.replace(config, model=str(weights), sha256=card.sha256)
+    return dataclasses.replace(config, model=str(weights), sha256=card.sha256), card.kind
 
 
 def _label(time) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..array_library import namespace, to_library
 from ..errors import GridError
-from ..prior.checks import check_guided_prior
+from ..prior.checks import check_sampleable
 from ..prior.climatology import model_climatology
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
 from ..progress import report
@@ -213,7 +213,7 @@ def _build(card, state_dict):
     """Build the EDM denoiser described by a model card and load its weights."""
     from ..core.network import EDMDenoiser, UNet, UNetConfig
 
-    check_guided_prior(card)
+    check_sampleable(card)
     arch = card.architecture
     if arch["class"] != "UNet":
         raise ValueError(f"unknown architecture {arch['class']!r}; this version knows 'UNet'.")
@@ -261,6 +261,9 @@ def diffusion_analysis(
 ) -> tuple[Any, Any, Any]:
     """Ensemble mean, spread and members of the guided diffusion on a ``(level, lat, lon)`` grid.
 
+    A checkpoint of kind ``"conditional"`` is handed to
+    :func:`xdepthdif.analysis.conditional.conditional_analysis` (without a surface field).
+
     Parameters
     ----------
     obs_mean, obs_count, obs_err_var
@@ -301,6 +304,13 @@ def diffusion_analysis(
     device = resolve_device(config.device)
     denoiser = load_denoiser(config.model, config.sha256, device)
     card = denoiser.card
+    if card.kind == "conditional":
+        from .conditional import conditional_analysis
+
+        return conditional_analysis(
+            obs_mean, obs_count, obs_err_var, lat, lon, depth, doy, ocean, config, time_key,
+            array_library,
+        )  # fmt: skip
     if not _same_axis(np.asarray(card.levels, float), np.asarray(depth, float), 0.01):
         raise ModelLevelsError(
             f"diffusion_analysis runs on the model's own levels {list(card.levels)}; got "

@@ -3,8 +3,9 @@ and numpy out (members optionally on the GPU, as CuPy arrays, until they are reg
 
 The prior runs on its own depth levels and on a grid of its native spacing (:func:`native_grid`).
 :func:`diffusion_step` bins the profiles there, draws the ensemble with
-:func:`xdepthdif.analysis.diffusion.diffusion_analysis`, then interpolates the members in depth
-(:func:`interpolate_levels`) and regrids them to the target.
+:func:`xdepthdif.analysis.diffusion.diffusion_analysis` (a guided prior) or
+:func:`xdepthdif.analysis.conditional.conditional_analysis` (a conditional model), then
+interpolates the members in depth (:func:`interpolate_levels`) and regrids them to the target.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..array_library import to_numpy
+from .conditional import conditional_analysis
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
 
 
@@ -118,8 +120,9 @@ def diffusion_step(
         As for :func:`diffusion_analysis`.
     surface
         The target's surface temperature (°C, ``(lat, lon)``) or None: regridded to the
-        model's grid and added as observations of its top level
-        (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``).
+        model's grid and, for a guided prior, added as observations of its top level
+        (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``); a
+        conditional model takes it as an input channel when it was trained with one.
     array_library
         Where the members are interpolated in depth and regridded (see
         :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch drew them on
@@ -154,14 +157,22 @@ def diffusion_step(
     if not same_grid:
         to_native = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
         native_sea = np.nan_to_num(to_native(native_sea.astype(float))) >= 0.5
-    if surface is not None and model_levels[0] <= SURFACE_DEPTH_M:
+    field = None
+    if surface is not None:
         field = np.asarray(surface, float) if to_native is None else to_native(surface)
-        extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
-        binned = with_surface_field(binned, field, extra)
-    mean, sd, members = diffusion_analysis(
-        binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy, native_sea,
-        config, time_key, array_library,
-    )  # fmt: skip
+    if card.kind == "conditional":  # the surface field is an input channel, if anything
+        mean, sd, members = conditional_analysis(
+            binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy,
+            native_sea, config, time_key, array_library, field,
+        )  # fmt: skip
+    else:
+        if field is not None and model_levels[0] <= SURFACE_DEPTH_M:
+            extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
+            binned = with_surface_field(binned, field, extra)
+        mean, sd, members = diffusion_analysis(
+            binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy,
+            native_sea, config, time_key, array_library,
+        )  # fmt: skip
     if same_levels and same_grid:
         return to_numpy(mean), to_numpy(sd), to_numpy(members)
     if not same_levels:

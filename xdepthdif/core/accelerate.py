@@ -43,6 +43,7 @@ class _Autocast(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.config = getattr(net, "config", None)  # the UNet's shape, for samplers that read it
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):

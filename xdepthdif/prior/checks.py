@@ -141,21 +141,89 @@ def check_architecture(card: Any, source: str = "model card") -> None:
         )
 
 
-def check_guided_prior(card: Any, source: str = "model card") -> None:
-    """Refuse, before any graph is built, a checkpoint that ``method="diffusion"`` cannot
-    sample: one whose card's ``kind`` is not ``"guided-prior"``.
+CONDITIONAL_LOSSES = ("edm", "ambient")
+"""Values of a conditional card's ``conditioning["loss"]``."""
 
-    ``card`` is a :class:`~xdepthdif.prior.model.ModelCard`.
+
+def check_conditioning(card: Any) -> dict[str, Any]:
+    """The ``conditioning`` block of a model card, validated against its ``kind``.
+
+    A guided prior has none. A conditional model's needs ``layout_version`` (a whole number
+    >= 1), ``loss`` (one of :data:`CONDITIONAL_LOSSES`) and ``surface`` (bool); its
+    architecture must be a ``UNet`` taking ``extra_in_channels`` and its normalisation must
+    be about the ``"shipped"`` climatology, the first guess its inputs are anomalies about.
+    Whether this version reads the layout is checked when the model is sampled
+    (:func:`check_sampleable`), so that a card of a newer layout still opens.
+
+    ``card`` is a :class:`~xdepthdif.prior.model.ModelCard` (its other fields validated).
 
     Raises
     ------
     ModelCardError
-        For a ``"conditional"`` model (conditioned on first guess, OI and observations).
+        Naming what is missing or wrong.
     """
-    if card.kind != "guided-prior":
+    block = card.conditioning
+    if not isinstance(block, Mapping):
+        raise ModelCardError(f"model card: conditioning must be a dict, found {block!r}")
+    if card.kind != "conditional":
+        if block:
+            raise ModelCardError(
+                f"model card: a {card.kind!r} model takes no conditioning block, found {block!r}"
+            )
+        return {}
+    problems = []
+    version = block.get("layout_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        problems.append(f"conditioning.layout_version must be a whole number >= 1, not {version!r}")
+    if block.get("loss") not in CONDITIONAL_LOSSES:
+        problems.append(f"conditioning.loss must be one of {CONDITIONAL_LOSSES}")
+    if not isinstance(block.get("surface"), bool):
+        problems.append("conditioning.surface must be true or false")
+    extra = card.architecture["kwargs"].get("extra_in_channels")
+    if card.architecture["class"] != "UNet" or not isinstance(extra, int) or extra < 1:
+        problems.append("the architecture must be a UNet with extra_in_channels >= 1")
+    if card.normalisation.get("climatology") != "shipped":
+        problems.append("normalisation.climatology must be 'shipped'")
+    if problems:
         raise ModelCardError(
-            f"{source}: the model is of kind {card.kind!r}, a model conditioned on the first "
-            "guess, OI and observations; this version of xdepthdif samples only unconditional "
-            "priors guided by the observations (kind 'guided-prior'). Use such a checkpoint "
-            "(model='default') or a version of xdepthdif that samples conditional models."
+            f"model card of a conditional model: {'; '.join(problems)} (found conditioning "
+            f"{dict(block)!r}); write conditional checkpoints with "
+            "xdepthdif.prior.conditional_model.save_conditional or `xdepthdif train --kind "
+            "conditional`."
+        )
+    return dict(block)
+
+
+def check_sampleable(card: Any, source: str = "model card") -> None:
+    """Refuse, before any graph is built, a checkpoint that ``method="diffusion"`` cannot
+    sample: a conditional model of a channel layout this version does not read, or whose
+    network does not take that layout's channels.
+
+    ``card`` is a :class:`~xdepthdif.prior.model.ModelCard`. Imports torch (through
+    :mod:`xdepthdif.core.conditional`) for a conditional card only.
+
+    Raises
+    ------
+    ModelCardError
+        Saying which layout the model needs and which this version reads.
+    """
+    if card.kind != "conditional":
+        return
+    from ..core.conditional import LAYOUT_VERSION, n_channels
+
+    version = card.conditioning["layout_version"]
+    if version != LAYOUT_VERSION:
+        raise ModelCardError(
+            f"{source}: the conditional model reads conditioning layout {version}; this version "
+            f"of xdepthdif builds layout {LAYOUT_VERSION} (xdepthdif.core.conditional), so its "
+            "inputs would be wrong. Use the xdepthdif version the model was trained with, or "
+            "retrain it with `xdepthdif train --kind conditional`."
+        )
+    levels = len(card.levels)
+    extra = card.architecture["kwargs"].get("extra_in_channels")
+    if extra != n_channels(levels):
+        raise ModelCardError(
+            f"{source}: a conditional model on {levels} levels takes {n_channels(levels)} "
+            f"conditioning channels (layout {LAYOUT_VERSION}), its architecture says {extra}: "
+            "the card does not describe these weights; restore it or retrain the model."
         )

@@ -53,8 +53,10 @@ import pandas as pd
 
 __all__ = [
     "POOL_KEYS",
+    "analyse_oi",
     "build_pool",
     "draw_share",
+    "fit_covariance",
     "hold_out_columns",
     "load_pool",
     "pool_channels",
@@ -204,7 +206,7 @@ def build_pool(
         if key not in fitted:
             fitted[key] = _fit(binned, bg, depth, lat, lon, cfg)
         t2 = time.perf_counter()
-        mean, sd = _analyse(binned.mean, binned.count, binned.err_var, bg, ocean, fitted[key],
+        mean, sd = analyse_oi(binned.mean, binned.count, binned.err_var, bg, ocean, fitted[key],
                             (depth, lat, lon))  # fmt: skip
         t3 = time.perf_counter()
         obs = np.where(binned.count > 0, binned.mean, np.nan)
@@ -217,7 +219,7 @@ def build_pool(
         if ambient is not None:
             held = hold_out_columns(binned.count, ambient, rng)
             kept = np.where(held[None], 0, binned.count)
-            amb_mean, amb_sd = _analyse(np.where(kept > 0, binned.mean, np.nan), kept,
+            amb_mean, amb_sd = analyse_oi(np.where(kept > 0, binned.mean, np.nan), kept,
                                         binned.err_var, bg, ocean, fitted[key],
                                         (depth, lat, lon))  # fmt: skip
             raw["held"].append(held)
@@ -251,16 +253,23 @@ def _binned(truth, share, seed, noise_sd, depth, lat, lon):
 
 def _fit(binned, bg, depth, lat, lon, cfg):
     """The OI's covariance as ``reconstruct``'s fit gives it for this one time step."""
+    return fit_covariance(binned.mean, binned.count, binned.err_var, bg, depth, lat, lon, cfg)
+
+
+def fit_covariance(mean, count, err_var, bg, depth, lat, lon, cfg):
+    """``cfg`` with the OI covariance fitted to one time step's binned observations, as
+    ``reconstruct``'s fit gives it (the pool's fit, and the conditional sampler's)."""
     import dataclasses
 
     from ..analysis.oi_fit import fit_for_steps
 
-    params = fit_for_steps([(binned.mean, binned.count, binned.err_var, bg)], depth, lat, lon, cfg)
+    params = fit_for_steps([(mean, count, err_var, bg)], depth, lat, lon, cfg)
     return dataclasses.replace(cfg, params=tuple(params))
 
 
-def _analyse(mean, count, err_var, bg, ocean, cfg, axes):
-    """The OI of one time step as ``reconstruct``'s task runs it (no surface field)."""
+def analyse_oi(mean, count, err_var, bg, ocean, cfg, axes):
+    """The OI of one time step as ``reconstruct``'s task runs it (no surface field); also the
+    conditional sampler's ``oi_mean`` and ``oi_sd``."""
     from ..analysis.oi import oi_analysis
 
     depth, lat, lon = axes

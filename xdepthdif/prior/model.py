@@ -48,6 +48,7 @@ from .checks import (
     _check_header,
     _check_seal,
     card_digest,
+    check_conditioning,
 )
 
 if TYPE_CHECKING:
@@ -120,9 +121,17 @@ class ModelCard:
     kind : str
         ``"guided-prior"``: an unconditional prior that observations guide at sampling time
         (ReconMOST's design; what ``method="diffusion"`` samples), or ``"conditional"``: a
-        model conditioned on the first guess, OI and observations (DepthDif's design), which
-        this version can describe but not sample. A card written before this field existed
-        reads as ``"guided-prior"``.
+        model conditioned on the first guess, OI and observations (DepthDif's design,
+        :mod:`xdepthdif.core.conditional`). ``method="diffusion"`` samples either. A card
+        written before this field existed reads as ``"guided-prior"``.
+    conditioning : dict
+        Empty for a guided prior (and then absent from the JSON). A conditional model's card
+        needs ``layout_version`` (the :data:`~xdepthdif.core.conditional.LAYOUT_VERSION` of its
+        input channels), ``loss`` (``"edm"`` or ``"ambient"``: trained against full fields or
+        against observations only) and ``surface`` (whether its training fed the surface
+        temperature channels); its architecture must be a ``UNet`` with ``extra_in_channels``
+        and its normalisation about the ``"shipped"`` climatology. See
+        :func:`~xdepthdif.prior.checks.check_conditioning`.
     """
 
     architecture: dict[str, Any]
@@ -135,6 +144,7 @@ class ModelCard:
     notes: str = ""
     format_version: int = CARD_FORMAT_VERSION
     kind: str = "guided-prior"
+    conditioning: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         arch, norm, train = self.architecture, self.normalisation, self.training
@@ -165,10 +175,13 @@ class ModelCard:
         set_("normalisation", {"mean": mean, "std": std} | extra)
         set_("levels", levels)
         set_("training", dict(train))
+        set_("conditioning", check_conditioning(self))
 
     def to_json(self) -> str:
         """The card as indented, strict JSON text, sealed with its ``card_sha256``."""
         raw = json.loads(json.dumps(dataclasses.asdict(self), allow_nan=False))
+        if not raw["conditioning"]:  # a guided prior's card reads as it did before the field
+            del raw["conditioning"]
         raw[SEAL] = card_digest(raw)
         return json.dumps(raw, indent=2, allow_nan=False) + "\n"
 
@@ -180,7 +193,7 @@ class ModelCard:
         except json.JSONDecodeError as err:
             raise ModelCardError(f"{source} is not valid JSON: {err}") from err
         names = [f.name for f in dataclasses.fields(cls)]
-        optional = ("notes", "kind")  # kind: cards written before it existed are guided priors
+        optional = ("notes", "kind", "conditioning")  # older cards: guided priors
         missing = [
             k for k in names if k not in optional and (not isinstance(raw, dict) or k not in raw)
         ]

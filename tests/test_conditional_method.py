@@ -1,0 +1,138 @@
+"""A conditional checkpoint end to end: trained by the command line, sampled by
+``reconstruct(method="diffusion")``, its card checked."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_profiles, make_target
+
+import xdepthdif  # noqa: F401
+from xdepthdif.cli import main
+from xdepthdif.core.conditional import LAYOUT_VERSION, n_channels
+from xdepthdif.errors import ModelCardError
+from xdepthdif.prior.checks import SEAL, card_digest
+from xdepthdif.prior.model import ModelCard, clear_cache, verify
+
+LEVELS = [5.0, 15.0, 26.03]  # the world's first three levels
+TIMES = ("2020-01-15", "2020-07-15")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    clear_cache()
+    yield
+    clear_cache()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny conditional model trained by ``xdepthdif train`` (5°, 3 levels, 2 months)."""
+    out = tmp_path_factory.mktemp("conditional") / "conditional"
+    args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
+    args += ["--months", "2", "--levels", "3", "--steps", "3", "--batch-size", "2"]
+    args += ["--base-channels", "8", "--channel-mult", "1", "2", "--cond-dim", "16"]
+    args += ["--pool", str(out.with_suffix(".npz")), "--out", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 0
+    return out.with_suffix(".safetensors")
+
+
+@pytest.fixture(scope="module")
+def target():
+    return make_target(depth=LEVELS, times=TIMES)
+
+
+@pytest.fixture(scope="module")
+def obs():
+    return make_profiles(n=30, seed=1, times=TIMES)
+
+
+def run(target, obs, model, **kw):
+    options = {"model": str(model), "members": 2, "steps": 3, "keep_members": True} | kw
+    return target.depthdif.reconstruct(obs=obs, method="diffusion", **options).compute()
+
+
+def test_the_card_says_what_the_model_is(model):
+    card = verify(model)
+    assert card.kind == "conditional"
+    assert card.conditioning == {"layout_version": LAYOUT_VERSION, "loss": "edm", "surface": False}
+    assert card.architecture["kwargs"]["extra_in_channels"] == n_channels(3)
+    assert card.levels == tuple(LEVELS) and card.native_resolution_deg == 5.0
+    assert card.normalisation["climatology"] == "shipped"
+    assert "2 months 1981-01 to 1981-02" in card.training["data"]
+    assert card.training["command"].startswith("xdepthdif train --kind conditional")
+
+
+def test_reconstruct_samples_a_conditional_model(model, target, obs):
+    out = run(target, obs, model)
+    members = out["thetao_members"].values
+    assert members.shape == (2, len(TIMES), len(LEVELS), target.lat.size, target.lon.size)
+    sea = target.sea_mask.values.astype(bool)
+    assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
+    assert np.abs(members[0] - members[1])[..., sea].mean() > 1e-3  # an ensemble, not copies
+    assert out.attrs["diffusion_model_kind"] == "conditional"
+
+
+def test_observations_change_the_result_near_them(model, target, obs):
+    east = obs.lon.values > -16
+    without = run(target, obs.isel(profile=~east), model)["thetao"].sel(lon=slice(-14, -2))
+    with_east = run(target, obs, model)["thetao"].sel(lon=slice(-14, -2))
+    assert np.nanmax(np.abs(with_east - without).values) > 1e-2
+
+
+def _with_layout(model, tmp_path, version):
+    raw = json.loads(model.with_suffix(".json").read_text())
+    raw["conditioning"]["layout_version"] = version
+    raw[SEAL] = card_digest(raw)
+    for suffix in (".safetensors", ".json"):
+        src = model.with_suffix(suffix)
+        data = json.dumps(raw) if suffix == ".json" else None
+        dst = tmp_path / f"future{suffix}"
+        dst.write_text(data) if data else dst.write_bytes(src.read_bytes())
+    return tmp_path / "future.safetensors"
+
+
+def test_an_unknown_layout_is_refused_before_any_work(model, target, obs, tmp_path):
+    future = _with_layout(model, tmp_path, LAYOUT_VERSION + 1)
+    assert verify(future).conditioning["layout_version"] == LAYOUT_VERSION + 1  # it opens
+    with pytest.raises(ModelCardError, match=f"layout {LAYOUT_VERSION + 1}; this version"):
+        target.depthdif.reconstruct(obs=obs, method="diffusion", model=str(future))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"conditioning": {}}, "layout_version must be"),
+        ({"conditioning": {"layout_version": 1, "loss": "l2", "surface": False}}, "loss"),
+        ({"normalisation": {"mean": [0.0], "std": [1.0]}}, "climatology must be 'shipped'"),
+        ({"architecture": {"class": "UNet", "kwargs": {}}}, "extra_in_channels"),
+        ({"kind": "guided-prior"}, "takes no conditioning block"),
+    ],
+)
+def test_a_conditional_card_needs_its_block(changes, message):
+    fields = dict(
+        architecture={"class": "UNet", "kwargs": {"extra_in_channels": n_channels(1)}},
+        levels=(5.0,),
+        native_resolution_deg=4.0,
+        normalisation={"mean": [0.0], "std": [1.0], "climatology": "shipped"},
+        training={"data": "-", "command": "-", "steps": 0, "seed": 0, "date": "-"},
+        algorithm_version="1",
+        kind="conditional",
+        conditioning={"layout_version": 1, "loss": "edm", "surface": False},
+    )
+    ModelCard(**fields)  # valid as it is
+    with pytest.raises(ModelCardError, match=message):
+        ModelCard(**(fields | changes))
+
+
+def test_the_conditional_command_refuses_other_data(tmp_path, capsys):
+    args = ["train", "--kind", "conditional", "--data", "synthetic", "--out", str(tmp_path / "m")]
+    assert main(args) == 2
+    assert "--data world only" in capsys.readouterr().err
