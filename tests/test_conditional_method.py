@@ -38,9 +38,14 @@ def model(tmp_path_factory):
     args += ["--months", "2", "--levels", "3", "--steps", "3", "--batch-size", "2"]
     args += ["--base-channels", "8", "--channel-mult", "1", "2", "--cond-dim", "16"]
     args += ["--pool", str(out.with_suffix(".npz")), "--out", str(out)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert main(args) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # before the function-scoped fixtures: a busy machine's cores
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
     return out.with_suffix(".safetensors")
 
 
@@ -136,3 +141,14 @@ def test_the_conditional_command_refuses_other_data(tmp_path, capsys):
     args = ["train", "--kind", "conditional", "--data", "synthetic", "--out", str(tmp_path / "m")]
     assert main(args) == 2
     assert "--data world only" in capsys.readouterr().err
+
+
+def test_calibrate_scales_a_conditional_models_spread(model, tmp_path):
+    for suffix in (".safetensors", ".json"):
+        (tmp_path / f"copy{suffix}").write_bytes(model.with_suffix(suffix).read_bytes())
+    copy = tmp_path / "copy.safetensors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["calibrate", "--model", str(copy), "--members", "2"]) == 0
+    card = verify(copy)
+    assert card.kind == "conditional" and len(card.normalisation["spread_scale"]) == 3

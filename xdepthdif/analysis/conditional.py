@@ -165,7 +165,7 @@ def conditional_analysis(
     periodic = bool(
         lon.size > 2 and np.allclose(dlon, dlon[0]) and abs(abs(dlon[0]) * lon.size - 360) < 1e-6
     )
-    lat_t, lon_t = (torch.as_tensor(np.asarray(a, float)) for a in (lat, lon))
+    lat_t, lon_t = (torch.tensor(np.asarray(a, float)) for a in (lat, lon))
     members = []
     with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK
         if torch.device(device).type == "cpu":
