@@ -21,7 +21,7 @@ MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch
 # world (the real planet, xdepthdif.prior.world) from 1981-01, as anomalies about the shipped
 # climatology, calibrates its spread on the world's validation split and installs it as the
 # shipped model "world" (model="world").
-WORLD_ARGS := --data world --resolution 4 --months 240 --steps 12000 --batch-size 8 \
+WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
 # The conditional model: `make model-conditional` builds a pool of 240 months of the training
