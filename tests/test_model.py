@@ -17,7 +17,7 @@ safetensors = pytest.importorskip("safetensors")
 st_torch = pytest.importorskip("safetensors.torch")
 
 from xdepthdif.errors import CheckpointError, ModelCardError, XDepthDifError  # noqa: E402
-from xdepthdif.prior import model  # noqa: E402
+from xdepthdif.prior import model, registry  # noqa: E402
 from xdepthdif.prior.model import ModelCard  # noqa: E402
 
 REQUIRED = [
@@ -464,7 +464,7 @@ def test_default_model_path_is_inside_the_package():
 
 
 def test_resolve_default_when_absent_says_what_to_do(tmp_path, monkeypatch):
-    monkeypatch.setattr(model, "default_model_path", lambda: tmp_path / "default.safetensors")
+    monkeypatch.setattr(registry, "default_model_path", lambda: tmp_path / "default.safetensors")
     with pytest.raises(CheckpointError) as info:
         model.resolve_model("default")
     message = str(info.value)
@@ -474,7 +474,7 @@ def test_resolve_default_when_absent_says_what_to_do(tmp_path, monkeypatch):
 
 
 def test_resolve_default_when_present(tmp_path, monkeypatch):
-    monkeypatch.setattr(model, "default_model_path", lambda: tmp_path / "default.safetensors")
+    monkeypatch.setattr(registry, "default_model_path", lambda: tmp_path / "default.safetensors")
     model.save_checkpoint(tmp_path / "default", linear_state(), make_card())
     assert model.resolve_model("default") == (tmp_path / "default.safetensors").resolve()
 
@@ -490,7 +490,7 @@ def test_resolve_a_path(tmp_path, ckpt, monkeypatch):
 
 
 def test_resolve_a_shipped_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(model, "models_folder", lambda: tmp_path / "models")
+    monkeypatch.setattr(registry, "models_folder", lambda: tmp_path / "models")
     model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
     model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
     (tmp_path / "models" / "orphan.safetensors").write_bytes(b"")  # no card: not shipped
@@ -504,7 +504,7 @@ def test_resolve_a_shipped_name(tmp_path, monkeypatch):
 
 
 def test_an_unknown_name_lists_the_shipped_names(tmp_path, monkeypatch):
-    monkeypatch.setattr(model, "models_folder", lambda: tmp_path / "models")
+    monkeypatch.setattr(registry, "models_folder", lambda: tmp_path / "models")
     model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
     model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
     monkeypatch.chdir(tmp_path)

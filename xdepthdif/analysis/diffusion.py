@@ -44,7 +44,7 @@ import array_api_compat
 import numpy as np
 
 from ..array_library import namespace, to_library
-from ..errors import GridError
+from ..errors import GridError, ModelCardError
 from ..prior.checks import check_sampleable
 from ..prior.climatology import model_climatology
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
@@ -84,7 +84,7 @@ class DiffusionConfig:
     ----------
     model
         ``"default"`` (the bundled prior), the name of another checkpoint shipped with
-        xdepthdif (:func:`~xdepthdif.prior.model.shipped_models`, e.g. ``"world"``) or the path
+        xdepthdif (:func:`~xdepthdif.prior.registry.shipped_models`, e.g. ``"world"``) or the path
         of a checkpoint (``NAME.safetensors`` with ``NAME.json`` beside it).
         :func:`xdepthdif.reconstruct` replaces it by the resolved path.
     sha256
@@ -261,8 +261,8 @@ def diffusion_analysis(
 ) -> tuple[Any, Any, Any]:
     """Ensemble mean, spread and members of the guided diffusion on a ``(level, lat, lon)`` grid.
 
-    A checkpoint of kind ``"conditional"`` is handed to
-    :func:`xdepthdif.analysis.conditional.conditional_analysis` (without a surface field).
+    A checkpoint of kind ``"conditional"`` is refused: it is sampled by
+    :func:`xdepthdif.analysis.conditional.conditional_analysis`.
 
     Parameters
     ----------
@@ -305,12 +305,10 @@ def diffusion_analysis(
     denoiser = load_denoiser(config.model, config.sha256, device)
     card = denoiser.card
     if card.kind == "conditional":
-        from .conditional import conditional_analysis
-
-        return conditional_analysis(
-            obs_mean, obs_count, obs_err_var, lat, lon, depth, doy, ocean, config, time_key,
-            array_library,
-        )  # fmt: skip
+        raise ModelCardError(
+            f"{config.model} is a conditional model: sample it with "
+            "xdepthdif.analysis.conditional.conditional_analysis (reconstruct picks it itself)."
+        )
     if not _same_axis(np.asarray(card.levels, float), np.asarray(depth, float), 0.01):
         raise ModelLevelsError(
             f"diffusion_analysis runs on the model's own levels {list(card.levels)}; got "

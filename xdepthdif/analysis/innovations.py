@@ -1,5 +1,6 @@
 """The innovations of one level and time step under a covariance: their blocks, likelihood,
-leave-one-out residuals, and the spread calibration built on them (bare numpy).
+leave-one-out residuals, the spread calibration built on them, and the blocks a likelihood
+takes from many (bare numpy).
 
 Examples
 --------
@@ -183,3 +184,62 @@ def block_covariance(block: Block, p: CovParams) -> np.ndarray:
     c = p.sigma_b**2 * pat[:, None] * pat[None, :] * correlation(d2, dy2, mean_lat, p)
     c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + block.err_var) / block.count
     return c
+
+
+def band_blocks(steps, levels, per_band, max_block, rng, per_step=1) -> list[Block]:
+    """The likelihood's blocks of ``per_band`` levels among ``levels``: each level and time step
+    gives its observations whole while one factorisation of them costs no more than
+    ``per_step`` blocks of ``max_block`` (the exact likelihood, which sees every scale), else
+    ``per_step`` of its :func:`compact_groups`, drawn at random."""
+    counts = np.array([sum(0 if s[k] is None else s[k].innov.size for s in steps) for k in levels])
+    if counts.size == 0 or counts.max() == 0:
+        return []
+    keep = levels[counts > 0]
+    chosen = keep[np.round(np.linspace(0, keep.size - 1, min(per_band, keep.size))).astype(int)]
+    whole = max_block * per_step ** (1 / 3)  # Cholesky costs grow as the cube
+    blocks = []
+    for s in steps:
+        for k in chosen:
+            blk = s[k]
+            if blk is None:
+                continue
+            if blk.innov.size <= whole:
+                blocks.append(blk)
+                continue
+            groups = compact_groups(blk.xyz, max_block)
+            for g in rng.permutation(len(groups))[:per_step]:
+                pick = groups[g]
+                blocks.append(Block(*(getattr(blk, f)[pick] for f in Block.__dataclass_fields__)))
+    return blocks
+
+
+def compact_groups(xyz: np.ndarray, max_size: int) -> list[np.ndarray]:
+    """Split points into spatially compact groups of at most ``max_size`` and nearly equal sizes:
+    cut along the widest coordinate, in proportion to the groups each side needs, until every
+    group fits.
+
+    A block of the likelihood is then a neighbourhood: every observation has its nearest
+    others beside it, so the mesoscale shows however many observations a level holds (a
+    random subset of a dense level spreads them a basin apart), while the groups still span
+    the basin scale wherever observations are sparse.
+
+    Examples
+    --------
+    >>> xyz = np.random.default_rng(0).normal(size=(1000, 3))
+    >>> groups = compact_groups(xyz, 200)
+    >>> len(groups), max(g.size for g in groups), sum(g.size for g in groups)
+    (5, 200, 1000)
+    """
+    todo, out = [np.arange(len(xyz))], []
+    while todo:
+        idx = todo.pop()
+        if idx.size <= max_size:
+            out.append(np.sort(idx))
+            continue
+        pts = xyz[idx]
+        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
+        order = np.argsort(pts[:, axis], kind="stable")
+        parts = -(-idx.size // max_size)
+        cut = round(idx.size * (parts // 2) / parts)
+        todo += [idx[order[:cut]], idx[order[cut:]]]
+    return sorted(out, key=lambda g: int(g[0]))

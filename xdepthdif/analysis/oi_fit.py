@@ -25,13 +25,14 @@ directly and what a misspecified shape (a Gaussian family, one shape per band) g
 first.
 
 Time steps (and levels) are independent blocks of the likelihood. A level with more than
-``max_block`` observations in a time step (a few more when they fit the same cost) is cut
-into spatially compact groups of at most that many (:func:`compact_groups`), of which a few,
-drawn with a fixed seed, enter the likelihood (a composite likelihood that ignores the
-correlation between groups). A group is a neighbourhood, so the mesoscale shows however
-dense the profiles are; a random subset of a dense level spreads its observations a basin
-apart and hides it (on the validation world at 1°, 20 % of columns, compact groups cut the
-RMSE of the analysis from 0.258 to 0.225 °C). A fit costs seconds whatever the data volume.
+``max_block`` observations in a time step (a few more when they fit the same cost) is cut into
+spatially compact groups of at most that many
+(:func:`~xdepthdif.analysis.innovations.compact_groups`), of which a few, drawn with a fixed
+seed, enter the likelihood (a composite likelihood that ignores the correlation between
+groups). A group is a neighbourhood, so the mesoscale shows however dense the profiles are; a
+random subset of a dense level spreads its observations a basin apart and hides it (on the
+validation world at 1°, 20 % of columns, compact groups cut the RMSE of the analysis from 0.258
+to 0.225 °C). A fit costs seconds whatever the data volume.
 
 Examples
 --------
@@ -59,7 +60,14 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize
 
 from .covariance import CovParams, correlation, error_pattern, pair_distances
-from .innovations import Block, calibrate_spread, data_nll, innovation_blocks, loo_residuals
+from .innovations import (
+    Block,
+    band_blocks,
+    calibrate_spread,
+    data_nll,
+    innovation_blocks,
+    loo_residuals,
+)
 
 DEPTH_BANDS = ((0.0, 100.0), (100.0, 300.0), (300.0, 700.0), (700.0, 2000.0), (2000.0, np.inf))
 """Depth bands (m) that share the covariance parameters."""
@@ -84,8 +92,8 @@ SIGMA_O_MIN = 0.005
 """Smallest fitted ``sigma_o`` (°C)."""
 
 BLOCKS_PER_STEP = 2
-"""Compact blocks (:func:`compact_groups`) the likelihood draws per level and time step whose
-observations do not fit in one block."""
+"""Compact groups (:func:`~xdepthdif.analysis.innovations.compact_groups`) the likelihood draws
+per level and time step whose observations do not fit in one block."""
 REFIT_BLOCK = 120
 """Observations per block when a level's variances are refitted (two parameters need fewer)."""
 REFIT_WIDTH = 0.7
@@ -143,7 +151,7 @@ def fit_oi_params(
     fitted: dict[int, CovParams] = {}
     for b in range(len(DEPTH_BANDS)):
         levels = np.flatnonzero(band_of == b)
-        blocks = _band_blocks(steps, levels, levels_per_band, max_block, rng, per_step)
+        blocks = band_blocks(steps, levels, levels_per_band, max_block, rng, per_step)
         if sum(x.innov.size for x in blocks) < min_obs and len(fixed) < len(FIELDS):
             continue
         fix_b = {k: _band_value(v, levels) for k, v in fixed.items()}
@@ -160,12 +168,12 @@ def fit_oi_params(
         p = fitted[nearest]
         over = {n: float(np.broadcast_to(v, depth.shape)[k]) for n, v in fixed.items()}
         p = replace(p, **over) if over else p
-        one = _band_blocks(steps, np.array([k]), 1, min(max_block, REFIT_BLOCK), rng, per_step)
+        one = band_blocks(steps, np.array([k]), 1, min(max_block, REFIT_BLOCK), rng, per_step)
         if not {"sigma_b", "sigma_o"} <= set(fixed):
             p = _refit_variances(p, one, min_obs, held=set(fixed))
         out.append(p)
         if calibrate:
-            level_blocks.append(_band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
+            level_blocks.append(band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
     return calibrate_spread(out, level_blocks, band_of, min_obs, seed) if calibrate else out
 
 
@@ -225,65 +233,6 @@ def _band(z: float) -> int:
 def _band_value(value, levels):
     v = np.asarray(value, float)
     return float(v) if v.ndim == 0 else float(np.mean(v[levels]))
-
-
-def _band_blocks(steps, levels, per_band, max_block, rng, per_step=1) -> list[Block]:
-    """The likelihood's blocks of ``per_band`` levels among ``levels``: each level and time step
-    gives its observations whole while one factorisation of them costs no more than
-    ``per_step`` blocks of ``max_block`` (the exact likelihood, which sees every scale), else
-    ``per_step`` of its :func:`compact_groups`, drawn at random."""
-    counts = np.array([sum(0 if s[k] is None else s[k].innov.size for s in steps) for k in levels])
-    if counts.size == 0 or counts.max() == 0:
-        return []
-    keep = levels[counts > 0]
-    chosen = keep[np.round(np.linspace(0, keep.size - 1, min(per_band, keep.size))).astype(int)]
-    whole = max_block * per_step ** (1 / 3)  # Cholesky costs grow as the cube
-    blocks = []
-    for s in steps:
-        for k in chosen:
-            blk = s[k]
-            if blk is None:
-                continue
-            if blk.innov.size <= whole:
-                blocks.append(blk)
-                continue
-            groups = compact_groups(blk.xyz, max_block)
-            for g in rng.permutation(len(groups))[:per_step]:
-                pick = groups[g]
-                blocks.append(Block(*(getattr(blk, f)[pick] for f in Block.__dataclass_fields__)))
-    return blocks
-
-
-def compact_groups(xyz: np.ndarray, max_size: int) -> list[np.ndarray]:
-    """Split points into spatially compact groups of at most ``max_size`` and nearly equal sizes:
-    cut along the widest coordinate, in proportion to the groups each side needs, until every
-    group fits.
-
-    A block of the likelihood is then a neighbourhood: every observation has its nearest
-    others beside it, so the mesoscale shows however many observations a level holds (a
-    random subset of a dense level spreads them a basin apart), while the groups still span
-    the basin scale wherever observations are sparse.
-
-    Examples
-    --------
-    >>> xyz = np.random.default_rng(0).normal(size=(1000, 3))
-    >>> groups = compact_groups(xyz, 200)
-    >>> len(groups), max(g.size for g in groups), sum(g.size for g in groups)
-    (5, 200, 1000)
-    """
-    todo, out = [np.arange(len(xyz))], []
-    while todo:
-        idx = todo.pop()
-        if idx.size <= max_size:
-            out.append(np.sort(idx))
-            continue
-        pts = xyz[idx]
-        axis = int(np.argmax(pts.max(axis=0) - pts.min(axis=0)))
-        order = np.argsort(pts[:, axis], kind="stable")
-        parts = -(-idx.size // max_size)
-        cut = round(idx.size * (parts // 2) / parts)
-        todo += [idx[order[:cut]], idx[order[cut:]]]
-    return sorted(out, key=lambda g: int(g[0]))
 
 
 def _fit_band(
