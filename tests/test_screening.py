@@ -109,3 +109,19 @@ def test_a_targets_own_mask_decides_where_its_sea_is():
         result = target.depthdif.reconstruct(obs=sahara)
     assert result.attrs["profiles_rejected_on_land"] == 0
     assert result.attrs["profiles_used"] == 5
+
+
+def test_ensemble_members_outside_sea_water_are_counted_level_by_level():
+    from xdepthdif.screening import freezing_floor, warn_if_implausible
+
+    depth = np.array([5.0, 1000.0])
+    members = np.full((3, 2, 4, 5), 10.0)  # (member, level, lat, lon)
+    members[1, 1, 0, :2] = freezing_floor(depth)[1] - 0.5  # two cold values at 1000 m
+    members[2, 0, 3, 4] = 41.0
+    with pytest.warns(ImplausibleOutputWarning, match=r"2 of 120 ensemble member values.* 1 above"):
+        warn_if_implausible(np.moveaxis(members, 0, 1), depth, "x", "ensemble member values")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImplausibleOutputWarning)
+        members[1, 1, 0, :2] = freezing_floor(depth)[1]  # at the floor is sea water
+        members[2, 0, 3, 4] = 40.0
+        warn_if_implausible(np.moveaxis(members, 0, 1), depth, "x", "ensemble member values")

@@ -273,6 +273,7 @@ def _analyse_step(
             time_key, surface, array_library,
         )  # fmt: skip
         warn_if_implausible(mean, levels, label)
+        warn_if_implausible(np.moveaxis(members, 0, 1), levels, label, "ensemble member values")
         count = binned.count.astype(float)
         return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
     if isinstance(background, ClimatologySpec):

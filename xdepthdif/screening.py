@@ -42,10 +42,13 @@ def freezing_floor(depth: np.ndarray) -> np.ndarray:
     return np.asarray(gsw.CT_freezing(SALTIEST, pressure, 0.0), float)
 
 
-def warn_if_implausible(thetao: np.ndarray, depth: np.ndarray, label: str) -> None:
-    """Warn (:class:`~xdepthdif.errors.ImplausibleOutputWarning`), with counts, about analysed
-    values ``(level, lat, lon)`` below the freezing point of their depth (see
-    :func:`freezing_floor`) or above :data:`WARMEST`. Nothing is clipped."""
+def warn_if_implausible(
+    thetao: np.ndarray, depth: np.ndarray, label: str, what: str = "analysed thetao values"
+) -> None:
+    """Warn (:class:`~xdepthdif.errors.ImplausibleOutputWarning`), with counts, about values
+    ``(level, ...)`` (an analysis ``(level, lat, lon)``, or ensemble members with the level
+    first) below the freezing point of their depth (see :func:`freezing_floor`) or above
+    :data:`WARMEST`. Nothing is clipped."""
     thetao = np.asarray(thetao, float)
     floor = freezing_floor(depth).reshape(-1, *([1] * (thetao.ndim - 1)))
     finite = np.isfinite(thetao)
@@ -54,7 +57,7 @@ def warn_if_implausible(thetao: np.ndarray, depth: np.ndarray, label: str) -> No
     if cold or hot:
         values = thetao[finite]
         warnings.warn(
-            f"Time step {label}: {cold} of {values.size} analysed thetao values lie below the "
+            f"Time step {label}: {cold} of {values.size} {what} lie below the "
             f"freezing point of sea water and {hot} above {WARMEST:g} °C (down to "
             f"{values.min():.2f}, up to {values.max():.2f}); nothing was clipped. Check the "
             "background and the observations' units, or use more diffusion steps.",
