@@ -15,7 +15,6 @@ import argparse
 import time
 
 import numpy as np
-import pandas as pd
 
 from xdepthdif.analysis import oi_fit
 from xdepthdif.evaluation.oi_evidence import assumed_obs_error
@@ -23,6 +22,7 @@ from xdepthdif.evaluation.protocol import observe, target_of
 from xdepthdif.evaluation.skill import _Scorer
 from xdepthdif.evaluation.sums import summarise
 from xdepthdif.prior.world import world_months
+from xdepthdif.timing import month_times
 
 MONTHS = ("2003-04", "2006-09")
 
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--months", nargs="+", default=list(MONTHS))
     ap.add_argument("--blocks-per-step", type=int, nargs="+", default=[oi_fit.BLOCKS_PER_STEP])
     args = ap.parse_args()
-    times = [pd.Timestamp(f"{m}-15") for m in args.months]
+    times = month_times(args.months)
     print("| grid | columns | blocks/step | RMSE unobserved | RMSE withheld | spread/skill | s |")
     print("|---|---|---|---|---|---|---|")
     for res in args.grids:

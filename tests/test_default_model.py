@@ -24,39 +24,32 @@ def test_default_model_ships_verified_and_small():
     assert scale.shape == (42,) and np.all((scale >= 0.2) & (scale <= 5))
 
 
+def _makefile_args(variable: str) -> str:
+    """The arguments a Makefile variable (``MODEL_ARGS`` ...) gives ``xdepthdif train``."""
+    makefile = (ROOT / "Makefile").read_text()
+    args = re.search(rf"{variable} := (.*?)\n\n", makefile, re.S).group(1)
+    return " ".join(args.replace("\\", " ").split())
+
+
 def test_default_model_was_trained_by_the_makefile_command():
     card = verify(resolve_model("default"))
-    makefile = (ROOT / "Makefile").read_text()
-    args = re.search(r"MODEL_ARGS := (.*?)\n\n", makefile, re.S).group(1)
-    args = " ".join(args.replace("\\", " ").split())
+    args = _makefile_args("MODEL_ARGS")
     assert card.training["command"] == f"xdepthdif train {args} --out build/model/default"
     assert card.training["steps"] == int(re.search(r"--steps (\d+)", args).group(1))
     assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
     assert "split=train" in card.training["data"]
 
 
-def test_the_world_model_when_shipped_was_trained_by_the_makefile_command():
-    if "world" not in shipped_models():
-        pytest.skip("the world prior is not shipped yet (make model-world)")
-    card = verify(resolve_model("world"))
-    makefile = (ROOT / "Makefile").read_text()
-    args = re.search(r"WORLD_ARGS := (.*?)\n\n", makefile, re.S).group(1)
-    args = " ".join(args.replace("\\", " ").split())
-    assert card.training["command"] == f"xdepthdif train {args} --out build/model/world"
-    assert card.normalisation["climatology"] == "shipped" and card.kind == "guided-prior"
-    assert card.training["data"].startswith("xdepthdif training world")
-    assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
-
-
-def test_the_conditional_model_when_shipped_was_trained_by_the_makefile_command():
-    if "conditional" not in shipped_models():
-        pytest.skip("the conditional model is not shipped yet (make model-conditional)")
-    card = verify(resolve_model("conditional"))
-    makefile = (ROOT / "Makefile").read_text()
-    args = re.search(r"CONDITIONAL_ARGS := (.*?)\n\n", makefile, re.S).group(1)
-    args = " ".join(args.replace("\\", " ").split())
-    assert card.training["command"] == f"xdepthdif train {args} --out build/model/conditional"
-    assert card.kind == "conditional" and card.normalisation["climatology"] == "shipped"
+@pytest.mark.parametrize(
+    ("name", "variable", "kind"),
+    [("world", "WORLD_ARGS", "guided-prior"), ("conditional", "CONDITIONAL_ARGS", "conditional")],
+)
+def test_the_world_models_were_trained_by_the_makefile_commands(name, variable, kind):
+    assert name in shipped_models()
+    card = verify(resolve_model(name))
+    args = _makefile_args(variable)
+    assert card.training["command"] == f"xdepthdif train {args} --out build/model/{name}"
+    assert card.normalisation["climatology"] == "shipped" and card.kind == kind
     assert card.training["data"].startswith("xdepthdif training world")
     assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
 

@@ -20,19 +20,13 @@ def progress_context(show: bool, stage: str):
     return reporting(TextProgress(sys.stderr, stages={stage})) if show else nullcontext()
 
 
-def _mid_months(start: str, months: int):
-    """``months`` monthly times from ``start`` (YYYY-MM), each on the 15th."""
-    import pandas as pd
-
-    return pd.date_range(f"{start}-01", periods=months, freq="MS") + pd.Timedelta(14, "D")
-
-
 def _world_dataset(args: argparse.Namespace):
     """The training world's ``"train"`` split for ``--data world`` and its description."""
     from .background import ClimatologySpec
     from .prior.world import world_months
+    from .timing import mid_months
 
-    world = world_months(_mid_months(WORLD_START, args.months), args.resolution, "train")
+    world = world_months(mid_months(WORLD_START, args.months), args.resolution, "train")
     if args.levels:
         world = world.isel(depth=slice(None, args.levels))
     end = world["time"].values[-1].astype("datetime64[M]")
@@ -52,15 +46,15 @@ def _load_training_dataset(args: argparse.Namespace):
     import glob
 
     import numpy as np
-    import pandas as pd
     import xarray as xr
 
     if args.data == "world":
         return (*_world_dataset(args), "shipped")
     if args.data == "synthetic":
         from .prior.synthetic import synthetic_ocean
+        from .timing import mid_months
 
-        times = pd.date_range("2000-01-01", periods=args.months, freq="MS") + pd.Timedelta(14, "D")
+        times = mid_months("2000-01", args.months)
         levels = None
         if args.levels:
             from .prior.synthetic import en4_like_levels

@@ -82,6 +82,28 @@ def day_of_year(times: np.ndarray) -> np.ndarray:
     return np.array([float(t.dayofyr) for t in times.ravel()])
 
 
+def month_times(months) -> pd.DatetimeIndex:
+    """The 15th of each month of ``months`` (``YYYY-MM`` strings).
+
+    Examples
+    --------
+    >>> [str(t.date()) for t in month_times(["2041-01", "2042-02"])]
+    ['2041-01-15', '2042-02-15']
+    """
+    return pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
+
+
+def mid_months(start: str, months: int) -> pd.DatetimeIndex:
+    """``months`` consecutive monthly times from ``start`` (``YYYY-MM``), each on the 15th.
+
+    Examples
+    --------
+    >>> [str(t.date()) for t in mid_months("1981-11", 3)]
+    ['1981-11-15', '1981-12-15', '1982-01-15']
+    """
+    return pd.date_range(f"{start}-01", periods=months, freq="MS") + pd.Timedelta(14, "D")
+
+
 def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -> np.ndarray:
     """``(n, 2)`` bounds, in days since 1950, of the analysis window around each target time.
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..array_library import namespace
+from ..grid.axes import is_global_lon
 from ..progress import report
 from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoiser, member_seed
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
@@ -160,11 +161,7 @@ def conditional_analysis(
     mask = None
     if card.conditioning["loss"] == "ambient":  # trained seeing its noisy input on observations
         mask = torch.as_tensor((inputs["count"] > 0) & np.isfinite(inputs["obs"]), device=device)
-    lon = np.asarray(lon, float)
-    dlon = np.diff(lon) if lon.size > 1 else np.array([0.0])
-    periodic = bool(
-        lon.size > 2 and np.allclose(dlon, dlon[0]) and abs(abs(dlon[0]) * lon.size - 360) < 1e-6
-    )
+    periodic = is_global_lon(lon)
     lat_t, lon_t = (torch.tensor(np.asarray(a, float)) for a in (lat, lon))
     members = []
     with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK

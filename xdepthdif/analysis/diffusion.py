@@ -45,6 +45,7 @@ import numpy as np
 
 from ..array_library import namespace, to_library
 from ..errors import GridError, ModelCardError
+from ..grid.axes import is_global_lon
 from ..prior.checks import check_sampleable
 from ..prior.climatology import model_climatology
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load
@@ -354,10 +355,7 @@ def diffusion_analysis(
             r=tensor(np.where(observed, r, 1.0))[None],
             cg_iters=config.cg_iters,
         )
-    dlon = np.diff(lon) if lon.size > 1 else np.array([0.0])
-    periodic = bool(
-        lon.size > 2 and np.allclose(dlon, dlon[0]) and abs(abs(dlon[0]) * lon.size - 360) < 1e-6
-    )
+    periodic = is_global_lon(lon)
     extra_args = {
         "lat": tensor(lat),
         "lon": tensor(lon),

@@ -59,12 +59,10 @@ def calibration_data(card) -> str:
 def _truth(data: str, months: Sequence[str], resolution: float):
     """The calibration truth: world validation split or synthetic training split."""
     if data == "world":
-        import pandas as pd
-
         from ..prior.world import world_months
+        from ..timing import month_times
 
-        times = pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
-        return world_months(times, resolution, "validation")
+        return world_months(month_times(months), resolution, "validation")
     from .truth import synthetic_truth
 
     return synthetic_truth(months, resolution, "train")

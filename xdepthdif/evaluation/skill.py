@@ -43,6 +43,7 @@ import xarray as xr
 
 from ..analysis.diffusion import DiffusionConfig
 from ..errors import EmptyTimeStepWarning
+from ..timing import month_times
 from .cases import case_path, read_case, write_case
 from .oi_evidence import assumed_obs_error, truth_tuned_oi
 from .protocol import REAL_CASE, SkillConfig, observe, target_of
@@ -60,10 +61,6 @@ def case_config(cfg: SkillConfig) -> dict:
     for key in ("grids", "real_case"):
         record.pop(key)
     return json.loads(json.dumps(record))
-
-
-def _times(months) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
 
 
 def _timed(fn) -> tuple[xr.Dataset, float]:
@@ -314,7 +311,7 @@ def run_skill(
         if not todo:
             log(f"{case}: done already")
             continue
-        truth = world_months(_times(cfg.test_months), grid, "test", seed=cfg.seed)
+        truth = world_months(month_times(cfg.test_months), grid, "test", seed=cfg.seed)
         log(f"{case}: truth {dict(truth.sizes)}")
         validation = validation_for(truth, cfg, log)
         for fraction in todo:

@@ -53,9 +53,10 @@ def atlantic_truth(months: int = 6, year: int = 1985) -> xr.DataArray:
     """The real 3-D potential temperature cube from ``iris-sample-data``, in °C, repeated as
     the truth of ``months`` consecutive months (one snapshot: the months are copies of it; see
     :func:`atlantic_snapshot` for the cube at its own time)."""
+    from ..timing import mid_months
+
     theta, _ = _atlantic_cube()
-    times = pd.date_range(f"{year}-01-01", periods=months, freq="MS") + pd.Timedelta(days=14)
-    return _as_truth(theta, times.values)
+    return _as_truth(theta, mid_months(f"{year}-01", months).values)
 
 
 def _atlantic_cube() -> tuple[xr.DataArray, pd.Timestamp]:
@@ -185,9 +186,9 @@ def synthetic_truth(months: Sequence[str], resolution: float, split: str) -> xr.
     ('time', 'depth', 'lat', 'lon')
     """
     from ..prior.synthetic import synthetic_ocean
+    from ..timing import month_times
 
-    times = pd.DatetimeIndex([pd.Timestamp(f"{m}-15") for m in months])
-    return synthetic_ocean(times, resolution=resolution, split=split)["thetao"]
+    return synthetic_ocean(month_times(months), resolution=resolution, split=split)["thetao"]
 
 
 def training_climatology(

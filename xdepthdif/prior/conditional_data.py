@@ -51,6 +51,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..grid.axes import is_global_lon
+
 __all__ = [
     "POOL_KEYS",
     "analyse_oi",
@@ -296,10 +298,6 @@ def _normalise(raw, sea, depth, lat, lon, doys, ambient, resolution) -> dict[str
     out["obs"] = np.where(out["count"] > 0, out["obs"], np.nan).astype(np.float32)
     if ambient:
         out["held"] = np.stack(raw["held"])
-    dlon = np.diff(lon)
-    periodic = bool(
-        lon.size > 2 and np.allclose(dlon, dlon[0]) and abs(dlon[0] * lon.size - 360) < 1e-6
-    )
     return out | {
         "sea": sea,
         "lat": lat,
@@ -309,7 +307,7 @@ def _normalise(raw, sea, depth, lat, lon, doys, ambient, resolution) -> dict[str
         "share": np.asarray(raw["share"]),
         "mean": mean,
         "std": std,
-        "periodic": np.array(periodic),
+        "periodic": np.array(is_global_lon(lon)),
         "resolution_deg": np.array(float(resolution)),
         "fit_seconds": np.asarray(raw["fit_s"]),
         "oi_seconds": np.asarray(raw["oi_s"]),

@@ -187,8 +187,7 @@ def world_pool(
     import json
     from pathlib import Path
 
-    import pandas as pd
-
+    from ..timing import mid_months
     from .conditional_data import build_pool, load_pool, save_pool
 
     settings = {
@@ -212,11 +211,10 @@ def world_pool(
         if log is not None:
             log(f"read the pool of {months} months from {path}")
         return pool, settings
-    times = pd.date_range(f"{WORLD_START}-01", periods=months, freq="MS") + pd.Timedelta(14, "D")
     pool = build_pool(
-        times, resolution, split="train", levels=list(range(levels)) if levels else None,
-        shares=tuple(settings["shares"]), seed=seed, fit=fit, ambient=settings["ambient"],
-        log=log,
+        mid_months(WORLD_START, months), resolution, split="train",
+        levels=list(range(levels)) if levels else None, shares=tuple(settings["shares"]),
+        seed=seed, fit=fit, ambient=settings["ambient"], log=log,
     )  # fmt: skip
     pool["settings"] = np.array(json.dumps(settings))
     if path is not None:
