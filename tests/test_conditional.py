@@ -13,6 +13,7 @@ from xdepthdif.core.conditional import (
     conditioning_channels,
     n_channels,
     sample_conditional,
+    to_target,
 )
 from xdepthdif.core.conditional_train import conditional_unet_config, train_conditional
 from xdepthdif.core.network import EDMDenoiser, UNet
@@ -185,7 +186,37 @@ def test_sample_conditional_shape_nfe_and_seed(pool):
         sample_conditional(D, extra[:, :-1], lat, lon, 15.0, 1, 2)
 
 
-def _ensemble_mean(D, pool, i, ambient=False, members=2, steps=1):
+def test_draws_observe_each_month_several_times():
+    times = pd.DatetimeIndex(["2001-01-15", "2001-02-15"])
+    kw = {"levels": [0, 7], "shares": SHARES, "seed": 3, "fit": "band", "fit_bands": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = build_pool(times, 5.0, **kw)
+        two = build_pool(times, 5.0, draws=2, **kw)
+    assert two["target"].shape[0] == 4 and list(two["doy"]) == list(np.repeat(one["doy"], 2))
+    for key in ("target", "count", "oi_mean"):  # draw 0 of a month is the one-draw pool's
+        assert np.array_equal(two[key][::2], one[key], equal_nan=True), key
+    assert np.array_equal(two["target"][1::2], one["target"], equal_nan=True)  # same truth
+    assert not np.array_equal(two["count"][1::2], one["count"])  # other profiles
+    with pytest.raises(ValueError, match="draws"):
+        build_pool(times, 5.0, draws=0, **kw)
+
+
+def test_the_oi_residual_target_is_the_ois_error_in_its_own_sd(pool):
+    extra = pool_channels(pool, [0, 1])
+    x = torch.from_numpy(pool["target"][[0, 1]])
+    r = to_target(x, extra, "oi_residual")
+    sea = torch.from_numpy(pool["sea"])[None].expand_as(x)
+    oi, sd = (torch.from_numpy(pool[k][[0, 1]]) for k in ("oi_mean", "oi_sd"))
+    assert torch.allclose(r[sea], ((x - oi) / sd.clamp(min=0.05))[sea])
+    assert to_target(x, extra, "field") is x
+    # the OI's own error estimate makes the residual about unit variance (it is calibrated)
+    assert 0.6 < float(r[sea].std()) < 1.5
+    with pytest.raises(ValueError, match="target must be one of"):
+        to_target(x, extra, "anomaly")
+
+
+def _ensemble_mean(D, pool, i, ambient=False, members=2, steps=1, target="field"):
     """Ensemble mean of ``sample_conditional``; one step is one denoise from ``SIGMA_MAX``, the
     model's estimate of the conditional mean (a tiny network learns that before the spread)."""
     extra = pool_channels(pool, i)
@@ -195,17 +226,18 @@ def _ensemble_mean(D, pool, i, ambient=False, members=2, steps=1):
     g = torch.Generator().manual_seed(100 + i)
     x, _ = sample_conditional(
         D, extra, torch.tensor(pool["lat"]), torch.tensor(pool["lon"]), float(pool["doy"][i]),
-        members, steps, g, periodic=True, input_mask=mask,
+        members, steps, g, periodic=True, input_mask=mask, target=target,
     )  # fmt: skip
     return x.mean(0).numpy()
 
 
-def _scores(D, pool, months, where_of, ambient=False):
+def _scores(D, pool, months, where_of, ambient=False, target="field"):
     est, clim = [], []
     for i in range(*months.indices(len(pool["doy"]))):
         where = where_of(i)
         truth = pool["target"][i]
-        est.append(_rmse(_ensemble_mean(D, pool, i, ambient), truth, where) ** 2)
+        mean = _ensemble_mean(D, pool, i, ambient, target=target)
+        est.append(_rmse(mean, truth, where) ** 2)
         clim.append(_rmse(pool["first_guess"][i], truth, where) ** 2)
     return np.sqrt(np.mean(est)), np.sqrt(np.mean(clim))
 
@@ -224,6 +256,24 @@ def test_conditional_training_beats_untrained_and_climatology(pool):
           f"climatology {clim:.3f}, OI {oi:.3f}")  # fmt: skip
     assert rmse < 0.97 * clim  # measured 0.932 against 0.999 (OI: 0.839)
     assert rmse < 0.95 * rmse0  # untrained: 1.029
+
+
+def test_a_residual_model_starts_at_the_oi_and_keeps_its_skill(pool):
+    """The residual target (DESIGN §6.5): the network models the OI's error in its own sd, so
+    the ensemble mean stays near the OI at the held-out months where the field model stays
+    far behind it."""
+    cfg = _tiny(len(LEVELS))
+    res = train_conditional(_subset(pool, TRAIN), cfg, steps=300, batch_size=4, lr=2e-3,
+                            seed=0, log=None, ema_decay=0.95, patch=(16, 32),
+                            target="oi_residual")  # fmt: skip
+    sea = pool["sea"]
+    rmse, clim = _scores(_denoiser(cfg, res.ema), pool, HELD, lambda i: sea, target="oi_residual")
+    oi = np.sqrt(np.mean([_rmse(pool["oi_mean"][i], pool["target"][i], sea) ** 2 for i in (5, 6)]))
+    print(f"held-out RMSE (normalised): residual model {rmse:.3f}, OI {oi:.3f}, "
+          f"climatology {clim:.3f}")  # fmt: skip
+    # measured 0.863 against the OI's 0.839 (1.03 x); the field model of the test above stays
+    # at 0.932 (1.11 x)
+    assert rmse < 1.05 * oi and rmse < 0.9 * clim
 
 
 def test_ambient_loss_shows_only_kept_and_scores_only_observed():

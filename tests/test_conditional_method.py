@@ -67,7 +67,9 @@ def run(target, obs, model, **kw):
 def test_the_card_says_what_the_model_is(model):
     card = verify(model)
     assert card.kind == "conditional"
-    assert card.conditioning == {"layout_version": LAYOUT_VERSION, "loss": "edm", "surface": False}
+    assert card.conditioning == {
+        "layout_version": LAYOUT_VERSION, "loss": "edm", "target": "field", "surface": False
+    }  # fmt: skip
     assert card.architecture["kwargs"]["extra_in_channels"] == n_channels(3)
     assert card.levels == tuple(LEVELS) and card.native_resolution_deg == 5.0
     assert card.normalisation["climatology"] == "shipped"
@@ -116,6 +118,10 @@ def test_an_unknown_layout_is_refused_before_any_work(model, target, obs, tmp_pa
     [
         ({"conditioning": {}}, "layout_version must be"),
         ({"conditioning": {"layout_version": 1, "loss": "l2", "surface": False}}, "loss"),
+        (
+            {"conditioning": {"layout_version": 1, "loss": "edm", "surface": False, "target": "x"}},
+            "target must be one of",
+        ),
         ({"normalisation": {"mean": [0.0], "std": [1.0]}}, "climatology must be 'shipped'"),
         ({"architecture": {"class": "UNet", "kwargs": {}}}, "extra_in_channels"),
         ({"kind": "guided-prior"}, "takes no conditioning block"),
@@ -169,3 +175,23 @@ def test_an_ambient_model_samples_in_bfloat16_too(tmp_path, target, obs):
         fast = run(target, obs, out.with_suffix(".safetensors"), precision="bfloat16")["thetao"]
     assert np.isfinite(plain.values[:, :, target.sea_mask.values.astype(bool)]).all()
     assert float(np.abs(plain - fast).max()) < 0.5
+
+
+def test_a_residual_model_is_trained_and_sampled_by_name_of_its_target(tmp_path, target, obs):
+    """``--target oi-residual``: the card says what the network models and the sampler turns
+    it back into temperature about the OI; ``--draws`` observes each month twice."""
+    out = tmp_path / "residual"
+    args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
+    args += ["--months", "1", "--levels", "3", "--steps", "2", "--batch-size", "1", "--target"]
+    args += ["oi-residual", "--draws", "2", "--base-channels", "8", "--channel-mult", "1", "2"]
+    args += ["--cond-dim", "16", "--out", str(out)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 0
+        card = verify(out)
+        members = run(target, obs, out.with_suffix(".safetensors"))["thetao_members"].values
+    assert card.conditioning["target"] == "oi_residual"
+    assert card.training["pool_settings"]["draws"] == 2 and "2 draw(s)" in card.training["data"]
+    sea = target.sea_mask.values.astype(bool)
+    assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
+    assert np.abs(members[0] - members[1])[..., sea].mean() > 1e-3

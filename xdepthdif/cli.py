@@ -213,6 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
         "observations only, a quarter of the observed columns held out)",
     )
     tr.add_argument(
+        "--target",
+        choices=("field", "oi-residual"),
+        default="field",
+        help="conditional: what the network models, the field itself or the OI's error in "
+        "units of its standard deviation (the ensemble mean starts at the OI)",
+    )
+    tr.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="conditional: observed samples per month in the pool (each its own share and "
+        "profiles)",
+    )
+    tr.add_argument(
         "--fit",
         choices=("band", "month"),
         default="band",

@@ -93,29 +93,32 @@ def _train_conditional(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     pool, settings = world_pool(
         args.months, args.resolution, levels=args.levels, fit=args.fit,
-        ambient=args.loss == "ambient", seed=args.seed, path=args.pool,
+        ambient=args.loss == "ambient", seed=args.seed, path=args.pool, draws=args.draws,
     )  # fmt: skip
     N, L, H, W = pool["target"].shape
-    print(f"pool: {N} months x {L} levels x {H}x{W}, in {time.perf_counter() - start:.1f} s")
+    print(f"pool: {N} samples x {L} levels x {H}x{W}, in {time.perf_counter() - start:.1f} s")
     patch = tuple(min(p, n) for p, n in zip(args.patch, (H, W), strict=True))
     ucfg = conditional_unet_config(
         L, base_channels=args.base_channels, channel_mult=tuple(args.channel_mult),
         cond_dim=args.cond_dim,
     )  # fmt: skip
+    target = args.target.replace("-", "_")
     with progress_context(args.progress, "training steps"):
         res = train_conditional(
             pool, ucfg, args.steps, args.batch_size, args.lr, args.loss, args.seed,
             log=print, patch=None if patch == (H, W) else patch, log_every=args.log_every,
+            target=target,
         )  # fmt: skip
     command = "xdepthdif " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     card = save_conditional(
-        args.out, res, ucfg, pool, loss=args.loss, data=describe_pool(pool, settings),
+        args.out, res, ucfg, pool, loss=args.loss, target=target,
+        data=describe_pool(pool, settings),
         command=command, seed=args.seed, batch_size=args.batch_size, lr=args.lr, patch=patch,
         pool_settings=settings, steps_per_second=round(res.steps_per_second, 3),
     )  # fmt: skip
     print(
         f"wrote {args.out}.safetensors (conditional, layout "
-        f"{card.conditioning['layout_version']}, loss {args.loss}) in "
+        f"{card.conditioning['layout_version']}, loss {args.loss}, target {target}) in "
         f"{time.perf_counter() - start:.1f} s"
     )
     return 0

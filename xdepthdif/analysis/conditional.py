@@ -173,6 +173,7 @@ def conditional_analysis(
             x, _ = sample_conditional(
                 net, extra, lat_t, lon_t, float(doy), 1, config.steps, gen, periodic,
                 sigma_max=SIGMA_MAX, input_mask=mask,
+                target=card.conditioning.get("target", "field"),
             )  # fmt: skip
             members.append(x[0].detach())
             report("diffusion steps", i + 1, config.members)

@@ -59,14 +59,18 @@ from .schedule import denoise_last_sigmas
 __all__ = [
     "LAYOUT_VERSION",
     "LEVEL_CHANNELS",
+    "RESIDUAL_SD_FLOOR",
     "SIGMA_MAX",
     "SURFACE_CHANNELS",
+    "TARGETS",
     "ambient_loss",
     "channel_slice",
     "conditional_loss",
     "conditioning_channels",
+    "from_target",
     "n_channels",
     "sample_conditional",
+    "to_target",
 ]
 
 LAYOUT_VERSION = 1
@@ -79,6 +83,14 @@ SURFACE_CHANNELS = ("sst", "sst_mask")
 SIGMA_MAX = 10.0
 """Largest noise level of :func:`sample_conditional`: ten times the data's standard deviation,
 enough for fields normalised per level (the guided prior's sampler uses the same)."""
+
+TARGETS = ("field", "oi_residual")
+"""What a conditional network models: ``"field"``, the normalised anomaly itself, or
+``"oi_residual"``, the OI's error in units of its own standard deviation (DESIGN §6.5's
+residual design: the ensemble mean starts at the OI, the spread models what the OI misses)."""
+RESIDUAL_SD_FLOOR = 0.05
+"""Smallest OI standard deviation (normalised units) a residual is divided by, so that cells
+where the OI is nearly exact (observed ones) do not amplify the residual without bound."""
 
 ArrayLike = Tensor | np.ndarray
 
@@ -190,6 +202,51 @@ def conditioning_channels(
         s = torch.where(s_mask > 0, s, zero)
     out = torch.cat([fg, oi, sd, y, observed.double(), log_count, sea_t.double(), s, s_mask], 1)
     return out.to(dtype)
+
+
+def _oi_scale(extra: Tensor, levels: int) -> tuple[Tensor, Tensor]:
+    """The OI mean and its standard deviation (floored) of the conditioning ``extra``."""
+    oi = extra[:, channel_slice("oi_mean", levels)]
+    sd = extra[:, channel_slice("oi_sd", levels)].clamp(min=RESIDUAL_SD_FLOOR)
+    return oi, sd
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}.")
+
+
+def to_target(x: Tensor, extra: Tensor, target: str = "field") -> Tensor:
+    """What the network models of normalised fields ``x`` ``(B, levels, H, W)``.
+
+    ``"field"``: ``x`` itself; ``"oi_residual"``: ``(x − oi_mean) / max(oi_sd,``
+    :data:`RESIDUAL_SD_FLOOR` ``)`` with the OI channels of ``extra`` (which must belong to
+    the same samples, or to one sample for all). :func:`from_target` inverts it.
+
+    Examples
+    --------
+    >>> L, H, W = 2, 3, 4
+    >>> extra = torch.zeros(1, n_channels(L), H, W)
+    >>> extra[:, channel_slice("oi_mean", L)] = 1.0
+    >>> extra[:, channel_slice("oi_sd", L)] = 0.5
+    >>> r = to_target(torch.full((1, L, H, W), 2.0), extra, "oi_residual")
+    >>> r[0, 0, 0, 0].item(), from_target(r, extra, "oi_residual")[0, 0, 0, 0].item()
+    (2.0, 2.0)
+    """
+    _check_target(target)
+    if target == "field":
+        return x
+    oi, sd = _oi_scale(extra, x.shape[1])
+    return (x - oi) / sd
+
+
+def from_target(r: Tensor, extra: Tensor, target: str = "field") -> Tensor:
+    """Normalised fields from what the network models (the inverse of :func:`to_target`)."""
+    _check_target(target)
+    if target == "field":
+        return r
+    oi, sd = _oi_scale(extra, r.shape[1])
+    return oi + sd * r
 
 
 def conditional_loss(
@@ -352,6 +409,7 @@ def sample_conditional(
     *,
     sigma_max: float = SIGMA_MAX,
     input_mask: Tensor | None = None,
+    target: str = "field",
 ) -> tuple[Tensor, int]:
     """An ensemble of a conditional model: Heun on the Karras schedule, the last step a denoise.
 
@@ -385,11 +443,14 @@ def sample_conditional(
         Bool, broadcastable to ``(members, levels, H, W)``: the network sees its noisy input
         only there (zero elsewhere). For models trained with :func:`ambient_loss`, pass the
         observed cells; None for models trained with :func:`conditional_loss`.
+    target : {"field", "oi_residual"}
+        What the network models (its card's ``conditioning["target"]``, see
+        :func:`to_target`); the members are turned back into fields with :func:`from_target`.
 
     Returns
     -------
     members : Tensor
-        ``(members, levels, H, W)`` in the model's normalised units.
+        ``(members, levels, H, W)`` normalised fields (the model's units).
     nfe : int
         Network evaluations per member.
 
@@ -408,6 +469,7 @@ def sample_conditional(
     """
     if members < 1 or steps < 1:
         raise ValueError(f"need members >= 1 and steps >= 1, got {members} and {steps}.")
+    _check_target(target)
     extra = extra if extra.ndim == 4 else extra[None]
     if extra.shape[0] != 1:
         raise ValueError(f"extra holds {extra.shape[0]} time steps; give one, (C, H, W).")
@@ -440,4 +502,4 @@ def sample_conditional(
     x, nfe = sample_heun(fn, noise.to(device) * float(sigmas[0]), sigmas, args)
     if not math.isfinite(float(x.abs().max())):
         raise FloatingPointError("the conditional sampler diverged (non-finite members).")
-    return x, nfe
+    return from_target(x, args["extra"], target), nfe

@@ -36,7 +36,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .conditional import ambient_loss, conditional_loss, conditioning_channels, n_channels
+from .conditional import (
+    TARGETS,
+    ambient_loss,
+    conditional_loss,
+    conditioning_channels,
+    n_channels,
+    to_target,
+)
 from .network import EDMDenoiser, UNet, UNetConfig
 
 __all__ = ["ConditionalTrainResult", "conditional_unet_config", "train_conditional"]
@@ -112,6 +119,7 @@ def train_conditional(
     ema_decay: float = 0.999,
     patch: tuple[int, int] | None = None,
     log_every: int = 50,
+    target: str = "field",
 ) -> ConditionalTrainResult:
     """Train a conditional EDM denoiser on a pool.
 
@@ -145,6 +153,10 @@ def train_conditional(
         None for the whole grid.
     log_every : int
         Log every this many steps.
+    target : {"field", "oi_residual"}
+        What the network models (:func:`~xdepthdif.core.conditional.to_target`): the
+        normalised field, or the OI's error in units of its standard deviation (the OI of the
+        conditioning the sample is shown, the ambient one for the ambient loss).
 
     Returns
     -------
@@ -152,6 +164,8 @@ def train_conditional(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}.")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}.")
     N, L, H, W = np.shape(pool["target"] if loss == "edm" else pool["obs"])
     if unet_config.levels != L or unet_config.extra_in_channels != n_channels(L):
         raise ValueError(
@@ -185,6 +199,7 @@ def train_conditional(
         x0 = int(rng.integers(0, W if global_grid and w < W else W - w + 1))
         rows, cols = slice(y0, y0 + h), np.arange(x0, x0 + w) % W
         x, support, shown, extra = _batch(pool, idx, rows, cols, loss == "ambient")
+        x = to_target(x, extra, target)
         args = (
             torch.from_numpy(lat[rows]),
             torch.from_numpy(lon[cols]),

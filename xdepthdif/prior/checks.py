@@ -143,13 +143,17 @@ def check_architecture(card: Any, source: str = "model card") -> None:
 
 CONDITIONAL_LOSSES = ("edm", "ambient")
 """Values of a conditional card's ``conditioning["loss"]``."""
+CONDITIONAL_TARGETS = ("field", "oi_residual")
+"""Values of a conditional card's ``conditioning["target"]``: what the network models
+(:data:`xdepthdif.core.conditional.TARGETS`)."""
 
 
 def check_conditioning(card: Any) -> dict[str, Any]:
     """The ``conditioning`` block of a model card, validated against its ``kind``.
 
     A guided prior has none. A conditional model's needs ``layout_version`` (a whole number
-    >= 1), ``loss`` (one of :data:`CONDITIONAL_LOSSES`) and ``surface`` (bool); its
+    >= 1), ``loss`` (one of :data:`CONDITIONAL_LOSSES`), ``surface`` (bool) and, optionally,
+    ``target`` (one of :data:`CONDITIONAL_TARGETS`; ``"field"`` when absent); its
     architecture must be a ``UNet`` taking ``extra_in_channels`` and its normalisation must
     be about the ``"shipped"`` climatology, the first guess its inputs are anomalies about.
     Whether this version reads the layout is checked when the model is sampled
@@ -179,6 +183,8 @@ def check_conditioning(card: Any) -> dict[str, Any]:
         problems.append(f"conditioning.loss must be one of {CONDITIONAL_LOSSES}")
     if not isinstance(block.get("surface"), bool):
         problems.append("conditioning.surface must be true or false")
+    if block.get("target", "field") not in CONDITIONAL_TARGETS:  # older cards: "field"
+        problems.append(f"conditioning.target must be one of {CONDITIONAL_TARGETS}")
     extra = card.architecture["kwargs"].get("extra_in_channels")
     if card.architecture["class"] != "UNet" or not isinstance(extra, int) or extra < 1:
         problems.append("the architecture must be a UNet with extra_in_channels >= 1")

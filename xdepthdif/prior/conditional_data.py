@@ -132,6 +132,7 @@ def build_pool(
     ambient: float | None = None,
     oi_config: Any = None,
     log: Callable[[str], Any] | None = None,
+    draws: int = 1,
 ) -> dict[str, np.ndarray]:
     """Build a training pool of the conditional model from months of a world.
 
@@ -164,7 +165,11 @@ def build_pool(
     oi_config
         :class:`~xdepthdif.analysis.oi.OIConfig` (default: the user's default).
     log
-        Receives one line per month.
+        Receives one line per sample.
+    draws
+        Observed samples per month, each with its own share, profiles and held-out columns
+        (month ``i``'s draw ``j`` is seeded by ``(seed, i)`` for ``j = 0``, as a pool of one
+        draw, and ``(seed, i, j)`` after); the samples of a month follow each other.
 
     Returns
     -------
@@ -183,6 +188,8 @@ def build_pool(
 
     if fit not in ("month", "band"):
         raise ValueError(f"fit must be 'month' or 'band', got {fit!r}.")
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws!r}.")
     times = pd.DatetimeIndex(times)
     cfg = oi_config or OIConfig()
     world = world_months(times, resolution, split, seed=world_seed)
@@ -194,16 +201,17 @@ def build_pool(
     raw: dict[str, list] = {k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "share", "fit_s", "oi_s")}
     fitted: dict[int, tuple] = {}
     sea = None
-    for i in range(times.size):
+    samples = [(i, j) for i in range(times.size) for j in range(draws)]
+    for n, (i, j) in enumerate(samples):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([seed, i])
+        rng = np.random.default_rng([seed, i] if j == 0 else [seed, i, j])
         share = draw_share(rng, shares)
         truth = world.isel(time=[i])
         bg = spec.on_grid(float(doys[i]), depth, lat, lon)
         ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
         sea = ocean if sea is None else sea & ocean
         binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
-        key = i if fit == "month" else _band(share, shares, fit_bands)
+        key = n if fit == "month" else _band(share, shares, fit_bands)
         t1 = time.perf_counter()
         if key not in fitted:
             fitted[key] = _fit(binned, bg, depth, lat, lon, cfg)
@@ -232,10 +240,11 @@ def build_pool(
         raw["oi_s"].append(t3 - t2)
         if log is not None:
             log(
-                f"month {i + 1}/{times.size} {times[i]:%Y-%m}: share {share:.3f}, "
+                f"sample {n + 1}/{len(samples)} {times[i]:%Y-%m}: share {share:.3f}, "
                 f"{int((binned.count.sum(0) > 0).sum())} columns, fit {t2 - t1:.1f} s, "
                 f"OI {t3 - t2:.1f} s, total {time.perf_counter() - t0:.1f} s"
             )
+    doys = np.repeat(doys, draws)
     return _normalise(raw, sea, depth, lat, lon, doys, ambient is not None, resolution) | {
         "layout_version": np.array(LAYOUT_VERSION)
     }

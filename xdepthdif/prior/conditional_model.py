@@ -56,6 +56,7 @@ def conditional_card(
     pool: Mapping[str, np.ndarray],
     *,
     loss: str = "edm",
+    target: str = "field",
     data: str,
     command: str,
     steps: int,
@@ -79,6 +80,8 @@ def conditional_card(
         ``layout_version`` go into the card.
     loss : {"edm", "ambient"}
         The training loss.
+    target : {"field", "oi_residual"}
+        What the network models (:func:`~xdepthdif.core.conditional.to_target`).
     data, command
         Exactly what the model was trained on, and the command that trained it.
     steps, seed, batch_size, lr, ema_decay, patch, last_loss
@@ -128,6 +131,7 @@ def conditional_card(
         conditioning={
             "layout_version": int(pool["layout_version"]),
             "loss": loss,
+            "target": target,
             "surface": False,  # build_pool feeds no surface temperature
         },
     )
@@ -167,17 +171,20 @@ def world_pool(
     seed: int = 0,
     path: str | PathLike[str] | None = None,
     log: Any = print,
+    draws: int = 1,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The training pool of ``months`` months of the world's ``"train"`` split from
     :data:`WORLD_START`, built (:func:`~xdepthdif.prior.conditional_data.build_pool`) or read
     from ``path`` when it holds one of the same settings (and written there when it does not
-    exist).
+    exist). Each month is observed ``draws`` times (see
+    :func:`~xdepthdif.prior.conditional_data.build_pool`).
 
     Returns
     -------
     pool, settings
         The pool and the settings it was built with (``start``, ``months``,
-        ``resolution_deg``, ``levels``, ``fit``, ``ambient``, ``seed``, ``shares``).
+        ``resolution_deg``, ``levels``, ``fit``, ``ambient``, ``seed``, ``shares``,
+        ``draws``).
 
     Raises
     ------
@@ -199,6 +206,7 @@ def world_pool(
         "ambient": AMBIENT_SHARE if ambient else None,
         "seed": int(seed),
         "shares": [0.01, 0.2],
+        "draws": int(draws),
     }
     if path is not None and Path(path).is_file():
         pool = load_pool(path)
@@ -209,12 +217,12 @@ def world_pool(
                 "another --pool file."
             )
         if log is not None:
-            log(f"read the pool of {months} months from {path}")
+            log(f"read the pool of {months} months x {draws} draws from {path}")
         return pool, settings
     pool = build_pool(
         mid_months(WORLD_START, months), resolution, split="train",
         levels=list(range(levels)) if levels else None, shares=tuple(settings["shares"]),
-        seed=seed, fit=fit, ambient=settings["ambient"], log=log,
+        seed=seed, fit=fit, ambient=settings["ambient"], log=log, draws=draws,
     )  # fmt: skip
     pool["settings"] = np.array(json.dumps(settings))
     if path is not None:
@@ -228,6 +236,7 @@ def describe_pool(pool: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -
     from ..background import ClimatologySpec
 
     months, start = settings["months"], settings["start"]
+    draws = settings.get("draws", 1)
     end = (np.datetime64(f"{start}") + np.timedelta64(months - 1, "M")).astype(str)
     depth = np.asarray(pool["depth"], float)
     lo, hi = settings["shares"]
@@ -236,7 +245,8 @@ def describe_pool(pool: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -
         f"xdepthdif training world (world_months, split=train, seed=0); {months} months "
         f"{start} to {end}, {settings['resolution_deg']:g} deg, {depth.size} levels "
         f"({depth[0]:g} to {depth[-1]:g} m); Argo-like profiles of {lo:g} to {hi:g} of the "
-        f"columns (log-uniform, seed {settings['seed']}), binned, analysed by the default OI "
+        f"columns (log-uniform, seed {settings['seed']}, {draws} draw(s) per month), binned, "
+        f"analysed by the default OI "
         f"with the covariance fitted per {fit}; anomalies about the shipped climatology "
         f"(sha256 {ClimatologySpec.shipped().sha256[:12]})"
     )
