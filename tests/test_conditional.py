@@ -202,6 +202,29 @@ def test_draws_observe_each_month_several_times():
         build_pool(times, 5.0, draws=0, **kw)
 
 
+def test_a_pool_with_sst_gives_the_top_level_with_noise_to_some_samples():
+    from xdepthdif.prior.conditional_data import SST_NOISE
+
+    times = pd.date_range("2001-01-01", periods=4, freq="MS") + pd.Timedelta(days=14)
+    kw = {"levels": [0, 7], "shares": SHARES, "seed": 3, "fit": "band", "fit_bands": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = build_pool(times, 5.0, **kw)
+        pool = build_pool(times, 5.0, sst=0.5, **kw)
+    assert "sst" not in plain and pool["sst"].shape == (4, 36, 72)
+    for key in ("target", "count", "oi_mean"):  # the SST draws disturb no other draw
+        assert np.array_equal(pool[key], plain[key], equal_nan=True), key
+    sea = pool["sea"][0]
+    given = np.isfinite(pool["sst"]).any(axis=(1, 2))
+    assert 0 < given.sum() < 4  # measured: 1 of 4 with seed 3
+    err = (pool["sst"][given] - pool["target"][given, 0])[:, sea] * pool["std"][0]
+    # missing only under sea ice: measured 11 % of the sea in January
+    assert abs(np.nanstd(err) - SST_NOISE) < 0.02 and np.isfinite(err).mean() > 0.8
+    assert np.isnan(pool["sst"][~given]).all() and np.isnan(pool["sst"][:, ~sea]).all()
+    extra = pool_channels(pool, np.flatnonzero(given)[:1])
+    assert extra[0, channel_slice("sst_mask", 2)].sum() > 0
+
+
 def test_the_oi_residual_target_is_the_ois_error_in_its_own_sd(pool):
     extra = pool_channels(pool, [0, 1])
     x = torch.from_numpy(pool["target"][[0, 1]])

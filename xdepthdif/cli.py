@@ -227,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         "profiles)",
     )
     tr.add_argument(
+        "--sst",
+        type=float,
+        metavar="PROBABILITY",
+        help="conditional: give this share of the pool's samples a satellite SST (the model "
+        "then takes one when a run has it)",
+    )
+    tr.add_argument(
         "--fit",
         choices=("band", "month"),
         default="band",

@@ -17,8 +17,9 @@ The sibling of :func:`xdepthdif.analysis.diffusion.diffusion_analysis` for check
    per-level ``mean``, divided by its ``std``.
 
 The surface temperature enters only a model whose card says it was trained with it
-(``conditioning["surface"]``); the pools of :func:`~xdepthdif.prior.conditional_data.
-build_pool` hold none, so their models get none.
+(``conditioning["surface"]``: pools of :func:`~xdepthdif.prior.conditional_data.build_pool`
+built with ``sst``); a run without one gives the model none, as the pool's samples without
+SST did.
 
 :func:`conditional_analysis` then draws each member with
 :func:`~xdepthdif.core.conditional.sample_conditional` from its own seed

@@ -2,9 +2,9 @@
 
 Torch and numpy only; the pool is a mapping of numpy arrays (see
 :func:`xdepthdif.prior.conditional_data.build_pool`: ``target``, ``first_guess``, ``oi_mean``,
-``oi_sd``, ``obs``, ``count``, ``sea``, ``lat``, ``lon``, ``doy``, ``periodic`` and, for the
-ambient loss, ``held``, ``ambient_oi_mean``, ``ambient_oi_sd``). Each step draws its samples,
-window and noise from a generator seeded by ``(seed, step)``, as
+``oi_sd``, ``obs``, ``count``, ``sea``, ``lat``, ``lon``, ``doy``, ``periodic``, optionally
+``sst`` and, for the ambient loss, ``held``, ``ambient_oi_mean``, ``ambient_oi_sd``). Each step
+draws its samples, window and noise from a generator seeded by ``(seed, step)``, as
 :func:`xdepthdif.core.train.train` does, so a run is reproducible bit for bit on one machine.
 Writing checkpoints and model cards is left to the caller.
 
@@ -93,16 +93,19 @@ def _batch(pool: Mapping[str, np.ndarray], idx: np.ndarray, rows, cols, ambient:
         return np.asarray(pool[key][idx])[:, :, rows][..., cols]
 
     count, obs = cut("count"), cut("obs")
+    sst = np.asarray(pool["sst"][idx])[:, rows][..., cols] if "sst" in pool else None
     if ambient:
         held = np.asarray(pool["held"][idx])[:, rows][..., cols]
         observed = (count > 0) & sea & np.isfinite(obs)
         shown = observed & ~held[:, None]
         kept = np.where(shown, count, 0)
         extra = conditioning_channels(
-            cut("first_guess"), cut("ambient_oi_mean"), cut("ambient_oi_sd"), obs, kept, sea
+            cut("first_guess"), cut("ambient_oi_mean"), cut("ambient_oi_sd"), obs, kept, sea, sst
         )
         return torch.from_numpy(obs), torch.from_numpy(observed), torch.from_numpy(shown), extra
-    extra = conditioning_channels(cut("first_guess"), cut("oi_mean"), cut("oi_sd"), obs, count, sea)
+    extra = conditioning_channels(
+        cut("first_guess"), cut("oi_mean"), cut("oi_sd"), obs, count, sea, sst
+    )
     return torch.from_numpy(cut("target")), torch.from_numpy(sea)[None], None, extra
 
 

@@ -21,6 +21,12 @@ exactly a one-month user run; ``fit="band"`` fits once per band of shares (``fit
 log-spaced bands, the first month drawn in a band fits it) and reuses those parameters for the
 band's other months, as a user's run of many months reuses a fit of a few of them.
 
+With ``sst`` (a probability), a sample gets a satellite surface temperature with that
+probability: the truth's top level plus white noise of ``sst_noise`` °C (what the skill
+benchmark's OSTIA path gives, :func:`xdepthdif.evaluation.sst.with_sst`), missing where it is
+colder than −1 °C (sea ice, which OSTIA masks); the other samples have none, so that one model
+serves runs with and without SST.
+
 With ``ambient`` (a share, e.g. DepthDif's 0.25), each month also gets a further-corrupted
 copy for :func:`~xdepthdif.core.conditional.ambient_loss`: that share of the observed columns
 is held out, and the OI is run again on the kept observations only (same covariance), so that
@@ -68,6 +74,10 @@ __all__ = [
 POOL_KEYS = ("target", "first_guess", "oi_mean", "oi_sd", "obs", "count")
 """Per-sample ``(N, levels, H, W)`` arrays of a pool (``count`` int32, the others float32,
 normalised, NaN off the sea; ``obs`` NaN where ``count`` is 0)."""
+SST_NOISE = 0.4
+"""Noise (°C) of a pool's satellite SST: the skill benchmark's OSTIA-like SST noise."""
+SST_ICE_C = -1.0
+"""Surface temperature (°C) below which a pool's satellite SST is missing (sea ice)."""
 AMBIENT_KEYS = ("held", "ambient_oi_mean", "ambient_oi_sd")
 """Extra arrays of a pool built with ``ambient``: ``held`` bool ``(N, H, W)`` columns held out,
 and the OI of the kept observations."""
@@ -133,6 +143,8 @@ def build_pool(
     oi_config: Any = None,
     log: Callable[[str], Any] | None = None,
     draws: int = 1,
+    sst: float | None = None,
+    sst_noise: float = SST_NOISE,
 ) -> dict[str, np.ndarray]:
     """Build a training pool of the conditional model from months of a world.
 
@@ -170,13 +182,18 @@ def build_pool(
         Observed samples per month, each with its own share, profiles and held-out columns
         (month ``i``'s draw ``j`` is seeded by ``(seed, i)`` for ``j = 0``, as a pool of one
         draw, and ``(seed, i, j)`` after); the samples of a month follow each other.
+    sst
+        Probability that a sample has a satellite SST (None: no ``sst`` array).
+    sst_noise
+        Its noise (°C).
 
     Returns
     -------
     dict
         :data:`POOL_KEYS` arrays, :data:`AMBIENT_KEYS` with ``ambient``, and ``sea`` bool
         ``(levels, H, W)`` (finite in every month and in the climatology), ``lat``, ``lon``,
-        ``depth``, ``doy`` ``(N,)``, ``share`` ``(N,)``, ``mean`` and ``std`` ``(levels,)`` (°C),
+        ``depth``, ``doy`` ``(N,)``, ``share`` ``(N,)``, with ``sst`` an ``sst`` ``(N, H, W)``
+        in level 0's units (NaN where missing), ``mean`` and ``std`` ``(levels,)`` (°C),
         ``layout_version``, ``periodic``, ``resolution_deg``, ``fit_seconds`` and
         ``oi_seconds`` ``(N,)``.
     """
@@ -198,7 +215,9 @@ def build_pool(
     depth, lat, lon = (world[k].values.astype(float) for k in ("depth", "lat", "lon"))
     doys = day_of_year(world["time"].values)
     spec = ClimatologySpec.shipped()
-    raw: dict[str, list] = {k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "share", "fit_s", "oi_s")}
+    raw: dict[str, list] = {
+        k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "sst", "share", "fit_s", "oi_s")
+    }
     fitted: dict[int, tuple] = {}
     sea = None
     samples = [(i, j) for i in range(times.size) for j in range(draws)]
@@ -235,6 +254,9 @@ def build_pool(
             raw["held"].append(held)
             raw["ambient_oi_mean"].append(amb_mean - bg)
             raw["ambient_oi_sd"].append(amb_sd)
+        if sst is not None:  # its own generator: the other draws are those of a pool without
+            raw["sst"].append(_satellite_sst(truth.values[0][0], bg[0], sst, sst_noise,
+                                             np.random.default_rng([seed, i, j, 7])))  # fmt: skip
         raw["share"].append(share)
         raw["fit_s"].append(t2 - t1)
         raw["oi_s"].append(t3 - t2)
@@ -248,6 +270,15 @@ def build_pool(
     return _normalise(raw, sea, depth, lat, lon, doys, ambient is not None, resolution) | {
         "layout_version": np.array(LAYOUT_VERSION)
     }
+
+
+def _satellite_sst(top, bg_top, probability, noise, rng):
+    """Anomaly of a satellite SST of the truth's ``top`` level about ``bg_top`` (NaN where
+    missing: the whole field with ``1 - probability``, and sea ice)."""
+    if rng.uniform() >= probability:
+        return np.full_like(top, np.nan)
+    sst = top + rng.normal(0.0, noise, top.shape)
+    return np.where(sst >= SST_ICE_C, sst - bg_top, np.nan)
 
 
 def _binned(truth, share, seed, noise_sd, depth, lat, lon):
@@ -307,6 +338,9 @@ def _normalise(raw, sea, depth, lat, lon, doys, ambient, resolution) -> dict[str
     out["obs"] = np.where(out["count"] > 0, out["obs"], np.nan).astype(np.float32)
     if ambient:
         out["held"] = np.stack(raw["held"])
+    if raw["sst"]:
+        top = (np.stack(raw["sst"]) - mean[0]) / std[0]
+        out["sst"] = np.where(sea[0], top, np.nan).astype(np.float32)
     return out | {
         "sea": sea,
         "lat": lat,
@@ -363,4 +397,7 @@ def pool_channels(
             )
         count = np.where(pool["held"][idx][:, None], 0, count)
         oi_mean, oi_sd = pool["ambient_oi_mean"][idx], pool["ambient_oi_sd"][idx]
-    return conditioning_channels(pool["first_guess"][idx], oi_mean, oi_sd, obs, count, pool["sea"])
+    sst = pool["sst"][idx] if "sst" in pool else None
+    return conditioning_channels(
+        pool["first_guess"][idx], oi_mean, oi_sd, obs, count, pool["sea"], sst
+    )

@@ -132,7 +132,7 @@ def conditional_card(
             "layout_version": int(pool["layout_version"]),
             "loss": loss,
             "target": target,
-            "surface": False,  # build_pool feeds no surface temperature
+            "surface": "sst" in pool,  # trained seeing a satellite SST
         },
     )
 
@@ -172,19 +172,20 @@ def world_pool(
     path: str | PathLike[str] | None = None,
     log: Any = print,
     draws: int = 1,
+    sst: float | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The training pool of ``months`` months of the world's ``"train"`` split from
     :data:`WORLD_START`, built (:func:`~xdepthdif.prior.conditional_data.build_pool`) or read
     from ``path`` when it holds one of the same settings (and written there when it does not
-    exist). Each month is observed ``draws`` times (see
-    :func:`~xdepthdif.prior.conditional_data.build_pool`).
+    exist). Each month is observed ``draws`` times, and a sample has a satellite SST with
+    probability ``sst`` (see :func:`~xdepthdif.prior.conditional_data.build_pool`).
 
     Returns
     -------
     pool, settings
         The pool and the settings it was built with (``start``, ``months``,
         ``resolution_deg``, ``levels``, ``fit``, ``ambient``, ``seed``, ``shares``,
-        ``draws``).
+        ``draws``, ``sst``).
 
     Raises
     ------
@@ -207,6 +208,7 @@ def world_pool(
         "seed": int(seed),
         "shares": [0.01, 0.2],
         "draws": int(draws),
+        "sst": None if sst is None else float(sst),
     }
     if path is not None and Path(path).is_file():
         pool = load_pool(path)
@@ -223,6 +225,7 @@ def world_pool(
         mid_months(WORLD_START, months), resolution, split="train",
         levels=list(range(levels)) if levels else None, shares=tuple(settings["shares"]),
         seed=seed, fit=fit, ambient=settings["ambient"], log=log, draws=draws,
+        sst=sst,
     )  # fmt: skip
     pool["settings"] = np.array(json.dumps(settings))
     if path is not None:
@@ -252,4 +255,11 @@ def describe_pool(pool: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -
     )
     if settings["ambient"]:
         text += f"; {settings['ambient']:g} of the observed columns held out for the ambient loss"
+    if settings.get("sst") is not None:
+        from .conditional_data import SST_NOISE
+
+        text += (
+            f"; a satellite SST (the top level plus {SST_NOISE:g} degC noise, none under sea "
+            f"ice) in {settings['sst']:g} of the samples"
+        )
     return text
