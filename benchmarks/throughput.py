@@ -15,11 +15,13 @@
    10 steps) written by one and by two local dask workers of one thread each.
 
 Run: ``.venv/bin/python benchmarks/throughput.py`` (about 10 minutes on 2 idle cores; needs a
-clone with its history for the earlier OI).
+clone with its history for the earlier OI); ``--only oi`` (or ``diffusion``, ``workers``, or
+several) runs only those tables.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -154,13 +156,25 @@ def worker_table(steps: int = 4) -> list[str]:
 ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "1")
 
 
+TABLES = {
+    "oi": oi_table,
+    "diffusion": lambda: diffusion_table(repeats=3),
+    "workers": worker_table,
+}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", nargs="+", choices=list(TABLES), default=list(TABLES), help="tables to run"
+    )
+    args = parser.parse_args()
     if any(os.environ.get(k) != v for k, v in ONE_THREAD.items()):  # BLAS reads them at import
         os.execve(sys.executable, [sys.executable, *sys.argv], os.environ | ONE_THREAD)
     warnings.simplefilter("ignore", XDepthDifWarning)  # the shipped prior off its planet
     print(f"cores: {os.cpu_count()}, torch {torch.__version__}, numpy {np.__version__}\n")
-    for table in (oi_table, lambda: diffusion_table(repeats=3), worker_table):
-        print("\n".join(table()) + "\n", flush=True)
+    for name in args.only:
+        print("\n".join(TABLES[name]()) + "\n", flush=True)
 
 
 if __name__ == "__main__":

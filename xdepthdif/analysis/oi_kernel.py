@@ -3,18 +3,20 @@ batched solve (:func:`solve_tile_group`), for :class:`xdepthdif.analysis.oi._Nei
 
 Written against the Python array API standard through ``array-api-compat``: arrays of any
 compliant library (numpy, CuPy, ...) give arrays of the same library, on the same device. numpy
-keeps the operations it always used where the standard has no equivalent with the same
-rounding (``einsum``, assignment to a diagonal), so its results are bit for bit what they were.
+solves each tile by a Cholesky factorisation and one triangular solve (LAPACK's ``potrf`` and
+``trtrs`` through :mod:`scipy.linalg.lapack`, a core dependency, whatever else is installed):
+half the flops of the LU solve that other libraries use (the standard has no triangular solve),
+with results that differ from it by rounding (about 1e-13 relative).
 
 Examples
 --------
 >>> import numpy as np
 >>> one = np.ones((1, 1, 1))
 >>> incr, var = solve_tile_group(one, one, np.ones((1, 1)), np.ones((1, 1)),
-...                              r=np.ones((1, 1)), innov=np.full((1, 1), 2.0),
+...                              r=np.full((1, 1), 3.0), innov=np.full((1, 1), 2.0),
 ...                              use=np.ones((1, 1), bool), var_g=np.ones((1, 1)), sigma_b=1.0)
->>> incr.tolist(), var.tolist()  # equal background and observation errors: half way
-([[1.0]], [[0.5]])
+>>> incr.tolist(), var.tolist()  # observation error variance 3 × the background's: a quarter
+([[0.5]], [[0.75]])
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace
+from scipy.linalg import lapack
 
 __all__ = ["gather", "solve_tile_group"]
 
@@ -39,7 +42,9 @@ def solve_tile_group(
     """Increments and error variances of the cells of a group of tiles: the batched OI solve.
 
     Written against the array API: arrays of any compliant library (numpy, CuPy, ...) give
-    arrays of the same library, on the same device; numpy gives the bits it always gave.
+    arrays of the same library, on the same device. numpy factors ``B_oo + R = L Lᵀ`` and
+    solves ``W = L⁻¹ [d, B_og]`` once (:func:`_solve_cholesky`); other libraries solve with
+    ``linalg.solve`` (:func:`_solve_general`). The two agree to rounding.
 
     Parameters
     ----------
@@ -67,10 +72,49 @@ def solve_tile_group(
     c_oo = _add_to_diagonal(po[:, :, None] * po[:, None, :] * corr_oo, xp.where(use, r, 1.0))
     c_go = pg[:, :, None] * po[:, None, :] * corr_go
     d = xp.where(use, innov, 0.0)
+    if array_api_compat.is_numpy_namespace(xp):
+        return _solve_cholesky(c_oo, c_go, d, var_g)
+    return _solve_general(c_oo, c_go, d, var_g)
+
+
+def _solve_cholesky(c_oo, c_go, d, var_g):
+    """numpy: ``W = L⁻¹ [d, B_og]`` with ``L Lᵀ = c_oo``, one tile at a time through LAPACK;
+    the increment is ``W_gᵀ W_d`` and the variance ``var_g − Σ_k W_g²``.
+
+    ``c_oo`` (``(tile, m, m)``, symmetric positive definite: padding rows have no covariance
+    and 1 on the diagonal) is overwritten by its factor. Each tile's ``[d, B_og]`` is stored
+    as the rows of ``w`` (``(tile, 1 + cell, m)``), so that its transpose, the ``m × (1 + cell)``
+    right-hand side, is in LAPACK's (Fortran) order and solved in place.
+
+    Examples
+    --------
+    >>> c_oo = np.array([[[4.0, 2.0], [2.0, 2.0]]])  # one tile, two observations, one cell
+    >>> incr, var = _solve_cholesky(c_oo, np.array([[[1.0, 0.0]]]), np.array([[2.0, 3.0]]),
+    ...                             var_g=np.array([[1.0]]))
+    >>> incr.tolist(), var.tolist()  # B_go (B_oo + R)⁻¹ d = [1, 0] [-0.5, 2]ᵀ
+    ([[-0.5]], [[0.5]])
+    """
+    c_oo = np.ascontiguousarray(c_oo, dtype=np.float64)
+    w = np.concatenate([d[:, None, :], c_go], axis=1, dtype=np.float64)
+    for t in range(c_oo.shape[0]):
+        # c_oo[t] is symmetric: its transpose is the same matrix, in Fortran order
+        chol, info = lapack.dpotrf(c_oo[t].T, lower=1, clean=0, overwrite_a=1)
+        if info == 0:
+            _, info = lapack.dtrtrs(chol, w[t].T, lower=1, overwrite_b=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"tile {t}: B_oo + R is not positive definite")
+    w_d, w_g = w[:, 0], w[:, 1:]
+    return np.einsum("tck,tk->tc", w_g, w_d), var_g - np.einsum("tck,tck->tc", w_g, w_g)
+
+
+def _solve_general(c_oo, c_go, d, var_g):
+    """Other libraries: one batched ``linalg.solve`` (an extension of the standard, present in
+    CuPy and torch) for ``[d, B_og]``; the standard has no triangular solve."""
+    xp = array_namespace(c_oo, c_go, d)
     rhs = xp.concat([d[:, :, None], xp.permute_dims(c_go, (0, 2, 1))], axis=2)
-    # batched solve: linalg is an extension of the standard, present in numpy, CuPy, torch
     sol = xp.linalg.solve(c_oo, rhs)
-    return _batched_matvec(c_go, sol[:, :, 0]), var_g - _batched_diag_product(c_go, sol[:, :, 1:])
+    increment = xp.matmul(c_go, sol[:, :, :1])[:, :, 0]
+    return increment, var_g - xp.sum(c_go * xp.permute_dims(sol[:, :, 1:], (0, 2, 1)), axis=-1)
 
 
 def _add_to_diagonal(a, v):
@@ -84,21 +128,3 @@ def _add_to_diagonal(a, v):
         return a
     eye = xp.eye(a.shape[-1], dtype=xp.bool, device=array_api_compat.device(a))
     return xp.where(eye, a + v[:, :, None], a)
-
-
-def _batched_matvec(a, v):
-    """``Σ_k a[t, m, k] v[t, k]``: ``einsum`` for numpy (its bits, as they always were),
-    ``matmul`` for other libraries (``einsum`` is not in the standard)."""
-    xp = array_namespace(a, v)
-    if array_api_compat.is_numpy_namespace(xp):
-        return np.einsum("tmk,tk->tm", a, v)
-    return xp.matmul(a, v[:, :, None])[:, :, 0]
-
-
-def _batched_diag_product(a, b):
-    """``Σ_k a[t, m, k] b[t, k, m]``, the diagonals of ``a @ b``: ``einsum`` for numpy, a sum
-    of products for other libraries (``einsum`` is not in the standard)."""
-    xp = array_namespace(a, b)
-    if array_api_compat.is_numpy_namespace(xp):
-        return np.einsum("tmk,tkm->tm", a, b)
-    return xp.sum(a * xp.permute_dims(b, (0, 2, 1)), axis=-1)
