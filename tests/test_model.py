@@ -309,7 +309,17 @@ CONDITIONAL = {
 }
 
 
-@pytest.mark.parametrize("changes", [{"kind": "guided-prior"}, CONDITIONAL])
+CORRELATED = {
+    "kind": "guided-prior",
+    "normalisation": {
+        "mean": [0.0] * 3,
+        "std": [1.0] * 3,
+        "vertical_correlation": [[1.0, 0.8, 0.5], [0.8, 1.0, 0.8], [0.5, 0.8, 1.0]],
+    },
+}
+
+
+@pytest.mark.parametrize("changes", [{"kind": "guided-prior"}, CONDITIONAL, CORRELATED])
 def test_cards_of_either_kind_round_trip(changes):
     card = make_card(**changes)
     back = ModelCard.from_json(card.to_json())
@@ -333,6 +343,17 @@ def test_cards_of_either_kind_round_trip(changes):
         (
             {"normalisation": {"mean": [1, 2, 3], "std": [1, 1, 1], "climatology": "yearly"}},
             "climatology must be one of .*'shipped'",
+        ),
+        *(
+            (
+                {"normalisation": {"mean": [0] * 3, "std": [1] * 3, "vertical_correlation": c}},
+                "vertical_correlation must be",
+            )
+            for c in (
+                [[1, 0.5, 0], [0.4, 1, 0], [0, 0, 1]],  # not symmetric
+                [[2, 0, 0], [0, 1, 0], [0, 0, 1]],  # not a unit diagonal
+                [[1, 0], [0, 1]],  # not levels x levels
+            )
         ),
     ],
 )

@@ -162,3 +162,40 @@ def test_calibrate_chooses_the_world_validation_split(world_prior, tmp_path, cap
     card = verify(path)
     assert len(card.normalisation["spread_scale"]) == len(LEVELS)
     assert card.normalisation["climatology"] == "shipped" and card.kind == "guided-prior"
+    assert "vertical_correlation" not in card.normalisation  # opt-in
+
+
+def test_the_column_preconditioner_is_stored_by_calibrate_and_used_by_the_sampler(
+    world_prior, tmp_path
+):
+    """``--column-preconditioner`` stores the validation data's correlation between levels (a
+    valid correlation matrix of the model's levels); the guidance then preconditions CG with
+    it, which changes the ensemble where there are observations and nowhere else."""
+    from xdepthdif.cli import main
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
+    path = tmp_path / "w.safetensors"
+    args = ["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]
+    assert main([*args, "--column-preconditioner"]) == 0
+    corr = np.array(verify(path).normalisation["vertical_correlation"])
+    assert corr.shape == (3, 3) and np.allclose(np.diag(corr), 1) and np.allclose(corr, corr.T)
+    assert np.linalg.eigvalsh(corr).min() > -1e-9
+    assert corr[0, 1] > 0.5 and corr[1, 2] > 0.5  # 5, 15 and 26 m move together
+
+    def sample(model, obs_mean, count):
+        lat, lon = np.arange(-12.5, 13.0, 5.0), np.arange(-37.5, 0.0, 5.0)
+        cfg = DiffusionConfig(model=str(model), members=2, steps=3, sha256=verify(model).sha256)
+        return diffusion_analysis(obs_mean, count, np.zeros_like(obs_mean), lat, lon,
+                                  np.asarray(LEVELS), 100.0, None, cfg, 0)[0]  # fmt: skip
+
+    shape = (len(LEVELS), 6, 8)
+    obs_mean, count = np.full(shape, np.nan), np.zeros(shape, int)
+    obs_mean[:, 2, 3], count[:, 2, 3] = [24.0, 23.5, 23.0], 1
+    with_corr = sample(path, obs_mean, count)
+    norm = {k: v for k, v in verify(path).normalisation.items() if k != "vertical_correlation"}
+    update_card(path, normalisation=norm)
+    without = sample(path, obs_mean, count)
+    assert np.isfinite(with_corr).all() and not np.allclose(with_corr, without)
+    none = np.zeros(shape, int)
+    assert np.array_equal(sample(path, obs_mean, none), sample(path, obs_mean, none))

@@ -54,7 +54,7 @@ def _bench_skill(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from .evaluation.calibration import calibrate_spread
+    from .evaluation.calibration import calibrate_spread, vertical_correlation
     from .prior.model import resolve_model, update_card, verify
 
     factor = calibrate_spread(
@@ -67,6 +67,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     path = resolve_model(args.model)
     card = verify(path)
     norm = dict(card.normalisation) | {"spread_scale": tuple(float(f) for f in factor)}
+    if args.column_preconditioner and card.kind == "guided-prior":
+        corr = vertical_correlation(args.model, resolution=args.resolution, data=args.data)
+        if corr is not None:
+            norm["vertical_correlation"] = corr.tolist()
+            print(f"vertical correlation of {len(corr)} levels stored")
     training = dict(card.training) | {
         "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}"
     }
@@ -269,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="calibration data: 'world' (validation split of the training world), 'synthetic' "
         "(training split of the synthetic ocean) or 'auto' (world when the model card says "
         "it was trained on the world)",
+    )
+    cal.add_argument(
+        "--column-preconditioner",
+        action="store_true",
+        help="guided priors: also store the calibration data's vertical correlation, which "
+        "preconditions the guidance column by column (see docs/benchmarks.md: no robust gain "
+        "for the shipped world prior, so off by default)",
     )
     cal.set_defaults(func=_calibrate)
 

@@ -71,6 +71,12 @@ kept here so that a configuration is checked without importing torch)."""
 MIN_STEPS = 3
 """Fewer guided steps put the whole guidance at one or two noise levels where the prior's
 Jacobian is poor: the default model's ensembles then left the range of sea water."""
+COLUMN_NUGGET = 0.3
+"""Share of the identity blended into a card's ``vertical_correlation`` before it
+preconditions the guidance (:func:`~xdepthdif.core.guidance.column_preconditioner`): the data's
+correlation between deep levels is nearly singular, the network's Jacobian is not. Chosen on
+the validation world (``benchmarks/guidance_preconditioner.py``: 0.1 and 0.6 fitted the
+observations worse at 3 steps, all alike at 10)."""
 
 
 class ModelLevelsError(GridError):
@@ -98,7 +104,9 @@ class DiffusionConfig:
         (see :func:`~xdepthdif.core.schedule.denoise_last_sigmas`): ``2 * steps - 1`` network
         evaluations per member (10 steps: 19).
     cg_iters
-        Conjugate-gradient iterations of the MMPS guidance (1–3).
+        Conjugate-gradient iterations of the MMPS guidance (1–3), preconditioned column by
+        column when the model card holds a ``vertical_correlation`` (``xdepthdif calibrate``
+        stores it), else level by level.
     obs_error
         Error standard deviation (°C) of one profile value, added in quadrature to
         ``thetao_error`` when the data carry it; a cell holding ``n`` profiles gets the error
@@ -349,11 +357,15 @@ def diffusion_analysis(
     sigmas = denoise_last_sigmas(config.steps, sigma_max=SIGMA_MAX, dtype=torch.float64)
     guidance = None
     if observed.any():
+        corr = card.normalisation.get("vertical_correlation")  # column preconditioner
+        if corr is not None:
+            corr = (1 - COLUMN_NUGGET) * np.asarray(corr) + COLUMN_NUGGET * np.eye(len(corr))
         guidance = MMPSGuidance(
             mask=torch.as_tensor(observed, device=device)[None],
             y=tensor(y)[None],
             r=tensor(np.where(observed, r, 1.0))[None],
             cg_iters=config.cg_iters,
+            column_correlation=None if corr is None else tensor(corr),
         )
     periodic = is_global_lon(lon)
     extra_args = {

@@ -26,6 +26,7 @@ __all__ = [
     "WORLD_CALIBRATION_MONTHS",
     "calibrate_spread",
     "calibration_data",
+    "vertical_correlation",
 ]
 
 CALIBRATION_MONTHS = ("2025-02", "2025-08")
@@ -137,3 +138,60 @@ def calibrate_spread(
         + " ".join(f"{v:.2f}" for v in math.sqrt((m + 1) / m) * spread / rmse)
     )
     return factor
+
+
+def vertical_correlation(
+    model: str | Path,
+    *,
+    resolution: float | None = None,
+    months: Sequence[str] | None = None,
+    data: str = "auto",
+) -> np.ndarray | None:
+    """The correlation between levels of the calibration data in the model's units: what
+    preconditions its guidance column by column
+    (:func:`xdepthdif.core.guidance.column_preconditioner`).
+
+    Anomalies of the calibration truth (the months and split of :func:`calibrate_spread`)
+    about the shipped climatology, minus the card's per-level ``mean``, divided by its
+    ``std``; covariances between two levels over the sea points and months where both exist,
+    turned into a correlation and projected onto the nearest positive semi-definite matrix
+    with a unit diagonal (negative eigenvalues set to 0). Data, not the model: the
+    preconditioner only needs a good guess of the prior's vertical structure.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(levels, levels)``; None for a model whose normalisation is not about the shipped
+        climatology or whose levels the calibration data do not have.
+    """
+    from ..background import climatology
+    from ..prior.model import resolve_model, verify
+
+    card = verify(resolve_model(model))
+    if card.normalisation.get("climatology") != "shipped":
+        return None
+    data = calibration_data(card) if data == "auto" else data
+    if months is None:
+        months = WORLD_CALIBRATION_MONTHS if data == "world" else CALIBRATION_MONTHS
+    resolution = float(card.native_resolution_deg if resolution is None else resolution)
+    truth = _truth(data, months, resolution)
+    levels = np.asarray(card.levels, float)
+    depth = truth["depth"].values
+    match = np.abs(depth[None, :] - levels[:, None]) < 0.01
+    if not match.any(axis=1).all():
+        return None
+    truth = truth.isel(depth=match.argmax(axis=1))
+    mean = np.asarray(card.normalisation["mean"], float)[:, None, None]
+    std = np.asarray(card.normalisation["std"], float)[:, None, None]
+    anomaly = (truth - climatology(truth)).transpose("time", "depth", "lat", "lon").values
+    z = np.moveaxis((anomaly - mean) / std, 1, 0).reshape(levels.size, -1)
+    ok = np.isfinite(z)
+    z = np.where(ok, z - np.nanmean(z, axis=1, keepdims=True), 0.0)
+    pairs = ok.astype(float) @ ok.T.astype(float)
+    cov = (z @ z.T) / np.maximum(pairs, 1.0)
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    lam, vec = np.linalg.eigh((corr + corr.T) / 2)
+    psd = (vec * np.clip(lam, 0.0, None)) @ vec.T
+    d = np.sqrt(np.diag(psd))
+    return psd / np.outer(d, d)

@@ -87,6 +87,18 @@ def _floats(name: str, values: Any, n: int | None = None, positive: bool = False
     return out
 
 
+def _correlation(rows: Any, n: int) -> tuple:
+    """A card's ``levels × levels`` correlation matrix: symmetric, unit diagonal, within ±1."""
+    ok = isinstance(rows, list | tuple) and len(rows) == n
+    _need(ok, f"vertical_correlation must be {n} rows of {n} numbers")
+    out = tuple(_floats("vertical_correlation", row, n) for row in rows)
+    ok = all(abs(out[i][i] - 1) < 1e-6 for i in range(n))
+    ok = ok and all(abs(out[i][j] - out[j][i]) < 1e-6 and abs(out[i][j]) <= 1 + 1e-6
+                    for i in range(n) for j in range(i))  # fmt: skip
+    _need(ok, "vertical_correlation must be symmetric with a unit diagonal, entries within ±1")
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelCard:
     """What a checkpoint is and how it was made (the ``NAME.json`` beside the weights).
@@ -114,7 +126,11 @@ class ModelCard:
 
         Optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
         from its mean are multiplied (see
-        :func:`xdepthdif.evaluation.calibration.calibrate_spread`).
+        :func:`xdepthdif.evaluation.calibration.calibrate_spread`), and
+        ``"vertical_correlation"``, the ``levels × levels`` correlation of the normalised data
+        between levels, which preconditions the guidance column by column
+        (:func:`xdepthdif.core.guidance.column_preconditioner`; see
+        :func:`xdepthdif.evaluation.calibration.vertical_correlation`).
     training : dict
         ``data`` (exactly what it was trained on), ``command``, ``steps``, ``seed``, ``date``.
     algorithm_version : str
@@ -177,6 +193,8 @@ class ModelCard:
         extra = {"climatology": clim} if clim else {}
         if norm.get("spread_scale") is not None:
             extra["spread_scale"] = _floats("spread_scale", norm["spread_scale"], n, True)
+        if norm.get("vertical_correlation") is not None:
+            extra["vertical_correlation"] = _correlation(norm["vertical_correlation"], n)
         set_("normalisation", {"mean": mean, "std": std} | extra)
         set_("levels", levels)
         set_("training", dict(train))
