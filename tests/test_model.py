@@ -550,3 +550,22 @@ def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path
     write_card_for(weights)
     loaded, _ = model.load_state_dict(weights)
     torch.testing.assert_close(loaded["weight"], state["weight"])
+
+
+@pytest.mark.parametrize(
+    "table", [{}, {"0": [1.0] * 3}, {"three": [1.0] * 3}, {"3": [1.0, 1.0]}, {"3": [1, -1, 1]}]
+)
+def test_spread_factors_by_step_count_are_checked(table):
+    norm = {"mean": [0.0] * 3, "std": [1.0] * 3, "spread_scale_by_steps": table}
+    with pytest.raises(ModelCardError, match="spread_scale_by_steps"):
+        make_card(normalisation=norm)
+
+
+def test_spread_factors_by_step_count_round_trip_in_order():
+    norm = {"mean": [0.0] * 3, "std": [1.0] * 3}
+    card = make_card(
+        normalisation=norm | {"spread_scale_by_steps": {"10": [1.0] * 3, "3": [2] * 3}}
+    )
+    back = ModelCard.from_json(card.to_json())
+    assert back == card and list(back.normalisation["spread_scale_by_steps"]) == ["3", "10"]
+    assert model.spread_scale_for(back.normalisation, 4) == (2.0,) * 3

@@ -199,3 +199,28 @@ def test_the_column_preconditioner_is_stored_by_calibrate_and_used_by_the_sample
     assert np.isfinite(with_corr).all() and not np.allclose(with_corr, without)
     none = np.zeros(shape, int)
     assert np.array_equal(sample(path, obs_mean, none), sample(path, obs_mean, none))
+
+
+def test_calibrate_fits_the_spread_at_each_step_count_and_each_run_takes_its_own(
+    world_prior, tmp_path
+):
+    """``--steps 3 4`` stores one factor per level for each step count; a run of 3 steps takes
+    the 3-step factors and one of 4 steps the 4-step ones, so calibrating again at each gives
+    back its own table entry (the ensemble's spread-skill is then 1 on the same data)."""
+    from xdepthdif.cli import main
+    from xdepthdif.evaluation.calibration import calibrate_spread
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
+    path = tmp_path / "w.safetensors"
+    options = {"members": 2, "fraction": 0.1}
+    args = ["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]
+    assert main([*args, "--steps", "3", "4"]) == 0
+    norm = verify(path).normalisation
+    table = norm["spread_scale_by_steps"]
+    assert sorted(table) == ["3", "4"] and norm["spread_scale"] == table["4"]  # nearest to 10
+    assert not np.allclose(table["3"], table["4"])
+    for steps in (3, 4):
+        again = calibrate_spread(path, steps=steps, log=lambda _m: None, **options)
+        free = (np.array(table[str(steps)]) > 0.2) & (np.array(table[str(steps)]) < 5)
+        np.testing.assert_allclose(again[free], np.array(table[str(steps)])[free], rtol=1e-5)

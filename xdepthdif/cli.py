@@ -54,19 +54,25 @@ def _bench_skill(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from .analysis.diffusion import DiffusionConfig
     from .evaluation.calibration import calibrate_spread, vertical_correlation
-    from .prior.model import resolve_model, update_card, verify
+    from .prior.model import resolve_model, spread_scale_for, update_card, verify
 
-    factor = calibrate_spread(
-        args.model,
-        resolution=args.resolution,
-        members=args.members,
-        fraction=args.fraction,
-        data=args.data,
-    )
     path = resolve_model(args.model)
+    default = DiffusionConfig().steps
+    by_steps = {}
+    for steps in args.steps or [default]:
+        by_steps[str(steps)] = tuple(float(f) for f in calibrate_spread(
+            args.model, resolution=args.resolution, members=args.members,
+            fraction=args.fraction, data=args.data, steps=steps,
+        ))  # fmt: skip
+        print(f"spread scale at {steps} steps, by level: "
+              + " ".join(f"{f:.2f}" for f in by_steps[str(steps)]))  # fmt: skip
     card = verify(path)
-    norm = dict(card.normalisation) | {"spread_scale": tuple(float(f) for f in factor)}
+    norm = {k: v for k, v in card.normalisation.items() if k != "spread_scale_by_steps"}
+    norm["spread_scale"] = spread_scale_for({"spread_scale_by_steps": by_steps}, default)
+    if args.steps:
+        norm["spread_scale_by_steps"] = by_steps
     if args.column_preconditioner and card.kind == "guided-prior":
         corr = vertical_correlation(args.model, resolution=args.resolution, data=args.data)
         if corr is not None:
@@ -76,7 +82,6 @@ def _calibrate(args: argparse.Namespace) -> int:
         "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}"
     }
     update_card(path, normalisation=norm, training=training)
-    print("spread scale by level: " + " ".join(f"{f:.2f}" for f in factor))
     print(f"wrote {path.with_suffix('.json')}")
     return 0
 
@@ -267,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution", type=float, help="grid, degrees (default: the model's native grid)"
     )
     cal.add_argument("--members", type=int, default=8, help="ensemble size")
+    cal.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        help="sampler step counts to fit the spread at, one factor per level each (a run "
+        "takes the nearest); default: the default step count only",
+    )
     cal.add_argument(
         "--data",
         choices=("auto", "world", "synthetic"),

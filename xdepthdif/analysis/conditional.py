@@ -37,6 +37,7 @@ import numpy as np
 
 from ..array_library import namespace
 from ..grid.axes import is_global_lon
+from ..prior.model import spread_scale_for
 from ..progress import report
 from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoiser, member_seed
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
@@ -179,6 +180,6 @@ def conditional_analysis(
             members.append(x[0].detach())
             report("diffusion steps", i + 1, config.members)
     xp = namespace(array_library)
-    scale = card.normalisation.get("spread_scale")
+    scale = spread_scale_for(card.normalisation, config.steps)
     stacked = _from_torch(xp, torch.stack(members))
     return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea)

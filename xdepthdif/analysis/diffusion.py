@@ -48,7 +48,7 @@ from ..errors import GridError, ModelCardError
 from ..grid.axes import is_global_lon
 from ..prior.checks import check_sampleable
 from ..prior.climatology import model_climatology
-from ..prior.model import CLIMATOLOGY, PathLike, cached_load
+from ..prior.model import CLIMATOLOGY, PathLike, cached_load, spread_scale_for
 from ..progress import report
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
@@ -383,7 +383,7 @@ def diffusion_analysis(
             callback=lambda done, total: report("diffusion steps", done, total),
         )  # fmt: skip
     xp = namespace(array_library)
-    scale = card.normalisation.get("spread_scale")
+    scale = spread_scale_for(card.normalisation, config.steps)
     return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean)
 
 

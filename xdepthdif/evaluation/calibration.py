@@ -79,15 +79,17 @@ def calibrate_spread(
     seed: int = 0,
     data: str = "auto",
     log: Callable[[str], object] = print,
+    steps: int | None = None,
 ) -> np.ndarray:
     """Per-level spread factors that make the ensemble's spread-skill ratio 1 on calibration
     data.
 
-    Runs the diffusion ensemble (default steps, ``members``) on ``months`` of the calibration
+    Runs the diffusion ensemble (``steps``, ``members``) on ``months`` of the calibration
     data at ``resolution`` degrees, observed at ``fraction``, and returns, per level, the ratio
     of the ensemble mean's RMSE at unobserved points to ``sqrt((M + 1) / M)`` times the
-    ensemble spread there, multiplied by any factor the model card already holds, clipped to
-    [0.2, 5]. Store it with ``update_card`` (``xdepthdif calibrate`` does).
+    ensemble spread there, multiplied by the factor the model card already gives a run of
+    ``steps`` (:func:`~xdepthdif.prior.model.spread_scale_for`), clipped to [0.2, 5]. Store
+    it with ``update_card`` (``xdepthdif calibrate`` does, for one or several step counts).
 
     Parameters
     ----------
@@ -105,8 +107,11 @@ def calibrate_spread(
         ``"synthetic"``: the synthetic ocean's ``"train"`` split; ``"auto"``:
         :func:`calibration_data` of the model card.
     log : callable
+    steps : int, optional
+        Sampler steps (default: :class:`~xdepthdif.analysis.diffusion.DiffusionConfig`'s).
     """
-    from ..prior.model import resolve_model, verify
+    from ..analysis.diffusion import DiffusionConfig
+    from ..prior.model import resolve_model, spread_scale_for, verify
 
     if data not in CALIBRATION_DATA:
         raise ValueError(f"data must be one of {CALIBRATION_DATA}, got {data!r}.")
@@ -121,9 +126,11 @@ def calibrate_spread(
     split = "validation split of the training world" if data == "world" else "synthetic ocean"
     log(f"calibrating on {len(months)} months of the {split} at {resolution:g} deg")
     used, _ = observe(truth, fraction, seed=seed + 2000)
+    steps = DiffusionConfig().steps if steps is None else int(steps)
     res = target_of(truth).depthdif.reconstruct(
-        obs=used, method="diffusion", model=str(model), members=members, keep_members=True
-    )
+        obs=used, method="diffusion", model=str(model), members=members, keep_members=True,
+        steps=steps,
+    )  # fmt: skip
     res = res.compute()
     t = truth.values
     unobserved = np.isfinite(t) & (res["obs_count"].values == 0)
@@ -131,10 +138,11 @@ def calibrate_spread(
     rmse = rmse_by_level(np.where(unobserved, res["thetao"].values - t, np.nan), 1)
     var = np.var(res["thetao_members"].values, axis=0, ddof=1)
     spread = np.sqrt(_level_mean_of(np.where(unobserved, var, np.nan)))
-    old = np.asarray(card.normalisation.get("spread_scale", np.ones(len(card.levels))))
+    old = spread_scale_for(card.normalisation, steps)
+    old = np.ones(len(card.levels)) if old is None else np.asarray(old, float)
     factor = np.clip(old * rmse / (math.sqrt((m + 1) / m) * spread), 0.2, 5.0)
     log(
-        "spread-skill before calibration, by level: "
+        f"spread-skill at {steps} steps before calibration, by level: "
         + " ".join(f"{v:.2f}" for v in math.sqrt((m + 1) / m) * spread / rmse)
     )
     return factor

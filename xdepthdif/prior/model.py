@@ -87,6 +87,35 @@ def _floats(name: str, values: Any, n: int | None = None, positive: bool = False
     return out
 
 
+def _by_steps(table: Any, n: int) -> dict[str, tuple]:
+    """A card's spread factors by step count: whole step counts >= 1 as keys, in order."""
+    ok = isinstance(table, Mapping) and bool(table)
+    ok = ok and all(str(k).isdigit() and int(k) >= 1 for k in table)
+    _need(ok, f"spread_scale_by_steps must map step counts to factors, found {table!r}")
+    return {str(int(k)): _floats(f"spread_scale_by_steps[{k}]", table[k], n, True)
+            for k in sorted(table, key=int)}  # fmt: skip
+
+
+def spread_scale_for(normalisation: Mapping[str, Any], steps: int) -> tuple | None:
+    """The per-level spread factors a card gives a run of ``steps`` steps: those fitted at
+    ``steps`` or, failing that, at the nearest step count (in ratio; the fewer on a tie) of
+    ``spread_scale_by_steps``; without that table, ``spread_scale`` (or None).
+
+    Examples
+    --------
+    >>> norm = {"spread_scale": [1.0], "spread_scale_by_steps": {"3": [0.8], "10": [1.3]}}
+    >>> spread_scale_for(norm, 3), spread_scale_for(norm, 5), spread_scale_for(norm, 8)
+    ([0.8], [0.8], [1.3])
+    >>> spread_scale_for({"spread_scale": [1.1]}, 5)
+    [1.1]
+    """
+    table = normalisation.get("spread_scale_by_steps")
+    if not table:
+        return normalisation.get("spread_scale")
+    nearest = min(table, key=lambda k: (abs(math.log(int(k) / steps)), int(k)))
+    return table[nearest]
+
+
 def _correlation(rows: Any, n: int) -> tuple:
     """A card's ``levels × levels`` correlation matrix: symmetric, unit diagonal, within ±1."""
     ok = isinstance(rows, list | tuple) and len(rows) == n
@@ -126,7 +155,10 @@ class ModelCard:
 
         Optionally ``"spread_scale"``, one factor per level by which the ensemble's deviations
         from its mean are multiplied (see
-        :func:`xdepthdif.evaluation.calibration.calibrate_spread`), and
+        :func:`xdepthdif.evaluation.calibration.calibrate_spread`); optionally
+        ``"spread_scale_by_steps"``, such factors fitted at several step counts
+        (``{"3": [...], "10": [...]}``), of which the sampler takes the one fitted at its own
+        step count or the nearest (:func:`spread_scale_for`); and
         ``"vertical_correlation"``, the ``levels × levels`` correlation of the normalised data
         between levels, which preconditions the guidance column by column
         (:func:`xdepthdif.core.guidance.column_preconditioner`; see
@@ -193,6 +225,8 @@ class ModelCard:
         extra = {"climatology": clim} if clim else {}
         if norm.get("spread_scale") is not None:
             extra["spread_scale"] = _floats("spread_scale", norm["spread_scale"], n, True)
+        if norm.get("spread_scale_by_steps") is not None:
+            extra["spread_scale_by_steps"] = _by_steps(norm["spread_scale_by_steps"], n)
         if norm.get("vertical_correlation") is not None:
             extra["vertical_correlation"] = _correlation(norm["vertical_correlation"], n)
         set_("normalisation", {"mean": mean, "std": std} | extra)
