@@ -97,7 +97,7 @@ model-world: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(WORLD_ARGS) --out build/model/world \
 		| tee build/model/world-train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/world.safetensors \
-		| tee -a build/model/world-train.log
+		--steps 3 5 10 | tee -a build/model/world-train.log
 	cp build/model/world.safetensors build/model/world.json xdepthdif/data/models/
 
 model-conditional: $(STAMP)
