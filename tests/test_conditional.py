@@ -300,7 +300,7 @@ def test_a_residual_model_starts_at_the_oi_and_keeps_its_skill(pool):
 
 
 def test_ambient_loss_shows_only_kept_and_scores_only_observed():
-    from xdepthdif.core.conditional import ambient_loss
+    from xdepthdif.core.conditional_loss import ambient_loss
 
     seen = {}
 

@@ -36,14 +36,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .conditional import (
-    TARGETS,
-    ambient_loss,
-    conditional_loss,
-    conditioning_channels,
-    n_channels,
-    to_target,
-)
+from .conditional import TARGETS, conditioning_channels, n_channels, to_target
+from .conditional_loss import ambient_loss, conditional_loss
 from .network import EDMDenoiser, UNet, UNetConfig
 
 __all__ = ["ConditionalTrainResult", "conditional_unet_config", "train_conditional"]
@@ -141,8 +135,8 @@ def train_conditional(
     lr : float
         Adam learning rate.
     loss : str
-        ``"edm"``: :func:`~xdepthdif.core.conditional.conditional_loss` against the full
-        targets; ``"ambient"``: :func:`~xdepthdif.core.conditional.ambient_loss` against the
+        ``"edm"``: :func:`~xdepthdif.core.conditional_loss.conditional_loss` against the full
+        targets; ``"ambient"``: :func:`~xdepthdif.core.conditional_loss.ambient_loss` against the
         observations only, the held-out columns removed from the input (the targets are never
         read).
     seed : int

@@ -28,7 +28,7 @@ colder than −1 °C (sea ice, which OSTIA masks); the other samples have none, 
 serves runs with and without SST.
 
 With ``ambient`` (a share, e.g. DepthDif's 0.25), each month also gets a further-corrupted
-copy for :func:`~xdepthdif.core.conditional.ambient_loss`: that share of the observed columns
+copy for :func:`~xdepthdif.core.conditional_loss.ambient_loss`: that share of the observed columns
 is held out, and the OI is run again on the kept observations only (same covariance), so that
 no channel carries what was held out.
 
