@@ -12,7 +12,9 @@
    sample (about 1 PFLOP: a 160 M-parameter
    UNet, 1000 DDPM steps at 1°).
 3. **Workers**: time steps per second of a diffusion reconstruct (4° global, 8 members,
-   10 steps) written by one and by two local dask workers of one thread each.
+   10 steps) written by one and by two local dask workers of one thread each (library threads
+   pinned to 1), and by one worker whose torch uses every core (what
+   ``xdepthdif.cluster(n_workers=1)`` gives it).
 
 Run: ``.venv/bin/python benchmarks/throughput.py`` (about 10 minutes on 2 idle cores; needs a
 clone with its history for the earlier OI); ``--only oi`` (or ``diffusion``, ``workers``, or
@@ -119,36 +121,52 @@ def diffusion_table(repeats: int) -> list[str]:
     return lines
 
 
+def timed_workers(target, used, options: dict, workers: int, threads: int, tmp: Path) -> float:
+    """Seconds to write a diffusion reconstruct of ``target`` to zarr with ``workers`` local
+    worker processes of ``threads`` library threads each, after a warm-up of one time step
+    per worker (torch imported, model loaded)."""
+    env = dict.fromkeys(ONE_THREAD, str(threads))
+    client = xdepthdif.cluster(
+        n_workers=workers, threads_per_worker=1, gpu=False, dashboard_address=":0", env=env
+    )
+    try:
+        client.wait_for_workers(workers, timeout=120)
+        name = f"{workers}x{threads}"
+        warm = target.isel(time=slice(0, workers))
+        warm.depthdif.reconstruct(obs=used, **options).to_zarr(
+            tmp / f"warm{name}.zarr", consolidated=False
+        )
+        lazy = target.depthdif.reconstruct(obs=used, **options)
+        start = time.perf_counter()
+        lazy.to_zarr(tmp / f"run{name}.zarr", consolidated=False)
+        return time.perf_counter() - start
+    finally:
+        client.shutdown()
+
+
 def worker_table(steps: int = 4) -> list[str]:
     times = pd.DatetimeIndex([f"2003-{m:02d}-15" for m in range(1, steps + 1)])
     truth = world_months(times, 4.0, "validation")
     used, _ = observe(truth, 0.03, seed=0)
     target = target_of(truth)
     options = {"method": "diffusion", "members": 8, "steps": 10}
+    cores = os.cpu_count() or 1
+    # (workers, library threads per worker): one and two workers of one thread each, and the
+    # one worker that xdepthdif.cluster(n_workers=1) starts, its torch on every core
+    runs = [(1, 1), (2, 1), (1, cores)] if cores > 1 else [(1, 1)]
     seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for workers in (1, 2):
-            client = xdepthdif.cluster(
-                n_workers=workers, threads_per_worker=1, gpu=False, dashboard_address=":0"
+        for workers, threads in runs:
+            seconds[workers, threads] = timed_workers(
+                target, used, options, workers, threads, Path(tmp)
             )
-            try:
-                client.wait_for_workers(workers, timeout=120)
-                warm = target.isel(time=slice(0, workers))
-                warm.depthdif.reconstruct(obs=used, **options).to_zarr(
-                    Path(tmp) / f"warm{workers}.zarr", consolidated=False
-                )
-                lazy = target.depthdif.reconstruct(obs=used, **options)
-                start = time.perf_counter()
-                lazy.to_zarr(Path(tmp) / f"run{workers}.zarr", consolidated=False)
-                seconds[workers] = time.perf_counter() - start
-            finally:
-                client.shutdown()
+    base = seconds[1, 1]
     return [
         f"| diffusion reconstruct, {steps} time steps | seconds | time steps / s | speed-up |",
         "|---|---:|---:|---:|",
         *(
-            f"| {w} worker(s) | {s:.1f} | {steps / s:.3f} | {seconds[1] / s:.2f}× |"
-            for w, s in seconds.items()
+            f"| {w} worker(s), {t} thread(s) each | {s:.1f} | {steps / s:.3f} | {base / s:.2f}× |"
+            for (w, t), s in seconds.items()
         ),
     ]
 

@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import os
 import pickle
+import platform
 import signal
 import sys
 import time
@@ -159,6 +160,54 @@ def test_importing_the_package_does_not_import_distributed():
     code = "import sys, xdepthdif; xdepthdif.cluster; print('distributed' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def refaulting(size: int = 8 * 2**20, times: int = 20):
+    """A function that allocates, fills and frees ``size`` bytes ``times`` over and returns the
+    page faults of its thread meanwhile. Made here so that it is pickled by value."""
+
+    def faults() -> int:
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(times):
+            np.ones(size // 8)  # freed at once
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+    return faults
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="the allocator settings are glibc's",
+)
+def test_workers_reuse_freed_memory_instead_of_faulting_it_in_again(monkeypatch):
+    """dask's nanny default (MALLOC_TRIM_THRESHOLD_=65536, no adaptive mmap threshold) maps
+    every MB-sized allocation afresh and faults its pages in again; xdepthdif.cluster's
+    workers keep freed memory for the next allocation, and dask's configuration is as it was."""
+    import dask
+
+    config = dask.config.get("distributed.nanny.pre-spawn-environ")
+    faults = {}
+    for name in ("xdepthdif", "dask"):
+        for key in cluster_module.WORKER_MALLOC:  # a nanny leaves them in this process
+            monkeypatch.delenv(key, raising=False)
+        with contextlib.ExitStack() as stack:
+            if name == "xdepthdif":
+                client = xdepthdif.cluster(n_workers=1, gpu=False, dashboard_address=":0")
+                stack.callback(client.shutdown)
+            else:
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(n_workers=1, processes=True, dashboard_address=":0")
+                )
+                client = stack.enter_context(distributed.Client(cluster, set_as_default=False))
+            env = client.run(lambda: {k: os.environ.get(k) for k in cluster_module.WORKER_MALLOC})
+            faults[name] = client.submit(refaulting(), pure=False).result(timeout=60)
+        if name == "xdepthdif":
+            assert list(env.values()) == [cluster_module.WORKER_MALLOC]
+    assert dask.config.get("distributed.nanny.pre-spawn-environ") == config
+    # dask's: every round faults its pages in again; xdepthdif's: about the first round only
+    assert 5 * faults["xdepthdif"] < faults["dask"], faults
 
 
 # b. graphs carry a path, never weights ---------------------------------------------------
