@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import xarray as xr
 
 import xdepthdif
 from xdepthdif.analysis.oi import OIConfig, oi_analysis
@@ -154,21 +155,39 @@ def worker_table(steps: int = 4) -> list[str]:
     # (workers, library threads per worker): one and two workers of one thread each, and the
     # one worker that xdepthdif.cluster(n_workers=1) starts, its torch on every core
     runs = [(1, 1), (2, 1), (1, cores)] if cores > 1 else [(1, 1)]
-    seconds = {}
+    seconds, differences = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers, threads in runs:
             seconds[workers, threads] = timed_workers(
                 target, used, options, workers, threads, Path(tmp)
             )
+            differences[workers, threads] = largest_difference(
+                Path(tmp) / "run1x1.zarr", Path(tmp) / f"run{workers}x{threads}.zarr"
+            )
     base = seconds[1, 1]
     return [
-        f"| diffusion reconstruct, {steps} time steps | seconds | time steps / s | speed-up |",
-        "|---|---:|---:|---:|",
+        f"| diffusion reconstruct, {steps} time steps | seconds | time steps / s | speed-up "
+        "| thetao, thetao_sd: largest difference from 1 worker, 1 thread (°C) |",
+        "|---|---:|---:|---:|---:|",
         *(
-            f"| {w} worker(s), {t} thread(s) each | {s:.1f} | {steps / s:.3f} | {base / s:.2f}× |"
+            f"| {w} worker(s), {t} thread(s) each | {s:.1f} | {steps / s:.3f} | {base / s:.2f}× "
+            f"| {differences[w, t]:.1e} |"
             for (w, t), s in seconds.items()
         ),
     ]
+
+
+def largest_difference(a: Path, b: Path) -> float:
+    """The largest absolute difference of ``thetao`` and ``thetao_sd`` between two stores
+    (NaN where both are NaN counts as equal; NaN in one only as infinite)."""
+    first, second = xr.open_zarr(a), xr.open_zarr(b)
+    worst = 0.0
+    for name in ("thetao", "thetao_sd"):
+        x, y = first[name].values, second[name].values
+        if not np.array_equal(np.isnan(x), np.isnan(y)):
+            return float("inf")
+        worst = max(worst, float(np.nanmax(np.abs(x - y), initial=0.0)))
+    return worst
 
 
 ONE_THREAD = dict.fromkeys(("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "1")
