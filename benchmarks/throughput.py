@@ -180,7 +180,7 @@ def worker_table(steps: int = 4) -> list[str]:
 def largest_difference(a: Path, b: Path) -> float:
     """The largest absolute difference of ``thetao`` and ``thetao_sd`` between two stores
     (NaN where both are NaN counts as equal; NaN in one only as infinite)."""
-    first, second = xr.open_zarr(a), xr.open_zarr(b)
+    first, second = (xr.open_zarr(p, consolidated=False) for p in (a, b))
     worst = 0.0
     for name in ("thetao", "thetao_sd"):
         x, y = first[name].values, second[name].values
