@@ -106,7 +106,7 @@ model-conditional: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(CONDITIONAL_ARGS) \
 		--out build/model/conditional | tee build/model/conditional-train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/conditional.safetensors \
-		--steps 3 10 | tee -a build/model/conditional-train.log
+		--steps 3 5 10 | tee -a build/model/conditional-train.log
 	cp build/model/conditional.safetensors build/model/conditional.json xdepthdif/data/models/
 
 skill: $(STAMP)

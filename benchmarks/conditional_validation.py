@@ -1,0 +1,144 @@
+"""The shipped conditional model on the validation world: step counts, and estimators of the mean.
+
+Run: ``.venv/bin/python benchmarks/conditional_validation.py`` (``--tables steps`` or
+``--tables means`` for one of the two; ``--model`` another conditional checkpoint). Months
+2002-01, 2003-04, 2005-07 and 2006-09 of the ``"validation"`` world at the model's resolution
+(never the test world the skill benchmark scores), observed Argo-like as the skill benchmark
+observes them (no profile withheld), binned and fed to the model exactly as ``reconstruct``
+feeds it (:func:`xdepthdif.analysis.conditional.conditional_inputs`); members drawn with the
+seeds ``reconstruct`` gives them. Scores at unobserved sea points over 0–2000 m, area-weighted.
+
+1. **steps**: the 8-member ensemble at 3, 5, 10 and 50 sampler steps (5, 9, 19 and 99 network
+   evaluations per member), the card's spread factors for each step count applied: RMSE of the
+   ensemble mean, fair CRPS, spread-skill ``sqrt((M+1)/M)·spread / RMSE``.
+2. **means**: estimators of the conditional mean: the OI the model is fed, the mean of 8 and of
+   64 members (10 steps), and the mean of 8 one-step denoised estimates (one network
+   evaluation from the largest noise level: the network's own estimate of the mean).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from xdepthdif.analysis.conditional import conditional_inputs
+from xdepthdif.analysis.diffusion import load_denoiser, member_seed
+from xdepthdif.core.conditional import conditioning_channels, sample_conditional
+from xdepthdif.evaluation.protocol import observe
+from xdepthdif.obs import bin_profiles, interpolate_to_levels
+from xdepthdif.prior.model import resolve_model, spread_scale_for, verify
+from xdepthdif.prior.world import world_months
+from xdepthdif.timing import day_of_year, month_times
+
+MONTHS = ("2002-01", "2003-04", "2005-07", "2006-09")
+FRACTIONS = (0.03, 0.075)
+MEMBERS = 8
+
+
+def cases(truth, card, fraction: float) -> list[dict]:
+    """Each month's model inputs, truth and scoring mask at ``fraction`` of the columns."""
+    depth, lat, lon = (truth[k].values.astype(float) for k in ("depth", "lat", "lon"))
+    used, _ = observe(truth, fraction, seed=0, withheld=0.0)
+    out = []
+    for i, t in enumerate(truth["time"].values):
+        month = used["time"].values.astype("datetime64[M]") == np.datetime64(t, "M")
+        u = used.isel(profile=np.flatnonzero(month))
+        z = u["depth"].values
+        binned = bin_profiles(
+            u["lat"].values, u["lon"].values,
+            interpolate_to_levels(z, u["thetao"].values, depth), lat, lon,
+            interpolate_to_levels(z, u["thetao_error"].values, depth),
+        )  # fmt: skip
+        doy = float(day_of_year(np.array([t]))[0])
+        T = truth.values[i]
+        inp = conditional_inputs(binned.mean, binned.count, binned.err_var, lat, lon, depth, doy,
+                                 np.isfinite(T), card)  # fmt: skip
+        keys = ("first_guess", "oi_mean", "oi_sd", "obs", "count")
+        extra = conditioning_channels(*(inp[k] for k in keys), inp["sea"], None)
+        where = inp["sea"] & (binned.count == 0) & (depth <= 2000)[:, None, None] & np.isfinite(T)
+        weight = np.broadcast_to(np.cos(np.deg2rad(lat))[None, :, None], T.shape)[where]
+        out.append({"i": i, "doy": doy, "truth": T[where], "inputs": inp, "extra": extra,
+                    "where": where, "weight": weight, "lat": lat, "lon": lon})  # fmt: skip
+    return out
+
+
+def draw(denoiser, case, steps: int, members: int) -> tuple[np.ndarray, int]:
+    """``members`` members (°C, at the scored points) of ``steps`` steps, ``reconstruct``'s
+    seeds."""
+    inp, out = case["inputs"], []
+    lat, lon = torch.tensor(case["lat"]), torch.tensor(case["lon"])
+    target = denoiser.card.conditioning.get("target", "field")
+    for j in range(members):
+        g = torch.Generator().manual_seed(member_seed(0, case["i"], j))
+        with torch.no_grad():
+            x, nfe = sample_conditional(denoiser, case["extra"], lat, lon, case["doy"], 1, steps,
+                                        g, True, target=target)  # fmt: skip
+        out.append((x[0].numpy() * inp["std"] + inp["mu"])[case["where"]])
+    return np.stack(out), nfe
+
+
+def steps_table(denoiser, card, truth) -> None:
+    print("| columns | steps | NFE | RMSE of the 8-member mean | fair CRPS | spread-skill |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for fraction in FRACTIONS:
+        months = cases(truth, card, fraction)
+        for steps in (3, 5, 10, 50):
+            se = crps = var = total = 0.0
+            for case in months:
+                members, nfe = draw(denoiser, case, steps, MEMBERS)
+                scale = spread_scale_for(card.normalisation, steps)
+                centre = members.mean(0)
+                level = np.nonzero(case["where"])[0]
+                members = centre + np.asarray(scale)[level] * (members - centre)
+                err, w = members - case["truth"], case["weight"]
+                pairs = np.abs(err[:, None] - err[None]).sum((0, 1)) / (2 * MEMBERS * (MEMBERS - 1))
+                se += float((w * (centre - case["truth"]) ** 2).sum())
+                crps += float((w * (np.abs(err).mean(0) - pairs)).sum())
+                var += float((w * members.var(0, ddof=1)).sum())
+                total += float(w.sum())
+            rmse = math.sqrt(se / total)
+            skill = math.sqrt((MEMBERS + 1) / MEMBERS * var / total) / rmse
+            print(f"| {fraction:.1%} | {steps} | {nfe} | {rmse:.3f} | {crps / total:.3f} | "
+                  f"{skill:.2f} |", flush=True)  # fmt: skip
+
+
+def means_table(denoiser, card, truth) -> None:
+    print("| columns | OI | mean of 8 members | mean of 64 members | mean of 8 one-step denoises |")
+    print("|---|---:|---:|---:|---:|")
+    for fraction in FRACTIONS:
+        sums = np.zeros(4)
+        total = 0.0
+        for case in cases(truth, card, fraction):
+            inp, w, t = case["inputs"], case["weight"], case["truth"]
+            oi = (inp["oi_mean"] * inp["std"] + inp["mu"])[case["where"]]
+            many, _ = draw(denoiser, case, 10, 64)
+            one, _ = draw(denoiser, case, 1, MEMBERS)
+            for k, est in enumerate((oi, many[:MEMBERS].mean(0), many.mean(0), one.mean(0))):
+                sums[k] += float((w * (est - t) ** 2).sum())
+            total += float(w.sum())
+        row = " | ".join(f"{math.sqrt(s / total):.3f}" for s in sums)
+        print(f"| {fraction:.1%} | {row} |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="conditional")
+    ap.add_argument("--tables", nargs="+", choices=("steps", "means"), default=["steps", "means"])
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    path = resolve_model(args.model)
+    card = verify(path)
+    denoiser = load_denoiser(str(path), card.sha256, "cpu")
+    truth = world_months(month_times(MONTHS), card.native_resolution_deg, "validation")
+    for name in args.tables:
+        (steps_table if name == "steps" else means_table)(denoiser, card, truth)
+        print()
+
+
+if __name__ == "__main__":
+    main()
