@@ -83,13 +83,16 @@ def _batch(pool: Mapping[str, np.ndarray], idx: np.ndarray, rows, cols, ambient:
     """Target, loss support, shown support and conditioning of samples ``idx`` in a window."""
     sea = np.asarray(pool["sea"], bool)[:, rows][..., cols]
 
-    def cut(key: str) -> np.ndarray:
+    def cut(key: str) -> np.ndarray:  # (N, levels, H, W) arrays
         return np.asarray(pool[key][idx])[:, :, rows][..., cols]
 
+    def cut_columns(key: str) -> np.ndarray:  # (N, H, W) arrays
+        return np.asarray(pool[key][idx])[:, rows][..., cols]
+
     count, obs = cut("count"), cut("obs")
-    sst = np.asarray(pool["sst"][idx])[:, rows][..., cols] if "sst" in pool else None
+    sst = cut_columns("sst") if "sst" in pool else None
     if ambient:
-        held = np.asarray(pool["held"][idx])[:, rows][..., cols]
+        held = cut_columns("held")
         observed = (count > 0) & sea & np.isfinite(obs)
         shown = observed & ~held[:, None]
         kept = np.where(shown, count, 0)

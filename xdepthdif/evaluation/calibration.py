@@ -57,6 +57,25 @@ def calibration_data(card) -> str:
     return "world" if data.startswith(WORLD_PREFIX) else "synthetic"
 
 
+def _calibration_truth(card, data: str, months, resolution):
+    """The calibration data a card's model is checked against: the split ``data`` names
+    (:func:`calibration_data` of the card for ``"auto"``), its ``months`` (default: that
+    split's) at ``resolution`` (default: the model's native grid).
+
+    Returns
+    -------
+    data, months, resolution, truth
+        The choices made, and the truth (``time × depth × lat × lon``, °C).
+    """
+    if data not in CALIBRATION_DATA:
+        raise ValueError(f"data must be one of {CALIBRATION_DATA}, got {data!r}.")
+    data = calibration_data(card) if data == "auto" else data
+    if months is None:
+        months = WORLD_CALIBRATION_MONTHS if data == "world" else CALIBRATION_MONTHS
+    resolution = float(card.native_resolution_deg if resolution is None else resolution)
+    return data, months, resolution, _truth(data, months, resolution)
+
+
 def _truth(data: str, months: Sequence[str], resolution: float):
     """The calibration truth: world validation split or synthetic training split."""
     if data == "world":
@@ -113,14 +132,8 @@ def calibrate_spread(
     from ..analysis.diffusion import DiffusionConfig
     from ..prior.model import resolve_model, spread_scale_for, verify
 
-    if data not in CALIBRATION_DATA:
-        raise ValueError(f"data must be one of {CALIBRATION_DATA}, got {data!r}.")
     card = verify(resolve_model(model))
-    data = calibration_data(card) if data == "auto" else data
-    if months is None:
-        months = WORLD_CALIBRATION_MONTHS if data == "world" else CALIBRATION_MONTHS
-    resolution = float(card.native_resolution_deg if resolution is None else resolution)
-    truth = _truth(data, months, resolution)
+    data, months, resolution, truth = _calibration_truth(card, data, months, resolution)
     deepest = max(card.levels) + 0.01  # a model of fewer levels is scored on its own
     truth = truth.isel(depth=np.flatnonzero(truth["depth"].values <= deepest))
     split = "validation split of the training world" if data == "world" else "synthetic ocean"
@@ -155,16 +168,15 @@ def vertical_correlation(
     months: Sequence[str] | None = None,
     data: str = "auto",
 ) -> np.ndarray | None:
-    """The correlation between levels of the calibration data in the model's units: what
-    preconditions its guidance column by column
-    (:func:`xdepthdif.core.guidance.column_preconditioner`).
+    """The correlation between levels of the calibration data's anomalies: what preconditions
+    a model's guidance column by column (:func:`xdepthdif.core.guidance.column_preconditioner`).
 
     Anomalies of the calibration truth (the months and split of :func:`calibrate_spread`)
-    about the shipped climatology, minus the card's per-level ``mean``, divided by its
-    ``std``; covariances between two levels over the sea points and months where both exist,
-    turned into a correlation and projected onto the nearest positive semi-definite matrix
-    with a unit diagonal (negative eigenvalues set to 0). Data, not the model: the
-    preconditioner only needs a good guess of the prior's vertical structure.
+    about the shipped climatology (a correlation: the same in the model's units, whatever its
+    per-level ``mean`` and ``std``); covariances between two levels over the sea points and
+    months where both exist, turned into a correlation and projected onto the nearest positive
+    semi-definite matrix with a unit diagonal (negative eigenvalues set to 0). Data, not the
+    model: the preconditioner only needs a good guess of the prior's vertical structure.
 
     Returns
     -------
@@ -178,21 +190,15 @@ def vertical_correlation(
     card = verify(resolve_model(model))
     if card.normalisation.get("climatology") != "shipped":
         return None
-    data = calibration_data(card) if data == "auto" else data
-    if months is None:
-        months = WORLD_CALIBRATION_MONTHS if data == "world" else CALIBRATION_MONTHS
-    resolution = float(card.native_resolution_deg if resolution is None else resolution)
-    truth = _truth(data, months, resolution)
+    _, _, _, truth = _calibration_truth(card, data, months, resolution)
     levels = np.asarray(card.levels, float)
     depth = truth["depth"].values
     match = np.abs(depth[None, :] - levels[:, None]) < 0.01
     if not match.any(axis=1).all():
         return None
     truth = truth.isel(depth=match.argmax(axis=1))
-    mean = np.asarray(card.normalisation["mean"], float)[:, None, None]
-    std = np.asarray(card.normalisation["std"], float)[:, None, None]
-    anomaly = (truth - climatology(truth)).transpose("time", "depth", "lat", "lon").values
-    z = np.moveaxis((anomaly - mean) / std, 1, 0).reshape(levels.size, -1)
+    anomaly = (truth - climatology(truth)).transpose("depth", "time", "lat", "lon").values
+    z = anomaly.reshape(levels.size, -1)  # a correlation: the card's mean and std cancel
     ok = np.isfinite(z)
     z = np.where(ok, z - np.nanmean(z, axis=1, keepdims=True), 0.0)
     pairs = ok.astype(float) @ ok.T.astype(float)

@@ -220,15 +220,17 @@ def build_pool(
     }
     fitted: dict[int, tuple] = {}
     sea = None
-    samples = [(i, j) for i in range(times.size) for j in range(draws)]
-    for n, (i, j) in enumerate(samples):
+    total = times.size * draws
+    for n in range(total):
+        i, j = divmod(n, draws)
         t0 = time.perf_counter()
+        if j == 0:  # the month's truth, first guess and sea serve all its draws
+            truth = world.isel(time=[i])
+            bg = spec.on_grid(float(doys[i]), depth, lat, lon)
+            ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
+            sea = ocean if sea is None else sea & ocean
         rng = np.random.default_rng([seed, i] if j == 0 else [seed, i, j])
         share = draw_share(rng, shares)
-        truth = world.isel(time=[i])
-        bg = spec.on_grid(float(doys[i]), depth, lat, lon)
-        ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
-        sea = ocean if sea is None else sea & ocean
         binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
         key = n if fit == "month" else _band(share, shares, fit_bands)
         t1 = time.perf_counter()
@@ -262,7 +264,7 @@ def build_pool(
         raw["oi_s"].append(t3 - t2)
         if log is not None:
             log(
-                f"sample {n + 1}/{len(samples)} {times[i]:%Y-%m}: share {share:.3f}, "
+                f"sample {n + 1}/{total} {times[i]:%Y-%m}: share {share:.3f}, "
                 f"{int((binned.count.sum(0) > 0).sum())} columns, fit {t2 - t1:.1f} s, "
                 f"OI {t3 - t2:.1f} s, total {time.perf_counter() - t0:.1f} s"
             )
