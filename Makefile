@@ -10,6 +10,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # On a GPU machine install torch for your CUDA first, then `pip install -e ".[diffusion,gpu]"`.
 TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
+# Flags appended to the training commands of `make model*` (a flag given twice: the last wins),
+# e.g. the conditional model on a GPU, longer and in larger batches:
+# `make model-conditional TRAIN_FLAGS="--device cuda --batch-size 32 --steps 40000"`.
+TRAIN_FLAGS ?=
 
 # The default diffusion prior: `make model` retrains it (about 50 min on one CPU core),
 # calibrates its spread and installs the weights and model card into the package. One thread,
@@ -87,7 +91,7 @@ docs: $(STAMP)
 
 model: $(STAMP)
 	mkdir -p build/model
-	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(MODEL_ARGS) --out build/model/default \
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(MODEL_ARGS) $(TRAIN_FLAGS) --out build/model/default \
 		| tee build/model/train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/default.safetensors \
 		| tee -a build/model/train.log
@@ -95,7 +99,7 @@ model: $(STAMP)
 
 model-world: $(STAMP)
 	mkdir -p build/model
-	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(WORLD_ARGS) --out build/model/world \
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(WORLD_ARGS) $(TRAIN_FLAGS) --out build/model/world \
 		| tee build/model/world-train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/world.safetensors \
 		--steps 3 5 10 | tee -a build/model/world-train.log
@@ -103,7 +107,7 @@ model-world: $(STAMP)
 
 model-conditional: $(STAMP)
 	mkdir -p build/model
-	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(CONDITIONAL_ARGS) \
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif train $(CONDITIONAL_ARGS) $(TRAIN_FLAGS) \
 		--out build/model/conditional | tee build/model/conditional-train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/conditional.safetensors \
 		--steps 3 5 10 | tee -a build/model/conditional-train.log

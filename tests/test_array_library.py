@@ -55,15 +55,19 @@ def prior(tmp_path_factory):
 
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_oi_on_another_library_matches_numpy(library, obs):
-    require(library)
+    device = require(library)
     target = make_target(times=TIMES)
     options = {"obs": obs, "method": "oi", "length_scale_km": 800.0, "meso_scale_km": 200.0}
     ref = target.depthdif.reconstruct(**options).compute()
     got = target.depthdif.reconstruct(array_library=library, **options).compute()
     assert got.thetao.dtype == np.float64 and np.isfinite(got.thetao.values).any()
+    # numpy solves each tile by Cholesky on the host, array-api-strict by LU there (equal to
+    # rounding); CuPy's batched LU on an H200 gave thetao within 3.4e-6 °C (2e-7 relative) of
+    # numpy: within the 1e-5 that docs/benchmarks.md allows, the cause not established
+    tol = {"rtol": 1e-12, "atol": 1e-12} if device == "cpu" else {"rtol": 0, "atol": 1e-5}
     for name in ("thetao", "thetao_sd"):
         np.testing.assert_array_equal(np.isnan(got[name].values), np.isnan(ref[name].values))
-        np.testing.assert_allclose(got[name].values, ref[name].values, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got[name].values, ref[name].values, **tol)
     np.testing.assert_array_equal(got.obs_count.values, ref.obs_count.values)
     same = {k: v for k, v in got.attrs.items() if k != "history"}  # its time differs
     assert same == {k: v for k, v in ref.attrs.items() if k != "history"}

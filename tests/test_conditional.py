@@ -365,3 +365,30 @@ def test_ambient_model_beats_climatology_at_unobserved_points(pool, ambient_mode
         est.append(_rmse(d, truth, where) ** 2)
         clim.append(_rmse(pool["first_guess"][i], truth, where) ** 2)
     assert np.sqrt(np.mean(est)) < 0.97 * np.sqrt(np.mean(clim))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is here")
+def test_training_on_cuda_without_a_gpu_is_refused_before_any_step(pool):
+    with pytest.raises(RuntimeError, match="sees no CUDA GPU; train with device='cpu'"):
+        train_conditional(_subset(pool, TRAIN), _tiny(len(LEVELS)), steps=1, log=None,
+                          device="cuda")  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_training_on_the_gpu_learns_as_on_the_cpu(pool):
+    """The same training on a CUDA GPU: weights come back on the host, and it learns as much
+    as the CPU run of the same seed (the noise differs: it is drawn on the device)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs torch with a CUDA GPU")
+    cfg = _tiny(len(LEVELS))
+    options = {"steps": 300, "batch_size": 4, "lr": 2e-3, "seed": 0, "log": None,
+               "ema_decay": 0.95, "patch": (16, 32), "target": "oi_residual"}  # fmt: skip
+    scores = {}
+    for device in ("cpu", "cuda"):
+        res = train_conditional(_subset(pool, TRAIN), cfg, device=device, **options)
+        assert all(v.device.type == "cpu" for v in res.ema.values())
+        assert np.isfinite(res.losses).all()
+        scores[device] = _scores(_denoiser(cfg, res.ema), pool, HELD, lambda i: pool["sea"],
+                                 target="oi_residual")[0]  # fmt: skip
+    print(f"held-out RMSE (normalised): cpu {scores['cpu']:.3f}, cuda {scores['cuda']:.3f}")
+    assert scores["cuda"] < 1.05 * scores["cpu"]

@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--no-resume", action="store_true", help="start afresh even if OUT exists (guided)"
     )
-    tr.add_argument("--device", default="cpu", help="cpu or cuda (guided)")
+    tr.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
     tr.add_argument(
         "--loss",
         choices=("edm", "ambient"),

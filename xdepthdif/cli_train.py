@@ -108,7 +108,7 @@ def _train_conditional(args: argparse.Namespace) -> int:
         res = train_conditional(
             pool, ucfg, args.steps, args.batch_size, args.lr, args.loss, args.seed,
             log=print, patch=None if patch == (H, W) else patch, log_every=args.log_every,
-            target=target,
+            target=target, device=args.device,
         )  # fmt: skip
     command = "xdepthdif " + " ".join(sys.argv[1:] if args.argv is None else args.argv)
     card = save_conditional(

@@ -120,6 +120,7 @@ def train_conditional(
     patch: tuple[int, int] | None = None,
     log_every: int = 50,
     target: str = "field",
+    device: str = "cpu",
 ) -> ConditionalTrainResult:
     """Train a conditional EDM denoiser on a pool.
 
@@ -157,6 +158,11 @@ def train_conditional(
         What the network models (:func:`~xdepthdif.core.conditional.to_target`): the
         normalised field, or the OI's error in units of its standard deviation (the OI of the
         conditioning the sample is shown, the ambient one for the ambient loss).
+    device : str
+        Torch device of the weights and the steps (``"cpu"``, ``"cuda"``, ``"cuda:1"``...). The
+        batches are cut from the pool on the host and moved there; the noise of each step is
+        drawn on the device, so a GPU run is reproducible on its GPU, not equal to a CPU run.
+        The EMA weights come back on the host.
 
     Returns
     -------
@@ -183,9 +189,16 @@ def train_conditional(
     lon = np.asarray(pool["lon"], np.float32)
     doy = np.asarray(pool["doy"], np.float32)
 
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device={device!r}, but this torch sees no CUDA GPU; train with device='cpu' or "
+            "install torch for your CUDA."
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = UNet(unet_config)
+    net.to(dev)
     denoiser = EDMDenoiser(net).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     ema = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -193,18 +206,15 @@ def train_conditional(
     t_start = t0 = time.perf_counter()
     for step in range(steps):
         rng = np.random.default_rng([seed, step])
-        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62)))
         idx = np.sort(rng.integers(0, N, batch_size))
         y0 = int(rng.integers(0, H - h + 1))
         x0 = int(rng.integers(0, W if global_grid and w < W else W - w + 1))
         rows, cols = slice(y0, y0 + h), np.arange(x0, x0 + w) % W
-        x, support, shown, extra = _batch(pool, idx, rows, cols, loss == "ambient")
+        batch = _batch(pool, idx, rows, cols, loss == "ambient")
+        x, support, shown, extra = (None if b is None else b.to(dev) for b in batch)
         x = to_target(x, extra, target)
-        args = (
-            torch.from_numpy(lat[rows]),
-            torch.from_numpy(lon[cols]),
-            torch.from_numpy(doy[idx]),
-        )
+        args = tuple(torch.from_numpy(a).to(dev) for a in (lat[rows], lon[cols], doy[idx]))
         if shown is None:
             value = conditional_loss(denoiser, x, support, extra, *args, generator=gen,
                                      periodic=periodic)  # fmt: skip
@@ -227,4 +237,5 @@ def train_conditional(
             log(f"step {step + 1}/{steps}  loss {np.mean(recent):.4f}  {rate:.2f} steps/s")
             t0 = time.perf_counter()
     rate = steps / max(time.perf_counter() - t_start, 1e-9)
-    return ConditionalTrainResult(ema=ema, losses=losses, net=net, steps_per_second=rate)
+    ema = {k: v.cpu() for k, v in ema.items()}
+    return ConditionalTrainResult(ema=ema, losses=losses, net=net.cpu(), steps_per_second=rate)
