@@ -5,9 +5,12 @@ and ``conditional``). One month of the test world (July 2045) on the global 1° 
 levels, Argo-like profiles in 6 % of the columns, 8 members through ``reconstruct``; counts
 the member values below the freezing floor of ``reconstruct``'s own check
 (:func:`xdepthdif.screening.freezing_floor`, salinity 40), below the freezing point at salinity
-35 (:func:`xdepthdif.analysis.oi.freezing_point`) and above 40 °C.
+35 (:func:`xdepthdif.analysis.oi.freezing_point`) and above 40 °C in the output, and the values
+that ``reconstruct`` floored at the freezing point at salinity 35
+(:func:`xdepthdif.screening.floor_members`; counted from its warnings).
 """
 
+import re
 import sys
 import time
 import warnings
@@ -35,18 +38,23 @@ def main(models: list[str]) -> None:
     )
     for model in models:
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ImplausibleOutputWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImplausibleOutputWarning)
             res = target.depthdif.reconstruct(
                 obs=used, method="diffusion", model=model, members=8, keep_members=True
             ).compute()
+        floored = [re.search(r"(\d+) of \d+ ensemble member values lay below", str(w.message))
+                   for w in caught]  # fmt: skip
         m = res["thetao_members"].transpose("realization", "time", "depth", "lat", "lon").values
         ok = np.isfinite(m)
         counts = [int((ok & (m < floor)).sum()), int((ok & (m < salt35)).sum())]
         counts.append(int((ok & (m > WARMEST)).sum()))
+        under = np.where(ok, salt35 - m, 0.0).max()
         print(
             f"{model}: {ok.sum()} values; {counts[0]} / {counts[1]} / {counts[2]} "
-            f"(from {np.nanmin(m):.2f} to {np.nanmax(m):.2f} °C), "
+            f"(from {np.nanmin(m):.2f} to {np.nanmax(m):.2f} °C; at most {under:.1e} °C below "
+            "the freezing point at salinity 35); "
+            f"{sum(int(f.group(1)) for f in floored if f)} floored; "
             f"{time.perf_counter() - start:.0f} s"
         )
 

@@ -1,5 +1,6 @@
 """What :func:`~xdepthdif.reconstruct.reconstruct` screens: profiles it cannot use, counted by
-reason, and analysed values outside the range of sea water, warned about where computed.
+reason, analysed values outside the range of sea water, warned about where computed, and
+ensemble members floored at the freezing point where they are drawn.
 
 Examples
 --------
@@ -64,6 +65,46 @@ def warn_if_implausible(
             ImplausibleOutputWarning,
             stacklevel=2,
         )
+
+
+def floor_members(members, depth: np.ndarray, xp=np):
+    """Ensemble members ``(member, level, ...)`` of namespace ``xp`` floored at the freezing
+    point of their depth (:func:`xdepthdif.analysis.oi.freezing_point`, salinity 35: the floor
+    of the OI's analysis); warns (:class:`~xdepthdif.errors.ImplausibleOutputWarning`), with
+    counts, when any value was below it. NaN stays NaN.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> m = np.array([[[-2.5, np.nan]], [[-1.0, np.nan]]])  # 2 members, 1 level, sea and land
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     floored = floor_members(m, np.array([0.0]))
+    >>> floored[:, 0, 0].round(3).tolist()
+    [-1.919, -1.0]
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    1 of 2 ensemble member values lay below the freezing point of sea water ...
+    """
+    from .analysis.oi import freezing_point
+    from .array_library import to_library
+
+    shape = (1, -1, *([1] * (members.ndim - 2)))
+    floor = to_library(xp, freezing_point(depth).reshape(shape), like=members)
+    finite = xp.isfinite(members)
+    below = finite & (members < floor)
+    cold = int(xp.sum(xp.astype(below, xp.int64)))
+    if cold:
+        lowest = float(xp.min(xp.where(below, members, xp.inf)))
+        warnings.warn(
+            f"{cold} of {int(xp.sum(xp.astype(finite, xp.int64)))} ensemble member values lay "
+            f"below the freezing point of sea water at salinity 35 (down to {lowest:.2f} °C) "
+            "and were set to it, as the OI's analysis is; the ensemble mean and spread are "
+            "those of the floored members.",
+            ImplausibleOutputWarning,
+            stacklevel=2,
+        )
+        members = xp.where(below, floor, members)
+    return members
 
 
 def profiles_on_land(lat, lon, iy, ix, mask) -> np.ndarray:

@@ -21,9 +21,10 @@ The surface temperature enters only a model whose card says it was trained with 
 built with ``sst``); a run without one gives the model none, as the pool's samples without
 SST did.
 
-:func:`conditional_analysis` then draws each member with
-:func:`~xdepthdif.core.conditional.sample_conditional` from its own seed
-(:func:`~xdepthdif.analysis.diffusion.member_seed`, so member ``i`` does not depend on the
+:func:`conditional_analysis` then draws the members with
+:func:`~xdepthdif.core.conditional.sample_conditional` (one at a time on a CPU, in one batch on
+a GPU), the initial noise of each from its own seed
+(:func:`~xdepthdif.analysis.diffusion.member_noise`, so member ``i`` does not depend on the
 ensemble size), and returns them in °C with the card's ``spread_scale`` applied. The OI fit
 dominates the cost on a CPU (see :mod:`xdepthdif.prior.conditional_data`); no guidance, so a
 network evaluation is a plain forward.
@@ -39,7 +40,7 @@ from ..array_library import namespace
 from ..grid.axes import is_global_lon
 from ..prior.model import spread_scale_for
 from ..progress import report
-from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoiser, member_seed
+from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoiser, member_noise
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
 __all__ = ["conditional_analysis", "conditional_inputs"]
@@ -165,21 +166,27 @@ def conditional_analysis(
         mask = torch.as_tensor((inputs["count"] > 0) & np.isfinite(inputs["obs"]), device=device)
     periodic = is_global_lon(lon)
     lat_t, lon_t = (torch.tensor(np.asarray(a, float)) for a in (lat, lon))
-    members = []
+    noise = member_noise(config, time_key, (len(depth), len(lat), len(lon)))
     with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
         net = sampling_denoiser(denoiser, config.precision, config.compile)
-        for i in range(config.members):
-            gen = torch.Generator().manual_seed(member_seed(config.seed, time_key, i))
+        # one member at a time on a CPU (15-25 % faster than a batch of 8 there, measured), all
+        # at once on a GPU
+        batch = 1 if torch.device(device).type == "cpu" else config.members
+        parts = []
+        for start in range(0, config.members, batch):
+            chunk = noise[start : start + batch]
             x, _ = sample_conditional(
-                net, extra, lat_t, lon_t, float(doy), 1, config.steps, gen, periodic,
-                sigma_max=SIGMA_MAX, input_mask=mask,
-                target=card.conditioning.get("target", "field"),
+                net, extra, lat_t, lon_t, float(doy), len(chunk), config.steps,
+                periodic=periodic, sigma_max=SIGMA_MAX, input_mask=mask,
+                target=card.conditioning.get("target", "field"), noise=chunk,
             )  # fmt: skip
-            members.append(x[0].detach())
-            report("diffusion steps", i + 1, config.members)
+            parts.append(x.detach())
+            report("diffusion steps", start + len(chunk), config.members)
+        x = torch.cat(parts)
     xp = namespace(array_library)
     scale = spread_scale_for(card.normalisation, config.steps)
-    stacked = _from_torch(xp, torch.stack(members))
-    return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea)
+    floor_at = depth if config.floor else None
+    stacked = _from_torch(xp, x)
+    return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea, floor_at)

@@ -130,6 +130,11 @@ class DiffusionConfig:
         ``torch.compile`` the network in each worker process (off by default): faster per
         evaluation on some machines, after a compilation of minutes on a CPU on the first time
         step (no gain on the 2-core development CPU: ``docs/benchmarks.md``).
+    floor
+        Floor the members at the freezing point of their depth
+        (:func:`xdepthdif.screening.floor_members`, as the OI's analysis is floored; the default)
+        or keep the network's own values (``False``: to study the network, or to calibrate
+        its spread, as ``xdepthdif calibrate`` does).
     """
 
     model: str = "default"
@@ -143,6 +148,7 @@ class DiffusionConfig:
     device: str = "auto"
     precision: str = "float32"
     compile: bool = False
+    floor: bool = True
 
     def __post_init__(self) -> None:
         for name in ("members", "steps", "cg_iters", "seed"):
@@ -169,10 +175,11 @@ class DiffusionConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        if not isinstance(self.compile, bool | np.bool_):
-            raise ValueError(f"compile must be True or False, got {self.compile!r}.")
+        for name in ("compile", "floor"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+            object.__setattr__(self, name, bool(getattr(self, name)))
         object.__setattr__(self, "model", str(self.model))
-        object.__setattr__(self, "compile", bool(self.compile))
 
     @property
     def nfe(self) -> int:
@@ -344,16 +351,7 @@ def diffusion_analysis(
         return torch.tensor(np.asarray(a, float), dtype=dtype, device=device)
 
     m = config.members
-    noise = torch.stack(
-        [
-            torch.randn(
-                (nz, ny, nx),
-                generator=torch.Generator().manual_seed(member_seed(config.seed, time_key, i)),
-                dtype=dtype,
-            )
-            for i in range(m)
-        ]
-    ).to(device)
+    noise = member_noise(config, time_key, (nz, ny, nx)).to(device)
     sigmas = denoise_last_sigmas(config.steps, sigma_max=SIGMA_MAX, dtype=torch.float64)
     guidance = None
     if observed.any():
@@ -384,7 +382,23 @@ def diffusion_analysis(
         )  # fmt: skip
     xp = namespace(array_library)
     scale = spread_scale_for(card.normalisation, config.steps)
-    return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean)
+    floor_at = depth if config.floor else None
+    return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean, floor_at)
+
+
+def member_noise(config: DiffusionConfig, time_key: Any, shape: tuple[int, ...]):
+    """The members' unit-variance initial noise, ``(members, *shape)`` float32 on the CPU:
+    member ``i`` drawn from its own generator seeded by :func:`member_seed`, so that it does
+    not depend on the ensemble size."""
+    import torch
+
+    return torch.stack(
+        [
+            torch.randn(shape, generator=torch.Generator().manual_seed(
+                member_seed(config.seed, time_key, i)), dtype=torch.float32)
+            for i in range(config.members)
+        ]
+    )  # fmt: skip
 
 
 def _from_torch(xp: ModuleType, x) -> Any:
@@ -402,10 +416,14 @@ def _from_torch(xp: ModuleType, x) -> Any:
 
 
 def _finish_members(
-    xp: ModuleType, members, std: np.ndarray, mu: np.ndarray, scale, ocean: np.ndarray
+    xp: ModuleType, members, std: np.ndarray, mu: np.ndarray, scale, ocean: np.ndarray, floor_at
 ) -> tuple[Any, Any, Any]:
-    """Normalised members to °C (the card's ``spread_scale`` applied, NaN on land), with their
-    mean and spread, in namespace ``xp`` on the members' device."""
+    """Normalised members to °C (the card's ``spread_scale`` applied, NaN on land, floored at
+    the freezing point of the depths ``floor_at`` unless it is None:
+    :func:`xdepthdif.screening.floor_members`), with their mean and spread, in namespace ``xp``
+    on the members' device."""
+    from ..screening import floor_members
+
     std, mu, ocean = (to_library(xp, a, like=members) for a in (std, mu, ocean))
     members = members * std + mu
     if scale is not None:  # calibrated spread: deviations from the mean scaled per level
@@ -413,4 +431,6 @@ def _finish_members(
         scale = to_library(xp, np.asarray(scale, float)[:, None, None], like=members)
         members = centre + scale * (members - centre)
     members = xp.where(ocean, members, xp.nan)
+    if floor_at is not None:
+        members = floor_members(members, floor_at, xp)
     return xp.mean(members, axis=0), xp.std(members, axis=0, correction=1), members

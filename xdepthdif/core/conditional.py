@@ -271,6 +271,8 @@ def sample_conditional(
     sigma_max: float = SIGMA_MAX,
     input_mask: Tensor | None = None,
     target: str = "field",
+    noise: Tensor | None = None,
+    callback: Any = None,
 ) -> tuple[Tensor, int]:
     """An ensemble of a conditional model: Heun on the Karras schedule, the last step a denoise.
 
@@ -307,6 +309,12 @@ def sample_conditional(
     target : {"field", "oi_residual"}
         What the network models (its card's ``conditioning["target"]``, see
         :func:`to_target`); the members are turned back into fields with :func:`from_target`.
+    noise : Tensor, optional
+        The members' unit-variance initial noise ``(members, levels, H, W)``, drawn by the
+        caller (e.g. one generator per member); ``generator`` is then not used.
+    callback : callable, optional
+        ``callback(done, total)`` after each step (see
+        :func:`~xdepthdif.core.sampler.sample_heun`).
 
     Returns
     -------
@@ -347,7 +355,10 @@ def sample_conditional(
     p = next(denoiser.parameters())
     dtype, device = p.dtype, p.device
     _, _, H, W = extra.shape
-    noise = torch.randn((members, levels, H, W), generator=generator, dtype=dtype)
+    if noise is None:
+        noise = torch.randn((members, levels, H, W), generator=generator, dtype=dtype)
+    elif tuple(noise.shape) != (members, levels, H, W):
+        raise ValueError(f"noise has shape {tuple(noise.shape)}, not {(members, levels, H, W)}.")
     sigmas = denoise_last_sigmas(steps, sigma_max=sigma_max)
     args = {
         "lat": lat.to(dtype=dtype, device=device),
@@ -360,7 +371,10 @@ def sample_conditional(
     if input_mask is not None:
         mask = torch.broadcast_to(input_mask.to(device=device, dtype=torch.bool), noise.shape)
         fn = _MaskedInput(denoiser, mask)
-    x, nfe = sample_heun(fn, noise.to(device) * float(sigmas[0]), sigmas, args)
+    x, nfe = sample_heun(
+        fn, noise.to(device=device, dtype=dtype) * float(sigmas[0]), sigmas, args,
+        callback=callback,
+    )  # fmt: skip
     if not math.isfinite(float(x.abs().max())):
         raise FloatingPointError("the conditional sampler diverged (non-finite members).")
     return from_target(x, args["extra"], target), nfe
