@@ -6,8 +6,8 @@ levels, Argo-like profiles in 6 % of the columns, 8 members through ``reconstruc
 the member values below the freezing floor of ``reconstruct``'s own check
 (:func:`xdepthdif.screening.freezing_floor`, salinity 40), below the freezing point at salinity
 35 (:func:`xdepthdif.analysis.oi.freezing_point`) and above 40 °C in the output, and the values
-that ``reconstruct`` floored at the freezing point at salinity 35
-(:func:`xdepthdif.screening.floor_members`; counted from its warnings).
+that ``reconstruct`` clipped to that range where it drew them
+(:func:`xdepthdif.screening.clip_members`; counted from its warnings).
 """
 
 import re
@@ -43,7 +43,7 @@ def main(models: list[str]) -> None:
             res = target.depthdif.reconstruct(
                 obs=used, method="diffusion", model=model, members=8, keep_members=True
             ).compute()
-        floored = [re.search(r"(\d+) of \d+ ensemble member values lay below", str(w.message))
+        clipped = [re.search(r"values, (\d+) lay below .* and (\d+) above", str(w.message))
                    for w in caught]  # fmt: skip
         m = res["thetao_members"].transpose("realization", "time", "depth", "lat", "lon").values
         ok = np.isfinite(m)
@@ -54,7 +54,8 @@ def main(models: list[str]) -> None:
             f"{model}: {ok.sum()} values; {counts[0]} / {counts[1]} / {counts[2]} "
             f"(from {np.nanmin(m):.2f} to {np.nanmax(m):.2f} °C; at most {under:.1e} °C below "
             "the freezing point at salinity 35); "
-            f"{sum(int(f.group(1)) for f in floored if f)} floored; "
+            f"{sum(int(c.group(1)) for c in clipped if c)} floored and "
+            f"{sum(int(c.group(2)) for c in clipped if c)} capped where drawn; "
             f"{time.perf_counter() - start:.0f} s"
         )
 

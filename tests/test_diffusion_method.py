@@ -146,16 +146,16 @@ def test_other_target_levels_are_the_model_levels_interpolated(obs, prior):
     np.testing.assert_allclose(other.thetao.values[:, 1], on_model.thetao.values[:, 0])
 
 
-def test_members_are_floored_at_freezing_and_the_ensemble_is_of_the_floored_members(obs, prior):
+def test_members_are_kept_in_sea_water_and_the_ensemble_is_of_the_clipped_members(obs, prior):
     """This untrained prior draws water below freezing; by default the members come out
     floored where they are drawn, with a warning that counts them, and the mean and spread are
-    theirs; ``floor=False`` gives the network's own members."""
+    theirs; ``clip=False`` gives the network's own members."""
     from xdepthdif.analysis.oi import freezing_point
     from xdepthdif.errors import ImplausibleOutputWarning
 
-    with pytest.warns(ImplausibleOutputWarning, match=r"\d+ of \d+ ensemble member values lay"):
+    with pytest.warns(ImplausibleOutputWarning, match=r"Of \d+ ensemble member values, \d+ lay"):
         res = run(make_target(), obs, prior, keep_members=True).compute()
-    raw = run(make_target(), obs, prior, keep_members=True, floor=False).compute()
+    raw = run(make_target(), obs, prior, keep_members=True, clip=False).compute()
     floor = freezing_point(DEPTHS)[None, None, :, None, None]
     assert (raw.thetao_members.values < floor).any()
     np.testing.assert_array_equal(
@@ -165,8 +165,8 @@ def test_members_are_floored_at_freezing_and_the_ensemble_is_of_the_floored_memb
     members = res.thetao_members.values  # (realization, time, depth, lat, lon)
     np.testing.assert_allclose(res.thetao.values, members.mean(axis=0))
     np.testing.assert_allclose(res.thetao_sd.values, members.std(axis=0, ddof=1))
-    with pytest.raises(ValueError, match="floor must be True or False"):
-        run(make_target(), obs, prior, floor="no")
+    with pytest.raises(ValueError, match="clip must be True or False"):
+        run(make_target(), obs, prior, clip="no")
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")

@@ -127,24 +127,28 @@ def test_ensemble_members_outside_sea_water_are_counted_level_by_level():
         warn_if_implausible(np.moveaxis(members, 0, 1), depth, "x", "ensemble member values")
 
 
-def test_members_below_freezing_are_floored_with_a_count():
+def test_members_outside_sea_water_are_clipped_with_counts():
     from xdepthdif.analysis.oi import freezing_point
-    from xdepthdif.screening import floor_members, freezing_floor
+    from xdepthdif.screening import WARMEST, clip_members, freezing_floor
 
     depth = np.array([5.0, 1000.0])
     rng = np.random.default_rng(0)
     members = 2.0 + rng.standard_normal((4, 2, 3, 5))  # (member, level, lat, lon)
     members[:, :, 2, 4] = np.nan  # land
     members[0, 1, 0, :3] = -3.5  # three values below freezing at 1000 m
-    with pytest.warns(ImplausibleOutputWarning, match=r"3 of 112 ensemble member values.*-3.50"):
-        floored = floor_members(members, depth)
-    np.testing.assert_array_equal(floored[0, 1, 0, :3], freezing_point(depth)[1])
+    members[2, 0, 1, 1] = 41.5  # one above 40 °C at 5 m
+    with pytest.warns(
+        ImplausibleOutputWarning, match=r"Of 112 ensemble member values, 3 lay.* 1 above.*-3.50"
+    ):
+        clipped = clip_members(members, depth)
+    np.testing.assert_array_equal(clipped[0, 1, 0, :3], freezing_point(depth)[1])
+    assert clipped[2, 0, 1, 1] == WARMEST
     untouched = np.ones(members.shape, bool)
-    untouched[0, 1, 0, :3] = False
-    np.testing.assert_array_equal(floored[untouched], members[untouched])  # NaN included
+    untouched[0, 1, 0, :3] = untouched[2, 0, 1, 1] = False
+    np.testing.assert_array_equal(clipped[untouched], members[untouched])  # NaN included
     # the floor (salinity 35) lies above reconstruct's check (salinity 40): no member is left
     # for that check to warn about
     assert (freezing_point(depth) > freezing_floor(depth)).all()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ImplausibleOutputWarning)
-        np.testing.assert_array_equal(floor_members(floored, depth), floored)
+        np.testing.assert_array_equal(clip_members(clipped, depth), clipped)

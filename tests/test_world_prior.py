@@ -82,8 +82,8 @@ def test_the_shipped_climatology_is_added_back_exactly(world_prior, tmp_path):
     out = []
     for path in (world_prior, plain):
         cfg = DiffusionConfig(
-            model=str(path), sha256=verify(path).sha256, members=2, steps=3, floor=False
-        )  # the plain model's anomalies may lie below freezing
+            model=str(path), sha256=verify(path).sha256, members=2, steps=3, clip=False
+        )  # the plain model's anomalies are no temperatures
         args = (nothing, np.zeros(nothing.shape, int), nothing, lat, lon, LEVELS, doy, None, cfg)
         out.append(diffusion_analysis(*args, 1)[2])
     expected = ClimatologySpec.shipped().on_grid(doy, LEVELS, lat, lon)

@@ -1,6 +1,6 @@
 """What :func:`~xdepthdif.reconstruct.reconstruct` screens: profiles it cannot use, counted by
 reason, analysed values outside the range of sea water, warned about where computed, and
-ensemble members floored at the freezing point where they are drawn.
+ensemble members kept in that range where they are drawn.
 
 Examples
 --------
@@ -67,23 +67,24 @@ def warn_if_implausible(
         )
 
 
-def floor_members(members, depth: np.ndarray, xp=np):
-    """Ensemble members ``(member, level, ...)`` of namespace ``xp`` floored at the freezing
-    point of their depth (:func:`xdepthdif.analysis.oi.freezing_point`, salinity 35: the floor
-    of the OI's analysis); warns (:class:`~xdepthdif.errors.ImplausibleOutputWarning`), with
-    counts, when any value was below it. NaN stays NaN.
+def clip_members(members, depth: np.ndarray, xp=np):
+    """Ensemble members ``(member, level, ...)`` of namespace ``xp`` kept in the range of sea
+    water: floored at the freezing point of their depth
+    (:func:`xdepthdif.analysis.oi.freezing_point`, salinity 35: the floor of the OI's analysis)
+    and capped at :data:`WARMEST`; warns (:class:`~xdepthdif.errors.ImplausibleOutputWarning`),
+    with counts, when any value was outside. NaN stays NaN.
 
     Examples
     --------
     >>> import warnings
-    >>> m = np.array([[[-2.5, np.nan]], [[-1.0, np.nan]]])  # 2 members, 1 level, sea and land
+    >>> m = np.array([[[-2.5, np.nan]], [[41.0, np.nan]]])  # 2 members, 1 level, sea and land
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     floored = floor_members(m, np.array([0.0]))
-    >>> floored[:, 0, 0].round(3).tolist()
-    [-1.919, -1.0]
+    ...     clipped = clip_members(m, np.array([0.0]))
+    >>> clipped[:, 0, 0].round(3).tolist()
+    [-1.919, 40.0]
     >>> print(caught[0].message)  # doctest: +ELLIPSIS
-    1 of 2 ensemble member values lay below the freezing point of sea water ...
+    Of 2 ensemble member values, 1 lay below the freezing point of sea water at salinity 35 ...
     """
     from .analysis.oi import freezing_point
     from .array_library import to_library
@@ -91,19 +92,24 @@ def floor_members(members, depth: np.ndarray, xp=np):
     shape = (1, -1, *([1] * (members.ndim - 2)))
     floor = to_library(xp, freezing_point(depth).reshape(shape), like=members)
     finite = xp.isfinite(members)
-    below = finite & (members < floor)
-    cold = int(xp.sum(xp.astype(below, xp.int64)))
-    if cold:
-        lowest = float(xp.min(xp.where(below, members, xp.inf)))
+    cold, hot = finite & (members < floor), finite & (members > WARMEST)
+
+    def count(a) -> int:
+        return int(xp.sum(xp.astype(a, xp.int64)))
+
+    n_cold, n_hot = count(cold), count(hot)
+    if n_cold or n_hot:
+        low = float(xp.min(xp.where(finite, members, xp.inf)))
+        high = float(xp.max(xp.where(finite, members, -xp.inf)))
         warnings.warn(
-            f"{cold} of {int(xp.sum(xp.astype(finite, xp.int64)))} ensemble member values lay "
-            f"below the freezing point of sea water at salinity 35 (down to {lowest:.2f} °C) "
-            "and were set to it, as the OI's analysis is; the ensemble mean and spread are "
-            "those of the floored members.",
+            f"Of {count(finite)} ensemble member values, {n_cold} lay below the freezing point "
+            f"of sea water at salinity 35 and {n_hot} above {WARMEST:g} °C (from {low:.2f} to "
+            f"{high:.2f} °C); they were set to these bounds, as the OI's analysis is floored. "
+            "The ensemble mean and spread are those of the clipped members.",
             ImplausibleOutputWarning,
             stacklevel=2,
         )
-        members = xp.where(below, floor, members)
+        members = xp.where(cold, floor, xp.where(hot, WARMEST, members))
     return members
 
 

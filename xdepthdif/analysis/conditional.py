@@ -187,6 +187,6 @@ def conditional_analysis(
         x = torch.cat(parts)
     xp = namespace(array_library)
     scale = spread_scale_for(card.normalisation, config.steps)
-    floor_at = depth if config.floor else None
+    clip_at = depth if config.clip else None
     stacked = _from_torch(xp, x)
-    return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea, floor_at)
+    return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea, clip_at)

@@ -130,11 +130,11 @@ class DiffusionConfig:
         ``torch.compile`` the network in each worker process (off by default): faster per
         evaluation on some machines, after a compilation of minutes on a CPU on the first time
         step (no gain on the 2-core development CPU: ``docs/benchmarks.md``).
-    floor
-        Floor the members at the freezing point of their depth
-        (:func:`xdepthdif.screening.floor_members`, as the OI's analysis is floored; the default)
-        or keep the network's own values (``False``: to study the network, or to calibrate
-        its spread, as ``xdepthdif calibrate`` does).
+    clip
+        Keep the members in the range of sea water, floored at the freezing point of their
+        depth and capped at 40 °C (:func:`xdepthdif.screening.clip_members`, as the OI's
+        analysis is floored; the default), or keep the network's own values (``False``: to
+        study the network, or to calibrate its spread, as ``xdepthdif calibrate`` does).
     """
 
     model: str = "default"
@@ -148,7 +148,7 @@ class DiffusionConfig:
     device: str = "auto"
     precision: str = "float32"
     compile: bool = False
-    floor: bool = True
+    clip: bool = True
 
     def __post_init__(self) -> None:
         for name in ("members", "steps", "cg_iters", "seed"):
@@ -175,7 +175,7 @@ class DiffusionConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        for name in ("compile", "floor"):
+        for name in ("compile", "clip"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
             object.__setattr__(self, name, bool(getattr(self, name)))
@@ -382,8 +382,8 @@ def diffusion_analysis(
         )  # fmt: skip
     xp = namespace(array_library)
     scale = spread_scale_for(card.normalisation, config.steps)
-    floor_at = depth if config.floor else None
-    return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean, floor_at)
+    clip_at = depth if config.clip else None
+    return _finish_members(xp, _from_torch(xp, x.detach()), std, mu, scale, ocean, clip_at)
 
 
 def member_noise(config: DiffusionConfig, time_key: Any, shape: tuple[int, ...]):
@@ -416,13 +416,13 @@ def _from_torch(xp: ModuleType, x) -> Any:
 
 
 def _finish_members(
-    xp: ModuleType, members, std: np.ndarray, mu: np.ndarray, scale, ocean: np.ndarray, floor_at
+    xp: ModuleType, members, std: np.ndarray, mu: np.ndarray, scale, ocean: np.ndarray, clip_at
 ) -> tuple[Any, Any, Any]:
-    """Normalised members to °C (the card's ``spread_scale`` applied, NaN on land, floored at
-    the freezing point of the depths ``floor_at`` unless it is None:
-    :func:`xdepthdif.screening.floor_members`), with their mean and spread, in namespace ``xp``
+    """Normalised members to °C (the card's ``spread_scale`` applied, NaN on land, kept in the
+    range of sea water at the depths ``clip_at`` unless it is None:
+    :func:`xdepthdif.screening.clip_members`), with their mean and spread, in namespace ``xp``
     on the members' device."""
-    from ..screening import floor_members
+    from ..screening import clip_members
 
     std, mu, ocean = (to_library(xp, a, like=members) for a in (std, mu, ocean))
     members = members * std + mu
@@ -431,6 +431,6 @@ def _finish_members(
         scale = to_library(xp, np.asarray(scale, float)[:, None, None], like=members)
         members = centre + scale * (members - centre)
     members = xp.where(ocean, members, xp.nan)
-    if floor_at is not None:
-        members = floor_members(members, floor_at, xp)
+    if clip_at is not None:
+        members = clip_members(members, clip_at, xp)
     return xp.mean(members, axis=0), xp.std(members, axis=0, correction=1), members

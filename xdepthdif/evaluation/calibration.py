@@ -104,7 +104,7 @@ def calibrate_spread(
     data.
 
     Runs the diffusion ensemble (``steps``, ``members``; the network's own members, not
-    floored at freezing) on ``months`` of the calibration
+    clipped to the range of sea water) on ``months`` of the calibration
     data at ``resolution`` degrees, observed at ``fraction``, and returns, per level, the ratio
     of the ensemble mean's RMSE at unobserved points to ``sqrt((M + 1) / M)`` times the
     ensemble spread there, multiplied by the factor the model card already gives a run of
@@ -143,7 +143,7 @@ def calibrate_spread(
     steps = DiffusionConfig().steps if steps is None else int(steps)
     res = target_of(truth).depthdif.reconstruct(
         obs=used, method="diffusion", model=str(model), members=members, keep_members=True,
-        steps=steps, floor=False,
+        steps=steps, clip=False,
     )  # fmt: skip
     res = res.compute()
     t = truth.values
