@@ -152,3 +152,8 @@ def test_members_outside_sea_water_are_clipped_with_counts():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ImplausibleOutputWarning)
         np.testing.assert_array_equal(clip_members(clipped, depth), clipped)
+    # the same on another array library (the members of array_library="cupy" stay on the GPU)
+    xp = pytest.importorskip("array_api_strict")
+    with pytest.warns(ImplausibleOutputWarning, match=r"Of 112 ensemble member values, 3 lay"):
+        other = clip_members(xp.asarray(members), depth, xp)
+    np.testing.assert_array_equal(np.asarray(other), clipped)

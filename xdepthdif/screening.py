@@ -15,6 +15,8 @@ Time step 2020-01: 0 of 3 analysed thetao values lie below the freezing point ..
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -67,7 +69,7 @@ def warn_if_implausible(
         )
 
 
-def clip_members(members, depth: np.ndarray, xp=np):
+def clip_members(members: Any, depth: np.ndarray, xp: ModuleType = np) -> Any:
     """Ensemble members ``(member, level, ...)`` of namespace ``xp`` kept in the range of sea
     water: floored at the freezing point of their depth
     (:func:`xdepthdif.analysis.oi.freezing_point`, salinity 35: the floor of the OI's analysis)
