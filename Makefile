@@ -12,7 +12,7 @@ TORCH_CPU ?= 2.13.0
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 # Flags appended to the training commands of `make model*` (a flag given twice: the last wins),
 # e.g. the conditional model on a GPU, longer and in larger batches:
-# `make model-conditional TRAIN_FLAGS="--device cuda --batch-size 32 --steps 40000"`.
+# `make model-conditional TRAIN_FLAGS="--device cuda --batch-size 32 --steps 40000 --workers 16"`.
 TRAIN_FLAGS ?=
 
 # The default diffusion prior: `make model` retrains it (about 50 min on one CPU core),

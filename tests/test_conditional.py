@@ -392,3 +392,18 @@ def test_training_on_the_gpu_learns_as_on_the_cpu(pool):
                                  target="oi_residual")[0]  # fmt: skip
     print(f"held-out RMSE (normalised): cpu {scores['cpu']:.3f}, cuda {scores['cuda']:.3f}")
     assert scores["cuda"] < 1.05 * scores["cpu"]
+
+
+def test_a_pool_built_by_two_processes_is_the_same_pool():
+    times = pd.date_range("2001-01-01", periods=3, freq="MS") + pd.Timedelta(days=14)
+    kw = {"levels": [0, 13], "shares": SHARES, "seed": 5, "fit": "band", "fit_bands": 2,
+          "draws": 2, "sst": 0.5, "ambient": 0.25}  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one, two = (build_pool(times, 5.0, workers=n, **kw) for n in (1, 2))
+    timings = {"fit_seconds", "oi_seconds"}
+    assert set(one) == set(two)
+    for key in set(one) - timings:
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        build_pool(times, 5.0, workers=0, **kw)

@@ -256,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "settings), else written after it is built",
     )
     tr.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="conditional: processes that build the pool, one month each at a time (the pool "
+        "is the same for any number)",
+    )
+    tr.add_argument(
         "--progress", action="store_true", help="draw a bar of the training steps on stderr"
     )
     tr.set_defaults(func=train_command)

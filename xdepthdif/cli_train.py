@@ -94,7 +94,7 @@ def _train_conditional(args: argparse.Namespace) -> int:
     pool, settings = world_pool(
         args.months, args.resolution, levels=args.levels, fit=args.fit,
         ambient=args.loss == "ambient", seed=args.seed, path=args.pool, draws=args.draws,
-        sst=args.sst,
+        sst=args.sst, workers=args.workers,
     )  # fmt: skip
     N, L, H, W = pool["target"].shape
     print(f"pool: {N} samples x {L} levels x {H}x{W}, in {time.perf_counter() - start:.1f} s")

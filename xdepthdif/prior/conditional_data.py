@@ -49,6 +49,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
@@ -145,6 +147,7 @@ def build_pool(
     draws: int = 1,
     sst: float | None = None,
     sst_noise: float = SST_NOISE,
+    workers: int = 1,
 ) -> dict[str, np.ndarray]:
     """Build a training pool of the conditional model from months of a world.
 
@@ -186,6 +189,9 @@ def build_pool(
         Probability that a sample has a satellite SST (None: no ``sst`` array).
     sst_noise
         Its noise (°C).
+    workers
+        Processes that observe and analyse the months (the fits of ``fit="band"`` come first,
+        in order); the pool is the same for any number.
 
     Returns
     -------
@@ -207,6 +213,8 @@ def build_pool(
         raise ValueError(f"fit must be 'month' or 'band', got {fit!r}.")
     if draws < 1:
         raise ValueError(f"draws must be at least 1, got {draws!r}.")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers!r}.")
     times = pd.DatetimeIndex(times)
     cfg = oi_config or OIConfig()
     world = world_months(times, resolution, split, seed=world_seed)
@@ -215,63 +223,121 @@ def build_pool(
     depth, lat, lon = (world[k].values.astype(float) for k in ("depth", "lat", "lon"))
     doys = day_of_year(world["time"].values)
     spec = ClimatologySpec.shipped()
+    ctx = _PoolContext(
+        depth, lat, lon, cfg, shares, seed, noise_sd, fit, fit_bands, draws, ambient, sst,
+        sst_noise,
+    )  # fmt: skip
+    # the fits shared by a band's months: the first sample drawn in a band fits it, in order
+    fitted: dict[int, tuple[Any, float, int]] = {}
+    if fit == "band":
+        for n in range(times.size * draws):
+            i, j = divmod(n, draws)
+            rng, share = ctx.draw(i, j)
+            key = _band(share, shares, fit_bands)
+            if key not in fitted:
+                bg = spec.on_grid(float(doys[i]), depth, lat, lon)
+                truth = world.isel(time=[i])
+                binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
+                t1 = time.perf_counter()
+                params = _fit(binned, bg, depth, lat, lon, cfg)
+                fitted[key] = (params, time.perf_counter() - t1, n)
     raw: dict[str, list] = {
         k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "sst", "share", "fit_s", "oi_s")
     }
-    fitted: dict[int, tuple] = {}
     sea = None
-    total = times.size * draws
-    for n in range(total):
-        i, j = divmod(n, draws)
-        t0 = time.perf_counter()
-        if j == 0:  # the month's truth, first guess and sea serve all its draws
-            truth = world.isel(time=[i])
-            bg = spec.on_grid(float(doys[i]), depth, lat, lon)
-            ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
+    tasks = [(ctx, i, world.isel(time=[i]), float(doys[i]), fitted) for i in range(times.size)]
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            spawn = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+            executor = ProcessPoolExecutor(min(workers, times.size), mp_context=spawn)
+            months = stack.enter_context(executor).map(_observe_month, *zip(*tasks, strict=True))
+        else:
+            months = (_observe_month(*task) for task in tasks)
+        for i, (ocean, samples) in enumerate(months):
             sea = ocean if sea is None else sea & ocean
-        rng = np.random.default_rng([seed, i] if j == 0 else [seed, i, j])
-        share = draw_share(rng, shares)
-        binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
-        key = n if fit == "month" else _band(share, shares, fit_bands)
-        t1 = time.perf_counter()
-        if key not in fitted:
-            fitted[key] = _fit(binned, bg, depth, lat, lon, cfg)
-        t2 = time.perf_counter()
-        mean, sd = analyse_oi(binned.mean, binned.count, binned.err_var, bg, ocean, fitted[key],
-                            (depth, lat, lon))  # fmt: skip
-        t3 = time.perf_counter()
-        obs = np.where(binned.count > 0, binned.mean, np.nan)
-        for k, v in zip(
-            POOL_KEYS,
-            (truth.values[0] - bg, np.zeros_like(bg), mean - bg, sd, obs - bg, binned.count),
-            strict=True,
-        ):
-            raw[k].append(v)
-        if ambient is not None:
-            held = hold_out_columns(binned.count, ambient, rng)
-            kept = np.where(held[None], 0, binned.count)
-            amb_mean, amb_sd = analyse_oi(np.where(kept > 0, binned.mean, np.nan), kept,
-                                        binned.err_var, bg, ocean, fitted[key],
-                                        (depth, lat, lon))  # fmt: skip
-            raw["held"].append(held)
-            raw["ambient_oi_mean"].append(amb_mean - bg)
-            raw["ambient_oi_sd"].append(amb_sd)
-        if sst is not None:  # its own generator: the other draws are those of a pool without
-            raw["sst"].append(_satellite_sst(truth.values[0][0], bg[0], sst, sst_noise,
-                                             np.random.default_rng([seed, i, j, 7])))  # fmt: skip
-        raw["share"].append(share)
-        raw["fit_s"].append(t2 - t1)
-        raw["oi_s"].append(t3 - t2)
-        if log is not None:
-            log(
-                f"sample {n + 1}/{total} {times[i]:%Y-%m}: share {share:.3f}, "
-                f"{int((binned.count.sum(0) > 0).sum())} columns, fit {t2 - t1:.1f} s, "
-                f"OI {t3 - t2:.1f} s, total {time.perf_counter() - t0:.1f} s"
-            )
+            for j, sample in enumerate(samples):
+                for k, v in sample.items():
+                    raw[k].append(v)
+                if log is not None:
+                    log(
+                        f"sample {i * draws + j + 1}/{times.size * draws} {times[i]:%Y-%m}: "
+                        f"share {sample['share']:.3f}, "
+                        f"{int((sample['count'].sum(0) > 0).sum())} columns, fit "
+                        f"{sample['fit_s']:.1f} s, OI {sample['oi_s']:.1f} s"
+                    )
     doys = np.repeat(doys, draws)
     return _normalise(raw, sea, depth, lat, lon, doys, ambient is not None, resolution) | {
         "layout_version": np.array(LAYOUT_VERSION)
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _PoolContext:
+    """What every month of a pool is observed and analysed with (see :func:`build_pool`)."""
+
+    depth: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    cfg: Any
+    shares: tuple[float, float]
+    seed: int
+    noise_sd: float
+    fit: str
+    fit_bands: int
+    draws: int
+    ambient: float | None
+    sst: float | None
+    sst_noise: float
+
+    def draw(self, i: int, j: int) -> tuple[np.random.Generator, float]:
+        """The generator of month ``i``'s draw ``j``, after it drew the share of columns."""
+        rng = np.random.default_rng([self.seed, i] if j == 0 else [self.seed, i, j])
+        return rng, draw_share(rng, self.shares)
+
+
+def _observe_month(ctx: _PoolContext, i: int, truth, doy: float, fitted: dict) -> tuple:
+    """Month ``i`` of a pool: its sea (truth and first guess finite) and one record per draw
+    (the :data:`POOL_KEYS` arrays, unnormalised, and the share and timings). A function of its
+    arguments only, so that months can be built in other processes."""
+    from ..background import ClimatologySpec
+
+    depth, lat, lon, cfg = ctx.depth, ctx.lat, ctx.lon, ctx.cfg
+    bg = ClimatologySpec.shipped().on_grid(doy, depth, lat, lon)
+    ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
+    samples = []
+    for j in range(ctx.draws):
+        rng, share = ctx.draw(i, j)
+        binned = _binned(truth, share, int(rng.integers(2**31)), ctx.noise_sd, depth, lat, lon)
+        if ctx.fit == "band":  # fitted before; the time counts where the band was fitted
+            params, seconds, fitter = fitted[_band(share, ctx.shares, ctx.fit_bands)]
+            fit_s = seconds if fitter == i * ctx.draws + j else 0.0
+        else:
+            t1 = time.perf_counter()
+            params = _fit(binned, bg, depth, lat, lon, cfg)
+            fit_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        mean, sd = analyse_oi(binned.mean, binned.count, binned.err_var, bg, ocean, params,
+                              (depth, lat, lon))  # fmt: skip
+        t3 = time.perf_counter()
+        obs = np.where(binned.count > 0, binned.mean, np.nan)
+        arrays = (truth.values[0] - bg, np.zeros_like(bg), mean - bg, sd, obs - bg, binned.count)
+        sample = dict(zip(POOL_KEYS, arrays, strict=True))
+        if ctx.ambient is not None:
+            held = hold_out_columns(binned.count, ctx.ambient, rng)
+            kept = np.where(held[None], 0, binned.count)
+            amb_mean, amb_sd = analyse_oi(np.where(kept > 0, binned.mean, np.nan), kept,
+                                        binned.err_var, bg, ocean, params,
+                                        (depth, lat, lon))  # fmt: skip
+            sample |= {"held": held, "ambient_oi_mean": amb_mean - bg, "ambient_oi_sd": amb_sd}
+        if ctx.sst is not None:  # its own generator: the other draws are those of a pool without
+            sample["sst"] = _satellite_sst(truth.values[0][0], bg[0], ctx.sst, ctx.sst_noise,
+                                           np.random.default_rng([ctx.seed, i, j, 7]))  # fmt: skip
+        sample |= {"share": share, "fit_s": fit_s, "oi_s": t3 - t2}
+        samples.append(sample)
+    return ocean, samples
 
 
 def _satellite_sst(top, bg_top, probability, noise, rng):

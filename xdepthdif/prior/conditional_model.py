@@ -173,12 +173,14 @@ def world_pool(
     log: Any = print,
     draws: int = 1,
     sst: float | None = None,
+    workers: int = 1,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The training pool of ``months`` months of the world's ``"train"`` split from
     :data:`WORLD_START`, built (:func:`~xdepthdif.prior.conditional_data.build_pool`) or read
     from ``path`` when it holds one of the same settings (and written there when it does not
     exist). Each month is observed ``draws`` times, and a sample has a satellite SST with
-    probability ``sst`` (see :func:`~xdepthdif.prior.conditional_data.build_pool`).
+    probability ``sst`` (see :func:`~xdepthdif.prior.conditional_data.build_pool`, which
+    ``workers`` processes build; the pool is the same for any number).
 
     Returns
     -------
@@ -225,7 +227,7 @@ def world_pool(
         mid_months(WORLD_START, months), resolution, split="train",
         levels=list(range(levels)) if levels else None, shares=tuple(settings["shares"]),
         seed=seed, fit=fit, ambient=settings["ambient"], log=log, draws=draws,
-        sst=sst,
+        sst=sst, workers=workers,
     )  # fmt: skip
     pool["settings"] = np.array(json.dumps(settings))
     if path is not None:
