@@ -10,9 +10,9 @@ The sibling of :func:`xdepthdif.analysis.diffusion.diffusion_analysis` for check
    anomalies about this one), and the sea is where the target is sea and the climatology is
    defined;
 2. the OI is the default ``reconstruct(method="oi")`` of this time step alone: the covariance
-   fitted to its own observations (:func:`~xdepthdif.prior.conditional_data.fit_covariance`;
+   fitted to its own observations (:func:`~xdepthdif.prior.pool_month.fit_covariance`;
    with none, the default parameters), then
-   :func:`~xdepthdif.prior.conditional_data.analyse_oi`, without a surface field;
+   :func:`~xdepthdif.prior.pool_month.analyse_oi`, without a surface field;
 3. everything in the model's units: anomalies about the climatology minus the card's
    per-level ``mean``, divided by its ``std``.
 
@@ -86,7 +86,7 @@ def conditional_inputs(
     """
     from ..analysis.oi import OIConfig
     from ..background import ClimatologySpec
-    from ..prior.conditional_data import analyse_oi, fit_covariance
+    from ..prior.pool_month import analyse_oi, fit_covariance
 
     depth, lat, lon = (np.asarray(a, float) for a in (depth, lat, lon))
     bg = ClimatologySpec.shipped().on_grid(float(doy), depth, lat, lon)

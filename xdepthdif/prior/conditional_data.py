@@ -50,7 +50,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
@@ -60,6 +59,18 @@ import numpy as np
 import pandas as pd
 
 from ..grid.axes import is_global_lon
+from .pool_month import (
+    POOL_KEYS,
+    PoolContext,
+    _band,
+    analyse_oi,
+    binned_profiles,
+    draw_share,
+    fit_covariance,
+    fit_one,
+    hold_out_columns,
+    observe_month,
+)
 
 __all__ = [
     "POOL_KEYS",
@@ -73,60 +84,11 @@ __all__ = [
     "save_pool",
 ]
 
-POOL_KEYS = ("target", "first_guess", "oi_mean", "oi_sd", "obs", "count")
-"""Per-sample ``(N, levels, H, W)`` arrays of a pool (``count`` int32, the others float32,
-normalised, NaN off the sea; ``obs`` NaN where ``count`` is 0)."""
 SST_NOISE = 0.4
 """Noise (°C) of a pool's satellite SST: the skill benchmark's OSTIA-like SST noise."""
-SST_ICE_C = -1.0
-"""Surface temperature (°C) below which a pool's satellite SST is missing (sea ice)."""
 AMBIENT_KEYS = ("held", "ambient_oi_mean", "ambient_oi_sd")
 """Extra arrays of a pool built with ``ambient``: ``held`` bool ``(N, H, W)`` columns held out,
 and the OI of the kept observations."""
-
-
-def draw_share(rng: np.random.Generator, shares: tuple[float, float]) -> float:
-    """A share of observed columns, log-uniform in ``shares``.
-
-    Examples
-    --------
-    >>> s = draw_share(np.random.default_rng(0), (0.01, 0.2))
-    >>> bool(0.01 <= s <= 0.2)
-    True
-    """
-    lo, hi = (float(s) for s in shares)
-    if not 0 < lo <= hi <= 1:
-        raise ValueError(f"shares must satisfy 0 < low <= high <= 1, got {shares!r}.")
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-
-def hold_out_columns(
-    count: np.ndarray, share: float, rng: np.random.Generator, min_keep: int = 1
-) -> np.ndarray:
-    """Bool ``(H, W)``: a ``share`` of the observed columns (any level observed), at random,
-    held out; at least ``min_keep`` observed columns kept and, when there are two or more,
-    at least one held.
-
-    Examples
-    --------
-    >>> count = np.zeros((2, 3, 4), int); count[0, 0, :] = 1
-    >>> held = hold_out_columns(count, 0.5, np.random.default_rng(0))
-    >>> int(held.sum()), bool(held[1:].any())
-    (2, False)
-    """
-    if not 0 <= share < 1:
-        raise ValueError(f"the share held out must lie in [0, 1), got {share!r}.")
-    cols = np.flatnonzero(np.asarray(count).sum(axis=0).ravel() > 0)
-    k = round(share * cols.size)
-    k = min(max(k, 1 if cols.size >= 2 and share > 0 else 0), max(cols.size - min_keep, 0))
-    held = np.zeros(np.asarray(count).shape[1:], bool)
-    held.ravel()[rng.choice(cols, size=k, replace=False)] = True
-    return held
-
-
-def _band(share: float, shares: tuple[float, float], bands: int) -> int:
-    lo, hi = np.log(shares[0]), np.log(shares[1])
-    return int(np.clip(np.floor((np.log(share) - lo) / max(hi - lo, 1e-12) * bands), 0, bands - 1))
 
 
 def build_pool(
@@ -190,8 +152,10 @@ def build_pool(
     sst_noise
         Its noise (°C).
     workers
-        Processes that observe and analyse the months (the fits of ``fit="band"`` come first,
-        in order); the pool is the same for any number.
+        Processes that observe and analyse the months (:mod:`xdepthdif.prior.pool_month`; the
+        fits of ``fit="band"`` come first, in order); the pool is the same for any number.
+        They are spawned: a script that asks for more than one needs the usual
+        ``if __name__ == "__main__":`` guard.
 
     Returns
     -------
@@ -223,7 +187,7 @@ def build_pool(
     depth, lat, lon = (world[k].values.astype(float) for k in ("depth", "lat", "lon"))
     doys = day_of_year(world["time"].values)
     spec = ClimatologySpec.shipped()
-    ctx = _PoolContext(
+    ctx = PoolContext(
         depth, lat, lon, cfg, shares, seed, noise_sd, fit, fit_bands, draws, ambient, sst,
         sst_noise,
     )  # fmt: skip
@@ -237,9 +201,10 @@ def build_pool(
             if key not in fitted:
                 bg = spec.on_grid(float(doys[i]), depth, lat, lon)
                 truth = world.isel(time=[i])
-                binned = _binned(truth, share, int(rng.integers(2**31)), noise_sd, depth, lat, lon)
+                binned = binned_profiles(truth, share, int(rng.integers(2**31)), noise_sd, depth,
+                                         lat, lon)  # fmt: skip
                 t1 = time.perf_counter()
-                params = _fit(binned, bg, depth, lat, lon, cfg)
+                params = fit_one(binned, bg, depth, lat, lon, cfg)
                 fitted[key] = (params, time.perf_counter() - t1, n)
     raw: dict[str, list] = {
         k: [] for k in (*POOL_KEYS, *AMBIENT_KEYS, "sst", "share", "fit_s", "oi_s")
@@ -253,9 +218,9 @@ def build_pool(
 
             spawn = multiprocessing.get_context("spawn")  # no fork of a process holding threads
             executor = ProcessPoolExecutor(min(workers, times.size), mp_context=spawn)
-            months = stack.enter_context(executor).map(_observe_month, *zip(*tasks, strict=True))
+            months = stack.enter_context(executor).map(observe_month, *zip(*tasks, strict=True))
         else:
-            months = (_observe_month(*task) for task in tasks)
+            months = (observe_month(*task) for task in tasks)
         for i, (ocean, samples) in enumerate(months):
             sea = ocean if sea is None else sea & ocean
             for j, sample in enumerate(samples):
@@ -272,119 +237,6 @@ def build_pool(
     return _normalise(raw, sea, depth, lat, lon, doys, ambient is not None, resolution) | {
         "layout_version": np.array(LAYOUT_VERSION)
     }
-
-
-@dataclasses.dataclass(frozen=True)
-class _PoolContext:
-    """What every month of a pool is observed and analysed with (see :func:`build_pool`)."""
-
-    depth: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    cfg: Any
-    shares: tuple[float, float]
-    seed: int
-    noise_sd: float
-    fit: str
-    fit_bands: int
-    draws: int
-    ambient: float | None
-    sst: float | None
-    sst_noise: float
-
-    def draw(self, i: int, j: int) -> tuple[np.random.Generator, float]:
-        """The generator of month ``i``'s draw ``j``, after it drew the share of columns."""
-        rng = np.random.default_rng([self.seed, i] if j == 0 else [self.seed, i, j])
-        return rng, draw_share(rng, self.shares)
-
-
-def _observe_month(ctx: _PoolContext, i: int, truth, doy: float, fitted: dict) -> tuple:
-    """Month ``i`` of a pool: its sea (truth and first guess finite) and one record per draw
-    (the :data:`POOL_KEYS` arrays, unnormalised, and the share and timings). A function of its
-    arguments only, so that months can be built in other processes."""
-    from ..background import ClimatologySpec
-
-    depth, lat, lon, cfg = ctx.depth, ctx.lat, ctx.lon, ctx.cfg
-    bg = ClimatologySpec.shipped().on_grid(doy, depth, lat, lon)
-    ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
-    samples = []
-    for j in range(ctx.draws):
-        rng, share = ctx.draw(i, j)
-        binned = _binned(truth, share, int(rng.integers(2**31)), ctx.noise_sd, depth, lat, lon)
-        if ctx.fit == "band":  # fitted before; the time counts where the band was fitted
-            params, seconds, fitter = fitted[_band(share, ctx.shares, ctx.fit_bands)]
-            fit_s = seconds if fitter == i * ctx.draws + j else 0.0
-        else:
-            t1 = time.perf_counter()
-            params = _fit(binned, bg, depth, lat, lon, cfg)
-            fit_s = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        mean, sd = analyse_oi(binned.mean, binned.count, binned.err_var, bg, ocean, params,
-                              (depth, lat, lon))  # fmt: skip
-        t3 = time.perf_counter()
-        obs = np.where(binned.count > 0, binned.mean, np.nan)
-        arrays = (truth.values[0] - bg, np.zeros_like(bg), mean - bg, sd, obs - bg, binned.count)
-        sample = dict(zip(POOL_KEYS, arrays, strict=True))
-        if ctx.ambient is not None:
-            held = hold_out_columns(binned.count, ctx.ambient, rng)
-            kept = np.where(held[None], 0, binned.count)
-            amb_mean, amb_sd = analyse_oi(np.where(kept > 0, binned.mean, np.nan), kept,
-                                        binned.err_var, bg, ocean, params,
-                                        (depth, lat, lon))  # fmt: skip
-            sample |= {"held": held, "ambient_oi_mean": amb_mean - bg, "ambient_oi_sd": amb_sd}
-        if ctx.sst is not None:  # its own generator: the other draws are those of a pool without
-            sample["sst"] = _satellite_sst(truth.values[0][0], bg[0], ctx.sst, ctx.sst_noise,
-                                           np.random.default_rng([ctx.seed, i, j, 7]))  # fmt: skip
-        sample |= {"share": share, "fit_s": fit_s, "oi_s": t3 - t2}
-        samples.append(sample)
-    return ocean, samples
-
-
-def _satellite_sst(top, bg_top, probability, noise, rng):
-    """Anomaly of a satellite SST of the truth's ``top`` level about ``bg_top`` (NaN where
-    missing: the whole field with ``1 - probability``, and sea ice)."""
-    if rng.uniform() >= probability:
-        return np.full_like(top, np.nan)
-    sst = top + rng.normal(0.0, noise, top.shape)
-    return np.where(sst >= SST_ICE_C, sst - bg_top, np.nan)
-
-
-def _binned(truth, share, seed, noise_sd, depth, lat, lon):
-    """Profiles of ``truth`` binned on its grid as :func:`xdepthdif.reconstruct` bins them."""
-    from ..evaluation.protocol import observe
-    from ..obs import bin_profiles, interpolate_to_levels
-
-    used, _ = observe(truth, share, seed=seed, noise_sd=noise_sd, withheld=0.0)
-    z = used["depth"].values
-    values = interpolate_to_levels(z, used["thetao"].values, depth)
-    errors = interpolate_to_levels(z, used["thetao_error"].values, depth)
-    return bin_profiles(used["lat"].values, used["lon"].values, values, lat, lon, errors)
-
-
-def _fit(binned, bg, depth, lat, lon, cfg):
-    """The OI's covariance as ``reconstruct``'s fit gives it for this one time step."""
-    return fit_covariance(binned.mean, binned.count, binned.err_var, bg, depth, lat, lon, cfg)
-
-
-def fit_covariance(mean, count, err_var, bg, depth, lat, lon, cfg):
-    """``cfg`` with the OI covariance fitted to one time step's binned observations, as
-    ``reconstruct``'s fit gives it (the pool's fit, and the conditional sampler's)."""
-    import dataclasses
-
-    from ..analysis.oi_fit import fit_for_steps
-
-    params = fit_for_steps([(mean, count, err_var, bg)], depth, lat, lon, cfg)
-    return dataclasses.replace(cfg, params=tuple(params))
-
-
-def analyse_oi(mean, count, err_var, bg, ocean, cfg, axes):
-    """The OI of one time step as ``reconstruct``'s task runs it (no surface field); also the
-    conditional sampler's ``oi_mean`` and ``oi_sd``."""
-    from ..analysis.oi import oi_analysis
-
-    depth, lat, lon = axes
-    return oi_analysis(mean, count, err_var, lat, lon, depth, ocean=ocean, background=bg,
-                       config=cfg)  # fmt: skip
 
 
 def _normalise(raw, sea, depth, lat, lon, doys, ambient, resolution) -> dict[str, np.ndarray]:
