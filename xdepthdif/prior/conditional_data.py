@@ -62,9 +62,7 @@ from ..grid.axes import is_global_lon
 from .pool_month import (
     POOL_KEYS,
     PoolContext,
-    _band,
     analyse_oi,
-    binned_profiles,
     draw_share,
     fit_covariance,
     fit_one,
@@ -196,13 +194,10 @@ def build_pool(
     if fit == "band":
         for n in range(times.size * draws):
             i, j = divmod(n, draws)
-            rng, share = ctx.draw(i, j)
-            key = _band(share, shares, fit_bands)
+            key = ctx.band(ctx.draw(i, j)[1])
             if key not in fitted:
                 bg = spec.on_grid(float(doys[i]), depth, lat, lon)
-                truth = world.isel(time=[i])
-                binned = binned_profiles(truth, share, int(rng.integers(2**31)), noise_sd, depth,
-                                         lat, lon)  # fmt: skip
+                _, _, binned = ctx.observe(world.isel(time=[i]), i, j)
                 t1 = time.perf_counter()
                 params = fit_one(binned, bg, depth, lat, lon, cfg)
                 fitted[key] = (params, time.perf_counter() - t1, n)

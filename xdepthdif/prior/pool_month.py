@@ -100,6 +100,18 @@ class PoolContext:
         rng = np.random.default_rng([self.seed, i] if j == 0 else [self.seed, i, j])
         return rng, draw_share(rng, self.shares)
 
+    def observe(self, truth, i: int, j: int) -> tuple[np.random.Generator, float, Any]:
+        """Month ``i``'s draw ``j`` of ``truth``: its generator (after the draws made here),
+        share of columns and binned profiles."""
+        rng, share = self.draw(i, j)
+        seed = int(rng.integers(2**31))
+        return rng, share, binned_profiles(truth, share, seed, self.noise_sd, self.depth,
+                                           self.lat, self.lon)  # fmt: skip
+
+    def band(self, share: float) -> int:
+        """The band of shares whose fit a draw of ``share`` uses (``fit="band"``)."""
+        return _band(share, self.shares, self.fit_bands)
+
 
 def observe_month(ctx: PoolContext, i: int, truth, doy: float, fitted: dict) -> tuple:
     """Month ``i`` of a pool: its sea (truth and first guess finite) and one record per draw
@@ -113,11 +125,9 @@ def observe_month(ctx: PoolContext, i: int, truth, doy: float, fitted: dict) -> 
     ocean = np.isfinite(truth.values[0]) & np.isfinite(bg)
     samples = []
     for j in range(ctx.draws):
-        rng, share = ctx.draw(i, j)
-        seed = int(rng.integers(2**31))
-        binned = binned_profiles(truth, share, seed, ctx.noise_sd, depth, lat, lon)
+        rng, share, binned = ctx.observe(truth, i, j)
         if ctx.fit == "band":  # fitted before; the time counts where the band was fitted
-            params, seconds, fitter = fitted[_band(share, ctx.shares, ctx.fit_bands)]
+            params, seconds, fitter = fitted[ctx.band(share)]
             fit_s = seconds if fitter == i * ctx.draws + j else 0.0
         else:
             t1 = time.perf_counter()
