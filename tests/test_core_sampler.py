@@ -405,3 +405,68 @@ def test_the_column_preconditioner_makes_one_iteration_exact_for_correlated_colu
     assert (jacobi - exact).abs().max() > 0.1 * (exact - denoiser(x, sigma)).abs().max()
     # a column without observations keeps the prior's denoised estimate
     torch.testing.assert_close(column[:, :, 1, 1], denoiser(x, sigma)[:, :, 1, 1])
+
+
+# the final update summed from the iterations' products ------------------------------------------
+
+
+def test_conjugate_gradient_image_is_the_map_of_the_solution() -> None:
+    """``G(u)`` summed from the iterates' images equals ``G`` applied to the solution, also for
+    a sample that stops on negative curvature (its image stays that of its last iterate)."""
+    from xdepthdif.core.guidance import conjugate_gradient, conjugate_gradient_image
+
+    g = torch.Generator().manual_seed(8)
+    G = torch.randn(5, 5, generator=g, dtype=torch.float64)
+    sign = torch.tensor([[1.0], [-1.0]], dtype=torch.float64)
+
+    def op(v):
+        image = v @ G.T
+        return sign * (image @ G + 0.5 * v), image
+
+    b = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    for iters in (0, 1, 3):
+        u, image = conjugate_gradient_image(op, b, iters, precond=torch.full((5,), 0.7))
+        if iters == 0:
+            assert image is None and torch.equal(u, torch.zeros_like(b))
+            continue
+        torch.testing.assert_close(image, u @ G.T, rtol=0, atol=1e-12)
+        plain = conjugate_gradient(lambda v: op(v)[0], b, iters, precond=torch.full((5,), 0.7))
+        assert torch.equal(u, plain)
+    assert torch.all(u[1] == 0) and torch.all(image[1] == 0)
+
+
+def test_mmps_makes_cg_iters_products_and_the_update_of_one_more(monkeypatch) -> None:
+    """A guided evaluation of a real (small, untrained) network costs ``cg_iters`` products, and
+    its update equals the one computed by a further product of the solution, to float32
+    rounding (2e-6 of the largest update here; a wrong coefficient differs in the first digit)."""
+    from xdepthdif.core import guidance as guidance_module
+    from xdepthdif.core.guidance import conjugate_gradient, denoise_with_vjp
+
+    denoiser, extra = _small_unet_denoiser()
+    g = torch.Generator().manual_seed(9)
+    x, sigma = 3.0 * torch.randn(2, 3, 6, 8, generator=g), torch.tensor([0.8, 4.0])
+    mask = torch.rand(1, 3, 6, 8, generator=g) < 0.3
+    y, r = torch.randn(1, 3, 6, 8, generator=g), 0.05
+    calls = []
+
+    def counted(*args):
+        denoised, fn = denoise_with_vjp(*args)
+        return denoised, lambda v: calls.append(1) or fn(v)
+
+    # the update as written before: the solution, then one more product of it
+    denoised, fn = denoise_with_vjp(denoiser, x, sigma, extra)
+    var, m = sigma.reshape(-1, 1, 1, 1) ** 2, mask.float()
+
+    def op(v):
+        return m * (var * fn(m * v) + r * v)
+
+    innovation = torch.where(mask, y - denoised, 0.0)
+    monkeypatch.setattr(guidance_module, "denoise_with_vjp", counted)
+    for iters in (1, 2, 3):
+        calls.clear()
+        guided = MMPSGuidance(mask, y, r=r, cg_iters=iters)(denoiser, x, sigma, extra)
+        assert len(calls) == iters
+        u = conjugate_gradient(op, innovation, iters, m / (var / (1.0 + var) + r))
+        reference = denoised + var * fn(m * u)
+        tol = 2e-6 * float((reference - denoised).abs().max())
+        torch.testing.assert_close(guided, reference, rtol=0, atol=tol)

@@ -40,6 +40,7 @@ __all__ = [
     "MMPSGuidance",
     "column_preconditioner",
     "conjugate_gradient",
+    "conjugate_gradient_image",
     "denoise_with_vjp",
 ]
 
@@ -83,6 +84,48 @@ def conjugate_gradient(
     A learned denoiser's Jacobian is only approximately symmetric positive definite. A sample
     whose search direction meets zero or negative curvature (``pᵀ op(p) ≤ 0``) stops at its
     current iterate instead of taking a step that would diverge.
+
+    Examples
+    --------
+    >>> A = torch.tensor([[[2.0, 1.0], [1.0, 3.0]]])
+    >>> u = conjugate_gradient(lambda v: (A @ v[..., None])[..., 0], torch.tensor([[1.0, 2.0]]), 2)
+    >>> torch.allclose(u, torch.tensor([[0.2, 0.6]]))
+    True
+    """
+    u, _ = conjugate_gradient_image(lambda v: (op(v), None), b, iters, precond)
+    return u
+
+
+def conjugate_gradient_image(
+    op: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]],
+    b: torch.Tensor,
+    iters: int,
+    precond: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`conjugate_gradient` for an operator ``op = F(G(·))`` that computes a costly
+    linear map ``G`` on the way, and the solution's image ``G(u)`` without applying ``G`` again.
+
+    ``op(p)`` returns ``(op(p), G(p))`` (or ``(op(p), None)`` when no image is wanted). CG's
+    solution is ``u = Σ αₖ pₖ`` over its search directions, so ``G(u) = Σ αₖ G(pₖ)`` is summed
+    from the images ``op`` already computed: for MMPS, whose final update is one more
+    vector-Jacobian product of the solution, that product comes free (equal to applying ``G``
+    to ``u`` up to floating-point rounding).
+
+    Returns
+    -------
+    u, image : torch.Tensor
+        The solution and ``G(u)`` (zeros without iterations; None when ``op`` gives no image).
+
+    Examples
+    --------
+    >>> G = torch.tensor([[[1.0, 2.0], [0.0, 1.0]]])
+    >>> A = G.transpose(1, 2) @ G + torch.eye(2)
+    >>> def op(v):
+    ...     g = (G @ v[..., None])[..., 0]
+    ...     return (G.transpose(1, 2) @ g[..., None])[..., 0] + v, g
+    >>> u, image = conjugate_gradient_image(op, torch.tensor([[1.0, 2.0]]), 2)
+    >>> torch.allclose(image, (G @ u[..., None])[..., 0])
+    True
     """
     eps = torch.finfo(b.dtype).eps ** 2
 
@@ -91,21 +134,23 @@ def conjugate_gradient(
             return v
         return precond(v) if callable(precond) else precond * v
 
-    u, res = torch.zeros_like(b), b
+    u, res, image = torch.zeros_like(b), b, None
     z = apply(res)
     p, rz = z, _dot(res, z)
     active = torch.ones_like(rz, dtype=torch.bool)
     for _ in range(iters):
-        ap = op(p)
+        ap, gp = op(p)
         pap = _dot(p, ap)
         active = active & (pap > eps)
         alpha = torch.where(active, rz / torch.where(active, pap, 1.0), 0.0)
         u, res = u + alpha * p, res - alpha * ap
+        if gp is not None:
+            image = alpha * gp if image is None else image + alpha * gp
         z = apply(res)
         rz_new = _dot(res, z)
         beta = torch.where(rz > eps, rz_new / rz.clamp_min(eps), 0.0)
         p, rz = z + beta * p, rz_new
-    return u
+    return u, image
 
 
 def column_preconditioner(
@@ -261,7 +306,9 @@ class MMPSGuidance(_Observed):
 
     Notes
     -----
-    Costs one denoiser forward and ``cg_iters + 1`` vector-Jacobian products per call.
+    Costs one denoiser forward and ``cg_iters`` vector-Jacobian products per call: the final
+    update ``σ² Jᵀ Hᵀ u`` is summed from the products the iterations made
+    (:func:`conjugate_gradient_image`), not computed by one more.
     """
 
     cg_iters: int = 3
@@ -273,8 +320,9 @@ class MMPSGuidance(_Observed):
         """The guided denoised estimate at ``(x, sigma)``."""
         denoised, cov, m, innovation = self._linearise(denoiser, x, sigma, extra_args)
 
-        def op(v: torch.Tensor) -> torch.Tensor:
-            return m * (cov(m * v) + self.r * v)
+        def op(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            image = cov(m * v)
+            return m * (image + self.r * v), image
 
         if self.column_correlation is not None:
             precond: Any = column_preconditioner(
@@ -283,8 +331,8 @@ class MMPSGuidance(_Observed):
         else:  # Jacobi: the diagonal of op for a unit-variance Gaussian prior
             var = sigma.reshape(-1, *([1] * (x.ndim - 1))) ** 2
             precond = m / (var / (1.0 + var) + self.r)
-        u = conjugate_gradient(op, innovation, self.cg_iters, precond)
-        return denoised + cov(m * u)
+        _, update = conjugate_gradient_image(op, innovation, self.cg_iters, precond)
+        return denoised if update is None else denoised + update
 
 
 @dataclass(frozen=True)
