@@ -5,9 +5,10 @@ vector-Jacobian products, 8 members; three before the final update reused the it
 products) and per time step (``2 * steps - 1`` evaluations) of the default model on the global
 4° grid of the synthetic ocean, for
 
-- *before*: the earlier sampler (circular pad ``F.pad(mode="circular")``, ``torch.func.vjp``,
-  the final update by one more product),
-- *periodic pad*: the concatenating pad, still ``torch.func.vjp`` and one more product,
+- *before*: the earlier sampler (convolutions on a copy of their input padded by
+  ``F.pad(mode="circular")``, ``torch.func.vjp``, the final update by one more product),
+- *periodic pad*: the concatenating pad in longitude, the zeros in latitude the convolution's
+  own padding; still ``torch.func.vjp`` and one more product,
 - *autograd.grad*: the periodic pad and ``torch.autograd.grad``, one more product,
 - *now*: that, the final update summed from the iterations' products (the default),
 - *bfloat16*: now, under bfloat16 autocast (``precision="bfloat16"``),
@@ -62,6 +63,11 @@ def circular_pad_hw(x, top, bottom, left, right, periodic):
     return F.pad(x, (left, right, top, bottom))
 
 
+def conv3_padded_copy(self, x, periodic=False):
+    """The earlier 3×3 convolution: on a padded copy of its input (``network._pad_hw``)."""
+    return F.conv2d(network._pad_hw(x, 1, 1, 1, 1, periodic), self.weight, self.bias, self.stride)
+
+
 def func_vjp(denoiser, x, sigma, extra_args):
     """The earlier linearisation: ``torch.func.vjp``."""
     with torch.enable_grad():
@@ -84,8 +90,10 @@ def mmps_one_more_product(self, denoiser, x, sigma, extra_args):
 def earlier(pad: bool, linearise: bool, update: bool = False) -> Iterator[None]:
     """Swap in the earlier pad, linearisation and/or final update for the duration."""
     saved = network._pad_hw, guidance_module.denoise_with_vjp, MMPSGuidance.__call__
+    conv = network.Conv3.forward
     if pad:
         network._pad_hw = circular_pad_hw
+        network.Conv3.forward = conv3_padded_copy
     if linearise:
         guidance_module.denoise_with_vjp = func_vjp
     if update:
@@ -94,6 +102,7 @@ def earlier(pad: bool, linearise: bool, update: bool = False) -> Iterator[None]:
         yield
     finally:
         network._pad_hw, guidance_module.denoise_with_vjp, MMPSGuidance.__call__ = saved
+        network.Conv3.forward = conv
 
 
 def problem(members: int = 8) -> tuple:

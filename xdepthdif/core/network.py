@@ -133,13 +133,20 @@ def _pad_hw(x: Tensor, top: int, bottom: int, left: int, right: int, periodic: b
 
 
 class Conv3(nn.Conv2d):
-    """3×3 convolution whose padding wraps around in longitude when ``periodic``."""
+    """3×3 convolution whose padding wraps around in longitude when ``periodic``.
+
+    The zeros in latitude (and in longitude when not periodic) are the convolution's own
+    padding, not a padded copy of the input: the same numbers, one copy fewer per layer."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__(cin, cout, 3, stride=stride, padding=0)
 
     def forward(self, x: Tensor, periodic: bool = False) -> Tensor:  # type: ignore[override]
-        return super().forward(_pad_hw(x, 1, 1, 1, 1, periodic))
+        if periodic:
+            x, padding = wrap_lon(x, 1, 1), (1, 0)
+        else:
+            padding = (1, 1)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding)
 
 
 def _norm(ch: int) -> nn.GroupNorm:
