@@ -114,7 +114,7 @@ def conjugate_gradient_image(
     Returns
     -------
     u, image : torch.Tensor
-        The solution and ``G(u)`` (zeros without iterations; None when ``op`` gives no image).
+        The solution and ``G(u)`` (None without iterations, or when ``op`` gives no image).
 
     Examples
     --------
