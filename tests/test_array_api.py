@@ -196,6 +196,35 @@ def test_regrid_min_weight_and_shape_checks_on_array_api_strict():
         regridder(strict(field[:, :-1]))
 
 
+@pytest.mark.parametrize("shared", [True, False], ids=["members-share-holes", "holes-differ"])
+def test_fill_from_nearest_on_array_api_strict_matches_numpy(shared, monkeypatch):
+    """An ensemble whose members share their holes level by level is filled on its own library
+    with only one member's pattern sent to the host; one whose holes differ goes to the host
+    and back. Either way, numpy's values bit for bit, in the input's library."""
+    import xdepthdif.grid.rectilinear as rect
+
+    rng = np.random.default_rng(4)
+    lat, lon = np.linspace(-60, 60, 9), np.arange(0.0, 360.0, 30.0)
+    members = rng.normal(size=(6, 3, lat.size, lon.size))
+    holes = rng.random(members.shape[1:] if shared else members.shape) < 0.3
+    members[np.broadcast_to(holes, members.shape)] = np.nan
+    where = rng.random(members.shape[1:]) < 0.8
+    ref = rect.fill_from_nearest(members, where, lat, lon)
+    sent = []
+
+    def counted(x):
+        sent.append(tuple(x.shape))
+        return to_numpy(x)
+
+    monkeypatch.setattr(rect, "to_numpy", counted)
+    got = rect.fill_from_nearest(strict(members), where, lat, lon)
+    assert type(got).__module__.startswith("array_api_strict")
+    np.testing.assert_array_equal(to_numpy(got), ref)
+    assert np.isnan(ref).any() and (np.isnan(ref) < np.isnan(members)).any()  # some filled
+    one_member = (3, lat.size * lon.size)
+    assert sent == ([one_member] * 2 if shared else [members.shape])
+
+
 def test_array_library_names():
     assert check_library("numpy") == "numpy"
     with pytest.raises(ValueError, match="array_library must be one of"):

@@ -447,3 +447,21 @@ def test_fill_from_nearest_searches_once_per_level_for_an_ensemble(monkeypatch):
     assert len(searches) == 3
     alone = [fill_from_nearest(members[m, z], True, lat, lon) for m in range(8) for z in range(3)]
     np.testing.assert_array_equal(out.reshape(24, lat.size, lon.size), np.stack(alone))
+
+
+def test_fill_from_nearest_members_with_their_own_holes_are_filled_each_alone():
+    """Members whose holes differ (no shared pattern to gather by) get what each slice gets
+    alone, and a level without any finite cell is left as it is."""
+    rng = np.random.default_rng(2)
+    lat, lon = np.linspace(-80, 80, 9), np.arange(0.0, 360.0, 30.0)
+    members = rng.normal(size=(4, 3, lat.size, lon.size)).astype(np.float32)
+    members[rng.random(members.shape) < 0.3] = np.nan
+    members[:, 2] = np.nan
+    where = rng.random(members.shape[1:]) < 0.7
+    out = fill_from_nearest(members, where, lat, lon)
+    assert out.dtype == np.float32
+    alone = [
+        fill_from_nearest(members[m, z], where[z], lat, lon) for m in range(4) for z in range(3)
+    ]
+    np.testing.assert_array_equal(out.reshape(12, lat.size, lon.size), np.stack(alone))
+    assert np.isnan(out[:, 2]).all() and (np.isnan(out) < np.isnan(members)).any()

@@ -1,5 +1,6 @@
 """From profiles on any target grid to a diffusion ensemble and back: one time step, numpy in
-and numpy out (members optionally on the GPU, as CuPy arrays, until they are regridded).
+and numpy out (members optionally on the GPU, as CuPy arrays, until they are on the target
+grid with their mean and spread).
 
 The prior runs on its own depth levels and on a grid of its native spacing (:func:`native_grid`).
 :func:`diffusion_step` bins the profiles there, draws the ensemble with
@@ -16,7 +17,7 @@ import array_api_compat
 import numpy as np
 from array_api_compat import array_namespace
 
-from ..array_library import to_numpy
+from ..array_library import to_library, to_numpy
 from .conditional import conditional_analysis
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
 
@@ -124,16 +125,17 @@ def diffusion_step(
         (:func:`xdepthdif.obs.binning.with_surface_field`, error ``config.sst_error``); a
         conditional model takes it as an input channel when it was trained with one.
     array_library
-        Where the members are interpolated in depth and regridded (see
-        :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch drew them on
-        until they are on the target grid; the results are numpy whichever it is.
+        Where the members are interpolated in depth, regridded, filled near the coast and
+        averaged (see :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch
+        drew them on until the mean and spread are made (only the coastal cells' pattern
+        leaves it for the neighbour search); the results are numpy whichever it is.
 
     Returns
     -------
     mean, sd, members
         On the target grid, as for :func:`diffusion_analysis`.
     """
-    from ..grid.rectilinear import Regridder, fill_from_nearest
+    from ..grid.rectilinear import Regridder
     from ..obs import bin_profiles, interpolate_to_levels
     from ..obs.binning import SURFACE_DEPTH_M, with_surface_field
 
@@ -177,14 +179,38 @@ def diffusion_step(
         return to_numpy(mean), to_numpy(sd), to_numpy(members)
     if not same_levels:
         members = interpolate_levels(members, model_levels, levels)
+    back = None
     if not same_grid:
         # bilinear onto smaller cells than the model's, conservative onto larger ones
         finer = _spacing(grid_lat) * _spacing(grid_lon) < _spacing(nlat) * _spacing(nlon)
         back = (Regridder.bilinear if finer else Regridder.conservative)(
             nlat, nlon, grid_lat, grid_lon
         )
-        members = back(members)  # on the members' device
-        members = fill_from_nearest(to_numpy(members), sea, grid_lat, grid_lon)
-    members = to_numpy(members)
-    members[:, ~sea] = np.nan
-    return members.mean(axis=0), members.std(axis=0, ddof=1), members
+    return members_on_target(members, sea, grid_lat, grid_lon, back)
+
+
+def members_on_target(
+    members: Any, sea: np.ndarray, lat: np.ndarray, lon: np.ndarray, regridder: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Members ``(member, level, lat, lon)`` on the target's levels, regridded by
+    ``regridder`` when given (target cells it leaves NaN in ``sea`` take the nearest value:
+    :func:`~xdepthdif.grid.rectilinear.fill_from_nearest`), NaN off ``sea``, with their mean
+    and spread; all on the members' device, then numpy.
+
+    Examples
+    --------
+    >>> members = np.stack([np.full((1, 2, 2), 1.0), np.full((1, 2, 2), 3.0)])
+    >>> sea = np.array([[[True, True], [True, False]]])
+    >>> mean, sd, _ = members_on_target(members, sea, np.array([0.0, 1.0]), np.array([0.0, 1.0]))
+    >>> mean[0].tolist(), float(sd[0, 0, 0])
+    ([[2.0, 2.0], [2.0, nan]], 1.4142135623730951)
+    """
+    from ..grid.rectilinear import fill_from_nearest
+
+    if regridder is not None:
+        members = regridder(members)  # on the members' device, and so is the rest
+        members = fill_from_nearest(members, sea, lat, lon)
+    xp = array_namespace(members)
+    members = xp.where(to_library(xp, sea, like=members), members, xp.nan)
+    mean, sd = xp.mean(members, axis=0), xp.std(members, axis=0, correction=1)
+    return to_numpy(mean), to_numpy(sd), to_numpy(members)

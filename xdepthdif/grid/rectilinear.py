@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from array_api_compat import array_namespace
 from scipy.spatial import cKDTree
 
-from ..array_library import to_library
+from ..array_library import to_library, to_numpy
 from .axes import _lat_order, cell_edges, is_global_lon, lon_layout
 from .ell import apply_ell, ell_from_csr
 
@@ -349,15 +349,14 @@ def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
-def fill_from_nearest(
-    field: np.ndarray, where: np.ndarray, lat: np.ndarray, lon: np.ndarray
-) -> np.ndarray:
+def fill_from_nearest(field: Any, where: Any, lat: np.ndarray, lon: np.ndarray) -> Any:
     """Fill NaN cells, where asked, with the value of the nearest finite cell on the sphere.
 
     Parameters
     ----------
-    field : numpy.ndarray
-        Shaped ``(..., n_lat, n_lon)``.
+    field : array
+        Shaped ``(..., n_lat, n_lon)``: a numpy array (or anything numpy converts), or an
+        array of another array API library (CuPy, ...), filled on its device.
     where : numpy.ndarray
         Boolean, broadcastable to ``field``: the cells to fill (if they are NaN).
     lat, lon : numpy.ndarray
@@ -365,9 +364,18 @@ def fill_from_nearest(
 
     Returns
     -------
-    numpy.ndarray
-        A new array. Each filled cell takes the value of the great-circle nearest finite cell
-        of the same leading index; leading indices with no finite cell are left as they are.
+    array
+        A new array of the input's library (float32 for float32 input, else float64). Each
+        filled cell takes the value of the great-circle nearest finite cell of the same
+        leading index; leading indices with no finite cell are left as they are.
+
+    Notes
+    -----
+    The neighbour searches run on the host (scipy's ``cKDTree``), one per distinct pattern of
+    finite cells and cells to fill. When the slices along the first axis share their pattern,
+    as an ensemble's members do level by level, the pattern of the first slice is all that
+    leaves the device and one gather fills every slice, on the array's device; otherwise an
+    array of another library is filled on the host and sent back.
 
     Examples
     --------
@@ -375,29 +383,51 @@ def fill_from_nearest(
     >>> fill_from_nearest(f, np.array([True, True, False, True]), [0.0], [0, 10, 200, 350])
     array([[ 1.,  1., nan,  2.]])
     """
-    field = np.asarray(field)
-    out = np.array(field, dtype=np.result_type(field.dtype, np.float32), copy=True)
-    shape = out.shape[-2:]
-    lat = np.asarray(lat, dtype=float)
-    lon = np.asarray(lon, dtype=float)
+    other = _on_another_library(field)
+    xp = array_namespace(field) if other else np
+    if not other:
+        field = np.asarray(field)
+        field = field.astype(np.result_type(field.dtype, np.float32), copy=False)
+    elif not xp.isdtype(field.dtype, "real floating"):
+        field = xp.astype(field, xp.float64)
+    shape = tuple(field.shape[-2:])
+    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
     if (lat.size, lon.size) != shape:
         raise ValueError(f"axes ({lat.size}, {lon.size}) do not match the field's {shape}")
-    todo = np.broadcast_to(np.asarray(where, dtype=bool), out.shape) & np.isnan(out)
+    want = np.asarray(where, dtype=bool)
+    n = shape[0] * shape[1]
+    first = field.shape[0] if field.ndim >= 3 else 1
+    rows = xp.reshape(field, (first, -1, n))
+    finite, nan = xp.isfinite(rows), xp.isnan(rows)
+    same_want = want.ndim < field.ndim or want.shape[0] == 1 or bool(np.all(want == want[:1]))
+    if same_want and bool(xp.all(finite == finite[:1, ...]) & xp.all(nan == nan[:1, ...])):
+        todo = np.broadcast_to(want, field.shape).reshape(first, -1, n)[0] & to_numpy(nan[0, ...])
+        index = _nearest_sources(to_numpy(finite[0, ...]), todo, lat, lon)
+        index = (index + n * np.arange(index.shape[0])[:, None]).ravel()  # into a row of rows
+        out = xp.take(xp.reshape(rows, (first, -1)), to_library(xp, index, like=field), axis=1)
+        return xp.reshape(out, field.shape)
+    if other:
+        return to_library(xp, fill_from_nearest(to_numpy(field), want, lat, lon), like=field)
+    flat = field.reshape(-1, n)
+    todo = np.broadcast_to(want, field.shape).reshape(flat.shape) & np.isnan(flat)
+    index = _nearest_sources(np.isfinite(flat), todo, lat, lon)
+    return np.take_along_axis(flat, index, axis=1).reshape(field.shape)
+
+
+def _nearest_sources(finite: np.ndarray, todo: np.ndarray, lat, lon) -> np.ndarray:
+    """Indices into each slice, shaped like ``finite`` (``(slices, cells)``): each cell of
+    ``todo`` points at the nearest finite cell of its slice (if it has one), every other cell
+    at itself. Slices with the same finite cells and the same cells to fill share one
+    neighbour search."""
     grid = _unit_vectors(*np.meshgrid(lat, lon, indexing="ij")).reshape(-1, 3)
-    flat = out.reshape(-1, shape[0] * shape[1])
-    flat_todo = todo.reshape(flat.shape)
-    # slices with the same finite cells and the same cells to fill (the members of one
-    # level) share one neighbour search
+    index = np.broadcast_to(np.arange(finite.shape[-1]), finite.shape).copy()
     sources: dict[bytes, np.ndarray] = {}
-    for k in range(flat.shape[0]):
-        if not flat_todo[k].any():
+    for k in range(finite.shape[0]):
+        if not todo[k].any() or not finite[k].any():
             continue
-        finite = np.isfinite(flat[k])
-        if not finite.any():
-            continue
-        key = np.packbits(finite).tobytes() + np.packbits(flat_todo[k]).tobytes()
+        key = np.packbits(finite[k]).tobytes() + np.packbits(todo[k]).tobytes()
         if key not in sources:
-            _, nearest = cKDTree(grid[finite]).query(grid[flat_todo[k]])
-            sources[key] = np.flatnonzero(finite)[nearest]
-        flat[k, flat_todo[k]] = flat[k, sources[key]]
-    return flat.reshape(out.shape)
+            _, nearest = cKDTree(grid[finite[k]]).query(grid[todo[k]])
+            sources[key] = np.flatnonzero(finite[k])[nearest]
+        index[k, todo[k]] = sources[key]
+    return index
