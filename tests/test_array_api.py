@@ -199,7 +199,7 @@ def test_regrid_min_weight_and_shape_checks_on_array_api_strict():
 @pytest.mark.parametrize("shared", [True, False], ids=["members-share-holes", "holes-differ"])
 def test_fill_from_nearest_on_array_api_strict_matches_numpy(shared, monkeypatch):
     """An ensemble whose members share their holes level by level is filled on its own library
-    with only one member's pattern sent to the host; one whose holes differ goes to the host
+    with only one member's holes sent to the host; one whose holes differ goes to the host
     and back. Either way, numpy's values bit for bit, in the input's library."""
     import xdepthdif.grid.rectilinear as rect
 
@@ -221,8 +221,8 @@ def test_fill_from_nearest_on_array_api_strict_matches_numpy(shared, monkeypatch
     assert type(got).__module__.startswith("array_api_strict")
     np.testing.assert_array_equal(to_numpy(got), ref)
     assert np.isnan(ref).any() and (np.isnan(ref) < np.isnan(members)).any()  # some filled
-    one_member = (3, lat.size * lon.size)
-    assert sent == ([one_member] * 2 if shared else [members.shape])
+    one_member = (3 * lat.size * lon.size,)
+    assert sent == ([one_member] if shared else [members.shape])
 
 
 def test_array_library_names():

@@ -211,6 +211,9 @@ def members_on_target(
         members = regridder(members)  # on the members' device, and so is the rest
         members = fill_from_nearest(members, sea, lat, lon)
     xp = array_namespace(members)
-    members = xp.where(to_library(xp, sea, like=members), members, xp.nan)
+    if regridder is not None and isinstance(members, np.ndarray):
+        members[:, ~sea] = np.nan  # the fill's own new array: no copy of a large ensemble
+    else:
+        members = xp.where(to_library(xp, sea, like=members), members, xp.nan)
     mean, sd = xp.mean(members, axis=0), xp.std(members, axis=0, correction=1)
     return to_numpy(mean), to_numpy(sd), to_numpy(members)

@@ -385,6 +385,7 @@ def fill_from_nearest(field: Any, where: Any, lat: np.ndarray, lon: np.ndarray) 
     """
     other = _on_another_library(field)
     xp = array_namespace(field) if other else np
+    given = field
     if not other:
         field = np.asarray(field)
         field = field.astype(np.result_type(field.dtype, np.float32), copy=False)
@@ -397,31 +398,50 @@ def fill_from_nearest(field: Any, where: Any, lat: np.ndarray, lon: np.ndarray) 
     want = np.asarray(where, dtype=bool)
     n = shape[0] * shape[1]
     first = field.shape[0] if field.ndim >= 3 else 1
-    rows = xp.reshape(field, (first, -1, n))
-    finite, nan = xp.isfinite(rows), xp.isnan(rows)
+    rows = xp.reshape(field, (first, -1))  # one row per slice along the first axis
     same_want = want.ndim < field.ndim or want.shape[0] == 1 or bool(np.all(want == want[:1]))
-    if same_want and bool(xp.all(finite == finite[:1, ...]) & xp.all(nan == nan[:1, ...])):
-        todo = np.broadcast_to(want, field.shape).reshape(first, -1, n)[0] & to_numpy(nan[0, ...])
-        index = _nearest_sources(to_numpy(finite[0, ...]), todo, lat, lon)
-        index = (index + n * np.arange(index.shape[0])[:, None]).ravel()  # into a row of rows
-        out = xp.take(xp.reshape(rows, (first, -1)), to_library(xp, index, like=field), axis=1)
+    if same_want and _same_holes(xp, rows):
+        nan_row = to_numpy(xp.isnan(rows[0, ...])).reshape(-1, n)
+        todo = np.broadcast_to(want, field.shape).reshape(first, -1, n)[0] & nan_row
+        dst, src = _nearest_sources(~nan_row, todo, lat, lon)
+        if not other:
+            out = rows.copy() if np.shares_memory(rows, given) else rows  # reshaped: a copy
+            out[:, dst] = out[:, src]
+            return out.reshape(field.shape)
+        index = np.arange(rows.shape[1])
+        index[dst] = src
+        out = xp.take(rows, to_library(xp, index, like=field), axis=1)
         return xp.reshape(out, field.shape)
     if other:
         return to_library(xp, fill_from_nearest(to_numpy(field), want, lat, lon), like=field)
     flat = field.reshape(-1, n)
     todo = np.broadcast_to(want, field.shape).reshape(flat.shape) & np.isnan(flat)
-    index = _nearest_sources(np.isfinite(flat), todo, lat, lon)
-    return np.take_along_axis(flat, index, axis=1).reshape(field.shape)
+    dst, src = _nearest_sources(np.isfinite(flat), todo, lat, lon)
+    out = field.reshape(-1).copy()
+    out[dst] = out[src]
+    return out.reshape(field.shape)
 
 
-def _nearest_sources(finite: np.ndarray, todo: np.ndarray, lat, lon) -> np.ndarray:
-    """Indices into each slice, shaped like ``finite`` (``(slices, cells)``): each cell of
-    ``todo`` points at the nearest finite cell of its slice (if it has one), every other cell
-    at itself. Slices with the same finite cells and the same cells to fill share one
+def _same_holes(xp, rows, chunk: int = 8) -> bool:
+    """Whether every row is NaN in the same cells as the first and none holds an infinity (so
+    that a row's finite cells are those that are not NaN); ``chunk`` rows at a time, to keep
+    the temporary masks small."""
+    first = xp.isnan(rows[0, ...])
+    for start in range(0, rows.shape[0], chunk):
+        part = rows[start : min(start + chunk, rows.shape[0]), ...]
+        if not bool(xp.all(xp.isnan(part) == first)) or bool(xp.any(xp.isinf(part))):
+            return False
+    return True
+
+
+def _nearest_sources(finite: np.ndarray, todo: np.ndarray, lat, lon) -> tuple:
+    """Flat indices into ``(slices, cells)`` (``finite`` and ``todo``'s shape): the cells of
+    ``todo`` and, for each, the nearest finite cell of its slice (slices without a finite cell
+    are left out). Slices with the same finite cells and the same cells to fill share one
     neighbour search."""
     grid = _unit_vectors(*np.meshgrid(lat, lon, indexing="ij")).reshape(-1, 3)
-    index = np.broadcast_to(np.arange(finite.shape[-1]), finite.shape).copy()
-    sources: dict[bytes, np.ndarray] = {}
+    n = finite.shape[-1]
+    dst, src, sources = [], [], {}
     for k in range(finite.shape[0]):
         if not todo[k].any() or not finite[k].any():
             continue
@@ -429,5 +449,8 @@ def _nearest_sources(finite: np.ndarray, todo: np.ndarray, lat, lon) -> np.ndarr
         if key not in sources:
             _, nearest = cKDTree(grid[finite[k]]).query(grid[todo[k]])
             sources[key] = np.flatnonzero(finite[k])[nearest]
-        index[k, todo[k]] = sources[key]
-    return index
+        dst.append(k * n + np.flatnonzero(todo[k]))
+        src.append(k * n + sources[key])
+    if not dst:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(dst), np.concatenate(src)
