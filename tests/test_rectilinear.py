@@ -465,3 +465,24 @@ def test_fill_from_nearest_members_with_their_own_holes_are_filled_each_alone():
     ]
     np.testing.assert_array_equal(out.reshape(12, lat.size, lon.size), np.stack(alone))
     assert np.isnan(out[:, 2]).all() and (np.isnan(out) < np.isnan(members)).any()
+
+
+def test_regridding_a_few_fields_at_a_time_gives_the_same_numbers(monkeypatch):
+    """Large ensembles are regridded in chunks of fields on numpy: bit for bit what regridding
+    all at once or each field alone gives (each field is its own column of the product)."""
+    import xdepthdif.grid.rectilinear as rect
+
+    rng = np.random.default_rng(3)
+    src_lat, src_lon = np.arange(-60.0, 61.0, 10.0), np.arange(0.0, 360.0, 10.0)
+    dst_lat, dst_lon = np.arange(-58.0, 59.0, 4.0), np.arange(1.0, 360.0, 4.0)
+    regridder = Regridder.bilinear(src_lat, src_lon, dst_lat, dst_lon)
+    fields = rng.normal(size=(5, 3, src_lat.size, src_lon.size)).astype(np.float32)
+    fields[rng.random(fields.shape) < 0.2] = np.nan
+    whole = regridder(fields)
+    monkeypatch.setattr(rect, "CHUNK_VALUES", 4 * dst_lat.size * dst_lon.size)  # 4 of 15
+    chunked = regridder(fields)
+    alone = np.stack([regridder(f) for f in fields.reshape(15, *fields.shape[2:])])
+    assert chunked.dtype == whole.dtype == np.float32
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_array_equal(chunked.reshape(alone.shape), alone)
+    assert np.isnan(whole).any() and np.isfinite(whole).any()

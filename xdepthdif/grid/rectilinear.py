@@ -293,16 +293,20 @@ class Regridder:
             return self._regrid_array_api(field, threshold)
         field = np.asarray(field)
         self._check_shape(field.shape)
-        lead = field.shape[:-2]
-        flat = field.reshape(-1, self.src_shape[0] * self.src_shape[1]).T
-        valid = np.isfinite(flat)
-        values = self.weights @ np.where(valid, flat, 0.0)
-        frac = self.weights @ valid.astype(float)
-        ok = (frac > 0) & (frac >= threshold - 1e-12)
-        out = np.full(values.shape, np.nan)
-        np.divide(values, frac, out=out, where=ok)
-        dtype = np.result_type(field.dtype, np.float32)
-        return out.T.reshape(*lead, *self.dst_shape).astype(dtype, copy=False)
+        flat = field.reshape(-1, self.src_shape[0] * self.src_shape[1])
+        n_dst = self.dst_shape[0] * self.dst_shape[1]
+        out = np.empty((flat.shape[0], n_dst), np.result_type(field.dtype, np.float32))
+        step = max(1, CHUNK_VALUES // n_dst)  # fields at a time: each column is regridded alone
+        for start in range(0, flat.shape[0], step):
+            part = flat[start : start + step].T
+            valid = np.isfinite(part)
+            values = self.weights @ np.where(valid, part, 0.0)
+            frac = self.weights @ valid.astype(float)
+            ok = (frac > 0) & (frac >= threshold - 1e-12)
+            done = np.full(values.shape, np.nan)
+            np.divide(values, frac, out=done, where=ok)
+            out[start : start + step] = done.T
+        return out.reshape(*field.shape[:-2], *self.dst_shape)
 
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         if len(shape) < 2 or tuple(shape[-2:]) != self.src_shape:
@@ -332,6 +336,12 @@ class Regridder:
         ok = (frac > 0) & (frac >= threshold - 1e-12)
         out = xp.where(ok, values / xp.where(ok, frac, 1.0), xp.nan)
         return xp.astype(xp.reshape(out, (*lead, *self.dst_shape)), dtype, copy=False)
+
+
+CHUNK_VALUES = 2**22
+"""Destination values regridded at once on numpy (32 MB of float64 per intermediate): a large
+ensemble is regridded a few fields at a time instead of through intermediates of gigabytes,
+with the same numbers (every field is its own column of the sparse product)."""
 
 
 def _on_another_library(field: Any) -> bool:
