@@ -19,6 +19,9 @@ validation split (the ``"validation"`` world of :func:`xdepthdif.prior.world.wor
 4° with float32 and with the faster options, scored against the truth at unobserved points and
 against the float32 analysis.
 
+Reuse (``--reuse``, alone): the analysis of those two months by the ``"world"`` prior with the
+final MMPS update summed from the conjugate gradient's products and with one more product.
+
 Run: ``.venv/bin/python benchmarks/sampler_speed.py [--compile] [--accuracy] [--threads 1]``.
 """
 
@@ -205,6 +208,35 @@ def accuracy_table(with_compile: bool) -> list[tuple[str, dict, tuple[float, flo
     return rows
 
 
+def reuse_table() -> None:
+    """The analysis with the final update summed from the CG products (today) and by one more
+    product (before): the ``"world"`` prior, the two validation months at 4°, 3 % of the
+    columns, 8 members, 10 steps; scores and the largest differences (°C)."""
+    truth = world_months(VALIDATION_MONTHS, 4.0, "validation")
+    used, withheld = observe(truth, FRACTION, seed=0)
+    target = target_of(truth)
+    print("\n| final update | RMSE unobserved (°C) | RMSE withheld (°C) | spread-skill "
+          "| CRPS (°C) |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|")
+    out = {}
+    for name, old in (("summed from the CG products (now)", False), ("one more product", True)):
+        with earlier(False, False, old):
+            res = target.depthdif.reconstruct(
+                obs=used, method="diffusion", model="world", keep_members=True
+            ).compute(scheduler="synchronous")
+        values = (res[k].values for k in ("thetao", "obs_count", "thetao_sd", "thetao_members"))
+        mean, count, sd, members = values
+        sc = score(mean, truth, count, withheld, sd=sd, members=members)
+        out[name] = (mean, members)
+        print(f"| {name} | {sc['rmse_unobserved']:.5f} | {sc['rmse_withheld']:.5f} | "
+              f"{sc['spread_skill']:.5f} | {sc['crps']:.5f} |", flush=True)  # fmt: skip
+    (m1, e1), (m2, e2) = out.values()
+    print(
+        f"\nLargest difference: ensemble mean {np.nanmax(np.abs(m1 - m2)):.1e} °C, "
+        f"members {np.nanmax(np.abs(e1 - e2)):.1e} °C."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant")
@@ -212,8 +244,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--accuracy", action="store_true", help="the bfloat16 accuracy table")
+    parser.add_argument(
+        "--reuse", action="store_true", help="only: the update from the CG products vs one more"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.reuse:
+        return reuse_table()
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} steps, 8 members")
     rows = speed_table(args.repeats, args.steps, args.compile)
     base = rows[0][1]
