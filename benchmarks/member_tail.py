@@ -36,7 +36,8 @@ from scipy.spatial import cKDTree
 
 from xdepthdif.analysis.native import members_on_target
 from xdepthdif.array_library import namespace, to_library, to_numpy
-from xdepthdif.grid.rectilinear import Regridder, _unit_vectors
+from xdepthdif.grid.fill import _unit_vectors
+from xdepthdif.grid.rectilinear import Regridder
 from xdepthdif.prior.world import world_months
 
 

@@ -201,7 +201,7 @@ def test_fill_from_nearest_on_array_api_strict_matches_numpy(shared, monkeypatch
     """An ensemble whose members share their holes level by level is filled on its own library
     with only one member's holes sent to the host; one whose holes differ goes to the host
     and back. Either way, numpy's values bit for bit, in the input's library."""
-    import xdepthdif.grid.rectilinear as rect
+    import xdepthdif.grid.fill as rect
 
     rng = np.random.default_rng(4)
     lat, lon = np.linspace(-60, 60, 9), np.arange(0.0, 360.0, 30.0)

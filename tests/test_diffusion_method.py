@@ -17,7 +17,8 @@ from xdepthdif.analysis.native import interpolate_levels, native_grid
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
 from xdepthdif.errors import EmptyTimeStepWarning, GridError
 from xdepthdif.grid.axes import native_axes
-from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
+from xdepthdif.grid.fill import fill_from_nearest
+from xdepthdif.grid.rectilinear import Regridder
 from xdepthdif.prior.climatology import month_weights
 from xdepthdif.prior.model import ModelCard, clear_cache, load_state_dict, save_checkpoint, verify
 from xdepthdif.progress import reporting

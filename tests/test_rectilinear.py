@@ -6,7 +6,8 @@ from scipy.interpolate import RegularGridInterpolator
 
 from xdepthdif.errors import GridError
 from xdepthdif.grid.axes import cell_edges, is_global_lon, lon_layout, native_axes
-from xdepthdif.grid.rectilinear import Regridder, fill_from_nearest
+from xdepthdif.grid.fill import fill_from_nearest
+from xdepthdif.grid.rectilinear import Regridder
 
 
 def axis(start, stop, step):
@@ -428,7 +429,7 @@ def test_fill_from_nearest_full_mask_and_all_nan():
 def test_fill_from_nearest_searches_once_per_level_for_an_ensemble(monkeypatch):
     """The members of one level share their holes: one neighbour search per level, and the
     same values as filling each member alone."""
-    import xdepthdif.grid.rectilinear as rect
+    import xdepthdif.grid.fill as rect
 
     rng = np.random.default_rng(0)
     lat, lon = np.linspace(-80, 80, 17), np.arange(0.0, 360.0, 20.0)

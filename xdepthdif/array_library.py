@@ -36,6 +36,7 @@ __all__ = [
     "LIBRARIES",
     "check_installed",
     "check_library",
+    "is_other_library",
     "namespace",
     "to_library",
     "to_numpy",
@@ -115,6 +116,22 @@ def to_library(xp: ModuleType, a: Any, like: Any = None) -> Any:
         return np.asarray(a)
     device = None if like is None else array_api_compat.device(like)
     return xp.asarray(np.asarray(a), device=device)
+
+
+def is_other_library(x: Any) -> bool:
+    """Whether ``x`` is an array of an array API library other than numpy (and dask, whose
+    arrays numpy computes as it always did).
+
+    Examples
+    --------
+    >>> is_other_library(np.zeros(2)), is_other_library([0.0])
+    (False, False)
+    """
+    return (
+        array_api_compat.is_array_api_obj(x)
+        and not array_api_compat.is_numpy_array(x)
+        and not array_api_compat.is_dask_array(x)
+    )
 
 
 def to_numpy(x: Any) -> np.ndarray:

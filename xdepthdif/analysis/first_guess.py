@@ -29,7 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..grid.rectilinear import Regridder, fill_from_nearest
+from ..grid.fill import fill_from_nearest
+from ..grid.rectilinear import Regridder
 from .canonical import canonical_axes
 
 YEAR_DAYS = 365.25

@@ -194,7 +194,7 @@ def members_on_target(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Members ``(member, level, lat, lon)`` on the target's levels, regridded by
     ``regridder`` when given (target cells it leaves NaN in ``sea`` take the nearest value:
-    :func:`~xdepthdif.grid.rectilinear.fill_from_nearest`), NaN off ``sea``, with their mean
+    :func:`~xdepthdif.grid.fill.fill_from_nearest`), NaN off ``sea``, with their mean
     and spread; all on the members' device, then numpy.
 
     Examples
@@ -205,7 +205,7 @@ def members_on_target(
     >>> mean[0].tolist(), float(sd[0, 0, 0])
     ([[2.0, 2.0], [2.0, nan]], 1.4142135623730951)
     """
-    from ..grid.rectilinear import fill_from_nearest
+    from ..grid.fill import fill_from_nearest
 
     if regridder is not None:
         members = regridder(members)  # on the members' device, and so is the rest

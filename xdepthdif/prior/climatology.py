@@ -81,7 +81,8 @@ def climatology_at(
     global). Cells the climatology has as land take the nearest sea value, so every cell of
     the result is finite where any level has data.
     """
-    from ..grid.rectilinear import Regridder, fill_from_nearest
+    from ..grid.fill import fill_from_nearest
+    from ..grid.rectilinear import Regridder
 
     (m0, m1), (w0, w1) = month_weights(doy)
     field = w0 * np.asarray(clim[m0], float) + w1 * np.asarray(clim[m1], float)

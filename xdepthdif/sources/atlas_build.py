@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 
 from ..analysis.first_guess import carry_down, vertical
-from ..grid.rectilinear import fill_from_nearest
+from ..grid.fill import fill_from_nearest
 from ..prior.synthetic import en4_like_levels
 
 SEASONAL_TOP_M, SEASONAL_BOTTOM_M = 400.0, 1000.0
