@@ -127,7 +127,7 @@ def diffusion_step(
     array_library
         Where the members are interpolated in depth, regridded, filled near the coast and
         averaged (see :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch
-        drew them on until the mean and spread are made (only the coastal cells' pattern
+        drew them on until the mean and spread are made (only one member's holes
         leaves it for the neighbour search); the results are numpy whichever it is.
 
     Returns

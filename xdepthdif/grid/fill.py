@@ -43,10 +43,11 @@ def fill_from_nearest(field: Any, where: Any, lat: np.ndarray, lon: np.ndarray) 
     Notes
     -----
     The neighbour searches run on the host (scipy's ``cKDTree``), one per distinct pattern of
-    finite cells and cells to fill. When the slices along the first axis share their pattern,
-    as an ensemble's members do level by level, the pattern of the first slice is all that
-    leaves the device and one gather fills every slice, on the array's device; otherwise an
-    array of another library is filled on the host and sent back.
+    finite cells and cells to fill. When the slices along the first axis share their holes,
+    as an ensemble's members do level by level, the first slice's holes are all that leaves
+    the device, and one copy of the cells to fill (numpy) or one gather (another library, on
+    its device) fills every slice; otherwise an array of another library is filled on the host
+    and sent back.
 
     Examples
     --------
@@ -76,7 +77,7 @@ def fill_from_nearest(field: Any, where: Any, lat: np.ndarray, lon: np.ndarray) 
         todo = np.broadcast_to(want, field.shape).reshape(first, -1, n)[0] & nan_row
         dst, src = _nearest_sources(~nan_row, todo, lat, lon)
         if not other:
-            out = rows.copy() if np.shares_memory(rows, given) else rows  # reshaped: a copy
+            out = rows.copy() if np.may_share_memory(rows, given) else rows  # reshaped: a copy
             out[:, dst] = out[:, src]
             return out.reshape(field.shape)
         index = np.arange(rows.shape[1])
