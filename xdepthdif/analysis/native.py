@@ -128,7 +128,7 @@ def diffusion_step(
         Where the members are interpolated in depth, regridded, filled near the coast and
         averaged (see :mod:`xdepthdif.array_library`): ``"cupy"`` keeps them on the GPU torch
         drew them on until the mean and spread are made (only one member's holes
-        leaves it for the neighbour search); the results are numpy whichever it is.
+        leave it, for the neighbour search); the results are numpy whichever it is.
 
     Returns
     -------
