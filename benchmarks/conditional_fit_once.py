@@ -18,37 +18,24 @@ import dataclasses
 import math
 import warnings
 
-import numpy as np
 import torch
-from conditional_validation import FRACTIONS, MEMBERS, MONTHS, cases, draw
+from conditional_validation import FRACTIONS, MEMBERS, MONTHS, binned_months, cases, draw
 
 import xdepthdif.prior.pool_month as pool_month
 from xdepthdif.analysis.diffusion import load_denoiser
 from xdepthdif.analysis.oi import OIConfig
 from xdepthdif.analysis.oi_fit import fit_for_steps
 from xdepthdif.background import ClimatologySpec
-from xdepthdif.evaluation.protocol import observe
-from xdepthdif.obs import bin_profiles, interpolate_to_levels
 from xdepthdif.prior.model import resolve_model, verify
 from xdepthdif.prior.world import world_months
-from xdepthdif.timing import day_of_year, month_times
+from xdepthdif.timing import month_times
 
 
 def fitted_once(truth, fraction: float) -> OIConfig:
     """The OI configuration fitted to all months of ``truth`` observed as :func:`cases` does."""
     depth, lat, lon = (truth[k].values.astype(float) for k in ("depth", "lat", "lon"))
-    used, _ = observe(truth, fraction, seed=0, withheld=0.0)
     steps = []
-    for t in truth["time"].values:
-        month = used["time"].values.astype("datetime64[M]") == np.datetime64(t, "M")
-        u = used.isel(profile=np.flatnonzero(month))
-        z = u["depth"].values
-        binned = bin_profiles(
-            u["lat"].values, u["lon"].values,
-            interpolate_to_levels(z, u["thetao"].values, depth), lat, lon,
-            interpolate_to_levels(z, u["thetao_error"].values, depth),
-        )  # fmt: skip
-        doy = float(day_of_year(np.array([t]))[0])
+    for _, doy, binned in binned_months(truth, fraction):
         bg = ClimatologySpec.shipped().on_grid(doy, depth, lat, lon)
         steps.append((binned.mean, binned.count, binned.err_var, bg))
     params = fit_for_steps(steps, depth, lat, lon, OIConfig())

@@ -39,11 +39,11 @@ FRACTIONS = (0.03, 0.075)
 MEMBERS = 8
 
 
-def cases(truth, card, fraction: float) -> list[dict]:
-    """Each month's model inputs, truth and scoring mask at ``fraction`` of the columns."""
+def binned_months(truth, fraction: float):
+    """Each month of ``truth`` observed Argo-like at ``fraction`` of the columns (no profile
+    withheld) and binned on its grid: ``(index, day of year, binned profiles)``."""
     depth, lat, lon = (truth[k].values.astype(float) for k in ("depth", "lat", "lon"))
     used, _ = observe(truth, fraction, seed=0, withheld=0.0)
-    out = []
     for i, t in enumerate(truth["time"].values):
         month = used["time"].values.astype("datetime64[M]") == np.datetime64(t, "M")
         u = used.isel(profile=np.flatnonzero(month))
@@ -53,7 +53,14 @@ def cases(truth, card, fraction: float) -> list[dict]:
             interpolate_to_levels(z, u["thetao"].values, depth), lat, lon,
             interpolate_to_levels(z, u["thetao_error"].values, depth),
         )  # fmt: skip
-        doy = float(day_of_year(np.array([t]))[0])
+        yield i, float(day_of_year(np.array([t]))[0]), binned
+
+
+def cases(truth, card, fraction: float) -> list[dict]:
+    """Each month's model inputs, truth and scoring mask at ``fraction`` of the columns."""
+    depth, lat, lon = (truth[k].values.astype(float) for k in ("depth", "lat", "lon"))
+    out = []
+    for i, doy, binned in binned_months(truth, fraction):
         T = truth.values[i]
         inp = conditional_inputs(binned.mean, binned.count, binned.err_var, lat, lon, depth, doy,
                                  np.isfinite(T), card)  # fmt: skip
