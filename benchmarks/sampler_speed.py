@@ -12,7 +12,10 @@ products) and per time step (``2 * steps - 1`` evaluations) of the default model
 - *autograd.grad*: the periodic pad and ``torch.autograd.grad``, one more product,
 - *now*: that, the final update summed from the iterations' products (the default),
 - *bfloat16*: now, under bfloat16 autocast (``precision="bfloat16"``),
-- *compile*: now, ``torch.compile``-d (``compile=True``; only with ``--compile``).
+- *compile*: now, ``torch.compile``-d (``compile=True``; only with ``--compile``);
+
+each first on glibc's default heap (how the earlier code ran), then with the heap kept mapped
+by :func:`xdepthdif.analysis.heap.heap_kept` (how ``reconstruct`` runs the sampler now).
 
 Accuracy (``--accuracy``): the analysis (mean, spread) of two months of the skill benchmark's
 validation split (the ``"validation"`` world of :func:`xdepthdif.prior.world.world_months`) at
@@ -31,7 +34,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -39,6 +42,7 @@ import torch.nn.functional as F
 from torch.func import vjp
 
 from xdepthdif.analysis.diffusion import SIGMA_MAX, load_denoiser
+from xdepthdif.analysis.heap import heap_kept
 from xdepthdif.core import guidance as guidance_module
 from xdepthdif.core import network
 from xdepthdif.core.accelerate import sampling_denoiser
@@ -145,8 +149,14 @@ def interleaved_medians(runs: list[Callable[[], object]], repeats: int) -> list[
     return [statistics.median(spent) for spent in times]
 
 
-def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple[str, float, float]]:
-    """Rows ``(variant, s per guided evaluation, s per time step)``."""
+def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
+    """Rows ``(variant, (s per guided evaluation, s per time step) with glibc's default heap,
+    the same with the heap kept)``.
+
+    The default-heap rows run first, before anything in this process has set the allocator:
+    the earlier code ran that way. Then every variant runs again inside
+    :func:`~xdepthdif.analysis.heap.heap_kept`, as ``reconstruct`` runs the sampler now.
+    """
     denoiser, guide, x, extra = problem()
     sigma = torch.full((x.shape[0],), 2.0)
     sigmas = denoise_last_sigmas(steps, sigma_max=SIGMA_MAX, dtype=torch.float64)
@@ -160,11 +170,11 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple[str,
     if with_compile:
         variants.append(("now + compile=True", "float32", True, False, False, False))
 
-    def variant(precision, compile_, old_pad, old_vjp, old_update, step):
+    def variant(precision, compile_, old_pad, old_vjp, old_update, step, kept):
         net = sampling_denoiser(denoiser, precision, compile_)
 
         def run():
-            with earlier(old_pad, old_vjp, old_update):
+            with earlier(old_pad, old_vjp, old_update), heap_kept() if kept else nullcontext():
                 if step:
                     return sample_heun(net, x, sigmas, extra, guide)
                 return guide(net, x, sigma, extra)
@@ -175,9 +185,29 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple[str,
         start = time.perf_counter()
         guide(sampling_denoiser(denoiser, "float32", True), x, sigma, extra)
         print(f"  torch.compile: {time.perf_counter() - start:.0f} s on the first evaluation")
-    evals = interleaved_medians([variant(*v[1:], step=False) for v in variants], repeats)
-    per_step = interleaved_medians([variant(*v[1:], step=True) for v in variants], 1)
-    return [(v[0], e, s) for v, e, s in zip(variants, evals, per_step, strict=True)]
+    times = {}
+    for kept in (False, True):
+        evals = interleaved_medians([variant(*v[1:], False, kept) for v in variants], repeats)
+        steps_ = interleaved_medians([variant(*v[1:], True, kept) for v in variants], 1)
+        times[kept] = list(zip(evals, steps_, strict=True))
+    return [(v[0], d, k) for v, d, k in zip(variants, times[False], times[True], strict=True)]
+
+
+def speed_lines(rows: list[tuple]) -> list[str]:
+    """Markdown table of :func:`speed_table`'s rows; speed-ups against the first row on
+    glibc's default heap."""
+    eval0, step0 = rows[0][1]
+    lines = [
+        "| variant | s per guided evaluation: default heap, heap kept | s per time step: "
+        "default heap, heap kept | speed-up per evaluation | speed-up per step |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, (e1, s1), (e2, s2) in rows:
+        lines.append(
+            f"| {name} | {e1:.3f}, {e2:.3f} | {s1:.1f}, {s2:.1f} | {eval0 / e1:.2f}×, "
+            f"{eval0 / e2:.2f}× | {step0 / s1:.2f}×, {step0 / s2:.2f}× |"
+        )
+    return lines
 
 
 def accuracy_table(with_compile: bool) -> list[tuple[str, dict, tuple[float, float]]]:
@@ -252,12 +282,7 @@ def main() -> None:
     if args.reuse:
         return reuse_table()
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} steps, 8 members")
-    rows = speed_table(args.repeats, args.steps, args.compile)
-    base = rows[0][1]
-    print("\n| variant | s per guided evaluation | s per time step | speed-up per evaluation |")
-    print("|---|---:|---:|---:|")
-    for name, per_eval, per_step in rows:
-        print(f"| {name} | {per_eval:.3f} | {per_step:.1f} | {base / per_eval:.2f}× |")
+    print("", *speed_lines(speed_table(args.repeats, args.steps, args.compile)), sep="\n")
     if args.accuracy:
         table = accuracy_table(args.compile)
         print(

@@ -6,7 +6,8 @@
 2. **Diffusion**: one time step of the default model on the global 4° grid (8 members, 10
    Heun steps, 19 network evaluations), the earlier sampler (circular pad,
    ``torch.func.vjp``) beside today's (periodic pad, ``torch.autograd.grad``) and today's
-   with ``precision="bfloat16"``, from ``sampler_speed.py``; the largest difference of the
+   with ``precision="bfloat16"``, from ``sampler_speed.py``, each on glibc's default heap
+   and with the heap kept mapped (what ``reconstruct`` does now); the largest difference of the
    sampled members from the earlier sampler's, same noise; FLOPs of a forward counted by
    ``torch.utils.flop_counter`` and per member-time-step estimated from it, beside a ReconMOST
    sample (about 1 PFLOP: a 160 M-parameter
@@ -84,14 +85,7 @@ def diffusion_table(repeats: int) -> list[str]:
 
     speed = sibling("sampler_speed")
     torch.set_num_threads(1)
-    rows = speed.speed_table(repeats, 10, False)
-    before = rows[0][2]
-    lines = [
-        "| diffusion step, global 4°, 8 members, 19 NFE | s per guided evaluation | s per time "
-        "step | speed-up per step |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [f"| {n} | {e:.3f} | {s:.1f} | {before / s:.2f}× |" for n, e, s in rows]
+    lines = speed.speed_lines(speed.speed_table(repeats, 10, False))
 
     denoiser, guide, x, extra = speed.problem()
     net = speed.sampling_denoiser(denoiser, "float32", False)

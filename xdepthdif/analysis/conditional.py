@@ -41,6 +41,7 @@ from ..grid.axes import is_global_lon
 from ..prior.model import spread_scale_for
 from ..progress import report
 from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoiser, member_noise
+from .heap import heap_kept
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
 __all__ = ["conditional_analysis", "conditional_inputs"]
@@ -167,7 +168,7 @@ def conditional_analysis(
     periodic = is_global_lon(lon)
     lat_t, lon_t = (torch.tensor(np.asarray(a, float)) for a in (lat, lon))
     noise = member_noise(config, time_key, (len(depth), len(lat), len(lon)))
-    with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK
+    with TORCH_LOCK, heap_kept():  # one ensemble at a time per process; see heap_kept
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
         net = sampling_denoiser(denoiser, config.precision, config.compile)

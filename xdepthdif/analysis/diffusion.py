@@ -50,6 +50,7 @@ from ..prior.checks import check_sampleable
 from ..prior.climatology import model_climatology
 from ..prior.model import CLIMATOLOGY, PathLike, cached_load, spread_scale_for
 from ..progress import report
+from .heap import heap_kept
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
 __all__ = [
@@ -372,7 +373,7 @@ def diffusion_analysis(
         "doy": torch.full((m,), float(doy), dtype=dtype, device=device),
         "periodic": periodic,
     }
-    with TORCH_LOCK:  # one ensemble at a time per process: see TORCH_LOCK
+    with TORCH_LOCK, heap_kept():  # one ensemble at a time per process; see heap_kept
         if torch.device(device).type == "cpu":
             torch.set_num_threads(sampling_threads())
         net = sampling_denoiser(denoiser, config.precision, config.compile)

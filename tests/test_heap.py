@@ -1,0 +1,87 @@
+"""The C heap kept mapped while an ensemble is drawn, and handed back afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from xdepthdif.analysis import heap
+
+pytestmark = pytest.mark.skipif(heap._glibc() is None, reason="the allocator is glibc's")
+
+# Allocate, touch and free 8 MB blocks in turn, several live at once as torch's activations
+# are; count the page faults inside and outside ``heap_kept`` and the resident memory after.
+SCRIPT = textwrap.dedent(
+    """
+    import json, resource, sys
+    import numpy as np
+    from xdepthdif.analysis.heap import heap_kept
+
+    np._core.multiarray._set_madvise_hugepage(False)  # one fault per 4 kB page, as counted
+
+    def faults(rounds=20):
+        start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(rounds):
+            live = [np.ones(2**20) for _ in range(4)]
+            del live
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / rounds
+
+    def resident_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+    faults()  # warm up
+    out = {"outside": faults()}
+    with heap_kept() as reached:
+        faults()
+        out["inside"] = faults()
+        hold = [np.ones(2**17) for _ in range(200)]  # 200 MB in 1 MB blocks, from the heap
+        del hold
+        with heap_kept():  # a nested block (another thread's) ends first
+            pass
+        out["resident_inside_mb"] = resident_mb()
+    out["resident_after_mb"] = resident_mb()
+    faults(1)  # the pages handed back fault in once
+    out["outside_after"] = faults()
+    out["reached"] = reached
+    json.dump(out, sys.stdout)
+    """
+)
+
+
+def run(env: dict[str, str]) -> dict:
+    """The script's counts in a process with the glibc variables ``env`` (and no others)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env={**base, **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def test_no_faults_while_kept_even_under_dasks_nanny_setting() -> None:
+    # dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536: every 8 MB block is
+    # mapped afresh and faults in, 2048 pages, unless the heap is kept
+    out = run({"MALLOC_TRIM_THRESHOLD_": "65536"})
+    assert out["reached"] is True
+    assert out["outside"] > 4 * 2000
+    assert out["inside"] < 100
+    assert out["outside_after"] > 4 * 2000  # the environment's threshold is back
+
+
+def test_a_plain_process_keeps_the_workers_threshold_after() -> None:
+    out = run({})
+    assert out["inside"] < 100
+    assert out["outside_after"] < 100  # 64 MiB: the 32 MB of live blocks stay mapped
+
+
+def test_memory_is_handed_back_when_the_outermost_block_ends() -> None:
+    out = run({})
+    # the freed 200 MB stayed mapped inside the block, past the end of the nested one
+    assert out["resident_inside_mb"] > 150
+    assert out["resident_after_mb"] < out["resident_inside_mb"] - 150  # and is gone after it

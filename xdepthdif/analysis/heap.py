@@ -1,0 +1,107 @@
+"""The C heap while torch samples on a CPU: freed memory kept mapped, handed back at the end.
+
+torch allocates and frees MB-sized tensors hundreds of times per network evaluation (the
+activations saved for the vector-Jacobian products, oneDNN's reordered copies). glibc returns
+free memory at the top of its heap to the system as soon as it exceeds its trim threshold
+(twice the largest block freed so far, 64 MiB in the workers of :func:`xdepthdif.cluster`, 64
+kiB in dask's own nannies), and every page handed back is faulted in again, zeroed, at the next
+allocation: a guided evaluation of 8 members on the global 4° grid made some 28 000 page
+faults in a plain process and spent about a tenth of its time on them (measured in
+``docs/benchmarks.md``).
+
+:func:`heap_kept` keeps the heap mapped while an ensemble is drawn. It cannot raise the peak:
+the heap grows only when an allocation needs it, so it never holds more than the sampling's
+own peak. When the ensemble is done it restores the trim threshold (the environment's
+``MALLOC_TRIM_THRESHOLD_`` or 64 MiB) and returns the free memory with ``malloc_trim``, so
+that what dask's memory monitor sees after a time step is what the results hold. Only on glibc
+(Linux); elsewhere, and where the allocator cannot be reached, it does nothing.
+
+Examples
+--------
+>>> import numpy as np
+>>> with heap_kept():
+...     total = sum(float(np.ones(2**20).sum()) for _ in range(3))
+>>> total
+3145728.0
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+__all__ = ["heap_kept"]
+
+_M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+KEPT = 2**31 - 1
+"""Trim threshold while sampling: free memory at the heap's top is never handed back."""
+MMAP_THRESHOLD = 32 * 2**20
+"""Allocations up to this size come from the heap (glibc's largest; its own adaptive threshold
+stops there too) unless ``MALLOC_MMAP_THRESHOLD_`` says otherwise."""
+TRIM_AFTER = 64 * 2**20
+"""Trim threshold after sampling unless ``MALLOC_TRIM_THRESHOLD_`` says otherwise (the value
+:data:`xdepthdif.batch.cluster.WORKER_MALLOC` gives workers)."""
+
+_LOCK = threading.Lock()
+_depth = 0  # blocks open in this process
+
+
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    """The process's C library when it is glibc with ``mallopt`` and ``malloc_trim``."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    except (OSError, AttributeError):  # pragma: no cover - a static or unusual libc
+        return None
+    return libc
+
+
+def _from_env(name: str, default: int) -> int:
+    """The threshold ``name`` (``MALLOC_TRIM_THRESHOLD_``) set in the environment, directly or
+    as ``GLIBC_TUNABLES=glibc.malloc.trim_threshold=...``; else ``default``."""
+    value = os.environ.get(name, "").strip()
+    tunable = "glibc.malloc." + name.removeprefix("MALLOC_").rstrip("_").lower() + "="
+    for item in os.environ.get("GLIBC_TUNABLES", "").split(":"):
+        if item.startswith(tunable):
+            value = value or item.removeprefix(tunable).strip()
+    return int(value) if value.isdigit() else default
+
+
+@contextmanager
+def heap_kept() -> Iterator[bool]:
+    """Keep glibc's free heap mapped inside the block; hand it back when the block ends.
+
+    Yields whether the allocator was reached (glibc), for the caller's logs and tests. The
+    mmap threshold is set to ``MALLOC_MMAP_THRESHOLD_`` when that is in the environment, else
+    to 32 MiB (where glibc's adaptive threshold ends anyway), and stays there; the trim
+    threshold is raised for the block and then set to ``MALLOC_TRIM_THRESHOLD_`` or 64 MiB.
+    Blocks may be entered by several threads; the threshold is restored when the last ends.
+    """
+    global _depth
+    libc = _glibc()
+    if libc is None:
+        yield False
+        return
+    with _LOCK:
+        _depth += 1
+        if _depth == 1:
+            libc.mallopt(_M_MMAP_THRESHOLD, _from_env("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD))
+            libc.mallopt(_M_TRIM_THRESHOLD, KEPT)
+    try:
+        yield True
+    finally:
+        with _LOCK:
+            _depth -= 1
+            if _depth == 0:
+                libc.mallopt(_M_TRIM_THRESHOLD, _from_env("MALLOC_TRIM_THRESHOLD_", TRIM_AFTER))
+                libc.malloc_trim(0)
