@@ -154,8 +154,9 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
     the same with the heap kept)``.
 
     The default-heap rows run first, before anything in this process has set the allocator:
-    the earlier code ran that way. Then every variant runs again inside
-    :func:`~xdepthdif.analysis.heap.heap_kept`, as ``reconstruct`` runs the sampler now.
+    the earlier code ran that way. Then every variant runs again with
+    :func:`~xdepthdif.analysis.heap.heap_kept`, as ``reconstruct`` runs the sampler now: a
+    time step in one block, and the evaluations (which belong to one time step) in one block.
     """
     denoiser, guide, x, extra = problem()
     sigma = torch.full((x.shape[0],), 2.0)
@@ -174,9 +175,10 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
         net = sampling_denoiser(denoiser, precision, compile_)
 
         def run():
-            with earlier(old_pad, old_vjp, old_update), heap_kept() if kept else nullcontext():
-                if step:
-                    return sample_heun(net, x, sigmas, extra, guide)
+            with earlier(old_pad, old_vjp, old_update):
+                if step:  # a time step is one block, as in reconstruct
+                    with heap_kept() if kept else nullcontext():
+                        return sample_heun(net, x, sigmas, extra, guide)
                 return guide(net, x, sigma, extra)
 
         return run
@@ -187,7 +189,8 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
         print(f"  torch.compile: {time.perf_counter() - start:.0f} s on the first evaluation")
     times = {}
     for kept in (False, True):
-        evals = interleaved_medians([variant(*v[1:], False, kept) for v in variants], repeats)
+        with heap_kept() if kept else nullcontext():  # the evaluations of one time step
+            evals = interleaved_medians([variant(*v[1:], False, kept) for v in variants], repeats)
         steps_ = interleaved_medians([variant(*v[1:], True, kept) for v in variants], 1)
         times[kept] = list(zip(evals, steps_, strict=True))
     return [(v[0], d, k) for v, d, k in zip(variants, times[False], times[True], strict=True)]

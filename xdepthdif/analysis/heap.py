@@ -1,20 +1,23 @@
-"""The C heap while torch samples on a CPU: freed memory kept mapped, handed back at the end.
+"""The C heap while an ensemble is drawn: freed memory kept mapped until it is done.
 
-torch allocates and frees MB-sized tensors hundreds of times per network evaluation (the
-activations saved for the vector-Jacobian products, oneDNN's reordered copies). glibc returns
-free memory at the top of its heap to the system as soon as it exceeds its trim threshold
-(twice the largest block freed so far, 64 MiB in the workers of :func:`xdepthdif.cluster`, 64
-kiB in dask's own nannies), and every page handed back is faulted in again, zeroed, at the next
-allocation: a guided evaluation of 8 members on the global 4° grid made some 28 000 page
-faults in a plain process and spent about a tenth of its time on them (measured in
-``docs/benchmarks.md``).
+torch allocates and frees MB-sized tensors hundreds of times per network evaluation on a CPU
+(the activations saved for the vector-Jacobian products, oneDNN's reordered copies). glibc
+hands free memory at the top of its heap back to the system as soon as it exceeds the trim
+threshold (twice the largest block freed so far in a plain process, 64 MiB in the workers of
+:func:`xdepthdif.cluster`); under the ``MALLOC_TRIM_THRESHOLD_=65536`` that dask's nannies
+export, every block above 128 KiB is a mapping of its own, unmapped when freed. Every page
+handed back faults in again, zeroed, at the next allocation: see the table of
+``benchmarks/heap.py`` in ``docs/benchmarks.md``.
 
 :func:`heap_kept` keeps the heap mapped while an ensemble is drawn. It cannot raise the peak:
 the heap grows only when an allocation needs it, so it never holds more than the sampling's
 own peak. When the ensemble is done it restores the trim threshold (the environment's
-``MALLOC_TRIM_THRESHOLD_`` or 64 MiB) and returns the free memory with ``malloc_trim``, so
-that what dask's memory monitor sees after a time step is what the results hold. Only on glibc
-(Linux); elsewhere, and where the allocator cannot be reached, it does nothing.
+``MALLOC_TRIM_THRESHOLD_`` or 64 MiB), and glibc hands the free top of the heap back at the
+next ``free`` as it always does. (Handing it all back at once with ``malloc_trim`` was
+measured too: the next time step then faulted its whole working set in again, some 93 000
+pages, more than a worker of :func:`xdepthdif.cluster` faults without any of this.) Only on
+glibc (Linux); elsewhere, and where the allocator cannot be reached, it does nothing. On a
+GPU the host allocates little, and keeping its heap changes nothing there.
 
 Examples
 --------
@@ -54,13 +57,12 @@ _depth = 0  # blocks open in this process
 
 @cache
 def _glibc() -> ctypes.CDLL | None:
-    """The process's C library when it is glibc with ``mallopt`` and ``malloc_trim``."""
+    """The process's C library when it is glibc (with ``mallopt``)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
     except (OSError, AttributeError):  # pragma: no cover - a static or unusual libc
         return None
     return libc
@@ -79,12 +81,13 @@ def _from_env(name: str, default: int) -> int:
 
 @contextmanager
 def heap_kept() -> Iterator[bool]:
-    """Keep glibc's free heap mapped inside the block; hand it back when the block ends.
+    """Keep glibc's free heap mapped inside the block; restore the trim threshold after it.
 
     Yields whether the allocator was reached (glibc), for the caller's logs and tests. The
     mmap threshold is set to ``MALLOC_MMAP_THRESHOLD_`` when that is in the environment, else
     to 32 MiB (where glibc's adaptive threshold ends anyway), and stays there; the trim
-    threshold is raised for the block and then set to ``MALLOC_TRIM_THRESHOLD_`` or 64 MiB.
+    threshold is raised for the block and then set to ``MALLOC_TRIM_THRESHOLD_`` or 64 MiB,
+    so that the next ``free`` hands back what lies above it.
     Blocks may be entered by several threads; the threshold is restored when the last ends.
     """
     global _depth
@@ -104,4 +107,3 @@ def heap_kept() -> Iterator[bool]:
             _depth -= 1
             if _depth == 0:
                 libc.mallopt(_M_TRIM_THRESHOLD, _from_env("MALLOC_TRIM_THRESHOLD_", TRIM_AFTER))
-                libc.malloc_trim(0)
