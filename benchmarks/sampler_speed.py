@@ -149,9 +149,10 @@ def interleaved_medians(runs: list[Callable[[], object]], repeats: int) -> list[
     return [statistics.median(spent) for spent in times]
 
 
-def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
+def speed_table(repeats: int, steps: int, with_compile: bool, step_rounds: int = 1) -> list[tuple]:
     """Rows ``(variant, (s per guided evaluation, s per time step) with glibc's default heap,
-    the same with the heap kept)``.
+    the same with the heap kept)``: medians of ``repeats`` rounds of evaluations and
+    ``step_rounds`` rounds of time steps.
 
     The default-heap rows run first, before anything in this process has set the allocator:
     the earlier code ran that way. Then every variant runs again with
@@ -191,7 +192,7 @@ def speed_table(repeats: int, steps: int, with_compile: bool) -> list[tuple]:
     for kept in (False, True):
         with heap_kept() if kept else nullcontext():  # the evaluations of one time step
             evals = interleaved_medians([variant(*v[1:], False, kept) for v in variants], repeats)
-        steps_ = interleaved_medians([variant(*v[1:], True, kept) for v in variants], 1)
+        steps_ = interleaved_medians([variant(*v[1:], True, kept) for v in variants], step_rounds)
         times[kept] = list(zip(evals, steps_, strict=True))
     return [(v[0], d, k) for v, d, k in zip(variants, times[False], times[True], strict=True)]
 

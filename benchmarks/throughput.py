@@ -85,7 +85,7 @@ def diffusion_table(repeats: int) -> list[str]:
 
     speed = sibling("sampler_speed")
     torch.set_num_threads(1)
-    lines = speed.speed_lines(speed.speed_table(repeats, 10, False))
+    lines = speed.speed_lines(speed.speed_table(repeats, 10, False, step_rounds=repeats))
 
     denoiser, guide, x, extra = speed.problem()
     net = speed.sampling_denoiser(denoiser, "float32", False)

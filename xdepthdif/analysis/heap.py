@@ -83,12 +83,16 @@ def _from_env(name: str, default: int) -> int:
 def heap_kept() -> Iterator[bool]:
     """Keep glibc's free heap mapped inside the block; restore the trim threshold after it.
 
-    Yields whether the allocator was reached (glibc), for the caller's logs and tests. The
-    mmap threshold is set to ``MALLOC_MMAP_THRESHOLD_`` when that is in the environment, else
-    to 32 MiB (where glibc's adaptive threshold ends anyway), and stays there; the trim
+    The mmap threshold is set to ``MALLOC_MMAP_THRESHOLD_`` when that is in the environment,
+    else to 32 MiB (where glibc's adaptive threshold ends anyway), and stays there; the trim
     threshold is raised for the block and then set to ``MALLOC_TRIM_THRESHOLD_`` or 64 MiB,
-    so that the next ``free`` hands back what lies above it.
-    Blocks may be entered by several threads; the threshold is restored when the last ends.
+    so that the next ``free`` hands back what lies above it. Blocks may be entered by several
+    threads; the threshold is restored when the last one ends.
+
+    Yields
+    ------
+    bool
+        Whether the allocator was reached (glibc on Linux).
     """
     global _depth
     libc = _glibc()
