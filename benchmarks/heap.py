@@ -5,7 +5,8 @@ The settings are those a time step meets: a plain process (glibc's adaptive thre
 worker of a dask cluster started by dask itself (its nannies export
 ``MALLOC_TRIM_THRESHOLD_=65536``) and a worker of :func:`xdepthdif.cluster`
 (:data:`xdepthdif.batch.cluster.WORKER_MALLOC`). Each case runs in its own process (the
-variables are read when a process starts): one warm-up time step, then timed ones. The time
+variables are read when a process starts): one warm-up time step, then timed ones, and the
+process's peak resident memory before and after them. The time
 step is ``sampler_speed.py``'s: the default model, the global 4° grid, 8 members, 10 steps (19
 guided evaluations), one thread. The cases run in turn, ``--rounds`` times, and the table
 gives medians, so that a load on the machine weighs on all alike.
@@ -33,7 +34,8 @@ SETTINGS = {
 
 
 def child(kept: bool, steps: int) -> None:
-    """Time ``steps`` time steps after a warm-up; print seconds and faults of each as JSON."""
+    """Time ``steps`` time steps after a warm-up; print the seconds and page faults of each
+    and the process's peak resident memory (MB) before the first and after the last, as JSON."""
     import resource
     import time
     from contextlib import nullcontext
@@ -50,6 +52,7 @@ def child(kept: bool, steps: int) -> None:
     torch.set_num_threads(1)
     denoiser, guide, x, extra = speed.problem()
     sigmas = denoise_last_sigmas(10, sigma_max=speed.SIGMA_MAX, dtype=torch.float64)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = []
     for _ in range(steps + 1):
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -58,7 +61,8 @@ def child(kept: bool, steps: int) -> None:
             sample_heun(denoiser, x, sigmas, extra, guide)
         seconds = time.perf_counter() - start
         out.append((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults))
-    print(json.dumps(out[1:]))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"steps": out[1:], "peak_mb": (peak_before, peak)}))
 
 
 def main() -> None:
@@ -73,21 +77,28 @@ def main() -> None:
     base["OMP_NUM_THREADS"] = "1"
     cases = [(name, heap) for name in SETTINGS for heap in ("default", "kept")]
     results: dict[tuple[str, str], list] = {case: [] for case in cases}
+    peaks: dict[tuple[str, str], list] = {case: [] for case in cases}
     for _ in range(args.rounds):
         for name, heap in cases:
             cmd = [sys.executable, __file__, "--child", heap, "--steps", str(args.steps)]
             done = subprocess.run(
                 cmd, env={**base, **SETTINGS[name]}, capture_output=True, text=True, check=True
             )
-            results[name, heap] += json.loads(done.stdout.splitlines()[-1])
-            print(f"  {name}, heap {heap}: {results[name, heap][-1]}", flush=True)
-    print("\n| allocator setting | heap | s per time step | page faults per time step |")
-    print("|---|---|---:|---:|")
+            out = json.loads(done.stdout.splitlines()[-1])
+            results[name, heap] += out["steps"]
+            peaks[name, heap].append(out["peak_mb"])
+            print(f"  {name}, heap {heap}: {out}", flush=True)
+    print(
+        "\n| allocator setting | heap | s per time step | page faults per time step "
+        "| peak resident memory: before sampling → after (MB) |"
+    )
+    print("|---|---|---:|---:|---:|")
     for (name, heap), runs in results.items():
         seconds = statistics.median(r[0] for r in runs)
         faults = statistics.median(r[1] for r in runs)
+        before, after = (statistics.median(p[i] for p in peaks[name, heap]) for i in (0, 1))
         label = "kept (`heap_kept`)" if heap == "kept" else "glibc's"
-        print(f"| {name} | {label} | {seconds:.2f} | {faults:,.0f} |")
+        print(f"| {name} | {label} | {seconds:.2f} | {faults:,.0f} | {before:.0f} → {after:.0f} |")
 
 
 if __name__ == "__main__":

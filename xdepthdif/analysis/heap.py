@@ -9,15 +9,17 @@ export, every block above 128 KiB is a mapping of its own, unmapped when freed. 
 handed back faults in again, zeroed, at the next allocation: see the table of
 ``benchmarks/heap.py`` in ``docs/benchmarks.md``.
 
-:func:`heap_kept` keeps the heap mapped while an ensemble is drawn. It cannot raise the peak:
-the heap grows only when an allocation needs it, so it never holds more than the sampling's
-own peak. When the ensemble is done it restores the trim threshold (the environment's
-``MALLOC_TRIM_THRESHOLD_`` or 64 MiB), and glibc hands the free top of the heap back at the
-next ``free`` as it always does. (Handing it all back at once with ``malloc_trim`` was
-measured too: the next time step then faulted its whole working set in again, some 93 000
-pages, more than a worker of :func:`xdepthdif.cluster` faults without any of this.) Only on
-glibc (Linux); elsewhere, and where the allocator cannot be reached, it does nothing. On a
-GPU the host allocates little, and keeping its heap changes nothing there.
+:func:`heap_kept` keeps the heap mapped while an ensemble is drawn. The heap grows only when
+an allocation needs it, so it holds the sampling's own peak plus what fragmentation leaves
+between blocks: about what a plain process holds anyway, more than a process whose large
+blocks were each a mapping of their own (numbers in ``docs/benchmarks.md``). When the
+ensemble is done it restores the trim threshold (the environment's ``MALLOC_TRIM_THRESHOLD_``
+or 64 MiB), and glibc hands the free top of the heap back at the next ``free`` as it always
+does. (Handing it all back at once with ``malloc_trim`` was measured too: the next time step
+then faulted its whole working set in again, some 93 000 pages, more than a worker of
+:func:`xdepthdif.cluster` faults without any of this.) Only on glibc (Linux); elsewhere, and
+where the allocator cannot be reached, it does nothing. On a GPU the host allocates little,
+and keeping its heap changes nothing there.
 
 Examples
 --------
