@@ -44,6 +44,7 @@ import warnings
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.heap import MMAP_THRESHOLD, TRIM_AFTER
 from ..analysis.torch_env import cpu_count
 from ..errors import XDepthDifWarning
 
@@ -58,8 +59,8 @@ _NO_DEVICES = ("", "-1", "none", "NoDevFiles")
 _PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 
 WORKER_MALLOC = {
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
-    "MALLOC_TRIM_THRESHOLD_": str(64 * 2**20),
+    "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+    "MALLOC_TRIM_THRESHOLD_": str(TRIM_AFTER),
 }
 """glibc allocator settings of the worker processes :func:`cluster` starts: allocations up to
 32 MiB come from the heap and up to 64 MiB of free heap stay mapped, instead of dask's
