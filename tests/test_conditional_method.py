@@ -107,9 +107,9 @@ def test_observations_change_the_result_near_them(model, target, obs):
     assert np.nanmax(np.abs(with_east - without).values) > 1e-2
 
 
-def _with_layout(model, tmp_path, version):
+def _with_conditioning(model, tmp_path, **changes):
     raw = json.loads(model.with_suffix(".json").read_text())
-    raw["conditioning"]["layout_version"] = version
+    raw["conditioning"] |= changes
     raw[SEAL] = card_digest(raw)
     for suffix in (".safetensors", ".json"):
         src = model.with_suffix(suffix)
@@ -120,10 +120,19 @@ def _with_layout(model, tmp_path, version):
 
 
 def test_an_unknown_layout_is_refused_before_any_work(model, target, obs, tmp_path):
-    future = _with_layout(model, tmp_path, LAYOUT_VERSION + 1)
+    future = _with_conditioning(model, tmp_path, layout_version=LAYOUT_VERSION + 1)
     assert verify(future).conditioning["layout_version"] == LAYOUT_VERSION + 1  # it opens
     with pytest.raises(ModelCardError, match=f"layout {LAYOUT_VERSION + 1}; this version"):
         target.depthdif.reconstruct(obs=obs, method="diffusion", model=str(future))
+
+
+def test_an_ambient_model_of_the_earlier_scaling_is_refused(model, target, obs, tmp_path):
+    """An ambient card without ``unseen`` was trained when the denoiser scaled the cells it was
+    not shown with EDM's finite-σ factors; sampling it as this version does would be wrong."""
+    old = _with_conditioning(model, tmp_path, loss="ambient")
+    assert "unseen" not in verify(old).conditioning  # it opens
+    with pytest.raises(ModelCardError, match="ambient loss by an earlier xdepthdif"):
+        target.depthdif.reconstruct(obs=obs, method="diffusion", model=str(old))
 
 
 @pytest.mark.parametrize(
@@ -183,7 +192,8 @@ def test_an_ambient_model_samples_in_bfloat16_too(tmp_path, target, obs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert main([*args, "--out", str(out)]) == 0
-        assert verify(out).conditioning["loss"] == "ambient"
+        card = verify(out)
+        assert card.conditioning["loss"] == "ambient" and card.conditioning["unseen"] == "predicted"
         plain = run(target, obs, out.with_suffix(".safetensors"))["thetao"]
         fast = run(target, obs, out.with_suffix(".safetensors"), precision="bfloat16")["thetao"]
     assert np.isfinite(plain.values[:, :, target.sea_mask.values.astype(bool)]).all()

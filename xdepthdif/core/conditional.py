@@ -248,13 +248,14 @@ def from_target(r: Tensor, extra: Tensor, target: str = "field") -> Tensor:
 
 
 class _MaskedInput:
-    """A denoiser that sees its noisy input only on ``mask`` (zero elsewhere)."""
+    """A denoiser that sees its noisy input only on ``mask`` (``seen`` of
+    :class:`~xdepthdif.core.network.EDMDenoiser`)."""
 
     def __init__(self, denoiser: nn.Module, mask: Tensor) -> None:
         self.denoiser, self.mask = denoiser, mask
 
     def __call__(self, x: Tensor, sigma: Tensor, **kwargs: Any) -> Tensor:
-        return self.denoiser(torch.where(self.mask, x, torch.zeros_like(x)), sigma, **kwargs)
+        return self.denoiser(x, sigma, seen=self.mask, **kwargs)
 
 
 def sample_conditional(
@@ -304,8 +305,10 @@ def sample_conditional(
         Noise level of the first step.
     input_mask : Tensor, optional
         Bool, broadcastable to ``(members, levels, H, W)``: the network sees its noisy input
-        only there (zero elsewhere). For models trained with :func:`ambient_loss`, pass the
-        observed cells; None for models trained with :func:`conditional_loss`.
+        only there (``seen`` of :class:`~xdepthdif.core.network.EDMDenoiser`: zero elsewhere,
+        where the estimate is the network's own prediction). For models trained with
+        :func:`~xdepthdif.core.conditional_loss.ambient_loss`, pass the observed cells; None
+        for models trained with :func:`~xdepthdif.core.conditional_loss.conditional_loss`.
     target : {"field", "oi_residual"}
         What the network models (its card's ``conditioning["target"]``, see
         :func:`to_target`); the members are turned back into fields with :func:`from_target`.

@@ -86,16 +86,23 @@ def ambient_loss(
        and ``ε ~ N(0, 1)`` of ``y``'s shape (second draw);
     2. the noisy input is ``Ã ⊙ (y + σε)``, zero off ``Ã`` (Daras's ``Ã x_t``; DepthDif's
        ``apply_to_noisy_branch``), and the conditioning ``extra`` holds ``Ã``'s observations;
-    3. the loss is the EDM-weighted error of the denoised estimate against ``y`` on all of
-       ``A`` (Daras's ``‖A (h_θ(Ã x_t, Ã, t) − x_0)‖²``; DepthDif's ``m ∩ valid ∩ ocean``):
-       ``Σ_A λ(σ) (D − y)² / |A|`` with ``λ = (σ² + sd²) / (σ sd)²``.
+    3. the denoiser is told what it was shown (``seen=Ã`` of
+       :class:`~xdepthdif.core.network.EDMDenoiser`): on ``Ã`` its estimate is EDM's
+       ``c_skip x + c_out F``, off ``Ã`` the network's own prediction ``sd F``;
+    4. the loss is the weighted error of the denoised estimate against ``y`` on all of ``A``
+       (Daras's ``‖A (h_θ(Ã x_t, Ã, t) − x_0)‖²``; DepthDif's ``m ∩ valid ∩ ocean``):
+       ``Σ_A λ (D − y)² / |A|`` with EDM's ``λ = (σ² + sd²) / (σ sd)²`` on ``Ã`` and its
+       ``σ → ∞`` limit ``1 / sd²`` off it, so that every term is the network's own error
+       ``(F − F*)²``.
 
     On ``A \\ Ã`` the network must predict observations it was not shown, which it can only
-    learn from the conditioning and the neighbours; it never gets a target off ``A``. A model
-    trained this way must see its noisy input masked the same way at sampling time
-    (``input_mask`` of :func:`~xdepthdif.core.conditional.sample_conditional`: the observed
-    cells), and then estimates the conditional mean; its ensemble spread is not a calibrated
-    uncertainty.
+    learn from the conditioning and the neighbours; it never gets a target off ``A``. With
+    EDM's finite-σ scalings there, the estimate would be ``c_out F ≈ σ F`` and the weight
+    ``1/σ²``: the network would have to output ``y / σ``, and the smallest noise levels would
+    dominate the loss. A model trained this way must see its noisy input masked the same way at
+    sampling time (``input_mask`` of :func:`~xdepthdif.core.conditional.sample_conditional`:
+    the observed cells), and then estimates the conditional mean; its ensemble spread is not a
+    calibrated uncertainty.
 
     Parameters
     ----------
@@ -145,7 +152,8 @@ def ambient_loss(
     kw = {"generator": generator, "dtype": y.dtype, "device": y.device}
     sigma = (P_mean + P_std * torch.randn(B, **kw)).exp()
     noisy = torch.where(shown, y + torch.randn(y.shape, **kw) * sigma[:, None, None, None], zero)
-    D = denoiser(noisy, sigma, lat, lon, doy, extra=extra, periodic=periodic)
+    D = denoiser(noisy, sigma, lat, lon, doy, extra=extra, periodic=periodic, seen=shown)
     weight = ((sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2)[:, None, None, None]
+    weight = torch.where(shown, weight, 1 / sigma_data**2)
     err = torch.where(observed, weight * (D - y) ** 2, torch.zeros_like(D))
     return err.sum() / n

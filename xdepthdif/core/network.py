@@ -315,12 +315,36 @@ class UNet(nn.Module):
 class EDMDenoiser(nn.Module):
     """EDM-preconditioned denoiser ``D(x, σ) = c_skip x + c_out F(c_in x, c_noise)``.
 
+    With ``seen`` (a model trained with the ambient loss,
+    :func:`~xdepthdif.core.conditional_loss.ambient_loss`), the network is shown its noisy
+    input only on ``seen`` and the input is zero elsewhere. There the input says nothing about
+    the field, as at ``σ → ∞``, and the estimate takes EDM's scalings at that limit:
+    ``D = σ_data F`` (``c_skip = 0``, ``c_out = σ_data``), the network's own prediction. With
+    the finite-σ scalings an unseen cell's estimate would be ``c_out F ≈ σ F``: the network
+    would have to output ``y / σ`` there, hundreds of times its usual range at the last steps
+    of a sampler.
+
     Parameters
     ----------
     net : nn.Module
         Raw network with the :meth:`UNet.forward` signature.
     sigma_data : float
         Standard deviation of the data (1 for fields normalised per level).
+
+    Examples
+    --------
+    >>> cfg = UNetConfig(levels=2, base_channels=8, channel_mult=(1, 2), cond_dim=8)
+    >>> D = EDMDenoiser(UNet(cfg)).eval()
+    >>> seen = torch.zeros(1, 2, 4, 8, dtype=torch.bool); seen[..., 0] = True
+    >>> lat, lon, zero = torch.linspace(-30, 30, 4), torch.arange(8) * 45.0, torch.zeros(1, 2, 4, 8)
+    >>> with torch.no_grad():
+    ...     raw = D.net(zero, torch.log(torch.tensor([0.3])) / 4, lat, lon, 15.0)
+    ...     d = D(zero, 0.3, lat, lon, 15.0, seen=seen)
+    ...     junk = D(torch.where(seen, 0.0, 99.0), 0.3, lat, lon, 15.0, seen=seen)
+    >>> bool(torch.allclose(d[~seen], raw[~seen]))  # σ_data F where unseen (σ_data = 1)
+    True
+    >>> bool(torch.equal(d, junk))  # what lies in x off `seen` is never read
+    True
     """
 
     def __init__(self, net: nn.Module, sigma_data: float = 1.0) -> None:
@@ -336,16 +360,25 @@ class EDMDenoiser(nn.Module):
         doy: Tensor | float,
         extra: Tensor | None = None,
         periodic: bool = False,
+        seen: Tensor | None = None,
     ) -> Tensor:
-        """Denoised estimate of the clean field from ``x`` at noise level ``sigma`` (B,)."""
+        """Denoised estimate of the clean field from ``x`` at noise level ``sigma`` (B,).
+
+        ``seen`` (bool, broadcastable to ``x``): the cells where the network is shown ``x``;
+        ``x`` is zeroed elsewhere and the estimate there is ``σ_data F`` (see the class).
+        """
         sd = self.sigma_data
         s = _as_batch(sigma, x.shape[0], x)[:, None, None, None]
+        if seen is not None:
+            x = torch.where(seen, x, torch.zeros((), dtype=x.dtype, device=x.device))
         c_skip = sd**2 / (s**2 + sd**2)
         c_out = s * sd / (s**2 + sd**2).sqrt()
         c_in = 1 / (s**2 + sd**2).sqrt()
         c_noise = s.log().flatten() / 4
         F_x = self.net(c_in * x, c_noise, lat, lon, doy, extra=extra, periodic=periodic)
-        return c_skip * x + c_out * F_x
+        if seen is None:
+            return c_skip * x + c_out * F_x
+        return torch.where(seen, c_skip * x + c_out * F_x, sd * F_x)
 
 
 def edm_loss(

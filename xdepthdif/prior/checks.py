@@ -143,6 +143,11 @@ def check_architecture(card: Any, source: str = "model card") -> None:
 
 CONDITIONAL_LOSSES = ("edm", "ambient")
 """Values of a conditional card's ``conditioning["loss"]``."""
+UNSEEN = "predicted"
+"""``conditioning["unseen"]`` of a model trained with the ambient loss: off the cells it is shown,
+its estimate is the network's own prediction (``seen`` of
+:class:`~xdepthdif.core.network.EDMDenoiser`). Ambient models trained before this key existed
+used EDM's finite-σ scalings there and cannot be sampled by this version."""
 CONDITIONAL_TARGETS = ("field", "oi_residual")
 """Values of a conditional card's ``conditioning["target"]``: what the network models
 (:data:`xdepthdif.core.conditional.TARGETS`)."""
@@ -157,7 +162,8 @@ def check_conditioning(card: Any) -> dict[str, Any]:
     architecture must be a ``UNet`` taking ``extra_in_channels`` and its normalisation must
     be about the ``"shipped"`` climatology, the first guess its inputs are anomalies about.
     Whether this version reads the layout is checked when the model is sampled
-    (:func:`check_sampleable`), so that a card of a newer layout still opens.
+    (:func:`check_sampleable`), so that a card of a newer layout still opens; so is an ambient
+    model's ``unseen`` (:data:`UNSEEN`).
 
     ``card`` is a :class:`~xdepthdif.prior.model.ModelCard` (its other fields validated).
 
@@ -203,7 +209,8 @@ def check_conditioning(card: Any) -> dict[str, Any]:
 def check_sampleable(card: Any, source: str = "model card") -> None:
     """Refuse, before any graph is built, a checkpoint that ``method="diffusion"`` cannot
     sample: a conditional model of a channel layout this version does not read, or whose
-    network does not take that layout's channels.
+    network does not take that layout's channels, or an ambient model whose card lacks
+    ``unseen`` = :data:`UNSEEN`.
 
     ``card`` is a :class:`~xdepthdif.prior.model.ModelCard`. Imports torch (through
     :mod:`xdepthdif.core.conditional`) for a conditional card only.
@@ -217,7 +224,16 @@ def check_sampleable(card: Any, source: str = "model card") -> None:
         return
     from ..core.conditional import LAYOUT_VERSION, n_channels
 
-    version = card.conditioning["layout_version"]
+    block = card.conditioning
+    if block["loss"] == "ambient" and block.get("unseen") != UNSEEN:
+        raise ModelCardError(
+            f"{source}: the conditional model was trained with the ambient loss by an earlier "
+            "xdepthdif, whose denoiser scaled cells it was not shown as if they were (card "
+            f"conditioning.unseen is {block.get('unseen')!r}, this version samples "
+            f"{UNSEEN!r}); its members would be wrong off the observations. Retrain it with "
+            "`xdepthdif train --kind conditional --loss ambient`."
+        )
+    version = block["layout_version"]
     if version != LAYOUT_VERSION:
         raise ModelCardError(
             f"{source}: the conditional model reads conditioning layout {version}; this version "

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import UNSEEN
 from .model import ModelCard, save_checkpoint, verify
 
 __all__ = ["ALGORITHM_VERSION", "conditional_card", "save_conditional"]
@@ -133,7 +134,8 @@ def conditional_card(
             "loss": loss,
             "target": target,
             "surface": "sst" in pool,  # trained seeing a satellite SST
-        },
+        }
+        | ({"unseen": UNSEEN} if loss == "ambient" else {}),
     )
 
 
