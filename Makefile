@@ -15,9 +15,11 @@ PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 # `make model-conditional TRAIN_FLAGS="--device cuda --batch-size 32 --steps 40000 --workers 16"`.
 TRAIN_FLAGS ?=
 
-# The default diffusion prior: `make model` retrains it (about 50 min on one CPU core),
-# calibrates its spread and installs the weights and model card into the package. One thread,
-# so the weights reproduce.
+# The synthetic-planet prior: `make model` retrains it (about 50 min on one CPU core),
+# calibrates its spread and installs the weights and model card into the package as the
+# shipped model "synthetic" (model="synthetic"; it was the default model until the
+# conditional model took its place). One thread, so the weights reproduce. It still trains
+# into build/model/default, the folder its card's training command names.
 MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
@@ -34,7 +36,8 @@ WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-siz
 # conditional network on it to model the OI's error in units of its own standard deviation
 # (8000 steps, about an hour on one busy CPU core with the pool), calibrates its spread at 3
 # and 10 steps on the world's validation split and installs it as the shipped model
-# "conditional" (model="conditional"). The pool is kept in build/model/conditional-pool.npz.
+# "conditional" (model="conditional", which model="default" names). The pool is kept in
+# build/model/conditional-pool.npz.
 CONDITIONAL_ARGS := --kind conditional --data world --resolution 4 --months 240 --fit band \
 	--loss edm --target oi-residual --draws 2 --sst 0.5 --steps 8000 --batch-size 8 \
 	--lr 3e-4 --log-every 250 --pool build/model/conditional-pool.npz
@@ -95,7 +98,8 @@ model: $(STAMP)
 		| tee build/model/train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/default.safetensors \
 		| tee -a build/model/train.log
-	cp build/model/default.safetensors build/model/default.json xdepthdif/data/models/
+	cp build/model/default.safetensors xdepthdif/data/models/synthetic.safetensors
+	cp build/model/default.json xdepthdif/data/models/synthetic.json
 
 model-world: $(STAMP)
 	mkdir -p build/model

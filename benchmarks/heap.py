@@ -7,8 +7,8 @@ worker of a dask cluster started by dask itself (its nannies export
 (:data:`xdepthdif.batch.cluster.WORKER_MALLOC`). Each case runs in its own process (the
 variables are read when a process starts): one warm-up time step, then timed ones, and the
 process's peak resident memory before and after them. The time
-step is ``sampler_speed.py``'s: the default model, the global 4° grid, 8 members, 10 steps (19
-guided evaluations), one thread. The cases run in turn, ``--rounds`` times, and the table
+step is ``sampler_speed.py``'s: the synthetic guided prior, the global 4° grid, 8 members, 10
+steps (19 guided evaluations), one thread. The cases run in turn, ``--rounds`` times, and the table
 gives medians, so that a load on the machine weighs on all alike.
 
 Run: ``.venv/bin/python benchmarks/heap.py [--rounds 2] [--steps 2]`` (about 12 minutes).

@@ -2,8 +2,8 @@
 
 Speed (default): seconds per guided network evaluation (one forward and ``cg_iters = 2``
 vector-Jacobian products, 8 members; three before the final update reused the iterations'
-products) and per time step (``2 * steps - 1`` evaluations) of the default model on the global
-4° grid of the synthetic ocean, for
+products) and per time step (``2 * steps - 1`` evaluations) of the synthetic guided prior
+(``model="synthetic"``) on the global 4° grid of the synthetic ocean, for
 
 - *before*: the earlier sampler (convolutions on a copy of their input padded by
   ``F.pad(mode="circular")``, ``torch.func.vjp``, the final update by one more product),
@@ -56,7 +56,7 @@ from xdepthdif.evaluation.truth import synthetic_truth
 from xdepthdif.prior.model import resolve_model, verify
 from xdepthdif.prior.world import world_months
 
-MONTHS = CALIBRATION_MONTHS  # training split, after the default model's training years
+MONTHS = CALIBRATION_MONTHS  # training split, after the synthetic prior's training years
 FRACTION = 0.03
 VALIDATION_MONTHS = ["2003-01-15", "2003-07-15"]  # the skill benchmark's validation years
 
@@ -113,8 +113,8 @@ def earlier(pad: bool, linearise: bool, update: bool = False) -> Iterator[None]:
 
 
 def problem(members: int = 8) -> tuple:
-    """The default model, 8 members of noise and 3 % of the columns observed, global 4°."""
-    weights = resolve_model("default")
+    """The synthetic guided prior, 8 members of noise and 3 % of the columns observed, global 4°."""
+    weights = resolve_model("synthetic")
     denoiser = load_denoiser(weights, verify(weights).sha256, "cpu")
     truth = synthetic_truth(MONTHS[:1], 4.0, "train").sel(depth=list(denoiser.card.levels))
     field = truth.isel(time=0).values

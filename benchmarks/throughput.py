@@ -3,7 +3,7 @@
 1. **OI**: one time step on a global 1° grid with 42 levels, 3 % of the columns observed (a
    month of the test world): the earlier OI of ``oi_step.py`` (read from the git history)
    beside today's analysis and today's covariance fit.
-2. **Diffusion**: one time step of the default model on the global 4° grid (8 members, 10
+2. **Diffusion**: one time step of the synthetic guided prior on the global 4° grid (8 members, 10
    Heun steps, 19 network evaluations), the earlier sampler (circular pad,
    ``torch.func.vjp``) beside today's (periodic pad, ``torch.autograd.grad``) and today's
    with ``precision="bfloat16"``, from ``sampler_speed.py``, each on glibc's default heap

@@ -1,5 +1,6 @@
-"""The default prior that ships in the package: present, verified, small, and made by the
-committed command."""
+"""The models that ship in the package: present, verified, small, and made by the committed
+commands; ``model="default"`` names the conditional model, the synthetic-planet prior is
+``model="synthetic"``."""
 
 import re
 import warnings
@@ -9,19 +10,29 @@ import numpy as np
 import pytest
 
 from xdepthdif.prior.model import default_model_path, resolve_model, shipped_models, verify
+from xdepthdif.prior.registry import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_default_model_ships_verified_and_small():
-    weights = resolve_model("default")
-    assert weights == default_model_path()
+@pytest.mark.parametrize(
+    ("name", "climatology"), [("default", "shipped"), ("synthetic", "monthly")]
+)
+def test_the_models_ship_verified_and_small(name, climatology):
+    weights = resolve_model(name)
     card = verify(weights)  # sha256 and safetensors header checked
     assert weights.stat().st_size <= 25 * 2**20
     assert card.native_resolution_deg == 4.0 and len(card.levels) == 42
-    assert card.normalisation["climatology"] == "monthly"
+    assert card.normalisation["climatology"] == climatology
     scale = np.asarray(card.normalisation["spread_scale"])
     assert scale.shape == (42,) and np.all((scale >= 0.2) & (scale <= 5))
+
+
+def test_default_names_the_conditional_model():
+    """Chosen by its CRPS on the validation world (``benchmarks/model_choice.py``)."""
+    assert DEFAULT_MODEL == "conditional" and "default" not in shipped_models()
+    assert resolve_model("default") == default_model_path() == resolve_model("conditional")
+    assert verify(default_model_path()).kind == "conditional"
 
 
 def _makefile_args(variable: str) -> str:
@@ -31,8 +42,8 @@ def _makefile_args(variable: str) -> str:
     return " ".join(args.replace("\\", " ").split())
 
 
-def test_default_model_was_trained_by_the_makefile_command():
-    card = verify(resolve_model("default"))
+def test_the_synthetic_prior_was_trained_by_the_makefile_command():
+    card = verify(resolve_model("synthetic"))
     args = _makefile_args("MODEL_ARGS")
     assert card.training["command"] == f"xdepthdif train {args} --out build/model/default"
     assert card.training["steps"] == int(re.search(r"--steps (\d+)", args).group(1))
@@ -55,7 +66,7 @@ def test_the_world_models_were_trained_by_the_makefile_commands(name, variable, 
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
-def test_default_model_honours_a_profile():
+def test_the_synthetic_prior_honours_a_profile():
     """A small target around one profile: the guided ensemble mean follows the profile."""
     import xarray as xr
 
@@ -86,7 +97,9 @@ def test_default_model_honours_a_profile():
     )
 
     def rms_at_profile(**options):
-        res = target.depthdif.reconstruct(obs=obs, method="diffusion", members=4, **options)
+        res = target.depthdif.reconstruct(
+            obs=obs, method="diffusion", model="synthetic", members=4, **options
+        )
         res = res.compute()
         assert np.isfinite(res.thetao.values).all() and (res.thetao_sd.values > 0).all()
         at_profile = res.thetao.sel(lat=0.0, lon=200.0).values[0]
@@ -98,7 +111,7 @@ def test_default_model_honours_a_profile():
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
 @pytest.mark.parametrize("steps", [3, 4, 5])
-def test_few_step_runs_of_the_default_model_stay_in_the_range_of_sea_water(steps):
+def test_few_step_runs_of_the_synthetic_prior_stay_in_the_range_of_sea_water(steps):
     """Few steps end in a plain denoise: no Heun corrector at sigma 0.002 (once -480..+210 °C)."""
     import xarray as xr
 
@@ -128,7 +141,9 @@ def test_few_step_runs_of_the_default_model_stay_in_the_range_of_sea_water(steps
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warnings.filterwarnings("error", "analysed", ImplausibleOutputWarning)
-        res = target.depthdif.reconstruct(obs=obs, method="diffusion", members=3, steps=steps)
+        res = target.depthdif.reconstruct(
+            obs=obs, method="diffusion", model="synthetic", members=3, steps=steps
+        )
         res = res.compute()
     # the mean stays in sea water; a member of this synthetic-planet prior may stray, rarely,
     # and is then clipped where it is drawn (nothing is left for reconstruct's own check)

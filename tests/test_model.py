@@ -295,10 +295,11 @@ def test_a_card_without_kind_is_a_guided_prior_and_keeps_its_seal(ckpt):
     assert model.card_seal(ckpt) == raw[SEAL]
 
 
-def test_the_shipped_default_card_has_no_kind_and_still_verifies():
-    raw = json.loads(model.default_model_path().with_suffix(".json").read_text())
+def test_the_shipped_synthetic_card_has_no_kind_and_still_verifies():
+    path = model.resolve_model("synthetic")
+    raw = json.loads(path.with_suffix(".json").read_text())
     assert "kind" not in raw
-    assert model.verify(model.default_model_path()).kind == "guided-prior"
+    assert model.verify(path).kind == "guided-prior"
 
 
 CONDITIONAL = {
@@ -479,7 +480,7 @@ def test_missing_torch_names_the_extra(ckpt, monkeypatch):
 
 def test_default_model_path_is_inside_the_package():
     path = model.default_model_path()
-    assert path.name == "default.safetensors"
+    assert path.name == f"{registry.DEFAULT_MODEL}.safetensors" == "conditional.safetensors"
     assert path.parent.name == "models" and path.parents[1].name == "data"
     assert path.parents[2].name == "xdepthdif"
 
@@ -512,12 +513,13 @@ def test_resolve_a_path(tmp_path, ckpt, monkeypatch):
 
 def test_resolve_a_shipped_name(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "models_folder", lambda: tmp_path / "models")
-    model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
+    model.save_checkpoint(tmp_path / "models" / "conditional", linear_state(), make_card())
     model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
     (tmp_path / "models" / "orphan.safetensors").write_bytes(b"")  # no card: not shipped
-    assert model.shipped_models() == ["default", "world"]
+    assert model.shipped_models() == ["conditional", "world"]
     assert model.resolve_model("world") == (tmp_path / "models" / "world.safetensors").resolve()
     assert model.resolve_model("default") == model.default_model_path().resolve()
+    assert model.resolve_model("default") == model.resolve_model("conditional")
     monkeypatch.chdir(tmp_path)
     model.save_checkpoint(tmp_path / "world", linear_state(2), make_card())
     assert model.resolve_model("world").parent.name == "models"  # the shipped name wins
@@ -526,12 +528,12 @@ def test_resolve_a_shipped_name(tmp_path, monkeypatch):
 
 def test_an_unknown_name_lists_the_shipped_names(tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "models_folder", lambda: tmp_path / "models")
-    model.save_checkpoint(tmp_path / "models" / "default", linear_state(), make_card())
+    model.save_checkpoint(tmp_path / "models" / "conditional", linear_state(), make_card())
     model.save_checkpoint(tmp_path / "models" / "world", linear_state(1), make_card())
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CheckpointError, match=r"checkpoint wrld not found") as info:
         model.resolve_model("wrld")
-    assert "shipped with xdepthdif: ['default', 'world']" in str(info.value)
+    assert "shipped with xdepthdif: ['default', 'conditional', 'world']" in str(info.value)
 
 
 def test_a_safetensors_header_length_starting_with_0x80_is_not_a_pickle(tmp_path):

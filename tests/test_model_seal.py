@@ -29,7 +29,7 @@ def ckpt(tmp_path):
     folder = tmp_path / "prior"
     folder.mkdir()
     for suffix in (".safetensors", ".json"):
-        src = model.default_model_path().with_suffix(suffix)
+        src = model.resolve_model("synthetic").with_suffix(suffix)
         (folder / f"p{suffix}").write_bytes(src.read_bytes())
     return folder / "p.safetensors"
 

@@ -99,16 +99,17 @@ def test_out_a_model_folder_is_refused(small, tmp_path):
         src = default_model_path().with_suffix(suffix)
         (models / src.name).write_bytes(src.read_bytes())
     target = make_target(times=TIMES3, depth=[5.0, 50.0, 200.0])
-    with pytest.raises(BatchError, match=r"contains .*default\.(safetensors|json), an input"):
+    with pytest.raises(BatchError, match=r"contains .*conditional\.(safetensors|json), an input"):
         run_batch(
             target,
             small["profiles"],
             models,
             method="diffusion",
-            model=str(models / "default.safetensors"),
+            model=str(models / "conditional.safetensors"),
             overwrite=True,
         )
-    assert sorted(p.name for p in models.iterdir()) == ["default.json", "default.safetensors"]
+    kept = sorted(p.name for p in models.iterdir())
+    assert kept == ["conditional.json", "conditional.safetensors"]
 
 
 # -------------------------------------------------------------------- only our own stores

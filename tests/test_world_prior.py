@@ -140,7 +140,7 @@ def test_prepare_training_data_refuses_an_unknown_climatology():
 
 def test_calibration_data_follows_the_card(world_prior):
     assert calibration_data(verify(world_prior)) == "world"
-    assert calibration_data(verify(resolve_model("default"))) == "synthetic"
+    assert calibration_data(verify(resolve_model("synthetic"))) == "synthetic"
 
 
 def test_world_calibration_uses_validation_months_outside_the_skill_benchmark():

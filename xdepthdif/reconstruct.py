@@ -42,6 +42,7 @@ from .prior.model import (
     resolve_model,
     verify,
 )
+from .prior.registry import DEFAULT_MODEL
 from .screening import count_rejections, profiles_on_land, warn_if_implausible
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
@@ -231,7 +232,8 @@ def reconstruct(
         ),
     }
     if is_diffusion:  # the checkpoint by name and digest, never a path on this machine
-        attrs["diffusion_model"] = Path(str(options.get("model", "default"))).name
+        name = Path(str(options.get("model", "default"))).name
+        attrs["diffusion_model"] = DEFAULT_MODEL if name == "default" else name
         attrs["diffusion_model_kind"] = kind
     return cf.finalize(ds, grid, calendar, attrs)
 

@@ -6,7 +6,7 @@ Which data, :func:`calibration_data` decides from the model card: a model traine
 training world (``xdepthdif train --data world``) is calibrated on months of the world's
 ``"validation"`` split (:data:`WORLD_CALIBRATION_MONTHS`, never the ``"test"`` split the skill
 benchmark scores); any other model on months of the synthetic ocean's training split after the
-default model's training period (:data:`CALIBRATION_MONTHS`), as before the world existed."""
+synthetic prior's training period (:data:`CALIBRATION_MONTHS`), as before the world existed."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 CALIBRATION_MONTHS = ("2025-02", "2025-08")
-"""Months of the synthetic ocean's training split (after the default model's training period,
+"""Months of the synthetic ocean's training split (after the synthetic prior's training period,
 2000–2019) on which a synthetic-trained model's spread is calibrated."""
 WORLD_CALIBRATION_MONTHS = ("2010-01", "2011-04", "2012-07", "2013-10")
 """Months of the world's ``"validation"`` split on which a world-trained model's spread is

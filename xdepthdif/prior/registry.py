@@ -16,7 +16,12 @@ from xdepthdif.errors import CheckpointError
 
 PathLike = str | os.PathLike[str]
 
+DEFAULT_MODEL = "conditional"
+"""The shipped checkpoint ``model="default"`` names: the one with the lowest CRPS on the
+validation world (``benchmarks/model_choice.py``; never chosen on the test world)."""
+
 __all__ = [
+    "DEFAULT_MODEL",
     "checkpoint_paths",
     "default_model_path",
     "models_folder",
@@ -44,14 +49,15 @@ def models_folder() -> Path:
 
 
 def default_model_path() -> Path:
-    """Where the bundled default model lives inside the package (it may not be there yet).
+    """Where the default model (:data:`DEFAULT_MODEL`) lives inside the package (it may not be
+    there yet).
 
     Examples
     --------
     >>> default_model_path().name
-    'default.safetensors'
+    'conditional.safetensors'
     """
-    return models_folder() / "default.safetensors"
+    return models_folder() / f"{DEFAULT_MODEL}.safetensors"
 
 
 def shipped_models() -> list[str]:
@@ -59,7 +65,7 @@ def shipped_models() -> list[str]:
 
     Examples
     --------
-    >>> "default" in shipped_models()
+    >>> {"conditional", "synthetic", "world"} <= set(shipped_models())
     True
     """
     folder = models_folder()
@@ -76,10 +82,10 @@ def _is_name(model: PathLike) -> bool:
 def resolve_model(model: PathLike) -> Path:
     """The absolute weights path of a shipped checkpoint's name or of a checkpoint path.
 
-    ``"default"`` is the bundled default prior and any other name of :func:`shipped_models`
-    (e.g. ``"world"``) the checkpoint of that name in the package; a shipped name wins over a
-    file of the same name in the working folder (write ``"./world"`` for that one). Anything
-    else is a path, with or without ``.safetensors`` or ``.json``.
+    ``"default"`` is the shipped checkpoint :data:`DEFAULT_MODEL` names, and any name of
+    :func:`shipped_models` (e.g. ``"world"``) the checkpoint of that name in the package; a
+    shipped name wins over a file of the same name in the working folder (write ``"./world"``
+    for that one). Anything else is a path, with or without ``.safetensors`` or ``.json``.
 
     Raises
     ------
@@ -110,6 +116,6 @@ def resolve_model(model: PathLike) -> Path:
         msg = f"{what}: missing {missing} in {weights.parent.resolve()}; pass model="
         msg += "'path/to/NAME.safetensors' with NAME.json beside it"
         if _is_name(model):
-            msg += f", or the name of a checkpoint shipped with xdepthdif: {shipped}"
+            msg += f", or the name of a checkpoint shipped with xdepthdif: {['default', *shipped]}"
         raise CheckpointError(msg)
     return weights.resolve()
