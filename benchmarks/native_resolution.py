@@ -13,7 +13,9 @@ the main use case, a global 1° grid with the 42 EN4-like levels, observed Argo-
 2. **OI at R°**: ``reconstruct(obs=..., method="oi")`` on the R° grid from the same profiles,
    brought to 1° the same way; R = 1 is the default analysis of the 1° target itself.
 3. **conditional model**: ``reconstruct(obs=..., method="diffusion", model="conditional")`` on
-   the 1° target (the model draws on its native 4° grid), 8 members, 10 steps.
+   the 1° target (the model draws on its native 4° grid), 8 members, 10 steps, its members
+   regridded (``downscale=False``) or carried as residuals about the 1° OI (the default,
+   :mod:`xdepthdif.analysis.downscale`).
 4. **cost**: one network evaluation of the conditional model's UNet on a global R° grid, one
    thread, and the cells a training pool holds per month at R°.
 """
@@ -128,15 +130,18 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 add(f"OI at {r:g}°", k, scorer.sums(to_target(oi, grids[r], grids[1.0])))
                 print(f"  {fraction:.1%} {str(t)[:7]} OI at {r:g}°: {seconds:.1f} s", flush=True)
-            if not args.skip_diffusion:
+            for downscale in () if args.skip_diffusion else (False, True):
                 target = target_of(fine.isel(time=[i]))
                 t0 = time.perf_counter()
                 ens = target.depthdif.reconstruct(
-                    obs=obs, method="diffusion", model=args.model, members=8, steps=10, seed=0
-                )["thetao"].values[0]
+                    obs=obs, method="diffusion", model=args.model, members=8, steps=10, seed=0,
+                    downscale=downscale,
+                )["thetao"].values[0]  # fmt: skip
                 seconds = time.perf_counter() - t0
-                add(f"{args.model} (native 4°), 8-member mean", k, scorer.sums(ens))
-                print(f"  {fraction:.1%} {str(t)[:7]} {args.model}: {seconds:.1f} s", flush=True)
+                how = "residuals about the 1° OI" if downscale else "regridded"
+                add(f"{args.model} (native 4°), {how}, 8-member mean", k, scorer.sums(ens))
+                print(f"  {fraction:.1%} {str(t)[:7]} {args.model}, {how}: {seconds:.1f} s",
+                      flush=True)  # fmt: skip
 
     print()
     print("| estimate | " + " | ".join(f"{f:.1%} of 1° columns" for f in FRACTIONS) + " |")

@@ -220,3 +220,55 @@ def test_a_residual_model_is_trained_and_sampled_by_name_of_its_target(tmp_path,
     sea = target.sea_mask.values.astype(bool)
     assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
     assert np.abs(members[0] - members[1])[..., sea].mean() > 1e-3
+
+
+@pytest.fixture(scope="module")
+def residual_model(tmp_path_factory):
+    """A tiny OI-residual model trained by ``xdepthdif train`` (5°, 3 levels, 2 months)."""
+    out = tmp_path_factory.mktemp("residual") / "residual"
+    args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
+    args += ["--months", "2", "--levels", "3", "--steps", "3", "--batch-size", "2", "--target"]
+    args += ["oi-residual", "--base-channels", "8", "--channel-mult", "1", "2", "--cond-dim"]
+    args += ["16", "--out", str(out)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(args) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out.with_suffix(".safetensors")
+
+
+def test_a_finer_target_gets_the_residuals_about_its_own_oi(residual_model, target, obs):
+    """On the 2° target of a 5° OI-residual model, ``downscale`` (the default) draws the members
+    as the target's own OI plus the model's residuals: the ensemble follows the profiles as
+    closely as a 2° OI does, where regridded 5° members cannot. It changes nothing on a
+    target of the model's own spacing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        down = run(target, obs, residual_model)
+        flat = run(target, obs, residual_model, downscale=False)
+        oi = target.depthdif.reconstruct(obs=obs).compute()
+    assert down.attrs["diffusion_downscale"] == 1 and flat.attrs["diffusion_downscale"] == 0
+    sea = target.sea_mask.values.astype(bool)
+    members = down.thetao_members.values
+    assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
+    np.testing.assert_allclose(down.thetao.values, members.mean(axis=0))
+    assert (down.thetao_sd.values[..., sea] > 0).all()
+    # where a cell holds a profile, the 2° OI follows it and so does the downscaled mean
+    held = (oi.obs_count.values > 0) & sea
+    near_oi = float(np.sqrt(np.mean((down.thetao.values - oi.thetao.values)[held] ** 2)))
+    flat_oi = float(np.sqrt(np.mean((flat.thetao.values - oi.thetao.values)[held] ** 2)))
+    print(
+        f"RMS from the 2° OI at observed cells: downscaled {near_oi:.3f}, regridded {flat_oi:.3f}"
+    )
+    assert near_oi < 0.5 * flat_oi
+    native = make_target(lat=np.arange(-7.5, 8.0, 5.0), lon=np.arange(-27.5, -1.0, 5.0),
+                         depth=LEVELS, times=TIMES)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same = run(native, obs, residual_model)
+        same_flat = run(native, obs, residual_model, downscale=False)
+    np.testing.assert_array_equal(same.thetao_members.values, same_flat.thetao_members.values)

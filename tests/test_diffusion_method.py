@@ -168,6 +168,8 @@ def test_members_are_kept_in_sea_water_and_the_ensemble_is_of_the_clipped_member
     np.testing.assert_allclose(res.thetao_sd.values, members.std(axis=0, ddof=1))
     with pytest.raises(ValueError, match="clip must be True or False"):
         run(make_target(), obs, prior, clip="no")
+    with pytest.raises(ValueError, match="downscale must be True or False"):
+        run(make_target(), obs, prior, downscale=1)
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")

@@ -44,7 +44,39 @@ from .diffusion import DiffusionConfig, _finish_members, _from_torch, load_denoi
 from .heap import heap_kept
 from .torch_env import TORCH_LOCK, resolve_device, sampling_threads
 
-__all__ = ["conditional_analysis", "conditional_inputs"]
+__all__ = ["conditional_analysis", "conditional_inputs", "default_oi"]
+
+
+def default_oi(
+    obs_mean: np.ndarray,
+    obs_count: np.ndarray,
+    obs_err_var: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    depth: np.ndarray,
+    doy: float,
+    ocean: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The default OI of one time step on a grid, about the shipped climatology: ``(first
+    guess, sea, analysis, error sd)``, °C, ``(level, lat, lon)``.
+
+    The covariance is fitted to the time step's own binned observations
+    (:func:`~xdepthdif.prior.pool_month.fit_covariance`; with none, the default parameters),
+    then :func:`~xdepthdif.prior.pool_month.analyse_oi` runs without a surface field; the sea
+    is where ``ocean`` is sea and the climatology is defined.
+    """
+    from ..analysis.oi import OIConfig
+    from ..background import ClimatologySpec
+    from ..prior.pool_month import analyse_oi, fit_covariance
+
+    depth, lat, lon = (np.asarray(a, float) for a in (depth, lat, lon))
+    bg = ClimatologySpec.shipped().on_grid(float(doy), depth, lat, lon)
+    sea = np.isfinite(bg) & (True if ocean is None else np.asarray(ocean, bool))
+    cfg = OIConfig()
+    if ((obs_count > 0) & np.isfinite(obs_mean)).any():
+        cfg = fit_covariance(obs_mean, obs_count, obs_err_var, bg, depth, lat, lon, cfg)
+    oi_mean, oi_sd = analyse_oi(obs_mean, obs_count, obs_err_var, bg, sea, cfg, (depth, lat, lon))
+    return bg, sea, oi_mean, oi_sd
 
 
 def conditional_inputs(
@@ -85,17 +117,10 @@ def conditional_inputs(
         ``mu``, ``std`` (°C, ``(level, lat, lon)`` and ``(level, 1, 1)``) to turn the model's
         output back into °C.
     """
-    from ..analysis.oi import OIConfig
-    from ..background import ClimatologySpec
-    from ..prior.pool_month import analyse_oi, fit_covariance
-
     depth, lat, lon = (np.asarray(a, float) for a in (depth, lat, lon))
-    bg = ClimatologySpec.shipped().on_grid(float(doy), depth, lat, lon)
-    sea = np.isfinite(bg) & (True if ocean is None else np.asarray(ocean, bool))
-    cfg = OIConfig()
-    if ((obs_count > 0) & np.isfinite(obs_mean)).any():
-        cfg = fit_covariance(obs_mean, obs_count, obs_err_var, bg, depth, lat, lon, cfg)
-    oi_mean, oi_sd = analyse_oi(obs_mean, obs_count, obs_err_var, bg, sea, cfg, (depth, lat, lon))
+    bg, sea, oi_mean, oi_sd = default_oi(
+        obs_mean, obs_count, obs_err_var, lat, lon, depth, doy, ocean
+    )
     m = np.asarray(card.normalisation["mean"], float)[:, None, None]
     s = np.asarray(card.normalisation["std"], float)[:, None, None]
 
@@ -132,7 +157,8 @@ def conditional_analysis(
     time_key: Any,
     array_library: str = "numpy",
     surface: np.ndarray | None = None,
-) -> tuple[Any, Any, Any]:
+    with_oi: bool = False,
+) -> tuple[Any, ...]:
     """Ensemble mean, spread and members of a conditional model on its ``(level, lat, lon)`` grid.
 
     Takes what :func:`~xdepthdif.analysis.diffusion.diffusion_analysis` takes (``depth`` the
@@ -145,6 +171,10 @@ def conditional_analysis(
     mean, sd, members
         As for :func:`~xdepthdif.analysis.diffusion.diffusion_analysis`: °C, NaN off the sea
         (and where the shipped climatology has no value).
+    oi_mean, oi_sd, floor
+        With ``with_oi`` only: the OI the model was fed and its error sd (°C, numpy), and the
+        floor of that sd in the model's residual target: the card's per-level ``std`` times
+        :data:`~xdepthdif.core.conditional.RESIDUAL_SD_FLOOR` (°C, ``(level, 1, 1)``).
     """
     import torch
 
@@ -190,4 +220,11 @@ def conditional_analysis(
     scale = spread_scale_for(card.normalisation, config.steps)
     clip_at = depth if config.clip else None
     stacked = _from_torch(xp, x)
-    return _finish_members(xp, stacked, inputs["std"], inputs["mu"], scale, sea, clip_at)
+    std, mu = inputs["std"], inputs["mu"]
+    mean, sd, members = _finish_members(xp, stacked, std, mu, scale, sea, clip_at)
+    if not with_oi:
+        return mean, sd, members
+    from ..core.conditional import RESIDUAL_SD_FLOOR
+
+    oi = np.where(sea, inputs["oi_mean"] * std + mu, np.nan)
+    return mean, sd, members, oi, inputs["oi_sd"] * std, RESIDUAL_SD_FLOOR * std

@@ -136,6 +136,10 @@ class DiffusionConfig:
         depth and capped at 40 °C (:func:`xdepthdif.screening.clip_members`, as the OI's
         analysis is floored; the default), or keep the network's own values (``False``: to
         study the network, or to calibrate its spread, as ``xdepthdif calibrate`` does).
+    downscale
+        On a target finer than the model's grid, a conditional OI-residual model's members
+        become residuals about the target's own OI (:mod:`~xdepthdif.analysis.downscale`; the
+        default), or are regridded as they are (``False``).
     """
 
     model: str = "default"
@@ -150,6 +154,7 @@ class DiffusionConfig:
     precision: str = "float32"
     compile: bool = False
     clip: bool = True
+    downscale: bool = True
 
     def __post_init__(self) -> None:
         for name in ("members", "steps", "cg_iters", "seed"):
@@ -176,7 +181,7 @@ class DiffusionConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")
-        for name in ("compile", "clip"):
+        for name in ("compile", "clip", "downscale"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
             object.__setattr__(self, name, bool(getattr(self, name)))

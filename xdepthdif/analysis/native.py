@@ -6,7 +6,9 @@ The prior runs on its own depth levels and on a grid of its native spacing (:fun
 :func:`diffusion_step` bins the profiles there, draws the ensemble with
 :func:`xdepthdif.analysis.diffusion.diffusion_analysis` (a guided prior) or
 :func:`xdepthdif.analysis.conditional.conditional_analysis` (a conditional model), then
-interpolates the members in depth (:func:`interpolate_levels`) and regrids them to the target.
+interpolates the members in depth (:func:`interpolate_levels`) and regrids them to the target
+(on finer targets, a conditional model's residuals about its OI, with the target's own OI:
+:mod:`xdepthdif.analysis.downscale`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..array_library import to_library, to_numpy
+from ..screening import clip_members
 from .conditional import conditional_analysis
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
+from .downscale import about_oi, residuals, target_oi
 
 
 def _spacing(axis: np.ndarray) -> float:
@@ -106,7 +110,9 @@ def diffusion_step(
     target's levels and regridded horizontally (bilinear onto finer targets, conservative onto
     coarser ones); target sea cells the native grid counts as land take the nearest native
     value. When the target's grid and levels are the model's, this is
-    :func:`diffusion_analysis` on the binned profiles.
+    :func:`diffusion_analysis` on the binned profiles. On a finer target, a conditional model
+    of the OI's residual (``config.downscale``, the default) has its residuals carried instead,
+    about the default OI of the target's own grid (:mod:`~xdepthdif.analysis.downscale`).
 
     Parameters
     ----------
@@ -162,11 +168,17 @@ def diffusion_step(
     field = None
     if surface is not None:
         field = np.asarray(surface, float) if to_native is None else to_native(surface)
+    # bilinear onto smaller cells than the model's, conservative onto larger ones
+    cell, native_cell = (_spacing(a) * _spacing(b) for a, b in ((grid_lat, grid_lon), (nlat, nlon)))
+    finer = not same_grid and cell < native_cell
+    r = None  # a conditional OI-residual model's residuals, carried to a finer target
     if card.kind == "conditional":  # the surface field is an input channel, if anything
-        mean, sd, members = conditional_analysis(
+        downscale = finer and config.downscale and card.conditioning.get("target") == "oi_residual"
+        mean, sd, members, *oi = conditional_analysis(
             binned.mean, binned.count, binned.err_var, nlat, nlon, model_levels, doy,
-            native_sea, config, time_key, array_library, field,
+            native_sea, config, time_key, array_library, field, with_oi=downscale,
         )  # fmt: skip
+        r = residuals(members, *oi) if downscale else None
     else:
         if field is not None and model_levels[0] <= SURFACE_DEPTH_M:
             extra = max(config.sst_error**2 - config.obs_error**2, 0.0)
@@ -179,14 +191,21 @@ def diffusion_step(
         return to_numpy(mean), to_numpy(sd), to_numpy(members)
     if not same_levels:
         members = interpolate_levels(members, model_levels, levels)
+        r = None if r is None else interpolate_levels(r, model_levels, levels)
     back = None
     if not same_grid:
-        # bilinear onto smaller cells than the model's, conservative onto larger ones
-        finer = _spacing(grid_lat) * _spacing(grid_lon) < _spacing(nlat) * _spacing(nlon)
         back = (Regridder.bilinear if finer else Regridder.conservative)(
             nlat, nlon, grid_lat, grid_lon
         )
-    return members_on_target(members, sea, grid_lat, grid_lon, back)
+    mean, sd, members = members_on_target(members, sea, grid_lat, grid_lon, back)
+    if r is None:
+        return mean, sd, members
+    _, _, r = members_on_target(r, sea, grid_lat, grid_lon, back)
+    oi, oi_sd = target_oi(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, sea, doy)
+    members = np.where(np.isfinite(oi), about_oi(r, oi, oi_sd), members)  # regridded off the OI
+    if config.clip:
+        members = clip_members(members, levels)
+    return members.mean(axis=0), members.std(axis=0, ddof=1), members
 
 
 def members_on_target(
