@@ -30,14 +30,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
+def _train_tiny(folder, name, *extra):
     """A tiny conditional model trained by ``xdepthdif train`` (5°, 3 levels, 2 months)."""
-    out = tmp_path_factory.mktemp("conditional") / "conditional"
+    out = folder / name
     args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
     args += ["--months", "2", "--levels", "3", "--steps", "3", "--batch-size", "2"]
     args += ["--base-channels", "8", "--channel-mult", "1", "2", "--cond-dim", "16"]
-    args += ["--pool", str(out.with_suffix(".npz")), "--out", str(out)]
+    args += [*extra, "--pool", str(out.with_suffix(".npz")), "--out", str(out)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # before the function-scoped fixtures: a busy machine's cores
     try:
@@ -47,6 +46,11 @@ def model(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return out.with_suffix(".safetensors")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return _train_tiny(tmp_path_factory.mktemp("conditional"), "conditional")
 
 
 @pytest.fixture(scope="module")
@@ -224,21 +228,9 @@ def test_a_residual_model_is_trained_and_sampled_by_name_of_its_target(tmp_path,
 
 @pytest.fixture(scope="module")
 def residual_model(tmp_path_factory):
-    """A tiny OI-residual model trained by ``xdepthdif train`` (5°, 3 levels, 2 months)."""
-    out = tmp_path_factory.mktemp("residual") / "residual"
-    args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
-    args += ["--months", "2", "--levels", "3", "--steps", "3", "--batch-size", "2", "--target"]
-    args += ["oi-residual", "--base-channels", "8", "--channel-mult", "1", "2", "--cond-dim"]
-    args += ["16", "--out", str(out)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert main(args) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return out.with_suffix(".safetensors")
+    """The tiny model of the OI's residual (``--target oi-residual``)."""
+    folder = tmp_path_factory.mktemp("residual")
+    return _train_tiny(folder, "residual", "--target", "oi-residual")
 
 
 def test_a_finer_target_gets_the_residuals_about_its_own_oi(residual_model, target, obs):
