@@ -91,9 +91,10 @@ class DiffusionConfig:
     Parameters
     ----------
     model
-        ``"default"`` (the bundled prior), the name of another checkpoint shipped with
-        xdepthdif (:func:`~xdepthdif.prior.registry.shipped_models`, e.g. ``"world"``) or the path
-        of a checkpoint (``NAME.safetensors`` with ``NAME.json`` beside it).
+        ``"default"`` (the shipped model :data:`~xdepthdif.prior.registry.DEFAULT_MODEL`
+        names), the name of another checkpoint shipped with xdepthdif
+        (:func:`~xdepthdif.prior.registry.shipped_models`, e.g. ``"world"``) or the path of a
+        checkpoint (``NAME.safetensors`` with ``NAME.json`` beside it).
         :func:`xdepthdif.reconstruct` replaces it by the resolved path.
     sha256
         Digest of the weights; filled in from the model card when the graph is built, and
