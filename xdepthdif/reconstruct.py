@@ -32,8 +32,8 @@ from .errors import (
     UnitsError,
 )
 from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
-from .obs import bin_profiles, interpolate_to_levels, tally, validate_profiles
-from .obs.binning import SURFACE_DEPTH_M, locate_cells, with_surface_field
+from .obs import tally, validate_profiles
+from .obs.binning import SURFACE_DEPTH_M, bin_on_levels, locate_cells, with_surface_field
 from .obs.units import celsius_offset
 from .prior.checks import check_architecture, check_sampleable
 from .prior.model import (
@@ -263,9 +263,7 @@ def _analyse_step(
     Output outside the range of sea water is warned about here, where it is computed.
     """
     ocean = None if mask is None else np.asarray(mask, bool)
-    values = interpolate_to_levels(depth, thetao, levels)
-    errors = None if err is None else interpolate_to_levels(depth, err, levels)
-    binned = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
+    binned = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
     if isinstance(config, DiffusionConfig):
         from .analysis.native import diffusion_step  # torch is imported in the task only
 
@@ -394,9 +392,10 @@ def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) ->
     steps = []
     for i in chosen:
         sel = np.flatnonzero(keep & (step == i))
-        values = interpolate_to_levels(depth[sel], thetao[sel], grid.depth)
-        errors = None if err is None else interpolate_to_levels(depth[sel], err[sel], grid.depth)
-        binned = bin_profiles(lat[sel], lon[sel], values, grid.lat, grid.lon, errors)
+        binned = bin_on_levels(
+            lat[sel], lon[sel], depth[sel], thetao[sel], None if err is None else err[sel],
+            grid.depth, grid.lat, grid.lon,
+        )  # fmt: skip
         b = _background_at(bg, i)
         if isinstance(b, ClimatologySpec):
             b = b.on_grid(float(doys[i]), grid.depth, grid.lat, grid.lon)

@@ -71,11 +71,9 @@ def target_oi(
     """The default OI (analysis and error sd, °C) of one time step's profiles on the target's
     levels and grid, as :func:`~xdepthdif.analysis.conditional.default_oi` makes it on the
     model's (the arguments as for :func:`~xdepthdif.analysis.native.diffusion_step`)."""
-    from ..obs import bin_profiles, interpolate_to_levels
+    from ..obs.binning import bin_on_levels
     from .conditional import default_oi
 
-    values = interpolate_to_levels(depth, thetao, levels)
-    errors = None if err is None else interpolate_to_levels(depth, err, levels)
-    b = bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
+    b = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
     _, _, oi, sd = default_oi(b.mean, b.count, b.err_var, grid_lat, grid_lon, levels, doy, ocean)
     return oi, sd

@@ -142,8 +142,7 @@ def diffusion_step(
         On the target grid, as for :func:`diffusion_analysis`.
     """
     from ..grid.rectilinear import Regridder
-    from ..obs import bin_profiles, interpolate_to_levels
-    from ..obs.binning import SURFACE_DEPTH_M, with_surface_field
+    from ..obs.binning import SURFACE_DEPTH_M, bin_on_levels, with_surface_field
 
     card = load_denoiser(config.model, config.sha256, config.device).card
     model_levels = np.asarray(card.levels, float)
@@ -156,9 +155,7 @@ def diffusion_step(
     sea = np.ones((nz, ny, nx), bool) if ocean is None else np.asarray(ocean, bool)
     sea = np.broadcast_to(sea, (nz, ny, nx))
 
-    values = interpolate_to_levels(depth, thetao, model_levels)
-    errors = None if err is None else interpolate_to_levels(depth, err, model_levels)
-    binned = bin_profiles(lat, lon, values, nlat, nlon, errors)
+    binned = bin_on_levels(lat, lon, depth, thetao, err, model_levels, nlat, nlon)
     nearest = np.abs(levels[None, :] - model_levels[:, None]).argmin(axis=1)
     native_sea = sea[nearest]
     to_native = None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..grid.geo import lat_edges, lon_cells
+from .vertical import interpolate_to_levels
 
 SURFACE_DEPTH_M = 20.0
 """A surface field (satellite SST) informs the top level when it lies this close to the surface."""
@@ -108,6 +109,35 @@ def bin_profiles(
         err_var=err_var.reshape(shape),
         inside=inside,
     )
+
+
+def bin_on_levels(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    depth: np.ndarray,
+    thetao: np.ndarray,
+    err: np.ndarray | None,
+    levels: np.ndarray,
+    grid_lat: np.ndarray,
+    grid_lon: np.ndarray,
+) -> BinnedObs:
+    """Profiles as arrays of the profile layout (``(profile,)`` positions, ``(profile, level)``
+    depths, temperatures and optional error sds) interpolated to ``levels``
+    (:func:`~xdepthdif.obs.vertical.interpolate_to_levels`, the errors too) and binned on the
+    grid (:func:`bin_profiles`).
+
+    Examples
+    --------
+    >>> depth = np.array([[40.0, 60.0], [40.0, 60.0]])  # two profiles in the same cell
+    >>> b = bin_on_levels(np.array([0.2, 0.4]), np.array([0.3, 0.1]), depth,
+    ...                   np.array([[20.0, 10.0], [18.0, 12.0]]), None, np.array([50.0]),
+    ...                   np.array([0.0, 2.0]), np.array([0.0, 2.0]))
+    >>> b.mean.ravel().tolist()[0], b.count.ravel().tolist()
+    (15.0, [2, 0, 0, 0])
+    """
+    values = interpolate_to_levels(depth, thetao, levels)
+    errors = None if err is None else interpolate_to_levels(depth, err, levels)
+    return bin_profiles(lat, lon, values, grid_lat, grid_lon, errors)
 
 
 def with_surface_field(binned: BinnedObs, field: np.ndarray, err_var: float) -> BinnedObs:

@@ -167,13 +167,11 @@ def satellite_sst(top, bg_top, probability, noise, rng):
 def binned_profiles(truth, share, seed, noise_sd, depth, lat, lon):
     """Profiles of ``truth`` binned on its grid as :func:`xdepthdif.reconstruct` bins them."""
     from ..evaluation.protocol import observe
-    from ..obs import bin_profiles, interpolate_to_levels
+    from ..obs.binning import bin_on_levels
 
     used, _ = observe(truth, share, seed=seed, noise_sd=noise_sd, withheld=0.0)
-    z = used["depth"].values
-    values = interpolate_to_levels(z, used["thetao"].values, depth)
-    errors = interpolate_to_levels(z, used["thetao_error"].values, depth)
-    return bin_profiles(used["lat"].values, used["lon"].values, values, lat, lon, errors)
+    arrays = (used[k].values for k in ("lat", "lon", "depth", "thetao", "thetao_error"))
+    return bin_on_levels(*arrays, depth, lat, lon)
 
 
 def fit_one(binned, bg, depth, lat, lon, cfg):
