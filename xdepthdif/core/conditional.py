@@ -247,17 +247,6 @@ def from_target(r: Tensor, extra: Tensor, target: str = "field") -> Tensor:
     return oi + sd * r
 
 
-class _MaskedInput:
-    """A denoiser that sees its noisy input only on ``mask`` (``seen`` of
-    :class:`~xdepthdif.core.network.EDMDenoiser`)."""
-
-    def __init__(self, denoiser: nn.Module, mask: Tensor) -> None:
-        self.denoiser, self.mask = denoiser, mask
-
-    def __call__(self, x: Tensor, sigma: Tensor, **kwargs: Any) -> Tensor:
-        return self.denoiser(x, sigma, seen=self.mask, **kwargs)
-
-
 def sample_conditional(
     denoiser: nn.Module,
     extra: Tensor,
@@ -370,12 +359,12 @@ def sample_conditional(
         "extra": extra.to(dtype=dtype, device=device).expand(members, -1, -1, -1),
         "periodic": periodic,
     }
-    fn: Any = denoiser
-    if input_mask is not None:
-        mask = torch.broadcast_to(input_mask.to(device=device, dtype=torch.bool), noise.shape)
-        fn = _MaskedInput(denoiser, mask)
+    if input_mask is not None:  # the network sees its noisy input there only
+        args["seen"] = torch.broadcast_to(
+            input_mask.to(device=device, dtype=torch.bool), noise.shape
+        )
     x, nfe = sample_heun(
-        fn, noise.to(device=device, dtype=dtype) * float(sigmas[0]), sigmas, args,
+        denoiser, noise.to(device=device, dtype=dtype) * float(sigmas[0]), sigmas, args,
         callback=callback,
     )  # fmt: skip
     if not math.isfinite(float(x.abs().max())):
