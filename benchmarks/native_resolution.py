@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 import torch
+from model_choice import scored_points
 
 import xdepthdif  # noqa: F401  (registers the accessor)
 from xdepthdif.analysis.diffusion import load_denoiser
@@ -42,7 +43,6 @@ from xdepthdif.timing import month_times
 MONTHS = ("2002-01", "2003-04", "2005-07", "2006-09")
 FRACTIONS = (0.03, 0.075)
 GRIDS = (1.0, 2.0, 4.0)
-SCORE_DEPTH = 2000.0
 
 
 def to_target(field: np.ndarray, src, dst) -> np.ndarray:
@@ -55,14 +55,12 @@ def to_target(field: np.ndarray, src, dst) -> np.ndarray:
 
 
 class Scorer:
-    """Area-weighted squared errors at the unobserved 1° sea points above ``SCORE_DEPTH``."""
+    """Area-weighted squared errors at the unobserved 1° sea points above 2000 m
+    (:func:`model_choice.scored_points`)."""
 
-    def __init__(self, truth: np.ndarray, depth, lat, count: np.ndarray) -> None:
+    def __init__(self, truth: np.ndarray, depth, lat, lon, obs) -> None:
         self.truth = truth
-        sea = np.isfinite(truth) & (np.asarray(depth) <= SCORE_DEPTH)[:, None, None]
-        self.where = sea & (count == 0)[None]
-        w = np.broadcast_to(np.cos(np.deg2rad(lat))[None, :, None], truth.shape)
-        self.w = w[self.where]
+        self.where, self.w = scored_points(truth, depth, lat, lon, obs)
 
     def sums(self, estimate: np.ndarray) -> tuple[float, float]:
         err = estimate[self.where] - self.truth[self.where]
@@ -116,11 +114,7 @@ def main() -> None:
         month_of = used["time"].values.astype("datetime64[M]")
         for i, t in enumerate(fine["time"].values):
             obs = used.isel(profile=np.flatnonzero(month_of == np.datetime64(t, "M")))
-            count = np.zeros(fine.shape[-2:], int)
-            iy = np.abs(grids[1.0][0][None] - obs["lat"].values[:, None]).argmin(1)
-            ix = np.abs(grids[1.0][1][None] - obs["lon"].values[:, None] % 360).argmin(1)
-            np.add.at(count, (iy, ix), 1)
-            scorer = Scorer(fine.values[i], depth, grids[1.0][0], count)
+            scorer = Scorer(fine.values[i], depth, *grids[1.0], obs)
             for r, world in worlds.items():
                 add(f"floor at {r:g}°", k, scorer.sums(to_target(world.values[i], grids[r],
                                                                  grids[1.0])))  # fmt: skip
