@@ -142,8 +142,10 @@ def test_pool_is_finite_and_its_oi_is_reconstructs(pool, tmp_path):
         z = pool["target"][:, k][:, sea[k]]
         assert abs(z.mean()) < 1e-4 and abs(z.std() - 1) < 1e-3
 
-    # the OI channels are what a user's default reconstruct gives for the same profiles (the
-    # first month, whose own observations fitted the covariance)
+    # the OI channels are what a user's reconstruct with the pool's OI options gives for the
+    # same profiles (the first month, whose own observations fitted the covariance)
+    from xdepthdif.prior.conditional_data import OI_OPTIONS
+
     i = 0
     times = pd.DatetimeIndex([pd.Timestamp("2001-01-15")])
     truth = world_months(times, 5.0, "train", seed=0).isel(depth=LEVELS)
@@ -152,7 +154,7 @@ def test_pool_is_finite_and_its_oi_is_reconstructs(pool, tmp_path):
     used, _ = observe(truth, float(pool["share"][i]), seed=int(rng.integers(2**31)), withheld=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = xdepthdif.reconstruct(target_of(truth), used).compute()
+        out = xdepthdif.reconstruct(target_of(truth), used, **OI_OPTIONS).compute()
     s = pool["std"][:, None, None]
     clim = xdepthdif.climatology(truth).values[0]
     oi = pool["oi_mean"][i] * s + pool["mean"][:, None, None] + clim

@@ -204,6 +204,10 @@ def test_maximum_likelihood_recovers_the_covariance_it_was_given():
                       np.zeros((1, *field.shape))))  # fmt: skip
     (fit,) = fit_for_steps(steps, np.array([10.0]), lat, lon, OIConfig(gradient_weight=0.0))
     assert fit.sigma_b == pytest.approx(truth.sigma_b, rel=0.35)
+    # a flat first guess has no gradient to weigh: the fit's error pattern is uniform, as the
+    # analysis's is, whatever gradient_weight it settles on
+    (free,) = fit_for_steps(steps, np.array([10.0]), lat, lon, OIConfig())
+    assert free.sigma_b == pytest.approx(truth.sigma_b, rel=0.2)
     assert fit.sigma_o == pytest.approx(truth.sigma_o, rel=0.5)
     assert truth.large_km / 2 < fit.large_km < truth.large_km * 2
 
@@ -290,3 +294,32 @@ def test_a_covariance_must_predict_left_out_observations_to_be_kept():
 
     assert predicts_left_out(p, blocks(_gaussian_field(rng, lat, lon, p)))
     assert not predicts_left_out(p, blocks(rng.standard_normal((lat.size, lon.size))))
+
+
+def test_spread_is_calibrated_where_the_errors_are_largest():
+    """The covariance puts twice the error in the tropics (a thermocline's gradient) as
+    elsewhere, the first guess misses there by three times: the calibrated spread matches
+    the misses in the sum (the spread-skill ratio), not only on average over observations,
+    which the many quiet ones would dominate."""
+    from xdepthdif.analysis.innovations import loo_residuals
+
+    rng = np.random.default_rng(4)
+    lat, lon = np.arange(-60.0, 61.0, 3.0), np.arange(0.0, 90.0, 3.0)
+    p = CovParams(1.0, 0.1, 1200.0, 300.0, 0.5, gradient_weight=3.0)
+    tropics = np.broadcast_to((np.abs(lat) < 15)[:, None], (lat.size, lon.size))
+    grad = tropics[None].astype(float)  # the pattern: 1 in the tropics, 0.5 elsewhere
+    truth_sd = np.where(tropics, 1.5, 0.5)
+    level = []
+    for _ in range(3):
+        field = truth_sd * _gaussian_field(rng, lat, lon, dataclasses.replace(p, sigma_b=1.0))
+        seen = rng.random(field.shape) < 0.3
+        obs = np.where(seen, field + p.sigma_o * rng.standard_normal(field.shape), np.nan)
+        zeros = np.zeros((1, *field.shape))
+        (blk,) = innovation_blocks(obs[None], seen[None].astype(int), zeros, zeros, grad,
+                                   np.ones(1), lat, lon)  # fmt: skip
+        level.append(blk)
+    (fit,) = calibrate_spread([p], [level], np.array([0]), min_obs=8)
+    pairs = [loo_residuals(b, fit) for b in level]
+    miss, var = (np.concatenate([x[i] for x in pairs]) for i in (0, 1))
+    assert np.sqrt(np.sum(var) / np.sum(miss**2)) == pytest.approx(1.0, abs=0.1)
+    assert np.mean(miss**2 / var) < 0.85  # the average z² reads over-dispersed

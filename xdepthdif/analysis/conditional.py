@@ -9,8 +9,9 @@ The sibling of :func:`xdepthdif.analysis.diffusion.diffusion_analysis` for check
    levels and grid (whatever background the user chose for OI: the model was trained on
    anomalies about this one), and the sea is where the target is sea and the climatology is
    defined;
-2. the OI is the default ``reconstruct(method="oi")`` of this time step alone: the covariance
-   fitted to its own observations (:func:`~xdepthdif.prior.pool_month.fit_covariance`;
+2. the OI is the default ``reconstruct(method="oi")`` of this time step alone, with the
+   pool's :data:`~xdepthdif.prior.conditional_data.OI_OPTIONS`: the covariance fitted to its
+   own observations (:func:`~xdepthdif.prior.pool_month.fit_covariance`;
    with none, the default parameters), then
    :func:`~xdepthdif.prior.pool_month.analyse_oi`, without a surface field;
 3. everything in the model's units: anomalies about the climatology minus the card's
@@ -67,12 +68,13 @@ def default_oi(
     """
     from ..analysis.oi import OIConfig
     from ..background import ClimatologySpec
+    from ..prior.conditional_data import OI_OPTIONS
     from ..prior.pool_month import analyse_oi, fit_covariance
 
     depth, lat, lon = (np.asarray(a, float) for a in (depth, lat, lon))
     bg = ClimatologySpec.shipped().on_grid(float(doy), depth, lat, lon)
     sea = np.isfinite(bg) & (True if ocean is None else np.asarray(ocean, bool))
-    cfg = OIConfig()
+    cfg = OIConfig(**OI_OPTIONS)
     if ((obs_count > 0) & np.isfinite(obs_mean)).any():
         cfg = fit_covariance(obs_mean, obs_count, obs_err_var, bg, depth, lat, lon, cfg)
     oi_mean, oi_sd = analyse_oi(obs_mean, obs_count, obs_err_var, bg, sea, cfg, (depth, lat, lon))

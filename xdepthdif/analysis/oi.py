@@ -55,6 +55,7 @@ from .covariance import (
     pair_distances,
 )
 from .first_guess import level_mean_background
+from .innovations import SPREAD_STATISTICS
 from .oi_kernel import gather, solve_tile_group
 
 GROUP = 256
@@ -116,6 +117,9 @@ class OIConfig:
     fit_steps
         Time steps (evenly spread) whose innovations the fit uses; more while they hold fewer
         than 400 profiles in all.
+    spread_statistic
+        What the fit's spread calibration makes one: ``"sums"`` (the spread-skill ratio) or
+        ``"mean_z2"`` (:func:`~xdepthdif.analysis.innovations.calibrate_spread`).
     params
         The resolved covariance of each level (set by :func:`xdepthdif.reconstruct` after the
         fit; not an option users set).
@@ -134,6 +138,7 @@ class OIConfig:
     search_radius: float | None = 3.0
     sst_error: float = 0.5
     fit_steps: int = 4
+    spread_statistic: str = "sums"
     params: tuple[CovParams, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -153,6 +158,8 @@ class OIConfig:
             raise ValueError(f"meso_share must lie in 0..1, got {self.meso_share!r}.")
         if self.equatorial_stretch < 1:
             raise ValueError("equatorial_stretch must be at least 1 (1: isotropic).")
+        if self.spread_statistic not in SPREAD_STATISTICS:
+            raise ValueError(f"spread_statistic must be one of {SPREAD_STATISTICS}.")
         if self.max_obs < 1 or self.tile < 1 or self.fit_steps < 1:
             raise ValueError("max_obs, tile and fit_steps must be at least 1.")
         if self.search_radius is not None and not (
@@ -230,13 +237,9 @@ def oi_analysis(
     cfg = config or OIConfig()
     params = params or cfg.params
     if params is None:
-        from .innovations import innovation_blocks
-        from .oi_fit import fit_oi_params
+        from .oi_fit import fit_for_steps
 
-        blocks = innovation_blocks(
-            obs_mean, obs_count, obs_err_var, bg, grad, reference, lat_c, lon_c
-        )
-        params = fit_oi_params([blocks], depth, fixed=cfg.fixed(), stretch=cfg.equatorial_stretch)
+        params = fit_for_steps([(obs_mean, obs_count, obs_err_var, bg)], depth, lat_c, lon_c, cfg)
     if len(params) != nz:
         raise ValueError(f"Got covariance parameters for {len(params)} levels, not {nz}.")
 

@@ -19,7 +19,8 @@ shape held, a weak prior towards the band's values), because within a band the s
 change several-fold (thermocline heave at 750 m and at 1750 m). Last, a leave-one-out check
 (:mod:`~xdepthdif.analysis.innovations`) scales both variances of each band so that each
 observation, predicted from its nearest others of the same level and time step, misses by as
-much as the covariance says: the analysis does not change, its error estimate does. Maximum
+much as the covariance says (in the spread-skill ratio's sense: summed squared misses against
+summed predicted variances): the analysis does not change, its error estimate does. Maximum
 likelihood finds the shape; cross-validation calibrates the spread, which is what it measures
 directly and what a misspecified shape (a Gaussian family, one shape per band) gets wrong
 first.
@@ -122,6 +123,7 @@ def fit_oi_params(
     levels_per_band: int = 2,
     blocks_per_step: int | None = None,
     seed: int = 0,
+    spread: str = "sums",
 ) -> list[CovParams]:
     """One :class:`CovParams` per level, fitted per depth band by maximum likelihood.
 
@@ -142,6 +144,8 @@ def fit_oi_params(
         level and time step (default :data:`BLOCKS_PER_STEP`).
     seed
         Seed of the subsets drawn when a block is larger than ``max_block``.
+    spread
+        The statistic of the spread calibration (:func:`calibrate_spread`'s ``statistic``).
     """
     depth = np.asarray(depth, float)
     fixed = dict(fixed or {})
@@ -174,7 +178,9 @@ def fit_oi_params(
         out.append(p)
         if calibrate:
             level_blocks.append(band_blocks(steps, np.array([k]), 1, np.iinfo(int).max, rng))
-    return calibrate_spread(out, level_blocks, band_of, min_obs, seed) if calibrate else out
+    if not calibrate:
+        return out
+    return calibrate_spread(out, level_blocks, band_of, min_obs, seed, statistic=spread)
 
 
 def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
@@ -368,7 +374,13 @@ def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
         grad = gradient_magnitude(bg, depth, lat_c, lon_c)
         ref = gradient_reference(grad, np.isfinite(bg))
         blocks.append(innovation_blocks(mean, count, err, bg, grad, ref, lat_c, lon_c))
-    return fit_oi_params(blocks, depth, fixed=config.fixed(), stretch=config.equatorial_stretch)
+    return fit_oi_params(
+        blocks,
+        depth,
+        fixed=config.fixed(),
+        stretch=config.equatorial_stretch,
+        spread=config.spread_statistic,
+    )
 
 
 def band_summary(params: Sequence[CovParams], depth) -> list[dict]:

@@ -12,7 +12,8 @@ the arrays). :func:`build_pool` takes months of the training world
    :func:`~xdepthdif.obs.bin_profiles`, the profiles' ``thetao_error`` included);
 4. runs the default OI of ``reconstruct(method="oi")``: the shipped climatology at the month's
    day of year as first guess, the covariance fitted from the observations alone
-   (:func:`~xdepthdif.analysis.oi_fit.fit_for_steps`), the truth's sea mask as ocean.
+   (:func:`~xdepthdif.analysis.oi_fit.fit_for_steps`), the truth's sea mask as ocean, with
+   the options :data:`OI_OPTIONS` (the OI the shipped conditional model was trained on).
 
 The fit is what costs (50–105 s per month at 4°, 42 levels and 7–15 % of columns on a busy
 2-core machine, under 2 s at 1–3 %; the OI itself about a second). ``fit="month"`` fits every
@@ -82,6 +83,11 @@ __all__ = [
     "save_pool",
 ]
 
+OI_OPTIONS = {"spread_statistic": "mean_z2"}
+""":class:`~xdepthdif.analysis.oi.OIConfig` options of the conditional model's OI inputs, in
+the pool and when it samples (:func:`xdepthdif.analysis.conditional.default_oi`): the OI as it
+was when the shipped model's pool was built, whose spread calibration weighed every observation
+alike. A model trained on another OI needs its own."""
 SST_NOISE = 0.4
 """Noise (°C) of a pool's satellite SST: the skill benchmark's OSTIA-like SST noise."""
 AMBIENT_KEYS = ("held", "ambient_oi_mean", "ambient_oi_sd")
@@ -138,7 +144,7 @@ def build_pool(
         Share of the observed columns to hold out for ambient training (None: no ambient
         arrays).
     oi_config
-        :class:`~xdepthdif.analysis.oi.OIConfig` (default: the user's default).
+        :class:`~xdepthdif.analysis.oi.OIConfig` (default: :data:`OI_OPTIONS`).
     log
         Receives one line per sample.
     draws
@@ -178,7 +184,7 @@ def build_pool(
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}.")
     times = pd.DatetimeIndex(times)
-    cfg = oi_config or OIConfig()
+    cfg = oi_config or OIConfig(**OI_OPTIONS)
     world = world_months(times, resolution, split, seed=world_seed)
     if levels is not None:
         world = world.isel(depth=list(levels))
