@@ -1,7 +1,8 @@
 """Score the default OI on the validation world: the split its fit's settings are chosen on.
 
 Run: ``.venv/bin/python benchmarks/oi_validation.py`` (``--grids 4 --fractions 0.03`` for a
-subset; ``--blocks-per-step 1 4`` to compare settings of the likelihood side by side). Each case
+subset; ``--blocks-per-step 1 4`` to compare settings of the likelihood side by side,
+``--spread-statistics mean_z2 sums`` those of the spread calibration). Each case
 is months of the ``"validation"`` world (:func:`xdepthdif.prior.world.world_months`), never the
 test world the skill benchmark scores, observed Argo-like as the skill benchmark observes
 (:func:`xdepthdif.evaluation.protocol.observe`), analysed by ``reconstruct`` with its defaults.
@@ -15,11 +16,13 @@ the ratio.
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
 
 from xdepthdif.analysis import oi_fit
+from xdepthdif.analysis.innovations import SPREAD_STATISTICS
 from xdepthdif.evaluation.oi_evidence import assumed_obs_error
 from xdepthdif.evaluation.protocol import SCORE_DEPTH, observe, target_of
 from xdepthdif.evaluation.scores import at_profiles
@@ -37,10 +40,14 @@ def main() -> None:
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.03, 0.075, 0.2])
     ap.add_argument("--months", nargs="+", default=list(MONTHS))
     ap.add_argument("--blocks-per-step", type=int, nargs="+", default=[oi_fit.BLOCKS_PER_STEP])
+    ap.add_argument("--spread-statistics", nargs="+", default=["sums"], choices=SPREAD_STATISTICS)
     ap.add_argument("--without-worst", type=int, default=0, metavar="N")
     args = ap.parse_args()
     times = month_times(args.months)
-    head = "| grid | columns | blocks/step | RMSE unobserved | RMSE withheld | spread/skill | s |"
+    head = (
+        "| grid | columns | blocks/step | spread statistic | RMSE unobserved | RMSE withheld "
+        "| spread/skill | spread/skill unobserved | CRPS | s |"
+    )
     if args.without_worst:
         head += f" without the {args.without_worst} worst | worst miss (°C) |"
     print(head)
@@ -50,18 +57,19 @@ def main() -> None:
         target = target_of(truth)
         for fraction in args.fractions:
             used, withheld = observe(truth, fraction, seed=0)
-            for per_step in args.blocks_per_step:
+            for per_step, stat in itertools.product(args.blocks_per_step, args.spread_statistics):
                 oi_fit.BLOCKS_PER_STEP = per_step
                 t0 = time.perf_counter()
-                oi = target.depthdif.reconstruct(obs=used).compute()
+                oi = target.depthdif.reconstruct(obs=used, spread_statistic=stat).compute()
                 sec = time.perf_counter() - t0
                 scorer = _Scorer(truth, oi["obs_count"].values, withheld, 0.02)
                 tallies = scorer.gaussian(oi, assumed_obs_error(oi))
                 s = summarise({k: np.asarray(v) for k, v in tallies.items()}, truth.depth.values)
                 row = (
-                    f"| {res:g}° | {fraction:.1%} | {per_step} | {s['rmse_unobserved'][0]:.3f} "
-                    f"| {s['rmse_withheld'][0]:.3f} | {s['spread_skill_withheld'][0]:.2f} "
-                    f"| {sec:.0f} |"
+                    f"| {res:g}° | {fraction:.1%} | {per_step} | {stat} "
+                    f"| {s['rmse_unobserved'][0]:.3f} | {s['rmse_withheld'][0]:.3f} "
+                    f"| {s['spread_skill_withheld'][0]:.2f} | {s['spread_skill'][0]:.2f} "
+                    f"| {s['crps'][0]:.4f} | {sec:.0f} |"
                 )
                 if args.without_worst:
                     ratio, worst = without_worst(oi, truth, withheld, args.without_worst)
