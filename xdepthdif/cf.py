@@ -28,7 +28,7 @@ from .timing import REFERENCE, from_days
 
 # Bumped whenever a change alters the numbers an unchanged call produces.
 ALGORITHM_VERSION = "6"  # 3: OI tiles by Cholesky; 4: members clipped; 5: MMPS update reused;
-# 6: OI spread calibrated on the spread-skill ratio
+# 6: OI spread calibrated on the spread-skill ratio, correlated bands kept by a paired test
 
 VARIABLE_ATTRS = {
     "thetao": {

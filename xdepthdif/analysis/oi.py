@@ -7,15 +7,13 @@ covariance of :mod:`xdepthdif.analysis.covariance` and ``R`` the error of the su
 :func:`xdepthdif.analysis.oi_fit.fit_oi_params` (maximum likelihood on the innovations) unless
 given.
 
-The solve is local: the grid is cut into tiles of ``tile × tile`` cells, and each tile uses the
-``max_obs`` observations nearest to its centre (a k-d tree on the unit sphere, so longitude
-conventions and the dateline do not matter). The grid is put in a canonical order first
-(latitudes ascending, longitudes ascending from the largest gap), so the answer does not depend
-on the order of the grid's axes. Neighbour searches and distances are computed once for all the
-levels that observe nearly the same cells (most levels of a profile data set: deeper levels lose
-the columns that end on the shelf), correlations once per covariance shape (depth band), and
-tiles are solved in groups sized by the observations they use. With ``max_obs`` at least the
-number of observations, the result is the exact dense OI.
+The solve is local: each tile of ``tile × tile`` cells uses the ``max_obs`` observations
+nearest to its centre (a k-d tree on the unit sphere: no longitude convention or dateline
+matters), on the grid in a canonical order (latitudes ascending, longitudes ascending from the
+largest gap), so the answer does not depend on the order of the grid's axes. Neighbour searches
+and distances are computed once for the levels that observe nearly the same cells,
+correlations once per depth band, and tiles are solved in groups sized by the observations
+they use. With ``max_obs`` at least the number of observations, this is the exact dense OI.
 
 Examples
 --------
@@ -108,18 +106,19 @@ class OIConfig:
     tile
         Tile side, in grid cells.
     search_radius
-        Radius, in basin length scales, within which observations are searched; None for no
-        limit.
+        Radius, in basin length scales, within which observations are searched (None: any).
     sst_error
-        Error standard deviation (°C) of the target's surface temperature field, when it has
-        one, as an observation of the top level (used when that level lies within
-        20 m of the surface): each top-level cell without a profile gets one observation of it.
+        Error standard deviation (°C) of the target's surface temperature field, if any: one
+        observation in each top-level cell without a profile (a top level within 20 m).
     fit_steps
         Time steps (evenly spread) whose innovations the fit uses; more while they hold fewer
         than 400 profiles in all.
     spread_statistic
         What the fit's spread calibration makes one: ``"sums"`` (the spread-skill ratio) or
         ``"mean_z2"`` (:func:`~xdepthdif.analysis.innovations.calibrate_spread`).
+    white_margin
+        Standard errors by which a band's correlation must improve the prediction of left-out
+        observations to be kept (:func:`~xdepthdif.analysis.oi_fit.predicts_left_out`).
     params
         The resolved covariance of each level (set by :func:`xdepthdif.reconstruct` after the
         fit; not an option users set).
@@ -139,20 +138,22 @@ class OIConfig:
     sst_error: float = 0.5
     fit_steps: int = 4
     spread_statistic: str = "sums"
+    white_margin: float = 1.0
     params: tuple[CovParams, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in (*_FIXED, "equatorial_stretch", "stretch_width_deg", "sst_error"):
+        zero_ok = ("meso_share", "gradient_weight", "white_margin")
+        for name in (*_FIXED, "equatorial_stretch", "stretch_width_deg", "sst_error", zero_ok[2]):
             value = getattr(self, name)
             if value is None:
                 continue
             arr = np.asarray(value, float)
-            low_ok = arr >= 0 if name in ("meso_share", "gradient_weight") else arr > 0
+            low_ok = arr >= 0 if name in zero_ok else arr > 0
             if not (np.isfinite(arr).all() and low_ok.all()):
                 raise ValueError(
                     f"OI option {name}={value!r} must be finite and "
-                    + ("non-negative" if name in ("meso_share", "gradient_weight") else "positive")
-                    + "; leave it out to fit it from the observations."
+                    + ("non-negative" if name in zero_ok else "positive")
+                    + ("" if name not in _FIXED else "; leave it out to fit it from the data.")
                 )
         if self.meso_share is not None and (np.asarray(self.meso_share, float) > 1).any():
             raise ValueError(f"meso_share must lie in 0..1, got {self.meso_share!r}.")

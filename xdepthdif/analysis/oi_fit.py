@@ -108,13 +108,14 @@ WHITE_MIN_OBS = 100
 """Observations a band needs before the white model is considered: a few dozen profiles that
 show no correlation are no evidence that there is none, and the prior's shape stands."""
 GAIN_STANDARD_ERRORS = 1.0
-"""How many standard errors the correlated covariance's gain in predicting left-out
-observations must exceed for it to be kept (:func:`predicts_left_out`). Chosen on validation
-data: on the synthetic ocean's training-split months of 2035 at 7.5 % of columns the bare
-comparison kept three correlated bands and left the analysis 0.6 % worse than the first guess,
-and any margin from half a standard error up made them white; on the validation world (4°, 1 %
-of columns) two standard errors whitened a band whose correlation the withheld profiles needed
-(their RMSE 0.264 → 0.280 °C), one did not."""
+"""The default ``white_margin`` of :class:`~xdepthdif.analysis.oi.OIConfig`: how many standard
+errors the correlated covariance's gain in predicting left-out observations must exceed for it
+to be kept (:func:`predicts_left_out`). Chosen on validation data: on the synthetic ocean's
+training-split months of 2035 at 7.5 % of columns the bare comparison kept three correlated
+bands and left the analysis 0.6 % worse than the first guess, and any margin from half a
+standard error up made them white; on the validation world (4°, 1 % of columns) two standard
+errors whitened a band whose correlation the withheld profiles needed (their RMSE 0.264 →
+0.280 °C), one did not."""
 WHITE_SHAPE = frozenset({"large_km", "meso_km", "meso_share"})
 """The shape parameters the white model replaces (only considered when none is fixed)."""
 FIELDS = ("sigma_b", "sigma_o", "large_km", "meso_km", "meso_share", "gradient_weight")
@@ -132,6 +133,7 @@ def fit_oi_params(
     blocks_per_step: int | None = None,
     seed: int = 0,
     spread: str = "sums",
+    margin: float = GAIN_STANDARD_ERRORS,
 ) -> list[CovParams]:
     """One :class:`CovParams` per level, fitted per depth band by maximum likelihood.
 
@@ -154,6 +156,8 @@ def fit_oi_params(
         Seed of the subsets drawn when a block is larger than ``max_block``.
     spread
         The statistic of the spread calibration (:func:`calibrate_spread`'s ``statistic``).
+    margin
+        :func:`predicts_left_out`'s margin, in standard errors.
     """
     depth = np.asarray(depth, float)
     fixed = dict(fixed or {})
@@ -169,7 +173,7 @@ def fit_oi_params(
         fix_b = {k: _band_value(v, levels) for k, v in fixed.items()}
         fitted[b] = _fit_band(blocks, fix_b, stretch)
         if not WHITE_SHAPE & set(fix_b) and sum(x.innov.size for x in blocks) >= WHITE_MIN_OBS:
-            fitted[b] = _prefer_white(fitted[b], blocks, fix_b)
+            fitted[b] = _prefer_white(fitted[b], blocks, fix_b, margin)
     if not fitted:
         default = CovParams(1.0, 0.25, PRIOR["large_km"][0], PRIOR["meso_km"][0], 0.5, 0.0, stretch)
         fitted[0] = default
@@ -191,7 +195,7 @@ def fit_oi_params(
     return calibrate_spread(out, level_blocks, band_of, min_obs, seed, statistic=spread)
 
 
-def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
+def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict, margin: float) -> CovParams:
     """The band's fit, or the same variances without any correlation between cells when the
     innovations do not show one (the variances, and so their split into signal and noise, stay
     the fit's: a white model alone cannot tell them apart).
@@ -217,20 +221,21 @@ def _prefer_white(p: CovParams, blocks: list[Block], fixed: dict) -> CovParams:
     n = sum(b.innov.size for b in blocks)
     if gain <= 0.5 * extra * np.log(max(n, 2)):
         return white
-    return p if predicts_left_out(p, blocks) else white
+    return p if predicts_left_out(p, blocks, margin) else white
 
 
-def predicts_left_out(p: CovParams, blocks: list[Block]) -> bool:
+def predicts_left_out(
+    p: CovParams, blocks: list[Block], margin: float = GAIN_STANDARD_ERRORS
+) -> bool:
     """Whether ``p`` predicts each observation of ``blocks``, left out in turn, from its
     nearest others better than the first guess does (an innovation of zero): the mean gain in
-    squared error exceeds :data:`GAIN_STANDARD_ERRORS` of its standard errors (a paired
-    comparison, observation by observation: a smaller gain is what white anomalies give by
-    chance)."""
+    squared error exceeds ``margin`` of its standard errors (a paired comparison, observation
+    by observation: a smaller gain is what white anomalies give by chance; 0: any gain)."""
     gain = [b.innov**2 - loo_residuals(b, p)[0] ** 2 for b in blocks if b.innov.size > 1]
     gain = np.concatenate(gain or [np.empty(0)])
     if gain.size < 2:
         return False
-    return bool(gain.mean() > GAIN_STANDARD_ERRORS * gain.std(ddof=1) / np.sqrt(gain.size))
+    return bool(gain.mean() > margin * gain.std(ddof=1) / np.sqrt(gain.size))
 
 
 def _refit_variances(p: CovParams, blocks: list[Block], min_obs: int, held: set) -> CovParams:
@@ -393,6 +398,7 @@ def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
         fixed=config.fixed(),
         stretch=config.equatorial_stretch,
         spread=config.spread_statistic,
+        margin=config.white_margin,
     )
 
 

@@ -83,11 +83,12 @@ __all__ = [
     "save_pool",
 ]
 
-OI_OPTIONS = {"spread_statistic": "mean_z2"}
+OI_OPTIONS = {"spread_statistic": "mean_z2", "white_margin": 0.0}
 """:class:`~xdepthdif.analysis.oi.OIConfig` options of the conditional model's OI inputs, in
 the pool and when it samples (:func:`xdepthdif.analysis.conditional.default_oi`): the OI as it
 was when the shipped model's pool was built, whose spread calibration weighed every observation
-alike. A model trained on another OI needs its own."""
+alike and which kept a correlated band on any gain in predicting left-out observations. A
+model trained on another OI needs its own."""
 SST_NOISE = 0.4
 """Noise (°C) of a pool's satellite SST: the skill benchmark's OSTIA-like SST noise."""
 AMBIENT_KEYS = ("held", "ambient_oi_mean", "ambient_oi_sd")
