@@ -90,6 +90,25 @@ def test_tile_solve_on_numpy_refuses_a_covariance_that_is_not_positive_definite(
         solve_tile_group(**group)
 
 
+def test_tile_solve_on_numpy_steadies_a_tile_a_hair_short_of_positive_definite():
+    """Two observations at one place with no error (determinant -1e-12, as float32
+    correlations can leave it): that tile is solved with the smallest jitter that factors it,
+    the other exactly as before."""
+    from xdepthdif.analysis.oi_kernel import JITTERS, _solve_cholesky
+
+    c_oo = np.array([[[1.0, 1.0], [1.0, 1.0 - 1e-12]], [[2.0, 0.5], [0.5, 1.0]]])
+    c_go = np.array([[[0.5, 0.5]], [[1.0, 0.2]]])
+    d = np.array([[0.3, 0.3], [1.0, -1.0]])
+    var_g = np.ones((2, 1))
+    incr, var = _solve_cholesky(c_oo.copy(), c_go, d, var_g)
+    steadied = c_oo[0] + JITTERS[0] * np.eye(2) * np.mean(np.diag(c_oo[0]))
+    for t, a in enumerate((steadied, c_oo[1])):
+        sol = np.linalg.solve(a, np.stack([d[t], c_go[t, 0]], axis=1))
+        np.testing.assert_allclose(incr[t], c_go[t] @ sol[:, 0], rtol=1e-6)
+        np.testing.assert_allclose(var[t], var_g[t] - c_go[t] @ sol[:, 1], rtol=1e-6)
+    assert 0.0 <= var[0, 0] < var_g[0, 0]
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_tile_solve_on_array_api_strict_matches_numpy(seed):
     group = _group(seed)
