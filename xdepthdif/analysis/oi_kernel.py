@@ -129,7 +129,7 @@ def _restored(factored: np.ndarray, diagonal: np.ndarray, jitter: float) -> np.n
     mean diagonal added to the diagonal."""
     a = np.tril(factored, -1)
     a = a + a.T
-    a[np.diag_indices_from(a)] = diagonal * 1.0 + jitter * diagonal.mean()
+    a[np.diag_indices_from(a)] = diagonal + jitter * diagonal.mean()
     return a
 
 
