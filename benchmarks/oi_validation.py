@@ -7,7 +7,8 @@ is months of the ``"validation"`` world (:func:`xdepthdif.prior.world.world_mont
 test world the skill benchmark scores, observed Argo-like as the skill benchmark observes
 (:func:`xdepthdif.evaluation.protocol.observe`), analysed by ``reconstruct`` with its defaults.
 The table gives the RMSE at unobserved points (area-weighted, 0–2000 m), at withheld profiles,
-the spread-skill ratio at withheld profiles, and seconds per case; with ``--without-worst N``
+the spread-skill ratio at withheld profiles, and seconds per case; with ``--by-latitude`` the
+spread-skill ratio at unobserved points in bands of latitude; with ``--without-worst N``
 also the spread-skill ratio at the withheld profiles less the ``N`` whose values the analysis
 misses most (RMS over 0–2000 m), and the largest such miss: how much a few profiles weigh in
 the ratio.
@@ -32,6 +33,8 @@ from xdepthdif.prior.world import world_months
 from xdepthdif.timing import month_times
 
 MONTHS = ("2003-04", "2006-09")
+LATITUDES = ((0, 15), (15, 45), (45, 90))
+"""Bands of absolute latitude (°) of ``--by-latitude``."""
 
 
 def main() -> None:
@@ -42,6 +45,7 @@ def main() -> None:
     ap.add_argument("--blocks-per-step", type=int, nargs="+", default=[oi_fit.BLOCKS_PER_STEP])
     ap.add_argument("--spread-statistics", nargs="+", default=["sums"], choices=SPREAD_STATISTICS)
     ap.add_argument("--without-worst", type=int, default=0, metavar="N")
+    ap.add_argument("--by-latitude", action="store_true")
     args = ap.parse_args()
     times = month_times(args.months)
     head = (
@@ -50,6 +54,8 @@ def main() -> None:
     )
     if args.without_worst:
         head += f" without the {args.without_worst} worst | worst miss (°C) |"
+    if args.by_latitude:
+        head += " unobserved: " + " | ".join(f"{lo}–{hi}°" for lo, hi in LATITUDES) + " |"
     print(head)
     print("|---" * head.count(" | ") + "|---|")
     for res in args.grids:
@@ -71,10 +77,27 @@ def main() -> None:
                     f"| {s['spread_skill_withheld'][0]:.2f} | {s['spread_skill'][0]:.2f} "
                     f"| {s['crps'][0]:.4f} | {sec:.0f} |"
                 )
+                if args.by_latitude:
+                    row += "".join(f" {r:.2f} |" for r in by_latitude(oi, truth))
                 if args.without_worst:
                     ratio, worst = without_worst(oi, truth, withheld, args.without_worst)
                     row += f" {ratio:.2f} | {worst:.2f} |"
                 print(row, flush=True)
+
+
+def by_latitude(oi, truth) -> list[float]:
+    """Spread-skill at unobserved points (0–2000 m, not area-weighted) in each band of
+    :data:`LATITUDES`: where the error estimate is too small or too large."""
+    err = oi["thetao"].values - truth.values
+    sd = oi["thetao_sd"].values
+    keep = (oi["obs_count"].values == 0) & np.isfinite(err) & np.isfinite(sd)
+    keep &= (truth["depth"].values <= SCORE_DEPTH)[None, :, None, None]
+    lat = np.abs(truth["lat"].values)[None, None, :, None]
+    out = []
+    for lo, hi in LATITUDES:
+        sel = keep & (lat >= lo) & (lat < hi)
+        out.append(float(np.sqrt(np.sum(sd[sel] ** 2) / np.sum(err[sel] ** 2))))
+    return out
 
 
 def without_worst(oi, truth, withheld, n: int) -> tuple[float, float]:
