@@ -53,7 +53,8 @@ from .covariance import (
     pair_distances,
 )
 from .first_guess import level_mean_background
-from .innovations import SPREAD_STATISTICS
+from .innovations import SPREAD_STATISTICS, innovation_blocks
+from .oi_fit import fit_with_config
 from .oi_kernel import gather, solve_tile_group
 
 GROUP = 256
@@ -120,8 +121,7 @@ class OIConfig:
         Standard errors by which a band's correlation must improve the prediction of left-out
         observations to be kept (:func:`~xdepthdif.analysis.oi_fit.predicts_left_out`).
     params
-        The resolved covariance of each level (set by :func:`xdepthdif.reconstruct` after the
-        fit; not an option users set).
+        Each level's covariance as :func:`xdepthdif.reconstruct`'s fit resolved it (not an option).
     """
 
     length_scale_km: float | tuple[float, ...] | None = None
@@ -237,10 +237,10 @@ def oi_analysis(
     reference = gradient_reference(grad, np.isfinite(bg))
     cfg = config or OIConfig()
     params = params or cfg.params
-    if params is None:
-        from .oi_fit import fit_for_steps
-
-        params = fit_for_steps([(obs_mean, obs_count, obs_err_var, bg)], depth, lat_c, lon_c, cfg)
+    if params is None:  # the gradient's pattern as the analysis has it, fitted to this step
+        blocks = innovation_blocks(obs_mean, obs_count, obs_err_var, bg, grad, reference,
+                                   lat_c, lon_c)  # fmt: skip
+        params = fit_with_config([blocks], depth, cfg)
     if len(params) != nz:
         raise ValueError(f"Got covariance parameters for {len(params)} levels, not {nz}.")
 

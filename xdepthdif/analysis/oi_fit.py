@@ -392,8 +392,14 @@ def fit_for_steps(steps, depth, lat, lon, config) -> list[CovParams]:
         grad = gradient_magnitude(bg, depth, lat_c, lon_c)
         ref = gradient_reference(grad, np.isfinite(bg))
         blocks.append(innovation_blocks(mean, count, err, bg, grad, ref, lat_c, lon_c))
+    return fit_with_config(blocks, depth, config)
+
+
+def fit_with_config(steps, depth, config) -> list[CovParams]:
+    """:func:`fit_oi_params` of ``steps`` (each a time step's :func:`innovation_blocks`) under
+    an :class:`~xdepthdif.analysis.oi.OIConfig`: its fixed parameters and fit options."""
     return fit_oi_params(
-        blocks,
+        steps,
         depth,
         fixed=config.fixed(),
         stretch=config.equatorial_stretch,
