@@ -1,6 +1,8 @@
 """Time one OI time step on global grids, today's code beside an earlier one; prints a table.
 
-Run: ``.venv/bin/python benchmarks/oi_step.py`` (``--quick`` for the 2° grid only). The earlier
+Run: ``.venv/bin/python benchmarks/oi_step.py`` (``--quick`` for the 2° grid only;
+``--fit-baseline REV`` times the covariance fit of revision ``REV`` beside today's instead,
+and checks that both fit the same parameters). The earlier
 OI is read from the git history (``--baseline``, by default the last version with one Gaussian
 scale, a level-mean first guess and every level solved from scratch), so this needs a clone
 with its history.
@@ -59,6 +61,26 @@ def load_baseline(rev: str):
     return module.oi_analysis
 
 
+def load_fit_baseline(rev: str):
+    """The ``fit_for_steps`` of revision ``rev`` (``xdepthdif/analysis/oi_fit.py``), loaded
+    beside today's in the package, so that its relative imports find today's other modules."""
+    try:
+        text = subprocess.run(
+            ["git", "show", f"{rev}:xdepthdif/analysis/oi_fit.py"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as err:
+        sys.exit(f"Cannot read the earlier fit from git revision {rev}: {err}. Run in a clone.")
+    path = Path(tempfile.mkdtemp()) / "oi_fit_earlier.py"
+    path.write_text(text)
+    name = "xdepthdif.analysis.oi_fit_earlier"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.fit_for_steps
+
+
 def case(resolution: float, share: float, seed: int = 0):
     """Super-observations, first guess and sea mask of one global case."""
     rng = np.random.default_rng(seed)
@@ -88,7 +110,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the earlier OI")
+    parser.add_argument(
+        "--fit-baseline",
+        metavar="REV",
+        help="also time the covariance fit of git revision REV beside today's (and check that "
+        "both fit the same parameters)",
+    )
     args = parser.parse_args()
+    if args.fit_baseline:
+        fit_table(load_fit_baseline(args.fit_baseline), args)
+        return
     old_oi = load_baseline(args.baseline)
     cases = [(2.0, 0.06)] if args.quick else [(2.0, 0.06), (1.0, 0.03), (1.0, 0.06)]
     print(f"cores: {os.cpu_count()}; baseline: {args.baseline}")
@@ -110,6 +141,29 @@ def main() -> None:
             f"| global {res:g}° | {depth.size} | {share:.0%} | {t_old:.1f} | {t_new:.1f} "
             f"| {t_fit:.1f} | {t_old / t_new:.1f}× |"
         )
+
+
+def fit_table(old_fit, args, rounds: int = 3) -> None:
+    """The covariance fit of an earlier revision and today's, interleaved (median of
+    ``rounds``), on the cases of the OI table."""
+    cases = [(2.0, 0.06)] if args.quick else [(2.0, 0.06), (1.0, 0.03), (1.0, 0.06)]
+    print(f"cores: {os.cpu_count()}; earlier fit: {args.fit_baseline}")
+    print("| grid | ocean columns observed | earlier fit (s) | today's fit (s) | speed-up "
+          "| same parameters |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---|")
+    for res, share in cases:
+        obs, count, err, lat, lon, depth, _, bg = case(res, share)
+        args_ = ([(obs, count, err, bg)], depth, lat, lon, OIConfig())
+        times: dict[str, list[float]] = {"old": [], "new": []}
+        fits = {}
+        for _ in range(rounds):
+            for key, fn in (("old", old_fit), ("new", fit_for_steps)):
+                spent, fits[key] = timed(lambda fn=fn, a=args_: fn(*a))
+                times[key].append(spent)
+        t_old, t_new = (float(np.median(times[k])) for k in ("old", "new"))
+        same = "yes" if fits["old"] == fits["new"] else "**no**"
+        print(f"| global {res:g}° | {share:.0%} | {t_old:.2f} | {t_new:.2f} "
+              f"| {t_old / t_new:.2f}× | {same} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ import pytest
 
 from xdepthdif.analysis.covariance import (
     CovParams,
+    correlation,
     error_pattern,
     gradient_magnitude,
     gradient_reference,
+    pair_distances,
 )
 from xdepthdif.analysis.innovations import calibrate_spread, innovation_blocks
 from xdepthdif.analysis.oi import OIConfig, freezing_point, oi_analysis
@@ -210,6 +212,31 @@ def test_maximum_likelihood_recovers_the_covariance_it_was_given():
     assert free.sigma_b == pytest.approx(truth.sigma_b, rel=0.2)
     assert fit.sigma_o == pytest.approx(truth.sigma_o, rel=0.5)
     assert truth.large_km / 2 < fit.large_km < truth.large_km * 2
+
+
+@pytest.mark.parametrize("stretch", [1.0, 2.5])
+def test_likelihood_reads_the_lower_triangle_of_the_covariance_bit_for_bit(stretch):
+    """The fit builds only the pairs a lower Cholesky factor reads: each is the entry of the
+    whole covariance, to the last bit, so the fitted parameters are those of the whole one."""
+    from xdepthdif.analysis.innovations import Block, block_covariance
+    from xdepthdif.analysis.oi_fit import _LowerPairs
+
+    rng = np.random.default_rng(3)
+    la, lo = rng.uniform(-30, 30, 57), rng.uniform(0, 90, 57)
+    blk = Block(unit_vectors(la, lo), la, rng.normal(size=57), rng.integers(1, 4, 57) * 1.0,
+                rng.uniform(0, 0.01, 57), rng.uniform(0.2, 3.0, 57))  # fmt: skip
+    p = CovParams(1.3, 0.2, 1400.0, 230.0, 0.4, gradient_weight=2.0, stretch=stretch)
+    pairs = _LowerPairs.of(blk)
+    c = pairs.matrix(p.sigma_b**2 * pairs.shape(blk, p))
+    c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + blk.err_var) / blk.count
+    d2, dy2 = pair_distances(blk.xyz, la, blk.xyz, la)
+    pat = error_pattern(blk.g, 1.0, p.gradient_weight)
+    rho = correlation(d2, dy2, 0.5 * (la[:, None] + la[None, :]), p)
+    whole = p.sigma_b**2 * (pat[:, None] * pat[None, :] * rho)  # the whole matrix, as before
+    whole.flat[:: whole.shape[0] + 1] += (p.sigma_o**2 + blk.err_var) / blk.count
+    assert np.array_equal(c, np.tril(whole))
+    assert np.array_equal(np.linalg.cholesky(c), np.linalg.cholesky(whole))
+    assert np.allclose(whole, block_covariance(blk, p), rtol=1e-14, atol=0)
 
 
 def _white_steps(rng, lat, lon, n_steps=4, share=0.4):

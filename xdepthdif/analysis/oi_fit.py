@@ -54,7 +54,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
@@ -271,8 +271,7 @@ def _fit_band(
     prior = PRIOR if prior is None else prior
     if all(f in fixed for f in FIELDS):
         return CovParams(**fixed, stretch=stretch)
-    geo = [pair_distances(b.xyz, b.lat, b.xyz, b.lat) for b in blocks]
-    mean_lat = [0.5 * (b.lat[:, None] + b.lat[None, :]) for b in blocks]
+    lower = [_LowerPairs.of(b) for b in blocks]
     ms = np.mean(np.concatenate([b.innov for b in blocks]) ** 2)
     free = [f for f in FIELDS if f not in fixed]
     first = {
@@ -292,20 +291,16 @@ def _fit_band(
             v["sigma_o"] = max(v["sigma_o"], NUGGET * v["sigma_b"], SIGMA_O_MIN)
         return CovParams(**v, stretch=stretch)
 
-    def shape(b: Block, d2, dy2, ml, p: CovParams) -> np.ndarray:
-        pat = error_pattern(b.g, 1.0, p.gradient_weight)
-        return pat[:, None] * pat[None, :] * correlation(d2, dy2, ml, p)
-
     held = None  # with only the variances free, each block's correlation is computed once
     if set(free) <= {"sigma_b", "sigma_o"}:
         p0 = unpack([_to_free(n, first[n]) for n in free])
-        held = [shape(b, *g, ml, p0) for b, g, ml in zip(blocks, geo, mean_lat, strict=True)]
+        held = [t.shape(b, p0) for b, t in zip(blocks, lower, strict=True)]
 
     def nll(theta) -> float:
         p = unpack(theta)
         total = 0.0
-        for i, (b, (d2, dy2), ml) in enumerate(zip(blocks, geo, mean_lat, strict=True)):
-            c = p.sigma_b**2 * (held[i] if held is not None else shape(b, d2, dy2, ml, p))
+        for i, (b, t) in enumerate(zip(blocks, lower, strict=True)):
+            c = t.matrix(p.sigma_b**2 * (held[i] if held is not None else t.shape(b, p)))
             c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + b.err_var) / b.count
             try:
                 chol = cholesky(c, lower=True, check_finite=False)
@@ -331,6 +326,40 @@ def _fit_band(
         },
     )
     return unpack(res.x)
+
+
+@dataclass(frozen=True)
+class _LowerPairs:
+    """A block's pairs of observations on and below the diagonal (row by row), with their
+    distances: all that a lower Cholesky factorisation reads of a symmetric covariance, and
+    half the exponentials of the whole matrix at every evaluation of the likelihood. Each
+    entry is computed as :func:`~xdepthdif.analysis.innovations.block_covariance` computes it,
+    so the factor, and the fit, are bitwise those of the whole matrix."""
+
+    below: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    d2: np.ndarray
+    dy2: np.ndarray
+    mean_lat: np.ndarray
+
+    @classmethod
+    def of(cls, b: Block) -> _LowerPairs:
+        below = np.tri(b.innov.size, dtype=bool)
+        i, j = np.nonzero(below)
+        d2, dy2 = pair_distances(b.xyz, b.lat, b.xyz, b.lat)
+        return cls(below, i, j, d2[below], dy2[below], 0.5 * (b.lat[i] + b.lat[j]))
+
+    def shape(self, b: Block, p: CovParams) -> np.ndarray:
+        """The covariance's shape (error pattern times correlation) on the pairs."""
+        pat = error_pattern(b.g, 1.0, p.gradient_weight)
+        return pat[self.i] * pat[self.j] * correlation(self.d2, self.dy2, self.mean_lat, p)
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """A square matrix holding ``values`` on and below the diagonal, zeros above."""
+        out = np.zeros(self.below.shape)
+        out[self.below] = values
+        return out
 
 
 def _to_free(name: str, value: float) -> float:
