@@ -57,7 +57,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotrf, dtrtrs
 from scipy.optimize import minimize
 
 from .covariance import CovParams, correlation, error_pattern, pair_distances
@@ -301,12 +301,11 @@ def _fit_band(
         total = 0.0
         for i, (b, t) in enumerate(zip(blocks, lower, strict=True)):
             c = t.matrix(p.sigma_b**2 * (held[i] if held is not None else t.shape(b, p)))
-            c.flat[:: c.shape[0] + 1] += (p.sigma_o**2 + b.err_var) / b.count
-            try:
-                chol = cholesky(c, lower=True, check_finite=False)
-            except LinAlgError:
+            c[t.diagonal] += (p.sigma_o**2 + b.err_var) / b.count
+            chol, info = dpotrf(c, lower=1, clean=0, overwrite_a=1)
+            if info:
                 return 1e12
-            z = solve_triangular(chol, b.innov, lower=True, check_finite=False)
+            z, _ = dtrtrs(chol, b.innov, lower=1)
             total += np.log(np.diag(chol)).sum() + 0.5 * z @ z
         for name, t in zip(free, theta, strict=True):
             if name in prior:
@@ -334,7 +333,9 @@ class _LowerPairs:
     distances: all that a lower Cholesky factorisation reads of a symmetric covariance, and
     half the exponentials of the whole matrix at every evaluation of the likelihood. Each
     entry is computed as :func:`~xdepthdif.analysis.innovations.block_covariance` computes it,
-    so the factor, and the fit, are bitwise those of the whole matrix."""
+    so the factor, and the fit, are bitwise those of the whole matrix. The matrix is held in
+    LAPACK's column-major order, so the factorisation reads it without a copy (as
+    ``scipy.linalg.cholesky`` factors a copy of it in that order, with the same routine)."""
 
     below: np.ndarray
     i: np.ndarray
@@ -342,13 +343,16 @@ class _LowerPairs:
     d2: np.ndarray
     dy2: np.ndarray
     mean_lat: np.ndarray
+    diagonal: tuple[np.ndarray, np.ndarray]
 
     @classmethod
     def of(cls, b: Block) -> _LowerPairs:
-        below = np.tri(b.innov.size, dtype=bool)
+        n = b.innov.size
+        below = np.tri(n, dtype=bool)
         i, j = np.nonzero(below)
         d2, dy2 = pair_distances(b.xyz, b.lat, b.xyz, b.lat)
-        return cls(below, i, j, d2[below], dy2[below], 0.5 * (b.lat[i] + b.lat[j]))
+        mean_lat = 0.5 * (b.lat[i] + b.lat[j])
+        return cls(below, i, j, d2[below], dy2[below], mean_lat, np.diag_indices(n))
 
     def shape(self, b: Block, p: CovParams) -> np.ndarray:
         """The covariance's shape (error pattern times correlation) on the pairs."""
@@ -356,8 +360,9 @@ class _LowerPairs:
         return pat[self.i] * pat[self.j] * correlation(self.d2, self.dy2, self.mean_lat, p)
 
     def matrix(self, values: np.ndarray) -> np.ndarray:
-        """A square matrix holding ``values`` on and below the diagonal, zeros above."""
-        out = np.zeros(self.below.shape)
+        """A square matrix holding ``values`` on and below the diagonal, zeros above
+        (column-major)."""
+        out = np.zeros(self.below.shape, order="F")
         out[self.below] = values
         return out
 
