@@ -41,44 +41,40 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "267c6f4"
 
 
-def load_baseline(rev: str):
-    """The ``oi_analysis`` of revision ``rev`` (``src/xdepthdif/methods/oi.py``), importable
-    against today's ``xdepthdif.grid.geo``."""
+def load_module(rev: str, path: str, name: str, edit=lambda text: text):
+    """The module ``path`` of git revision ``rev`` (its text passed through ``edit``), imported
+    as ``name`` (registered in ``sys.modules``, where dataclasses look their module up; a name
+    inside ``xdepthdif.analysis`` lets relative imports find today's sibling modules)."""
     try:
         text = subprocess.run(
-            ["git", "show", f"{rev}:src/xdepthdif/methods/oi.py"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as err:
-        sys.exit(f"Cannot read the baseline OI from git revision {rev}: {err}. Run in a clone.")
-    text = text.replace("from ..geo import", "from xdepthdif.grid.geo import")
-    path = Path(tempfile.mkdtemp()) / "oi_baseline.py"
-    path.write_text(text)
-    spec = importlib.util.spec_from_file_location("oi_baseline", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["oi_baseline"] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module.oi_analysis
-
-
-def load_fit_baseline(rev: str):
-    """The ``fit_for_steps`` of revision ``rev`` (``xdepthdif/analysis/oi_fit.py``), loaded
-    beside today's in the package, so that its relative imports find today's other modules."""
-    try:
-        text = subprocess.run(
-            ["git", "show", f"{rev}:xdepthdif/analysis/oi_fit.py"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-    except (OSError, subprocess.CalledProcessError) as err:
-        sys.exit(f"Cannot read the earlier fit from git revision {rev}: {err}. Run in a clone.")
-    path = Path(tempfile.mkdtemp()) / "oi_fit_earlier.py"
-    path.write_text(text)
-    name = "xdepthdif.analysis.oi_fit_earlier"
-    spec = importlib.util.spec_from_file_location(name, path)
+        sys.exit(f"Cannot read {path} from git revision {rev}: {err}. Run in a clone.")
+    file = Path(tempfile.mkdtemp()) / f"{name.rpartition('.')[2]}.py"
+    file.write_text(edit(text))
+    spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return module.fit_for_steps
+    return module
+
+
+def load_baseline(rev: str):
+    """The ``oi_analysis`` of revision ``rev`` (``src/xdepthdif/methods/oi.py``), importable
+    against today's ``xdepthdif.grid.geo``."""
+    return load_module(
+        rev, "src/xdepthdif/methods/oi.py", "oi_baseline",
+        lambda text: text.replace("from ..geo import", "from xdepthdif.grid.geo import"),
+    ).oi_analysis  # fmt: skip
+
+
+def load_fit_baseline(rev: str):
+    """The ``fit_for_steps`` of revision ``rev`` (``xdepthdif/analysis/oi_fit.py``), beside
+    today's in the package."""
+    return load_module(
+        rev, "xdepthdif/analysis/oi_fit.py", "xdepthdif.analysis.oi_fit_earlier"
+    ).fit_for_steps
 
 
 def case(resolution: float, share: float, seed: int = 0):
