@@ -1,0 +1,176 @@
+"""How much better than the OI could any linear estimate of the test world be? An oracle that
+knows the world's own covariance, beside the OI, on the skill benchmark's observations.
+
+The target of the issue "Diffusion that earns the default" asks a method for an RMSE at most
+0.8 times the OI's at unobserved points. This asks what an estimator linear in the time step's
+profiles could reach at best: the best linear unbiased estimate (simple kriging) with the
+*true* second moments of the world's departures from the shipped climatology, which no method
+is given. They are estimated from months of the test world itself in other years (the same
+calendar month and the two beside it, every year from 1901 to 2261 but the scored one: about
+1080 months), level by level on the model's 4° grid. Two oracles:
+
+- *about the climatology*: ``x = T̄ + M_ao (M_oo + R)⁻¹ (y − T̄_o)``, with ``M`` the second
+  moment of the departures (so it knows the size of the test world's mean bias too);
+- *with the mean*: the same about the world's mean ``T̄ + μ``, with the covariance ``C``.
+
+Each unobserved cell takes its ``--neighbours`` nearest observed cells of its level (the OI
+takes 64): with the sample moments of ~1000 correlated months, more predictors add more
+sampling noise than information (the table gives several counts; the best is the ceiling).
+``R`` is the binned profiles' true noise (0.02 °C over the cell's count): the truth is the
+grid's own field, which the profiles sample without representativeness error.
+
+The OI is ``reconstruct(obs=...)`` with its defaults, run on all scored months at once as the
+skill benchmark runs it. Observations: :func:`xdepthdif.evaluation.protocol.observe` with the
+benchmark's seed. Scores: RMSE at unobserved ocean points, 0–2000 m
+(:func:`xdepthdif.evaluation.scores.score`).
+
+Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 15 minutes on one core;
+``--months`` chooses test months by their index in the skill benchmark's twelve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.spatial import cKDTree
+
+from xdepthdif.background import climatology
+from xdepthdif.evaluation.protocol import SCORE_DEPTH, SkillConfig, observe, target_of
+from xdepthdif.evaluation.scores import score
+from xdepthdif.grid.geo import unit_vectors
+from xdepthdif.obs.binning import bin_on_levels
+from xdepthdif.prior.world import world_months
+
+RESOLUTION = 4.0
+YEARS = range(1901, 2262)  # datetime64[ns] ends in 2262
+CHUNK = 60  # months of the world made at once
+
+
+def departures(month: pd.Timestamp, levels: np.ndarray, world: str) -> np.ndarray:
+    """``(sample, level, cell)`` float32 departures of ``world`` (a split of
+    :func:`~xdepthdif.prior.world.world_months`) from the climatology in the calendar month of
+    ``month`` and the two beside it, every year of :data:`YEARS` but ``month``'s own."""
+    dates = [
+        pd.Timestamp(year=y, month=1, day=15) + pd.DateOffset(months=month.month - 1 + shift)
+        for y in YEARS
+        if y != month.year
+        for shift in (-1, 0, 1)
+    ]
+    out = []
+    for start in range(0, len(dates), CHUNK):
+        part = world_months(pd.DatetimeIndex(dates[start : start + CHUNK]), RESOLUTION, world)
+        part = part.isel(depth=levels)
+        anomaly = (part - climatology(part)).values.astype(np.float32)
+        out.append(anomaly.reshape(*anomaly.shape[:2], -1))
+    return np.concatenate(out)
+
+
+def kriged(samples, bins, clim, noise_sd, xyz, neighbours, centred) -> np.ndarray:
+    """The oracle's departures ``(level, cell)`` from the climatology ``clim`` ``(level, cell)``:
+    at unobserved sea cells, simple kriging from each one's ``neighbours`` nearest observed
+    cells with the samples' moments; NaN elsewhere."""
+    n, nz, ncell = samples.shape
+    sea = np.all(np.isfinite(samples), axis=0)
+    out = np.full((nz, ncell), np.nan)
+    for k in range(nz):
+        count = bins.count[k].ravel()
+        obs = np.flatnonzero((count > 0) & sea[k])
+        todo = np.flatnonzero((count == 0) & sea[k])
+        if obs.size == 0 or todo.size == 0:
+            continue
+        a = samples[:, k].astype(np.float64)
+        mean = a.mean(0) if centred else np.zeros(ncell)
+        a -= mean
+        a_o = a[:, obs]
+        m_oo = a_o.T @ a_o / n
+        m_oo[np.diag_indices(obs.size)] += noise_sd**2 / count[obs]
+        m_to = a[:, todo].T @ a_o / n
+        d = bins.mean[k].ravel()[obs] - clim[k, obs] - mean[obs]
+        m = min(neighbours, obs.size)
+        _, near = cKDTree(xyz[obs]).query(xyz[todo], k=m)
+        near = np.asarray(near).reshape(todo.size, m)
+        system = m_oo[near[:, :, None], near[:, None, :]]
+        rhs = np.take_along_axis(m_to, near, axis=1)
+        w = np.linalg.solve(system, rhs[..., None])[..., 0]
+        out[k, todo] = mean[todo] + (w * d[near]).sum(1)
+    return out
+
+
+def in_month(profiles: xr.Dataset, month: pd.Timestamp) -> xr.Dataset:
+    """The profiles of ``month``."""
+    when = pd.DatetimeIndex(profiles["time"].values)
+    return profiles.isel(profile=np.flatnonzero(when.to_period("M") == month.to_period("M")))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--months", type=int, nargs="+", default=[0, 3, 6, 9])
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.03, 0.075])
+    parser.add_argument("--neighbours", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--moments", nargs="+", default=["test", "validation"],
+                        help="worlds whose moments the estimates use")  # fmt: skip
+    args = parser.parse_args()
+    cfg = SkillConfig()
+    months = pd.DatetimeIndex([f"{cfg.test_months[i]}-15" for i in args.months])
+    truth = world_months(months, RESOLUTION, "test")
+    depth = truth["depth"].values
+    levels = np.flatnonzero(depth <= SCORE_DEPTH)
+    lat, lon = truth["lat"].values, truth["lon"].values
+    xyz = unit_vectors(*(a.ravel() for a in np.meshgrid(lat, lon, indexing="ij")))
+    clim = climatology(truth).values
+    runs = {}
+    for fraction in args.fractions:
+        used, withheld = observe(truth, fraction, cfg.seed, cfg.noise_sd, cfg.withheld)
+        start = time.perf_counter()
+        oi = target_of(truth).depthdif.reconstruct(obs=used).compute(scheduler="synchronous")
+        print(f"{fraction:.1%}: OI in {time.perf_counter() - start:.0f} s", flush=True)
+        runs[fraction] = (used, withheld, oi)
+    rows: dict[tuple[float, str], list[float]] = {}
+    for t, month in enumerate(months):
+        one = truth.isel(time=[t])
+        shape = clim[t, levels].shape
+        estimates = {f: {"climatology": clim[t], "OI": oi["thetao"].values[t]}
+                     for f, (_, _, oi) in runs.items()}  # fmt: skip
+        for world in args.moments:
+            start = time.perf_counter()
+            samples = departures(month, levels, world)
+            print(f"{month:%Y-%m}: {samples.shape[0]} months of the {world} world in "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+            for fraction, (used, _, _) in runs.items():
+                mine = in_month(used, month)
+                bins = bin_on_levels(
+                    mine["lat"].values, mine["lon"].values, mine["depth"].values,
+                    mine["thetao"].values, mine["thetao_error"].values, depth[levels], lat, lon,
+                )  # fmt: skip
+                base = clim[t, levels].reshape(levels.size, -1)
+                for centred in (False, True):
+                    for nb in args.neighbours:
+                        dep = kriged(samples, bins, base, cfg.noise_sd, xyz, nb, centred)
+                        field = clim[t].copy()
+                        field[levels] = np.where(np.isfinite(dep), base + dep, base).reshape(shape)
+                        kind = "and mean" if centred else "about the climatology"
+                        name = f"{world} world's moments {kind}, {nb} neighbours"
+                        estimates[fraction][name] = field
+            del samples
+        for fraction, (_, withheld, oi) in runs.items():
+            kw = {"obs_count": oi["obs_count"].values[t : t + 1],
+                  "withheld": in_month(withheld, month)}  # fmt: skip
+            for name, field in estimates[fraction].items():
+                rows.setdefault((fraction, name), []).append(
+                    score(field[None], one, **kw)["rmse_unobserved"]
+                )
+    print("\n| columns | estimate | RMSE unobserved, 0–2000 m (°C) | ÷ OI | by month |")
+    print("|---:|---|---:|---:|---|")
+    for (fraction, name), values in sorted(rows.items(), key=lambda kv: kv[0][0]):
+        rms = float(np.sqrt(np.mean(np.square(values))))
+        oi_rms = float(np.sqrt(np.mean(np.square(rows[(fraction, "OI")]))))
+        each = ", ".join(f"{v:.3f}" for v in values)
+        print(f"| {fraction:.1%} | {name} | {rms:.3f} | {rms / oi_rms:.2f} | {each} |")
+
+
+if __name__ == "__main__":
+    main()
