@@ -221,15 +221,14 @@ def test_likelihood_reads_the_lower_triangle_of_the_covariance_bit_for_bit(stret
     from scipy.linalg import cholesky
     from scipy.linalg.lapack import dpotrf
 
-    from xdepthdif.analysis.innovations import Block, block_covariance
-    from xdepthdif.analysis.oi_fit import _LowerPairs
+    from xdepthdif.analysis.innovations import Block, LowerPairs, block_covariance
 
     rng = np.random.default_rng(3)
     la, lo = rng.uniform(-30, 30, 57), rng.uniform(0, 90, 57)
     blk = Block(unit_vectors(la, lo), la, rng.normal(size=57), rng.integers(1, 4, 57) * 1.0,
                 rng.uniform(0, 0.01, 57), rng.uniform(0.2, 3.0, 57))  # fmt: skip
     p = CovParams(1.3, 0.2, 1400.0, 230.0, 0.4, gradient_weight=2.0, stretch=stretch)
-    pairs = _LowerPairs.of(blk)
+    pairs = LowerPairs.of(blk)
     c = pairs.matrix(p.sigma_b**2 * pairs.shape(blk, p))
     c[pairs.diagonal] += (p.sigma_o**2 + blk.err_var) / blk.count
     d2, dy2 = pair_distances(blk.xyz, la, blk.xyz, la)

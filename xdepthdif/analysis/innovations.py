@@ -195,6 +195,47 @@ def block_covariance(block: Block, p: CovParams) -> np.ndarray:
     return c
 
 
+@dataclass(frozen=True)
+class LowerPairs:
+    """A block's pairs of observations on and below the diagonal (row by row), with their
+    distances: all that a lower Cholesky factorisation reads of a symmetric covariance, and
+    half the exponentials of the whole matrix at every evaluation of the fit's likelihood
+    (:mod:`~xdepthdif.analysis.oi_fit`). Each entry is computed as the fit computed it on the
+    whole matrix, so the factor, and the fit, are bitwise those of the whole matrix. The
+    matrix is held in LAPACK's column-major order, so the factorisation reads it without a
+    copy (``scipy.linalg.cholesky`` factors a copy of it in that order, with the same
+    routine)."""
+
+    below: np.ndarray
+    i: np.ndarray
+    j: np.ndarray
+    d2: np.ndarray
+    dy2: np.ndarray
+    mean_lat: np.ndarray
+    diagonal: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, b: Block) -> LowerPairs:
+        n = b.innov.size
+        below = np.tri(n, dtype=bool)
+        i, j = np.nonzero(below)
+        d2, dy2 = pair_distances(b.xyz, b.lat, b.xyz, b.lat)
+        mean_lat = 0.5 * (b.lat[i] + b.lat[j])
+        return cls(below, i, j, d2[below], dy2[below], mean_lat, np.diag_indices(n))
+
+    def shape(self, b: Block, p: CovParams) -> np.ndarray:
+        """The covariance's shape (error pattern times correlation) on the pairs."""
+        pat = error_pattern(b.g, 1.0, p.gradient_weight)
+        return pat[self.i] * pat[self.j] * correlation(self.d2, self.dy2, self.mean_lat, p)
+
+    def matrix(self, values: np.ndarray) -> np.ndarray:
+        """A square matrix holding ``values`` on and below the diagonal, zeros above
+        (column-major)."""
+        out = np.zeros(self.below.shape, order="F")
+        out[self.below] = values
+        return out
+
+
 def band_blocks(steps, levels, per_band, max_block, rng, per_step=1) -> list[Block]:
     """The likelihood's blocks of ``per_band`` levels among ``levels``: each level and time step
     gives its observations whole while one factorisation of them costs no more than

@@ -54,15 +54,16 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtrs
 from scipy.optimize import minimize
 
-from .covariance import CovParams, correlation, error_pattern, pair_distances
+from .covariance import CovParams
 from .innovations import (
     Block,
+    LowerPairs,
     band_blocks,
     calibrate_spread,
     data_nll,
@@ -271,7 +272,7 @@ def _fit_band(
     prior = PRIOR if prior is None else prior
     if all(f in fixed for f in FIELDS):
         return CovParams(**fixed, stretch=stretch)
-    lower = [_LowerPairs.of(b) for b in blocks]
+    lower = [LowerPairs.of(b) for b in blocks]
     ms = np.mean(np.concatenate([b.innov for b in blocks]) ** 2)
     free = [f for f in FIELDS if f not in fixed]
     first = {
@@ -325,46 +326,6 @@ def _fit_band(
         },
     )
     return unpack(res.x)
-
-
-@dataclass(frozen=True)
-class _LowerPairs:
-    """A block's pairs of observations on and below the diagonal (row by row), with their
-    distances: all that a lower Cholesky factorisation reads of a symmetric covariance, and
-    half the exponentials of the whole matrix at every evaluation of the likelihood. Each
-    entry is computed as :func:`~xdepthdif.analysis.innovations.block_covariance` computes it,
-    so the factor, and the fit, are bitwise those of the whole matrix. The matrix is held in
-    LAPACK's column-major order, so the factorisation reads it without a copy (as
-    ``scipy.linalg.cholesky`` factors a copy of it in that order, with the same routine)."""
-
-    below: np.ndarray
-    i: np.ndarray
-    j: np.ndarray
-    d2: np.ndarray
-    dy2: np.ndarray
-    mean_lat: np.ndarray
-    diagonal: tuple[np.ndarray, np.ndarray]
-
-    @classmethod
-    def of(cls, b: Block) -> _LowerPairs:
-        n = b.innov.size
-        below = np.tri(n, dtype=bool)
-        i, j = np.nonzero(below)
-        d2, dy2 = pair_distances(b.xyz, b.lat, b.xyz, b.lat)
-        mean_lat = 0.5 * (b.lat[i] + b.lat[j])
-        return cls(below, i, j, d2[below], dy2[below], mean_lat, np.diag_indices(n))
-
-    def shape(self, b: Block, p: CovParams) -> np.ndarray:
-        """The covariance's shape (error pattern times correlation) on the pairs."""
-        pat = error_pattern(b.g, 1.0, p.gradient_weight)
-        return pat[self.i] * pat[self.j] * correlation(self.d2, self.dy2, self.mean_lat, p)
-
-    def matrix(self, values: np.ndarray) -> np.ndarray:
-        """A square matrix holding ``values`` on and below the diagonal, zeros above
-        (column-major)."""
-        out = np.zeros(self.below.shape, order="F")
-        out[self.below] = values
-        return out
 
 
 def _to_free(name: str, value: float) -> float:
