@@ -31,6 +31,7 @@ Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 15 minutes on one 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -38,12 +39,21 @@ import pandas as pd
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from xdepthdif.background import climatology
+from xdepthdif.analysis.covariance import (
+    correlation,
+    error_pattern,
+    gradient_magnitude,
+    gradient_reference,
+    pair_distances,
+)
+from xdepthdif.analysis.oi_fit import params_from_summary
+from xdepthdif.background import ClimatologySpec, climatology
 from xdepthdif.evaluation.protocol import SCORE_DEPTH, SkillConfig, observe, target_of
 from xdepthdif.evaluation.scores import score
 from xdepthdif.grid.geo import unit_vectors
 from xdepthdif.obs.binning import bin_on_levels
 from xdepthdif.prior.world import world_months
+from xdepthdif.timing import day_of_year
 
 RESOLUTION = 4.0
 YEARS = range(1901, 2262)  # datetime64[ns] ends in 2262
@@ -69,10 +79,16 @@ def departures(month: pd.Timestamp, levels: np.ndarray, world: str) -> np.ndarra
     return np.concatenate(out)
 
 
-def kriged(samples, bins, clim, noise_sd, xyz, neighbours, centred) -> np.ndarray:
+def kriged(samples, bins, clim, noise_var, xyz, neighbours, centred, mix=None) -> np.ndarray:
     """The oracle's departures ``(level, cell)`` from the climatology ``clim`` ``(level, cell)``:
     at unobserved sea cells, simple kriging from each one's ``neighbours`` nearest observed
-    cells with the samples' moments; NaN elsewhere."""
+    cells with the samples' moments and a profile error variance ``noise_var`` (one per level,
+    divided by the cell's count); NaN elsewhere.
+
+    ``mix``: ``(what, sd, params, lat)`` to take the standard deviations or the correlations
+    (``what``: ``"sd"``, ``"correlation"`` or ``"both"``) from the OI instead: its error
+    standard deviation ``sd`` ``(level, cell)`` and its covariance ``params`` per level, at the
+    cells' latitudes ``lat``."""
     n, nz, ncell = samples.shape
     sea = np.all(np.isfinite(samples), axis=0)
     out = np.full((nz, ncell), np.nan)
@@ -87,8 +103,10 @@ def kriged(samples, bins, clim, noise_sd, xyz, neighbours, centred) -> np.ndarra
         a -= mean
         a_o = a[:, obs]
         m_oo = a_o.T @ a_o / n
-        m_oo[np.diag_indices(obs.size)] += noise_sd**2 / count[obs]
         m_to = a[:, todo].T @ a_o / n
+        if mix is not None:
+            m_oo, m_to = mixed(a, obs, todo, m_oo, m_to, k, xyz, *mix)
+        m_oo[np.diag_indices(obs.size)] += noise_var[k] / count[obs]
         d = bins.mean[k].ravel()[obs] - clim[k, obs] - mean[obs]
         m = min(neighbours, obs.size)
         _, near = cKDTree(xyz[obs]).query(xyz[todo], k=m)
@@ -98,6 +116,38 @@ def kriged(samples, bins, clim, noise_sd, xyz, neighbours, centred) -> np.ndarra
         w = np.linalg.solve(system, rhs[..., None])[..., 0]
         out[k, todo] = mean[todo] + (w * d[near]).sum(1)
     return out
+
+
+def mixed(a, obs, todo, m_oo, m_to, k, xyz, what, sd, params, lat):
+    """The moments with the samples' standard deviations or correlations swapped for the
+    OI's (see :func:`kriged`)."""
+    s = np.sqrt(np.mean(a * a, axis=0))
+    if what in ("correlation", "both"):
+        rho = []
+        for rows in (obs, todo):
+            d2, dy2 = pair_distances(xyz[rows], lat[rows], xyz[obs], lat[obs])
+            ml = 0.5 * (lat[rows][:, None] + lat[obs][None, :])
+            rho.append(correlation(d2, dy2, ml, params[k]))
+    else:
+        rho = [m_oo / np.outer(s[obs], s[obs]), m_to / np.outer(s[todo], s[obs])]
+    scale = sd[k] if what in ("sd", "both") else s
+    return (np.outer(scale[obs], scale[obs]) * rho[0], np.outer(scale[todo], scale[obs]) * rho[1])
+
+
+def oi_error(oi: xr.Dataset, month: pd.Timestamp, depth, levels, lat, lon):
+    """The OI's background-error standard deviation ``(level, cell)`` on ``levels`` (its
+    fitted ``sigma_b`` times its error pattern on the climatology as the OI has it) and its
+    covariance parameters per level."""
+    params = params_from_summary(json.loads(oi.attrs["oi_fitted_covariance"]), depth)
+    when = np.array([month], "datetime64[ns]")
+    bg = ClimatologySpec.shipped().on_grid(float(day_of_year(when)[0]), depth, lat, lon)
+    grad = gradient_magnitude(bg, depth, lat, lon)
+    ref = gradient_reference(grad, np.isfinite(bg))
+    sd = [
+        params[k].sigma_b * error_pattern(grad[k], ref[k], params[k].gradient_weight).ravel()
+        for k in levels
+    ]
+    return np.array(sd), [params[k] for k in levels]
 
 
 def in_month(profiles: xr.Dataset, month: pd.Timestamp) -> xr.Dataset:
@@ -111,6 +161,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, nargs="+", default=[0, 3, 6, 9])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.03, 0.075])
     parser.add_argument("--neighbours", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--decompose", action="store_true",
+                        help="also the validation world's moments with the OI's standard "
+                        "deviations or correlations in their place")  # fmt: skip
     parser.add_argument("--moments", nargs="+", default=["test", "validation"],
                         help="worlds whose moments the estimates use")  # fmt: skip
     args = parser.parse_args()
@@ -122,6 +175,7 @@ def main() -> None:
     lat, lon = truth["lat"].values, truth["lon"].values
     xyz = unit_vectors(*(a.ravel() for a in np.meshgrid(lat, lon, indexing="ij")))
     clim = climatology(truth).values
+    true_noise = np.full(levels.size, cfg.noise_sd**2)
     runs = {}
     for fraction in args.fractions:
         used, withheld = observe(truth, fraction, cfg.seed, cfg.noise_sd, cfg.withheld)
@@ -149,12 +203,33 @@ def main() -> None:
                 base = clim[t, levels].reshape(levels.size, -1)
                 for centred in (False, True):
                     for nb in args.neighbours:
-                        dep = kriged(samples, bins, base, cfg.noise_sd, xyz, nb, centred)
+                        dep = kriged(samples, bins, base, true_noise, xyz, nb, centred)
                         field = clim[t].copy()
                         field[levels] = np.where(np.isfinite(dep), base + dep, base).reshape(shape)
                         kind = "and mean" if centred else "about the climatology"
                         name = f"{world} world's moments {kind}, {nb} neighbours"
                         estimates[fraction][name] = field
+                if args.decompose and world == "validation":
+                    nb = max(args.neighbours)
+                    oi_sd, params = oi_error(runs[fraction][2], month, depth, levels,
+                                             lat, lon)  # fmt: skip
+                    flat_lat = np.repeat(lat, lon.size)
+                    oi_noise = np.array([p.sigma_o**2 for p in params]) + cfg.noise_sd**2
+                    for what, label, noise in (
+                        ("sd", "the OI's standard deviations, learned correlations", true_noise),
+                        (
+                            "correlation",
+                            "learned standard deviations, the OI's correlations and error",
+                            oi_noise,
+                        ),
+                        ("both", "the OI's covariance and error", oi_noise),
+                    ):
+                        dep = kriged(samples, bins, base, noise, xyz, nb, False,
+                                     (what, oi_sd, params, flat_lat))  # fmt: skip
+                        field = clim[t].copy()
+                        field[levels] = np.where(np.isfinite(dep), base + dep,
+                                                 base).reshape(shape)  # fmt: skip
+                        estimates[fraction][f"{label}, {nb} neighbours"] = field
             del samples
         for fraction, (_, withheld, oi) in runs.items():
             kw = {"obs_count": oi["obs_count"].values[t : t + 1],
