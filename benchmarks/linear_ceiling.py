@@ -37,11 +37,13 @@ import time
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
 from xdepthdif.analysis.covariance import (
     correlation,
     error_pattern,
+    gradient_components,
     gradient_magnitude,
     gradient_reference,
     pair_distances,
@@ -85,7 +87,8 @@ def kriged(samples, bins, clim, noise_var, xyz, neighbours, centred, mix=None) -
     cells with the samples' moments and a profile error variance ``noise_var`` (one per level,
     divided by the cell's count); NaN elsewhere.
 
-    ``mix``: ``(what, sd, params, lat)`` to take the standard deviations or the correlations
+    ``mix``: a function ``(level, rows, columns) -> moments`` to take the moments from
+    instead, or ``(what, sd, params, lat)`` to take the standard deviations or the correlations
     (``what``: ``"sd"``, ``"correlation"`` or ``"both"``) from the OI instead: its error
     standard deviation ``sd`` ``(level, cell)`` and its covariance ``params`` per level, at the
     cells' latitudes ``lat``."""
@@ -104,7 +107,9 @@ def kriged(samples, bins, clim, noise_var, xyz, neighbours, centred, mix=None) -
         a_o = a[:, obs]
         m_oo = a_o.T @ a_o / n
         m_to = a[:, todo].T @ a_o / n
-        if mix is not None:
+        if callable(mix):
+            m_oo, m_to = mix(k, obs, obs), mix(k, todo, obs)
+        elif mix is not None:
             m_oo, m_to = mixed(a, obs, todo, m_oo, m_to, k, xyz, *mix)
         m_oo[np.diag_indices(obs.size)] += noise_var[k] / count[obs]
         d = bins.mean[k].ravel()[obs] - clim[k, obs] - mean[obs]
@@ -132,6 +137,74 @@ def mixed(a, obs, todo, m_oo, m_to, k, xyz, what, sd, params, lat):
         rho = [m_oo / np.outer(s[obs], s[obs]), m_to / np.outer(s[todo], s[obs])]
     scale = sd[k] if what in ("sd", "both") else s
     return (np.outer(scale[obs], scale[obs]) * rho[0], np.outer(scale[todo], scale[obs]) * rho[1])
+
+
+FIT_CELLS = 400
+"""Sea cells per level whose pairs the covariance families are fitted to."""
+
+
+def cell_features(month: pd.Timestamp, depth, levels, lat, lon) -> dict[str, np.ndarray]:
+    """Per level and cell: the climatology's gradients as the OI has them (vertical °C/m,
+    northward and eastward °C/km, 0 where undefined), the magnitude normalised as the OI
+    normalises it, and the cells' positions."""
+    when = np.array([month], "datetime64[ns]")
+    bg = ClimatologySpec.shipped().on_grid(float(day_of_year(when)[0]), depth, lat, lon)
+    parts = [np.nan_to_num(g[levels].reshape(levels.size, -1)) for g in
+             gradient_components(bg, depth, lat, lon)]  # fmt: skip
+    grad = gradient_magnitude(bg, depth, lat, lon)
+    ref = gradient_reference(grad, np.isfinite(bg))[levels]
+    g = grad[levels].reshape(levels.size, -1) / np.where(ref > 0, ref, 1.0)[:, None]
+    la, lo = (a.ravel() for a in np.meshgrid(lat, lon, indexing="ij"))
+    return {"gz": parts[0], "gy": parts[1], "gx": parts[2], "g": g,
+            "xyz": unit_vectors(la, lo), "lat": la}  # fmt: skip
+
+
+def family(kind: str, theta: np.ndarray, f: dict, k: int, rows, cols) -> np.ndarray:
+    """Second moments between cells ``rows`` and ``cols`` of level ``k`` under a covariance
+    family with parameters ``theta`` (log scales; a logit share):
+
+    - ``"oi"``: the OI's, ``σ² p_a p_b [(1 − μ) e^(−d²/2L²) + μ e^(−d²/2ℓ²)]`` with
+      ``p² = (1 + β ĝ²)/(1 + β)``;
+    - ``"displacement"``: the anomalies of a heave ``η``, a lateral shift ``ξ`` and a uniform
+      part, ``A² ∂zT̄_a ∂zT̄_b e^(−d²/2L₁²) + B² ∇T̄_a·∇T̄_b e^(−d²/2L₂²) + C² e^(−d²/2L₃²)``:
+      a shift's anomalies correlate as the gradients' directions do.
+    """
+    d2, _ = pair_distances(f["xyz"][rows], f["lat"][rows], f["xyz"][cols], f["lat"][cols])
+    if kind == "oi":
+        sigma, beta, big, small = np.exp(theta[:4])
+        mu = 1.0 / (1.0 + np.exp(-theta[4]))
+        p = np.sqrt((1.0 + beta * f["g"][k] ** 2) / (1.0 + beta))
+        rho = (1 - mu) * np.exp(-0.5 * d2 / big**2) + mu * np.exp(-0.5 * d2 / small**2)
+        return sigma**2 * np.outer(p[rows], p[cols]) * rho
+    a, b, c, l1, l2, l3 = np.exp(theta)
+    gz, gy, gx = (f[n][k] for n in ("gz", "gy", "gx"))
+    shift = np.outer(gy[rows], gy[cols]) + np.outer(gx[rows], gx[cols])
+    heave = a**2 * np.outer(gz[rows], gz[cols]) * np.exp(-0.5 * d2 / l1**2)
+    return heave + b**2 * shift * np.exp(-0.5 * d2 / l2**2) + c**2 * np.exp(-0.5 * d2 / l3**2)
+
+
+def fit_family(kind: str, samples: np.ndarray, f: dict, seed: int = 0):
+    """``family``'s parameters per level, least squares against the samples' second moments
+    between :data:`FIT_CELLS` random sea cells (every pair once)."""
+    rng = np.random.default_rng(seed)
+    thetas = []
+    for k in range(samples.shape[1]):
+        sea = np.flatnonzero(np.all(np.isfinite(samples[:, k]), axis=0))
+        cells = np.sort(rng.choice(sea, min(FIT_CELLS, sea.size), replace=False))
+        a = samples[:, k][:, cells].astype(np.float64)
+        target = a.T @ a / a.shape[0]
+        upper = np.triu_indices(cells.size)
+        rms = float(np.sqrt(np.mean(np.diag(target))))
+        if kind == "oi":
+            start = [*np.log([rms, 1.0, 1500.0, 300.0]), 0.0]
+        else:
+            start = np.log([30.0, 30.0, 0.3 * rms + 1e-6, 1000.0, 300.0, 1500.0])
+
+        def residual(theta, k=k, cells=cells, target=target, upper=upper):
+            return (family(kind, theta, f, k, cells, cells) - target)[upper]
+
+        thetas.append(least_squares(residual, start, method="lm", max_nfev=400).x)
+    return thetas
 
 
 def oi_error(oi: xr.Dataset, month: pd.Timestamp, depth, levels, lat, lon):
@@ -164,6 +237,9 @@ def main() -> None:
     parser.add_argument("--decompose", action="store_true",
                         help="also the validation world's moments with the OI's standard "
                         "deviations or correlations in their place")  # fmt: skip
+    parser.add_argument("--families", action="store_true",
+                        help="also covariance families fitted to the validation world's "
+                        "moments")  # fmt: skip
     parser.add_argument("--moments", nargs="+", default=["test", "validation"],
                         help="worlds whose moments the estimates use")  # fmt: skip
     args = parser.parse_args()
@@ -194,6 +270,11 @@ def main() -> None:
             samples = departures(month, levels, world)
             print(f"{month:%Y-%m}: {samples.shape[0]} months of the {world} world in "
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+            if args.families and world == "validation":
+                start = time.perf_counter()
+                feats = cell_features(month, depth, levels, lat, lon)
+                fitted = {kind: fit_family(kind, samples, feats) for kind in ("oi", "displacement")}
+                print(f"  families fitted in {time.perf_counter() - start:.0f} s", flush=True)
             for fraction, (used, _, _) in runs.items():
                 mine = in_month(used, month)
                 bins = bin_on_levels(
@@ -229,6 +310,17 @@ def main() -> None:
                         field = clim[t].copy()
                         field[levels] = np.where(np.isfinite(dep), base + dep,
                                                  base).reshape(shape)  # fmt: skip
+                        estimates[fraction][f"{label}, {nb} neighbours"] = field
+                if args.families and world == "validation":
+                    nb = max(args.neighbours)
+                    for kind, thetas in fitted.items():
+                        dep = kriged(samples, bins, base, true_noise, xyz, nb, False,
+                                     lambda k, r, c, kind=kind, th=thetas, f=feats:
+                                     family(kind, th[k], f, k, r, c))  # fmt: skip
+                        field = clim[t].copy()
+                        field[levels] = np.where(np.isfinite(dep), base + dep,
+                                                 base).reshape(shape)  # fmt: skip
+                        label = f"the {kind} family fitted to the validation world's moments"
                         estimates[fraction][f"{label}, {nb} neighbours"] = field
             del samples
         for fraction, (_, withheld, oi) in runs.items():

@@ -95,6 +95,15 @@ def gradient_magnitude(background: np.ndarray, depth, lat, lon) -> np.ndarray:
 
     ``background`` is ``(level, lat, lon)``; NaN (land, below the floor) gives no gradient.
     """
+    gz, gy, gx = gradient_components(background, depth, lat, lon)
+    g2 = (GRADIENT_DEPTH_M * gz) ** 2 + (GRADIENT_LATERAL_KM**2) * (gx**2 + gy**2)
+    return np.sqrt(np.where(np.isfinite(g2), g2, 0.0))
+
+
+def gradient_components(background: np.ndarray, depth, lat, lon) -> tuple[np.ndarray, ...]:
+    """The vertical (°C/m), northward and eastward (°C/km) gradients of ``background``
+    ``(level, lat, lon)``: central differences, across the seam of a global grid too; NaN
+    where a neighbour is NaN."""
     bg = np.asarray(background, float)
     nz, ny, nx = bg.shape
     filled = np.where(np.isfinite(bg), bg, np.nan)
@@ -118,8 +127,7 @@ def gradient_magnitude(background: np.ndarray, depth, lat, lon) -> np.ndarray:
         gx = diff_x / np.maximum(dx_km, 1.0)
     else:
         gx = np.zeros_like(bg)
-    g2 = (GRADIENT_DEPTH_M * gz) ** 2 + (GRADIENT_LATERAL_KM**2) * (gx**2 + gy**2)
-    return np.sqrt(np.where(np.isfinite(g2), g2, 0.0))
+    return gz, gy, gx
 
 
 def error_pattern(gradient: np.ndarray, reference: float, weight: float) -> np.ndarray:
