@@ -260,6 +260,7 @@ def main() -> None:
         print(f"{fraction:.1%}: OI in {time.perf_counter() - start:.0f} s", flush=True)
         runs[fraction] = (used, withheld, oi)
     rows: dict[tuple[float, str], list[float]] = {}
+    parts: dict[tuple[float, str], list[list[float]]] = {}
     for t, month in enumerate(months):
         one = truth.isel(time=[t])
         shape = clim[t, levels].shape
@@ -327,8 +328,10 @@ def main() -> None:
             kw = {"obs_count": oi["obs_count"].values[t : t + 1],
                   "withheld": in_month(withheld, month)}  # fmt: skip
             for name, field in estimates[fraction].items():
-                rows.setdefault((fraction, name), []).append(
-                    score(field[None], one, **kw)["rmse_unobserved"]
+                scores = score(field[None], one, **kw)
+                rows.setdefault((fraction, name), []).append(scores["rmse_unobserved"])
+                parts.setdefault((fraction, name), []).append(
+                    [*scores["rmse_unobserved_bands"][:4], *by_latitude(field, one, kw)]
                 )
     print("\n| columns | estimate | RMSE unobserved, 0–2000 m (°C) | ÷ OI | by month |")
     print("|---:|---|---:|---:|---|")
@@ -337,6 +340,22 @@ def main() -> None:
         oi_rms = float(np.sqrt(np.mean(np.square(rows[(fraction, "OI")]))))
         each = ", ".join(f"{v:.3f}" for v in values)
         print(f"| {fraction:.1%} | {name} | {rms:.3f} | {rms / oi_rms:.2f} | {each} |")
+    print("\n| columns | estimate | 0–100 m | 100–500 m | 500–1000 m | 1000–2000 m "
+          "| within 15° of the equator | poleward |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for (fraction, name), values in sorted(parts.items(), key=lambda kv: kv[0][0]):
+        cells = " | ".join(f"{v:.3f}" for v in np.sqrt(np.mean(np.square(values), axis=0)))
+        print(f"| {fraction:.1%} | {name} | {cells} |")
+
+
+def by_latitude(field: np.ndarray, truth: xr.DataArray, kw: dict) -> list[float]:
+    """RMSE at unobserved ocean points over 0–2000 m within 15° of the equator and poleward of
+    it (every point alike, no area weights)."""
+    err = field - truth.values[0]
+    keep = np.isfinite(err) & (kw["obs_count"][0] == 0)
+    keep &= (truth["depth"].values <= SCORE_DEPTH)[:, None, None]
+    tropics = (np.abs(truth["lat"].values) < 15.0)[None, :, None]
+    return [float(np.sqrt(np.mean(err[keep & w] ** 2))) for w in (tropics, ~tropics)]
 
 
 if __name__ == "__main__":
