@@ -24,6 +24,12 @@ skill benchmark runs it. Observations: :func:`xdepthdif.evaluation.protocol.obse
 benchmark's seed. Scores: RMSE at unobserved ocean points, 0–2000 m
 (:func:`xdepthdif.evaluation.scores.score`).
 
+Two more tables take the validation world's moments apart (``--moments validation`` runs
+only that world): ``--decompose`` swaps their standard deviations or their correlations for the
+OI's, and ``--families`` fits covariance families to them (:func:`family`: the OI's own, a
+displacement family that follows the climatology's gradients, and any isotropic shape) and
+kriges with those.
+
 Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 15 minutes on one core;
 ``--months`` chooses test months by their index in the skill benchmark's twelve).
 """
@@ -167,9 +173,15 @@ def family(kind: str, theta: np.ndarray, f: dict, k: int, rows, cols) -> np.ndar
       ``p² = (1 + β ĝ²)/(1 + β)``;
     - ``"displacement"``: the anomalies of a heave ``η``, a lateral shift ``ξ`` and a uniform
       part, ``A² ∂zT̄_a ∂zT̄_b e^(−d²/2L₁²) + B² ∇T̄_a·∇T̄_b e^(−d²/2L₂²) + C² e^(−d²/2L₃²)``:
-      a shift's anomalies correlate as the gradients' directions do.
+      a shift's anomalies correlate as the gradients' directions do;
+    - ``"isotropic"``: the samples' own standard deviations and their correlation averaged
+      by distance (``theta`` = bin centres, the curve, the standard deviations): any shape
+      of correlation against distance, negative lobes included, the same everywhere.
     """
     d2, _ = pair_distances(f["xyz"][rows], f["lat"][rows], f["xyz"][cols], f["lat"][cols])
+    if kind == "isotropic":
+        edges, curve, sd = theta
+        return np.outer(sd[rows], sd[cols]) * np.interp(np.sqrt(d2), edges, curve)
     if kind == "oi":
         sigma, beta, big, small = np.exp(theta[:4])
         mu = 1.0 / (1.0 + np.exp(-theta[4]))
@@ -194,6 +206,9 @@ def fit_family(kind: str, samples: np.ndarray, f: dict, seed: int = 0):
         a = samples[:, k][:, cells].astype(np.float64)
         target = a.T @ a / a.shape[0]
         upper = np.triu_indices(cells.size)
+        if kind == "isotropic":
+            thetas.append(distance_curve(samples[:, k], f, cells, target, upper))
+            continue
         rms = float(np.sqrt(np.mean(np.diag(target))))
         if kind == "oi":
             start = [*np.log([rms, 1.0, 1500.0, 300.0]), 0.0]
@@ -205,6 +220,28 @@ def fit_family(kind: str, samples: np.ndarray, f: dict, seed: int = 0):
 
         thetas.append(least_squares(residual, start, method="lm", max_nfev=400).x)
     return thetas
+
+
+CURVE_KM = 100.0
+"""Width of the distance bins of the ``"isotropic"`` family."""
+
+
+def distance_curve(level: np.ndarray, f: dict, cells, target, upper):
+    """The ``"isotropic"`` family's parameters of one level: bin centres (km) from 0, the
+    mean correlation of the pairs of ``cells`` in each bin (1 at 0, empty bins interpolated),
+    and every cell's root-mean-square departure."""
+    sd = np.sqrt(np.mean(np.nan_to_num(level.astype(np.float64)) ** 2, axis=0))
+    rho = (target / np.outer(sd[cells], sd[cells]))[upper]
+    d2, _ = pair_distances(f["xyz"][cells], f["lat"][cells], f["xyz"][cells], f["lat"][cells])
+    d = np.sqrt(d2[upper])
+    which = np.floor(d / CURVE_KM).astype(int)
+    sums = np.bincount(which, rho)
+    counts = np.bincount(which)
+    centres = (np.arange(counts.size) + 0.5) * CURVE_KM
+    seen = counts > 0
+    edges = np.concatenate([[0.0], centres[seen]])
+    curve = np.concatenate([[1.0], sums[seen] / counts[seen]])
+    return edges, curve, sd
 
 
 def oi_error(oi: xr.Dataset, month: pd.Timestamp, depth, levels, lat, lon):
@@ -274,7 +311,10 @@ def main() -> None:
             if args.families and world == "validation":
                 start = time.perf_counter()
                 feats = cell_features(month, depth, levels, lat, lon)
-                fitted = {kind: fit_family(kind, samples, feats) for kind in ("oi", "displacement")}
+                fitted = {
+                    kind: fit_family(kind, samples, feats)
+                    for kind in ("oi", "displacement", "isotropic")
+                }
                 print(f"  families fitted in {time.perf_counter() - start:.0f} s", flush=True)
             for fraction, (used, _, _) in runs.items():
                 mine = in_month(used, month)

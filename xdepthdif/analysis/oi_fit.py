@@ -304,7 +304,7 @@ def _fit_band(
             c = t.matrix(p.sigma_b**2 * (held[i] if held is not None else t.shape(b, p)))
             c[t.diagonal] += (p.sigma_o**2 + b.err_var) / b.count
             chol, info = dpotrf(c, lower=1, clean=0, overwrite_a=1)
-            if info:
+            if info:  # not positive definite at these parameters (no argument is ever illegal)
                 return 1e12
             z, _ = dtrtrs(chol, b.innov, lower=1)
             total += np.log(np.diag(chol)).sum() + 0.5 * z @ z
