@@ -7,15 +7,17 @@ profiles could reach at best: the best linear unbiased estimate (simple kriging)
 *true* second moments of the world's departures from the shipped climatology, which no method
 is given. They are estimated from months of the test world itself in other years (the same
 calendar month and the two beside it, every year from 1901 to 2261 but the scored one: about
-1080 months), level by level on the model's 4° grid. Two oracles:
+1080 months), level by level on the model's 4° grid; and, as what a method could learn without
+seeing the test world, from the same months of the validation world (the training world's
+knobs, a separate random stream). Each world's moments make two estimates:
 
 - *about the climatology*: ``x = T̄ + M_ao (M_oo + R)⁻¹ (y − T̄_o)``, with ``M`` the second
   moment of the departures (so it knows the size of the test world's mean bias too);
 - *with the mean*: the same about the world's mean ``T̄ + μ``, with the covariance ``C``.
 
 Each unobserved cell takes its ``--neighbours`` nearest observed cells of its level (the OI
-takes 64): with the sample moments of ~1000 correlated months, more predictors add more
-sampling noise than information (the table gives several counts; the best is the ceiling).
+takes 64): with sample moments, more predictors bring more information but also more sampling
+noise, so the table gives several counts (the best is the ceiling).
 ``R`` is the binned profiles' true noise (0.02 °C over the cell's count): the truth is the
 grid's own field, which the profiles sample without representativeness error.
 
