@@ -111,14 +111,15 @@ def kriged(samples, bins, clim, noise_var, xyz, neighbours, centred, mix=None) -
             continue
         a = samples[:, k].astype(np.float64)
         mean = a.mean(0) if centred else np.zeros(ncell)
-        a -= mean
-        a_o = a[:, obs]
-        m_oo = a_o.T @ a_o / n
-        m_to = a[:, todo].T @ a_o / n
         if callable(mix):
             m_oo, m_to = mix(k, obs, obs), mix(k, todo, obs)
-        elif mix is not None:
-            m_oo, m_to = mixed(a, obs, todo, m_oo, m_to, k, xyz, *mix)
+        else:
+            a -= mean
+            a_o = a[:, obs]
+            m_oo = a_o.T @ a_o / n
+            m_to = a[:, todo].T @ a_o / n
+            if mix is not None:
+                m_oo, m_to = mixed(a, obs, todo, m_oo, m_to, k, xyz, *mix)
         m_oo[np.diag_indices(obs.size)] += noise_var[k] / count[obs]
         d = bins.mean[k].ravel()[obs] - clim[k, obs] - mean[obs]
         m = min(neighbours, obs.size)
@@ -153,17 +154,17 @@ FIT_CELLS = 400
 
 def cell_features(month: pd.Timestamp, depth, levels, lat, lon) -> dict[str, np.ndarray]:
     """Per level and cell: the climatology's gradients as the OI has them (vertical °C/m,
-    northward and eastward °C/km, 0 where undefined), the magnitude normalised as the OI
-    normalises it, and the cells' positions."""
+    northward and eastward °C/km, 0 where undefined), their magnitude (``grad``), its
+    reference per level (``ref``) and the two's ratio (``g``), and the cells' positions."""
     when = np.array([month], "datetime64[ns]")
     bg = ClimatologySpec.shipped().on_grid(float(day_of_year(when)[0]), depth, lat, lon)
     parts = [np.nan_to_num(g[levels].reshape(levels.size, -1)) for g in
              gradient_components(bg, depth, lat, lon)]  # fmt: skip
-    grad = gradient_magnitude(bg, depth, lat, lon)
-    ref = gradient_reference(grad, np.isfinite(bg))[levels]
-    g = grad[levels].reshape(levels.size, -1) / np.where(ref > 0, ref, 1.0)[:, None]
+    grad = gradient_magnitude(bg, depth, lat, lon)[levels].reshape(levels.size, -1)
+    ref = gradient_reference(grad, np.isfinite(bg[levels]).reshape(levels.size, -1))
+    g = grad / np.where(ref > 0, ref, 1.0)[:, None]
     la, lo = (a.ravel() for a in np.meshgrid(lat, lon, indexing="ij"))
-    return {"gz": parts[0], "gy": parts[1], "gx": parts[2], "g": g,
+    return {"gz": parts[0], "gy": parts[1], "gx": parts[2], "g": g, "grad": grad, "ref": ref,
             "xyz": unit_vectors(la, lo), "lat": la}  # fmt: skip
 
 
@@ -246,20 +247,17 @@ def distance_curve(level: np.ndarray, f: dict, cells, target, upper):
     return edges, curve, sd
 
 
-def oi_error(oi: xr.Dataset, month: pd.Timestamp, depth, levels, lat, lon):
+def oi_error(oi: xr.Dataset, f: dict, depth, levels):
     """The OI's background-error standard deviation ``(level, cell)`` on ``levels`` (its
-    fitted ``sigma_b`` times its error pattern on the climatology as the OI has it) and its
-    covariance parameters per level."""
+    fitted ``sigma_b`` times its error pattern on the climatology's gradients ``f`` of
+    :func:`cell_features`) and its covariance parameters per level."""
     params = params_from_summary(json.loads(oi.attrs["oi_fitted_covariance"]), depth)
-    when = np.array([month], "datetime64[ns]")
-    bg = ClimatologySpec.shipped().on_grid(float(day_of_year(when)[0]), depth, lat, lon)
-    grad = gradient_magnitude(bg, depth, lat, lon)
-    ref = gradient_reference(grad, np.isfinite(bg))
+    params = [params[k] for k in levels]
     sd = [
-        params[k].sigma_b * error_pattern(grad[k], ref[k], params[k].gradient_weight).ravel()
-        for k in levels
+        p.sigma_b * error_pattern(f["grad"][i], f["ref"][i], p.gradient_weight)
+        for i, p in enumerate(params)
     ]
-    return np.array(sd), [params[k] for k in levels]
+    return np.array(sd), params
 
 
 def in_month(profiles: xr.Dataset, month: pd.Timestamp) -> xr.Dataset:
@@ -302,9 +300,28 @@ def main() -> None:
     parts: dict[tuple[float, str], list[list[float]]] = {}
     for t, month in enumerate(months):
         one = truth.isel(time=[t])
-        shape = clim[t, levels].shape
+        base = clim[t, levels].reshape(levels.size, -1)
+
+        def filled(dep: np.ndarray, t=t, base=base) -> np.ndarray:
+            """The climatology of month ``t`` plus the departures ``dep`` where there are any."""
+            field = clim[t].copy()
+            field[levels] = np.where(np.isfinite(dep), base + dep, base).reshape(
+                field[levels].shape
+            )
+            return field
+
         estimates = {f: {"climatology": clim[t], "OI": oi["thetao"].values[t]}
                      for f, (_, _, oi) in runs.items()}  # fmt: skip
+        bins = {}
+        for fraction, (used, _, _) in runs.items():
+            mine = in_month(used, month)
+            bins[fraction] = bin_on_levels(
+                mine["lat"].values, mine["lon"].values, mine["depth"].values,
+                mine["thetao"].values, mine["thetao_error"].values, depth[levels], lat, lon,
+            )  # fmt: skip
+        feats = None
+        if args.decompose or args.families:
+            feats = cell_features(month, depth, levels, lat, lon)
         for world in args.moments:
             start = time.perf_counter()
             samples = departures(month, levels, world)
@@ -312,32 +329,22 @@ def main() -> None:
                   f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
             if args.families and world == "validation":
                 start = time.perf_counter()
-                feats = cell_features(month, depth, levels, lat, lon)
                 fitted = {
                     kind: fit_family(kind, samples, feats)
                     for kind in ("oi", "displacement", "isotropic")
                 }
                 print(f"  families fitted in {time.perf_counter() - start:.0f} s", flush=True)
-            for fraction, (used, _, _) in runs.items():
-                mine = in_month(used, month)
-                bins = bin_on_levels(
-                    mine["lat"].values, mine["lon"].values, mine["depth"].values,
-                    mine["thetao"].values, mine["thetao_error"].values, depth[levels], lat, lon,
-                )  # fmt: skip
-                base = clim[t, levels].reshape(levels.size, -1)
+            for fraction, b in bins.items():
                 for centred in (False, True):
                     for nb in args.neighbours:
-                        dep = kriged(samples, bins, base, true_noise, xyz, nb, centred)
-                        field = clim[t].copy()
-                        field[levels] = np.where(np.isfinite(dep), base + dep, base).reshape(shape)
+                        dep = kriged(samples, b, base, true_noise, xyz, nb, centred)
                         kind = "and mean" if centred else "about the climatology"
-                        name = f"{world} world's moments {kind}, {nb} neighbours"
-                        estimates[fraction][name] = field
+                        estimates[fraction][f"{world} world's moments {kind}, {nb} neighbours"] = (
+                            filled(dep)
+                        )
                 if args.decompose and world == "validation":
                     nb = max(args.neighbours)
-                    oi_sd, params = oi_error(runs[fraction][2], month, depth, levels,
-                                             lat, lon)  # fmt: skip
-                    flat_lat = np.repeat(lat, lon.size)
+                    oi_sd, params = oi_error(runs[fraction][2], feats, depth, levels)
                     oi_noise = np.array([p.sigma_o**2 for p in params]) + cfg.noise_sd**2
                     for what, label, noise in (
                         ("sd", "the OI's standard deviations, learned correlations", true_noise),
@@ -348,23 +355,17 @@ def main() -> None:
                         ),
                         ("both", "the OI's covariance and error", oi_noise),
                     ):
-                        dep = kriged(samples, bins, base, noise, xyz, nb, False,
-                                     (what, oi_sd, params, flat_lat))  # fmt: skip
-                        field = clim[t].copy()
-                        field[levels] = np.where(np.isfinite(dep), base + dep,
-                                                 base).reshape(shape)  # fmt: skip
-                        estimates[fraction][f"{label}, {nb} neighbours"] = field
+                        dep = kriged(samples, b, base, noise, xyz, nb, False,
+                                     (what, oi_sd, params, feats["lat"]))  # fmt: skip
+                        estimates[fraction][f"{label}, {nb} neighbours"] = filled(dep)
                 if args.families and world == "validation":
                     nb = max(args.neighbours)
                     for kind, thetas in fitted.items():
-                        dep = kriged(samples, bins, base, true_noise, xyz, nb, False,
+                        dep = kriged(samples, b, base, true_noise, xyz, nb, False,
                                      lambda k, r, c, kind=kind, th=thetas, f=feats:
                                      family(kind, th[k], f, k, r, c))  # fmt: skip
-                        field = clim[t].copy()
-                        field[levels] = np.where(np.isfinite(dep), base + dep,
-                                                 base).reshape(shape)  # fmt: skip
                         label = f"the {kind} family fitted to the validation world's moments"
-                        estimates[fraction][f"{label}, {nb} neighbours"] = field
+                        estimates[fraction][f"{label}, {nb} neighbours"] = filled(dep)
             del samples
         for fraction, (_, withheld, oi) in runs.items():
             kw = {"obs_count": oi["obs_count"].values[t : t + 1],
