@@ -1,11 +1,13 @@
 """The training world: real planet, weather with persistence, splits, the test world's bias."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from xdepthdif.background import climatology
-from xdepthdif.prior.world import WORLDS, world_months
+from xdepthdif.prior.world import WORLDS, _Waves, world_months
 
 TIMES = pd.date_range("2011-01-15", periods=8, freq="MS")
 
@@ -74,6 +76,32 @@ def test_anomalies_are_zonally_elongated_at_the_equator(anomalies):
 
     tropics = np.abs(lat) < 8
     assert neighbours(tropics, "zonal") > neighbours(tropics, "meridional")
+
+
+def test_the_training_world_is_the_one_the_shipped_models_were_trained_on():
+    # values of the training world before the other splits got waves of their own
+    world = world_months(pd.DatetimeIndex(["1985-03-15"]), 5.0, "train").values[0]
+    assert float(np.nanmean(world)) == pytest.approx(6.853454109233445, rel=1e-10)
+    assert world[5, 18, 36] == pytest.approx(26.86460537123287, rel=1e-10)
+    assert world[10, 20, 40] == pytest.approx(14.272391384703367, rel=1e-10)
+
+
+def _unexplained(split: str, config=None) -> float:
+    """Share of the variance of a month of ``split``'s lateral-shift field that the span of 400
+    months of the training world's does not hold (least squares, 5° grid)."""
+    lat, lon = np.arange(-87.5, 90, 5.0), np.arange(2.5, 360, 5.0)
+    train = _Waves(lat, lon, 5.0, 0, "train", WORLDS["train"]).series("shift x", range(400))
+    other = _Waves(lat, lon, 5.0, 0, split, config or WORLDS[split]).series("shift x", [450])
+    basis, y = train.reshape(400, -1).T, other.reshape(-1)
+    fit = basis @ np.linalg.lstsq(basis, y, rcond=None)[0]
+    return float(np.sum((y - fit) ** 2) / np.sum(y**2))
+
+
+def test_unseen_worlds_are_not_made_of_the_training_worlds_waves():
+    assert _unexplained("validation") > 0.2 and _unexplained("test") > 0.2
+    # the control: another random stream on the training world's waves lies in their span
+    same_waves = dataclasses.replace(WORLDS["validation"], geometry=0)
+    assert _unexplained("validation", same_waves) < 1e-6
 
 
 def test_bad_split_or_resolution_is_refused():
