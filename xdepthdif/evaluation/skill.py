@@ -43,6 +43,7 @@ import xarray as xr
 
 from ..analysis.diffusion import DiffusionConfig
 from ..errors import EmptyTimeStepWarning
+from ..prior.world import WORLDS
 from ..timing import month_times
 from .cases import case_path, read_case, write_case
 from .oi_evidence import assumed_obs_error, truth_tuned_oi
@@ -55,9 +56,11 @@ __all__ = ["case_config", "evaluate_case", "run_skill"]
 
 
 def case_config(cfg: SkillConfig) -> dict:
-    """The settings a case's numbers depend on (all but which grids and cases are run), as
-    stored with each case."""
-    record = dataclasses.asdict(cfg)
+    """The settings a case's numbers depend on (all but which grids and cases are run; the
+    worlds' knobs too), as stored with each case."""
+    record = dataclasses.asdict(cfg) | {
+        "worlds": {split: dataclasses.asdict(knobs) for split, knobs in WORLDS.items()}
+    }
     for key in ("grids", "real_case"):
         record.pop(key)
     return json.loads(json.dumps(record))
