@@ -9,7 +9,8 @@ is given. They are estimated from months of the test world itself in other years
 calendar month and the two beside it, every year from 1901 to 2261 but the scored one: about
 1080 months), level by level on the model's 4° grid; and, as what a method could learn without
 seeing the test world, from the same months of the validation world (the training world's
-knobs, a separate random stream). Each world's moments make two estimates:
+knobs, its own waves and random stream: what training months teach about a world they are
+not made of). Each world's moments make two estimates:
 
 - *about the climatology*: ``x = T̄ + M_ao (M_oo + R)⁻¹ (y − T̄_o)``, with ``M`` the second
   moment of the departures (so it knows the size of the test world's mean bias too);
@@ -32,7 +33,7 @@ OI's, and ``--families`` fits covariance families to them (:func:`family`: the O
 displacement family that follows the climatology's gradients, and any isotropic shape) and
 kriges with those.
 
-Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 15 minutes on one core;
+Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 20 minutes on one core;
 ``--months`` chooses test months by their index in the skill benchmark's twelve).
 """
 

@@ -31,7 +31,7 @@ phases, :attr:`WorldConfig.geometry`): with the training world's waves every mon
 split would be a combination of the same few hundred fixed patterns, which a model, or even
 the sample covariance of training months, could learn and no real ocean offers (kriging with
 the validation world's sample moments beat the OI by 12–15 % on the test world when they
-shared the waves, and lost to it by 6–13 % when they did not).
+shared the waves, and is 0–11 % worse than it now).
 
 Examples
 --------
