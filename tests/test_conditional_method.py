@@ -207,12 +207,13 @@ def test_an_ambient_model_samples_in_bfloat16_too(tmp_path, target, obs):
 def test_a_residual_model_is_trained_and_sampled_by_name_of_its_target(tmp_path, target, obs):
     """``--target oi-residual``: the card says what the network models and the sampler turns
     it back into temperature about the OI; ``--draws`` observes each month twice, ``--sst``
-    gives half the samples a satellite SST and the card says the model takes one."""
+    gives half the samples a satellite SST and the card says the model takes one;
+    ``--redraw-months`` trains on a world that draws its waves afresh, and the card says so."""
     out = tmp_path / "residual"
     args = ["train", "--kind", "conditional", "--data", "world", "--resolution", "5"]
     args += ["--months", "1", "--levels", "3", "--steps", "2", "--batch-size", "1", "--target"]
     args += ["oi-residual", "--draws", "2", "--sst", "0.5", "--base-channels", "8"]
-    args += ["--channel-mult", "1", "2"]
+    args += ["--channel-mult", "1", "2", "--redraw-months", "1"]
     args += ["--cond-dim", "16", "--out", str(out)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -221,6 +222,8 @@ def test_a_residual_model_is_trained_and_sampled_by_name_of_its_target(tmp_path,
         members = run(target, obs, out.with_suffix(".safetensors"))["thetao_members"].values
     assert card.conditioning["target"] == "oi_residual" and card.conditioning["surface"]
     assert card.training["pool_settings"]["draws"] == 2 and "2 draw(s)" in card.training["data"]
+    assert card.training["pool_settings"]["redraw_months"] == 1
+    assert "waves redrawn every 1 month(s)" in card.training["data"]
     sea = target.sea_mask.values.astype(bool)
     assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
     assert np.abs(members[0] - members[1])[..., sea].mean() > 1e-3

@@ -104,6 +104,34 @@ def test_unseen_worlds_are_not_made_of_the_training_worlds_waves():
     assert _unexplained("validation", same_waves) < 1e-6
 
 
+def test_a_world_that_redraws_its_waves_teaches_statistics_not_patterns():
+    redrawn = dataclasses.replace(WORLDS["train"], redraw_months=12)
+    times = pd.date_range("1990-10-01", periods=6, freq="MS")  # two eras: 1990 and 1991
+    world = world_months(times, 5.0, "train", config=redrawn)
+    later = world_months(times[3:], 5.0, "train", config=redrawn)
+    assert np.array_equal(world.values[3:], later.values, equal_nan=True)
+    # months of one era persist; the first month of the next starts afresh
+    anomaly = (world - climatology(world)).sel(depth=slice(50, 500)).values
+    corr = [
+        float(np.corrcoef(*(np.nan_to_num(anomaly[i + k].ravel()) for k in (0, 1)))[0, 1])
+        for i in range(5)
+    ]
+    assert min(corr[:2] + corr[3:]) > 0.3 and abs(corr[2]) < 0.1
+    # the same size of anomalies as the world of one draw
+    one_draw = world_months(times, 5.0, "train")
+    ratio = np.nanstd(anomaly) / np.nanstd(
+        (one_draw - climatology(one_draw)).sel(depth=slice(50, 500))
+    )
+    assert 0.6 < float(ratio) < 1.6
+    # a month of a later era lies outside the span of an earlier era's waves
+    lat, lon = np.arange(-87.5, 90, 5.0), np.arange(2.5, 360, 5.0)
+    early = _Waves(lat, lon, 5.0, 0, "train", redrawn, 90).series("shift x", range(400))
+    y = _Waves(lat, lon, 5.0, 0, "train", redrawn, 91).series("shift x", [0]).reshape(-1)
+    basis = early.reshape(400, -1).T
+    fit = basis @ np.linalg.lstsq(basis, y, rcond=None)[0]
+    assert float(np.sum((y - fit) ** 2) / np.sum(y**2)) > 0.2
+
+
 def test_bad_split_or_resolution_is_refused():
     with pytest.raises(ValueError, match="split"):
         world_months(TIMES[:1], 5.0, "holdout")

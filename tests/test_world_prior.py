@@ -33,7 +33,8 @@ from xdepthdif.timing import day_of_year  # noqa: E402
 LEVELS = en4_like_levels()[:3]
 ARGV = ["train", "--data", "world", "--resolution", "5", "--months", "3", "--levels", "3",
         "--steps", "3", "--batch-size", "2", "--patch", "16", "32", "--base-channels", "8",
-        "--channel-mult", "1", "2", "--cond-dim", "16", "--log-every", "3"]  # fmt: skip
+        "--channel-mult", "1", "2", "--cond-dim", "16", "--log-every", "3",
+        "--redraw-months", "2"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,7 @@ def test_world_training_writes_a_guided_prior_about_the_shipped_climatology(worl
     assert card.levels == tuple(LEVELS) and card.native_resolution_deg == 5.0
     data = card.training["data"]
     assert data.startswith("xdepthdif training world") and "split=train" in data
+    assert "waves redrawn every 2 month(s)" in data
     assert "3 months 1981-01 to 1981-03" in data and "5.0 deg" in data and "3 levels" in data
     assert f"shipped climatology (sha256 {ClimatologySpec.shipped().sha256[:12]})" in data
     assert "shipped climatology" in card.notes

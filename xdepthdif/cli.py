@@ -244,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
         "then takes one when a run has it)",
     )
     tr.add_argument(
+        "--redraw-months",
+        type=int,
+        default=0,
+        metavar="N",
+        help="--data world: draw the world's waves afresh every N months (0: one draw for all "
+        "months), so the model learns their statistics rather than one set of patterns",
+    )
+    tr.add_argument(
         "--fit",
         choices=("band", "month"),
         default="band",

@@ -23,16 +23,19 @@ def progress_context(show: bool, stage: str):
 def _world_dataset(args: argparse.Namespace):
     """The training world's ``"train"`` split for ``--data world`` and its description."""
     from .background import ClimatologySpec
-    from .prior.world import world_months
+    from .prior.world import train_world, train_world_label, world_months
     from .timing import mid_months
 
-    world = world_months(mid_months(WORLD_START, args.months), args.resolution, "train")
+    config = train_world(args.redraw_months)
+    world = world_months(
+        mid_months(WORLD_START, args.months), args.resolution, "train", config=config
+    )
     if args.levels:
         world = world.isel(depth=slice(None, args.levels))
     end = world["time"].values[-1].astype("datetime64[M]")
     sha = ClimatologySpec.shipped().sha256
     desc = (
-        f"xdepthdif training world (world_months, split=train, seed=0); {args.months} months "
+        f"xdepthdif training world ({train_world_label(args.redraw_months)}); {args.months} months "
         f"{WORLD_START} to {end}, {args.resolution} deg, {world.sizes['depth']} levels "
         f"({world['depth'].values[0]:g} to {world['depth'].values[-1]:g} m); anomalies about "
         f"the shipped climatology (sha256 {sha[:12]})"
@@ -94,7 +97,7 @@ def _train_conditional(args: argparse.Namespace) -> int:
     pool, settings = world_pool(
         args.months, args.resolution, levels=args.levels, fit=args.fit,
         ambient=args.loss == "ambient", seed=args.seed, path=args.pool, draws=args.draws,
-        sst=args.sst, workers=args.workers,
+        sst=args.sst, workers=args.workers, redraw_months=args.redraw_months,
     )  # fmt: skip
     N, L, H, W = pool["target"].shape
     print(f"pool: {N} samples x {L} levels x {H}x{W}, in {time.perf_counter() - start:.1f} s")

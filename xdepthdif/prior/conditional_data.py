@@ -115,6 +115,7 @@ def build_pool(
     sst: float | None = None,
     sst_noise: float = SST_NOISE,
     workers: int = 1,
+    world_config: Any = None,
 ) -> dict[str, np.ndarray]:
     """Build a training pool of the conditional model from months of a world.
 
@@ -161,6 +162,8 @@ def build_pool(
         fits of ``fit="band"`` come first, in order); the pool is the same for any number.
         They are spawned: a script that asks for more than one needs the usual
         ``if __name__ == "__main__":`` guard.
+    world_config
+        :class:`~xdepthdif.prior.world.WorldConfig` instead of ``split``'s knobs.
 
     Returns
     -------
@@ -186,7 +189,7 @@ def build_pool(
         raise ValueError(f"workers must be at least 1, got {workers!r}.")
     times = pd.DatetimeIndex(times)
     cfg = oi_config or OIConfig(**OI_OPTIONS)
-    world = world_months(times, resolution, split, seed=world_seed)
+    world = world_months(times, resolution, split, seed=world_seed, config=world_config)
     if levels is not None:
         world = world.isel(depth=list(levels))
     depth, lat, lon = (world[k].values.astype(float) for k in ("depth", "lat", "lon"))

@@ -176,20 +176,23 @@ def world_pool(
     draws: int = 1,
     sst: float | None = None,
     workers: int = 1,
+    redraw_months: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The training pool of ``months`` months of the world's ``"train"`` split from
     :data:`WORLD_START`, built (:func:`~xdepthdif.prior.conditional_data.build_pool`) or read
     from ``path`` when it holds one of the same settings (and written there when it does not
     exist). Each month is observed ``draws`` times, and a sample has a satellite SST with
     probability ``sst`` (see :func:`~xdepthdif.prior.conditional_data.build_pool`, which
-    ``workers`` processes build; the pool is the same for any number).
+    ``workers`` processes build; the pool is the same for any number). With
+    ``redraw_months`` the world draws its waves afresh every that many months
+    (:func:`~xdepthdif.prior.world.train_world`).
 
     Returns
     -------
     pool, settings
         The pool and the settings it was built with (``start``, ``months``,
         ``resolution_deg``, ``levels``, ``fit``, ``ambient``, ``seed``, ``shares``,
-        ``draws``, ``sst``).
+        ``draws``, ``sst`` and, when not 0, ``redraw_months``).
 
     Raises
     ------
@@ -201,6 +204,7 @@ def world_pool(
 
     from ..timing import mid_months
     from .conditional_data import build_pool, load_pool, save_pool
+    from .world import train_world
 
     settings = {
         "start": WORLD_START,
@@ -214,6 +218,8 @@ def world_pool(
         "draws": int(draws),
         "sst": None if sst is None else float(sst),
     }
+    if redraw_months:  # pools of the one-draw world keep the settings they were built with
+        settings["redraw_months"] = int(redraw_months)
     if path is not None and Path(path).is_file():
         pool = load_pool(path)
         found = json.loads(str(pool.get("settings", "{}")))
@@ -229,7 +235,7 @@ def world_pool(
         mid_months(WORLD_START, months), resolution, split="train",
         levels=list(range(levels)) if levels else None, shares=tuple(settings["shares"]),
         seed=seed, fit=fit, ambient=settings["ambient"], log=log, draws=draws,
-        sst=sst, workers=workers,
+        sst=sst, workers=workers, world_config=train_world(redraw_months),
     )  # fmt: skip
     pool["settings"] = np.array(json.dumps(settings))
     if path is not None:
@@ -241,6 +247,7 @@ def world_pool(
 def describe_pool(pool: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -> str:
     """What a :func:`world_pool` holds, for a model card's ``training["data"]``."""
     from ..background import ClimatologySpec
+    from .world import train_world_label
 
     months, start = settings["months"], settings["start"]
     draws = settings.get("draws", 1)
@@ -249,7 +256,8 @@ def describe_pool(pool: Mapping[str, np.ndarray], settings: Mapping[str, Any]) -
     lo, hi = settings["shares"]
     fit = "each month's own observations" if settings["fit"] == "month" else "band of shares"
     text = (
-        f"xdepthdif training world (world_months, split=train, seed=0); {months} months "
+        f"xdepthdif training world ({train_world_label(settings.get('redraw_months', 0))}); "
+        f"{months} months "
         f"{start} to {end}, {settings['resolution_deg']:g} deg, {depth.size} levels "
         f"({depth[0]:g} to {depth[-1]:g} m); Argo-like profiles of {lo:g} to {hi:g} of the "
         f"columns (log-uniform, seed {settings['seed']}, {draws} draw(s) per month), binned, "

@@ -33,6 +33,11 @@ the sample covariance of training months, could learn and no real ocean offers (
 the validation world's sample moments beat the OI by 12–15 % on the test world when they
 shared the waves, and is 0–11 % worse than it now).
 
+One draw of waves is still one set of patterns, and a model trained on a thousand months of it
+learns that set. :attr:`WorldConfig.redraw_months` makes a world that draws its waves afresh
+every few months (:func:`train_world`, ``xdepthdif train --redraw-months``), so what carries
+from month to month of training is the waves' statistics, which is all an unseen world shares.
+
 Examples
 --------
 >>> import pandas as pd
@@ -60,7 +65,7 @@ import xarray as xr
 
 from ..grid.geo import EARTH_RADIUS_KM, unit_vectors
 
-__all__ = ["EPOCH", "WORLDS", "WorldConfig", "world_months"]
+__all__ = ["EPOCH", "WORLDS", "WorldConfig", "train_world", "train_world_label", "world_months"]
 
 EPOCH = pd.Timestamp("1900-01-01")
 """Month where every wave's AR(1) starts (from its stationary distribution)."""
@@ -94,6 +99,11 @@ class WorldConfig:
         Which draw of the waves' directions, wavelengths and phases the world is made of (for
         a given seed): the training world's is 0, and a world meant to be unseen takes its
         own.
+    redraw_months
+        0: one draw of the waves for all time. Otherwise the world draws new waves every
+        ``redraw_months`` months from :data:`EPOCH` (an *era*) and starts every AR(1) afresh
+        from its stationary distribution: months of different eras share only the knobs'
+        statistics, not a set of patterns (1: every month is an independent draw).
     """
 
     heave_m: float = 25.0
@@ -111,6 +121,7 @@ class WorldConfig:
     bias_shift_km: float = 0.0
     bias_surface_c: float = 0.0
     geometry: int = 0
+    redraw_months: int = 0
 
 
 WORLDS = {
@@ -131,6 +142,27 @@ WORLDS = {
     ),
 }
 """The knobs of each split."""
+
+
+def train_world(redraw_months: int = 0) -> WorldConfig:
+    """The training split's knobs, its waves drawn afresh every ``redraw_months`` months (0:
+    one draw, the world the shipped models were trained on).
+
+    Examples
+    --------
+    >>> train_world(12).redraw_months, train_world() == WORLDS["train"]
+    (12, True)
+    """
+    if int(redraw_months) < 0:
+        raise ValueError(f"redraw_months must be 0 (never) or positive, got {redraw_months!r}.")
+    return dataclasses.replace(WORLDS["train"], redraw_months=int(redraw_months))
+
+
+def train_world_label(redraw_months: int = 0) -> str:
+    """How a model card names the training world of :func:`train_world`."""
+    every = f", waves redrawn every {redraw_months} month(s)" if redraw_months else ""
+    return f"world_months, split=train, seed=0{every}"
+
 
 N_WAVES = 96
 N_ZONAL = 48
@@ -165,7 +197,6 @@ def world_months(
     xarray.DataArray
         ``thetao(time, depth, lat, lon)``, NaN on land and below the sea floor.
     """
-    from ..analysis.first_guess import carry_down
     from ..analysis.oi import freezing_point
     from ..background import climatology
     from .synthetic import en4_like_levels
@@ -181,8 +212,28 @@ def world_months(
     depth = en4_like_levels()
     clim = climatology(time=times.values, depth=depth, lat=lat, lon=lon).values
 
-    waves = _Waves(lat, lon, resolution, seed, split, cfg)
-    months = (times.year - EPOCH.year) * 12 + (times.month - 1)
+    months = np.asarray((times.year - EPOCH.year) * 12 + (times.month - 1))
+    span = int(cfg.redraw_months)
+    eras = months // span if span > 0 else np.zeros_like(months)
+    out = np.empty_like(clim)
+    for era in np.unique(eras):
+        at = np.flatnonzero(eras == era)
+        waves = _Waves(lat, lon, resolution, seed, split, cfg, int(era) if span > 0 else None)
+        out[at] = _displace(clim[at], depth, lat, resolution, cfg, waves, months[at] - era * span)
+    out = np.maximum(out, freezing_point(depth)[None, :, None, None])
+    redraw = f", waves redrawn every {span} month(s)" if span > 0 else ""
+    source = (
+        f"xdepthdif training world (split={split}, seed={seed}{redraw}): the shipped "
+        "climatology displaced by heave, lateral shifts and mixed-layer anomalies"
+    )
+    return thetao_dataarray(out, times, depth, lat, lon, source)
+
+
+def _displace(clim, depth, lat, resolution, cfg: WorldConfig, waves: _Waves, months):
+    """The months ``months`` (counted from the start of ``waves``' era) of the climatology
+    ``clim(month, depth, lat, lon)`` displaced by ``waves``' heave, shifts and mixed layer."""
+    from ..analysis.first_guess import carry_down
+
     heave_amp = cfg.heave_m * (1 - np.exp(-depth / 60.0)) * (1 / 3 + 2 / 3 * np.exp(-depth / 1000))
     shift_amp = cfg.shift_km * (0.1 + 0.9 * np.exp(-depth / 700.0))
     turn = (np.clip(depth / 2000.0, 0.0, 1.0) * np.pi / 2)[:, None, None]
@@ -193,7 +244,7 @@ def world_months(
     xi = [waves.series(f"shift {c}", months) for c in "xy"]
     mixed = waves.series("mixed", months, persistence=cfg.persistence_mixed)
     out = np.empty_like(clim)
-    for i in range(times.size):
+    for i in range(clim.shape[0]):
         pattern = np.cos(turn) * upper[i] + np.sin(turn) * deep[i]
         eta = heave_amp[:, None, None] * (pattern + bias_eta / max(cfg.heave_m, 1e-9))
         column = carry_down(clim[i])  # heaving near the floor stays finite
@@ -203,22 +254,18 @@ def world_months(
         value -= amp * (xi[0][i] * gx + xi[1][i] * gy) + (bias_xi[0] * gx + bias_xi[1] * gy)
         value += _mixed_layer_weight(clim[i], depth) * (cfg.mixed_layer_c * mixed[i] + bias_h)
         out[i] = np.where(np.isfinite(clim[i]), value, np.nan)
-    out = np.maximum(out, freezing_point(depth)[None, :, None, None])
-    source = (
-        f"xdepthdif training world (split={split}, seed={seed}): the shipped climatology "
-        "displaced by heave, lateral shifts and mixed-layer anomalies"
-    )
-    return thetao_dataarray(out, times, depth, lat, lon, source)
+    return out
 
 
 class _Waves:
     """Random plane waves on the sphere, averaged over each cell of a grid, and their AR(1)
     coefficients in time (see the module docstring)."""
 
-    def __init__(self, lat, lon, resolution, seed, split, cfg: WorldConfig):
+    def __init__(self, lat, lon, resolution, seed, split, cfg: WorldConfig, era=None):
         self.seed, self.split, self.cfg = seed, split, cfg
-        # the training world's key is the one it always had, so its months stay as they were
-        rng = self._rng("geometry", *([cfg.geometry] if cfg.geometry else []))
+        # a world of one era keeps the keys it always had, so its months stay as they were
+        self.era = () if era is None else ("era", era)
+        rng = self._rng("geometry", *([cfg.geometry] if cfg.geometry else []), *self.era)
         iso = rng.normal(size=(N_WAVES, 3))
         zonal = np.column_stack([0.15 * rng.normal(size=(N_ZONAL, 2)), np.ones(N_ZONAL)])
         direction = np.vstack([iso, zonal])
@@ -265,7 +312,7 @@ class _Waves:
 
     def fixed(self, name: str) -> np.ndarray:
         """A unit-variance field of the large scales (2000 km and longer), fixed in time."""
-        rng = self._rng("fixed", name)
+        rng = self._rng("fixed", name, *self.era)
         a, b = rng.normal(size=(2, self.wavelength.size))
         return self._field(a, b, self._amplitudes(2000.0))
 
@@ -279,7 +326,7 @@ class _Waves:
         months = np.asarray(months)
         if months.min() < 0:
             raise ValueError(f"the world starts in {EPOCH:%Y-%m}; asked for an earlier month.")
-        noise = self._rng("series", self.split, name).normal(
+        noise = self._rng("series", self.split, name, *self.era).normal(
             size=(int(months.max()) + 1, 2, self.wavelength.size)
         )
         coef = np.empty_like(noise)
