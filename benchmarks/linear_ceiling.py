@@ -10,7 +10,10 @@ calendar month and the two beside it, every year from 1901 to 2261 but the score
 1080 months), level by level on the model's 4° grid; and, as what a method could learn without
 seeing the test world, from the same months of the validation world (the training world's
 knobs, its own waves and random stream: what training months teach about a world they are
-not made of). Each world's moments make two estimates:
+not made of); and with ``--moments validation-redrawn``, from the validation world drawing
+its waves afresh every year (360 draws: the waves' statistics, which a model trained with
+``--redraw-months`` learns, rather than one draw's patterns). Each world's moments make two
+estimates:
 
 - *about the climatology*: ``x = T̄ + M_ao (M_oo + R)⁻¹ (y − T̄_o)``, with ``M`` the second
   moment of the departures (so it knows the size of the test world's mean bias too);
@@ -40,6 +43,7 @@ Run: ``.venv/bin/python benchmarks/linear_ceiling.py`` (about 20 minutes on one 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -63,12 +67,15 @@ from xdepthdif.evaluation.protocol import SCORE_DEPTH, SkillConfig, observe, tar
 from xdepthdif.evaluation.scores import score
 from xdepthdif.grid.geo import unit_vectors
 from xdepthdif.obs.binning import bin_on_levels
-from xdepthdif.prior.world import world_months
+from xdepthdif.prior.world import WORLDS, world_months
 from xdepthdif.timing import day_of_year
 
 RESOLUTION = 4.0
 YEARS = range(1901, 2262)  # datetime64[ns] ends in 2262
 CHUNK = 60  # months of the world made at once
+REDRAWN = "validation-redrawn"
+"""The validation world drawing its waves afresh every year: moments of the waves' statistics,
+as a model trained with ``--redraw-months`` sees them, not of one draw."""
 
 
 def departures(month: pd.Timestamp, levels: np.ndarray, world: str) -> np.ndarray:
@@ -83,7 +90,12 @@ def departures(month: pd.Timestamp, levels: np.ndarray, world: str) -> np.ndarra
     ]
     out = []
     for start in range(0, len(dates), CHUNK):
-        part = world_months(pd.DatetimeIndex(dates[start : start + CHUNK]), RESOLUTION, world)
+        chunk = pd.DatetimeIndex(dates[start : start + CHUNK])
+        if world == REDRAWN:
+            config = dataclasses.replace(WORLDS["validation"], redraw_months=12)
+            part = world_months(chunk, RESOLUTION, "validation", config=config)
+        else:
+            part = world_months(chunk, RESOLUTION, world)
         part = part.isel(depth=levels)
         anomaly = (part - climatology(part)).values.astype(np.float32)
         out.append(anomaly.reshape(*anomaly.shape[:2], -1))
