@@ -408,3 +408,23 @@ def test_targets_read_the_best_diffusion_row_against_the_oi():
     assert got[best + "RMSE ≤ 0.8 × OI"][1] is False  # 0.75, but the interval reaches 0.85
     assert got[best + "CRPS below OI's"] == ("0.800 vs 1.000", True)
     assert got[best + "spread-skill at unobserved in 0.9–1.1"] == ("1.05", True)
+
+
+def test_the_committed_skill_cases_are_current():
+    """Each case of the skill reports in the docs was computed with the settings and worlds of
+    today's code, so ``make skill`` resumes them instead of running them again (a knob added
+    to the worlds must not make them stale)."""
+    from pathlib import Path
+
+    from xdepthdif.evaluation.cases import case_files, read_case
+    from xdepthdif.evaluation.protocol import SkillConfig
+    from xdepthdif.evaluation.skill import case_config
+
+    docs = Path(__file__).parents[1] / "docs"
+    cases = [path for report in sorted(docs.glob("skill*/")) for path in case_files(report)]
+    assert len(cases) >= 9
+    for path in cases:
+        stored = read_case(path)["config"]
+        settings = {k: v for k, v in stored.items() if k != "worlds"}
+        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        assert case_config(SkillConfig(**settings)) == stored, path.name

@@ -59,11 +59,20 @@ def case_config(cfg: SkillConfig) -> dict:
     """The settings a case's numbers depend on (all but which grids and cases are run; the
     worlds' knobs too), as stored with each case."""
     record = dataclasses.asdict(cfg) | {
-        "worlds": {split: dataclasses.asdict(knobs) for split, knobs in WORLDS.items()}
+        "worlds": {split: _knobs(knobs) for split, knobs in WORLDS.items()}
     }
     for key in ("grids", "real_case"):
         record.pop(key)
     return json.loads(json.dumps(record))
+
+
+def _knobs(knobs) -> dict:
+    """A world's knobs; one added later is recorded only when it is used, so the cases of
+    worlds that do not use it still match."""
+    record = dataclasses.asdict(knobs)
+    if not record["redraw_months"]:
+        del record["redraw_months"]
+    return record
 
 
 def _timed(fn) -> tuple[xr.Dataset, float]:
