@@ -25,8 +25,9 @@ MODEL_ARGS := --data synthetic --resolution 4 --months 240 --steps 20000 --batch
 
 # The world prior: `make model-world` trains the same network on 240 months of the training
 # world (the real planet, xdepthdif.prior.world) from 1981-01, as anomalies about the shipped
-# climatology, calibrates its spread on the world's validation split and installs it as the
-# shipped model "world" (model="world").
+# climatology, calibrates its spread on 16 months of the world's validation split (observed at
+# 3 % and 7.5 % of the columns, pooled) and installs it as the shipped model "world"
+# (model="world").
 WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-size 8 \
 	--windows 2 --lr 3e-4 --checkpoint-every 2000 --log-every 250
 
@@ -34,10 +35,10 @@ WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-siz
 # world at 4°, each observed twice (Argo-like profiles, binned, the default OI with one
 # covariance fit per band of observed shares; a satellite SST in half the samples), trains the
 # conditional network on it to model the OI's error in units of its own standard deviation
-# (8000 steps, about an hour on one busy CPU core with the pool), calibrates its spread at 3
-# and 10 steps on the world's validation split and installs it as the shipped model
-# "conditional" (model="conditional", which model="default" names). The pool is kept in
-# build/model/conditional-pool.npz.
+# (8000 steps, about an hour on one busy CPU core with the pool), calibrates its spread at 3,
+# 5 and 10 steps on 16 months of the world's validation split (as the world prior's) and
+# installs it as the shipped model "conditional" (model="conditional", which model="default"
+# names). The pool is kept in build/model/conditional-pool.npz.
 CONDITIONAL_ARGS := --kind conditional --data world --resolution 4 --months 240 --fit band \
 	--loss edm --target oi-residual --draws 2 --sst 0.5 --steps 8000 --batch-size 8 \
 	--lr 3e-4 --log-every 250 --pool build/model/conditional-pool.npz

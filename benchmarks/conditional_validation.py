@@ -1,7 +1,8 @@
 """The shipped conditional model on the validation world: step counts, and estimators of the mean.
 
-Run: ``.venv/bin/python benchmarks/conditional_validation.py`` (``--tables steps`` or
-``--tables means`` for one of the two; ``--model`` another conditional checkpoint). Months
+Run: ``.venv/bin/python benchmarks/conditional_validation.py`` (``--tables steps``,
+``--tables means`` or ``--tables calibration`` for one; ``--model`` another conditional
+checkpoint). Months
 2002-01, 2003-04, 2005-07 and 2006-09 of the ``"validation"`` world at the model's resolution
 (never the test world the skill benchmark scores), observed Argo-like as the skill benchmark
 observes them (no profile withheld), binned and fed to the model exactly as ``reconstruct``
@@ -14,6 +15,11 @@ seeds ``reconstruct`` gives them. Scores at unobserved sea points over 0–2000 
 2. **means**: estimators of the conditional mean: the OI the model is fed, the mean of 8 and of
    64 members (10 steps), and the mean of 8 one-step denoised estimates (one network
    evaluation from the largest noise level: the network's own estimate of the mean).
+3. **calibration**: how many months and shares the spread calibration needs. Per-level factors
+   ``sqrt(Σ error² / Σ spread²)`` of the raw 10-step ensemble (no factor of the card), fitted
+   on 4 or 16 of the calibration months of ``xdepthdif calibrate`` (the validation world,
+   quarterly 2010-01 … 2013-10) observed at 3 %, or at 3 % and 7.5 % pooled, then applied to
+   the four months above: fair CRPS and spread-skill of each design, by depth band too.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import torch
 from xdepthdif.analysis.conditional import conditional_inputs
 from xdepthdif.analysis.diffusion import load_denoiser, member_seed
 from xdepthdif.core.conditional import conditioning_channels, sample_conditional
+from xdepthdif.evaluation.calibration import WORLD_CALIBRATION_MONTHS
 from xdepthdif.evaluation.protocol import observe
 from xdepthdif.obs import bin_profiles, interpolate_to_levels
 from xdepthdif.prior.model import resolve_model, spread_scale_for, verify
@@ -131,10 +138,54 @@ def means_table(denoiser, card, truth) -> None:
         print(f"| {fraction:.1%} | {row} |", flush=True)
 
 
+def _sums(members, case, factor=None) -> np.ndarray:
+    """Weighted sums of one case per level: squared error of the mean, variance, fair CRPS,
+    weight (``factor`` per level scales the deviations from the mean first)."""
+    level, w, t = np.nonzero(case["where"])[0], case["weight"], case["truth"]
+    centre = members.mean(0)
+    if factor is not None:
+        members = centre + factor[level] * (members - centre)
+    err = members - t
+    pairs = np.abs(err[:, None] - err[None]).sum((0, 1)) / (2 * MEMBERS * (MEMBERS - 1))
+    rows = (w * (centre - t) ** 2, w * members.var(0, ddof=1), w * (np.abs(err).mean(0) - pairs), w)
+    return np.stack([np.bincount(level, r, minlength=case["where"].shape[0]) for r in rows])
+
+
+def calibration_table(denoiser, card, truth) -> None:
+    """Spread factors fitted on 4 or 16 calibration months, at 3 % or both shares, scored on
+    the four validation months."""
+    res = card.native_resolution_deg
+    calib = world_months(month_times(WORLD_CALIBRATION_MONTHS), res, "validation")
+    first_four = {0, 5, 10, 15}  # 2010-01, 2011-04, 2012-07, 2013-10: one per season
+    fits = {}
+    for fraction in FRACTIONS:
+        for case in cases(calib, card, fraction):
+            members, _ = draw(denoiser, case, 10, MEMBERS)
+            fits[fraction, case["i"]] = _sums(members, case)[:2]
+    designs = {"none (raw ensemble)": None}
+    for name, months in (("4 months", first_four), ("16 months", set(range(16)))):
+        for label, shares in (("3 %", FRACTIONS[:1]), ("3 % and 7.5 %", FRACTIONS)):
+            se, var = sum(v for (f, i), v in fits.items() if f in shares and i in months)
+            factor = np.sqrt(se / var) / math.sqrt((MEMBERS + 1) / MEMBERS)
+            designs[f"{name}, {label}"] = np.clip(np.nan_to_num(factor, nan=1.0), 0.2, 5.0)
+    depth = np.asarray(card.levels)
+    print("| fitted on | columns | fair CRPS | spread-skill | 0–200 m | 200–2000 m |")
+    print("|---|---|---:|---:|---:|---:|")
+    drawn = {f: [(c, draw(denoiser, c, 10, MEMBERS)[0]) for c in cases(truth, card, f)]
+             for f in FRACTIONS}  # fmt: skip
+    for name, factor in designs.items():
+        for fraction in FRACTIONS:
+            se, var, crps, w = sum(_sums(m, c, factor) for c, m in drawn[fraction])
+            skill = [math.sqrt((MEMBERS + 1) / MEMBERS * var[k].sum() / se[k].sum())
+                     for k in (slice(None), depth <= 200, depth > 200)]  # fmt: skip
+            print(f"| {name} | {fraction:.1%} | {crps.sum() / w.sum():.4f} | {skill[0]:.2f} | "
+                  f"{skill[1]:.2f} | {skill[2]:.2f} |", flush=True)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="conditional")
-    ap.add_argument("--tables", nargs="+", choices=("steps", "means"), default=["steps", "means"])
+    ap.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES)[:2])
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
@@ -143,9 +194,11 @@ def main() -> None:
     denoiser = load_denoiser(str(path), card.sha256, "cpu")
     truth = world_months(month_times(MONTHS), card.native_resolution_deg, "validation")
     for name in args.tables:
-        (steps_table if name == "steps" else means_table)(denoiser, card, truth)
+        TABLES[name](denoiser, card, truth)
         print()
 
+
+TABLES = {"steps": steps_table, "means": means_table, "calibration": calibration_table}
 
 if __name__ == "__main__":
     main()

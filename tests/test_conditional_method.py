@@ -181,9 +181,11 @@ def test_calibrate_scales_a_conditional_models_spread(model, tmp_path):
     copy = tmp_path / "copy.safetensors"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert main(["calibrate", "--model", str(copy), "--members", "2"]) == 0
+        args = ["calibrate", "--model", str(copy), "--members", "2", "--months", "2010-01"]
+        assert main(args) == 0  # the validation world at both default shares
     card = verify(copy)
     assert card.kind == "conditional" and len(card.normalisation["spread_scale"]) == 3
+    assert card.training["spread_calibration_plan"]["fractions"] == [0.03, 0.075]
 
 
 def test_an_ambient_model_samples_in_bfloat16_too(tmp_path, target, obs):

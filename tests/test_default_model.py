@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xdepthdif.evaluation.calibration import calibration_plan
 from xdepthdif.prior.model import default_model_path, resolve_model, shipped_models, verify
 from xdepthdif.prior.registry import DEFAULT_MODEL
 
@@ -62,7 +63,10 @@ def test_the_world_models_were_trained_by_the_makefile_commands(name, variable, 
     assert card.training["command"] == f"xdepthdif train {args} --out build/model/{name}"
     assert card.normalisation["climatology"] == "shipped" and card.kind == kind
     assert card.training["data"].startswith("xdepthdif training world")
-    assert card.training["spread_calibration"].startswith("xdepthdif calibrate --model build/")
+    makefile = (ROOT / "Makefile").read_text()
+    line = re.search(rf"xdepthdif calibrate --model build/model/{name}\.safetensors[^|]*", makefile)
+    assert card.training["spread_calibration"] == " ".join(line.group(0).replace("\\", " ").split())
+    assert card.training["spread_calibration_plan"] == calibration_plan(card)  # today's defaults
 
 
 @pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")

@@ -147,7 +147,7 @@ def test_spread_calibration_makes_the_training_spread_skill_one(tmp_path):
 
     levels = en4_like_levels()
     path = _tiny_model(tmp_path, 10.0)
-    options = {"resolution": 10.0, "months": ("2015-02",), "members": 3, "fraction": 0.1}
+    options = {"resolution": 10.0, "months": ("2015-02",), "members": 3, "fractions": (0.1,)}
     factor = calibrate_spread(path, **options, log=lambda _m: None)
     assert factor.shape == (len(levels),) and np.all((factor >= 0.2) & (factor <= 5))
     before = verify(path)

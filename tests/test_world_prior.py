@@ -20,9 +20,11 @@ from xdepthdif.analysis.diffusion import DiffusionConfig, diffusion_analysis  # 
 from xdepthdif.background import ClimatologySpec  # noqa: E402
 from xdepthdif.errors import EmptyTimeStepWarning  # noqa: E402
 from xdepthdif.evaluation.calibration import (  # noqa: E402
+    WORLD_CALIBRATION_FRACTIONS,
     WORLD_CALIBRATION_MONTHS,
     _truth,
     calibration_data,
+    calibration_plan,
 )
 from xdepthdif.evaluation.protocol import SkillConfig  # noqa: E402
 from xdepthdif.prior.model import clear_cache, resolve_model, update_card, verify  # noqa: E402
@@ -145,9 +147,15 @@ def test_calibration_data_follows_the_card(world_prior):
     assert calibration_data(verify(resolve_model("synthetic"))) == "synthetic"
 
 
-def test_world_calibration_uses_validation_months_outside_the_skill_benchmark():
+def test_world_calibration_uses_validation_months_outside_the_skill_benchmark(world_prior):
     years = {int(m[:4]) for m in WORLD_CALIBRATION_MONTHS}
     assert not years & set(SkillConfig().validation_years)
+    assert len(WORLD_CALIBRATION_MONTHS) == 16 and len(years) == 4  # every season, four years
+    plan = calibration_plan(verify(world_prior))
+    assert plan == {"data": "world", "months": list(WORLD_CALIBRATION_MONTHS),
+                    "fractions": list(WORLD_CALIBRATION_FRACTIONS)}  # fmt: skip
+    with pytest.raises(ValueError, match="fractions must be shares"):
+        calibration_plan(verify(world_prior), fractions=(0.0,))
     truth = _truth("world", WORLD_CALIBRATION_MONTHS[:1], 5.0)
     assert "split=validation" in truth.attrs["source"]
 
@@ -160,10 +168,15 @@ def test_calibrate_chooses_the_world_validation_split(world_prior, tmp_path, cap
     for suffix in (".safetensors", ".json"):
         shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
     path = tmp_path / "w.safetensors"
-    assert main(["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]) == 0
+    args = ["calibrate", "--model", str(path), "--members", "2", "--fractions", "0.1", "0.2"]
+    assert main([*args, "--months", *WORLD_CALIBRATION_MONTHS[:2]]) == 0
     out = capsys.readouterr().out
-    assert "4 months of the validation split of the training world at 5 deg" in out
+    assert "2 months of the validation split of the training world at 5 deg, 10.0%, 20.0%" in out
+    assert out.count("spread-skill at 10 steps before calibration") == 2  # one per share
     card = verify(path)
+    plan = card.training["spread_calibration_plan"]
+    assert plan == {"data": "world", "months": list(WORLD_CALIBRATION_MONTHS[:2]),
+                    "fractions": [0.1, 0.2]}  # fmt: skip
     assert len(card.normalisation["spread_scale"]) == len(LEVELS)
     assert card.normalisation["climatology"] == "shipped" and card.kind == "guided-prior"
     assert "vertical_correlation" not in card.normalisation  # opt-in
@@ -180,8 +193,8 @@ def test_the_column_preconditioner_is_stored_by_calibrate_and_used_by_the_sample
     for suffix in (".safetensors", ".json"):
         shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
     path = tmp_path / "w.safetensors"
-    args = ["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]
-    assert main([*args, "--column-preconditioner"]) == 0
+    args = ["calibrate", "--model", str(path), "--members", "2", "--fractions", "0.1"]
+    assert main([*args, "--months", *WORLD_CALIBRATION_MONTHS[:4], "--column-preconditioner"]) == 0
     corr = np.array(verify(path).normalisation["vertical_correlation"])
     assert corr.shape == (3, 3) and np.allclose(np.diag(corr), 1) and np.allclose(corr, corr.T)
     assert np.linalg.eigvalsh(corr).min() > -1e-9
@@ -217,8 +230,10 @@ def test_calibrate_fits_the_spread_at_each_step_count_and_each_run_takes_its_own
     for suffix in (".safetensors", ".json"):
         shutil.copy(world_prior.with_suffix(suffix), (tmp_path / "w").with_suffix(suffix))
     path = tmp_path / "w.safetensors"
-    options = {"members": 2, "fraction": 0.1}
-    args = ["calibrate", "--model", str(path), "--members", "2", "--fraction", "0.1"]
+    months = WORLD_CALIBRATION_MONTHS[:4]
+    options = {"members": 2, "fractions": (0.1,), "months": months}
+    args = ["calibrate", "--model", str(path), "--members", "2", "--fractions", "0.1", "--months"]
+    args += months
     assert main([*args, "--steps", "3", "4"]) == 0
     norm = verify(path).normalisation
     table = norm["spread_scale_by_steps"]

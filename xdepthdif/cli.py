@@ -55,16 +55,17 @@ def _bench_skill(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from .analysis.diffusion import DiffusionConfig
-    from .evaluation.calibration import calibrate_spread, vertical_correlation
+    from .evaluation.calibration import calibrate_spread, calibration_plan, vertical_correlation
     from .prior.model import resolve_model, spread_scale_for, update_card, verify
 
     path = resolve_model(args.model)
+    plan = calibration_plan(verify(path), args.data, args.months, args.fractions)
     default = DiffusionConfig().steps
     by_steps = {}
     for steps in args.steps or [default]:
         by_steps[str(steps)] = tuple(float(f) for f in calibrate_spread(
             args.model, resolution=args.resolution, members=args.members,
-            fraction=args.fraction, data=args.data, steps=steps,
+            months=plan["months"], fractions=plan["fractions"], data=plan["data"], steps=steps,
         ))  # fmt: skip
         print(f"spread scale at {steps} steps, by level: "
               + " ".join(f"{f:.2f}" for f in by_steps[str(steps)]))  # fmt: skip
@@ -79,7 +80,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             norm["vertical_correlation"] = corr.tolist()
             print(f"vertical correlation of {len(corr)} levels stored")
     training = dict(card.training) | {
-        "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}"
+        "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}",
+        "spread_calibration_plan": plan,
     }
     update_card(path, normalisation=norm, training=training)
     print(f"wrote {path.with_suffix('.json')}")
@@ -282,7 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
         "world's validation split; others: on the synthetic ocean's training split)",
     )
     cal.add_argument("--model", required=True, help="checkpoint to calibrate (its card is updated)")
-    cal.add_argument("--fraction", type=float, default=0.03, help="share of columns observed")
+    cal.add_argument(
+        "--fractions",
+        type=float,
+        nargs="+",
+        help="shares of columns observed, pooled (default: 0.03 0.075 on the world, 0.03 on the "
+        "synthetic ocean)",
+    )
+    cal.add_argument(
+        "--months",
+        nargs="+",
+        metavar="YYYY-MM",
+        help="calibration months (default: 16 of the world's validation split, 2010-01 to "
+        "2013-10 quarterly; 2025-02 2025-08 of the synthetic ocean)",
+    )
     cal.add_argument(
         "--resolution", type=float, help="grid, degrees (default: the model's native grid)"
     )
