@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 
 from . import cf
+from .analysis.blas import one_blas_thread
 from .analysis.diffusion import DiffusionConfig, check_levels
 from .analysis.oi import OIConfig, oi_analysis
 from .analysis.oi_fit import band_summary, fit_for_steps, fit_time_steps
@@ -260,42 +261,45 @@ def _analyse_step(
     target's surface temperature (°C) at this time, or None; ``background`` a field, None
     (level mean) or the shipped climatology's :class:`~xdepthdif.background.ClimatologySpec`;
     ``array_library`` where the analysis's kernels run.
-    Output outside the range of sea water is warned about here, where it is computed.
+    Output outside the range of sea water is warned about here, where it is computed. BLAS
+    runs on one thread (:func:`~xdepthdif.analysis.blas.one_blas_thread`), so the bits do not
+    depend on the scheduler.
     """
-    ocean = None if mask is None else np.asarray(mask, bool)
-    binned = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
-    if isinstance(config, DiffusionConfig):
-        from .analysis.native import diffusion_step  # torch is imported in the task only
+    with one_blas_thread():
+        ocean = None if mask is None else np.asarray(mask, bool)
+        binned = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
+        if isinstance(config, DiffusionConfig):
+            from .analysis.native import diffusion_step  # torch is imported in the task only
 
-        doy, time_key, keep, label = step
-        mean, sd, members = diffusion_step(
-            lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy,
-            time_key, surface, array_library,
-        )  # fmt: skip
-        warn_if_implausible(mean, levels, label)
-        warn_if_implausible(np.moveaxis(members, 0, 1), levels, label, "ensemble member values")
-        count = binned.count.astype(float)
-        return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
-    if isinstance(background, ClimatologySpec):
-        background = background.on_grid(step[0], levels, grid_lat, grid_lon)
-    guide = binned
-    if surface is not None and levels[0] <= SURFACE_DEPTH_M:
-        extra = max(config.sst_error**2 - config.params[0].sigma_o ** 2, 0.0)
-        guide = with_surface_field(binned, surface, extra)
-    mean, sd = oi_analysis(
-        guide.mean,
-        guide.count,
-        guide.err_var,
-        grid_lat,
-        grid_lon,
-        levels,
-        ocean=ocean,
-        background=background,
-        config=config,
-        array_library=array_library,
-    )
-    warn_if_implausible(mean, levels, step[3] if step else "")
-    return np.stack([mean, sd, binned.count.astype(float)])
+            doy, time_key, keep, label = step
+            mean, sd, members = diffusion_step(
+                lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, ocean, config, doy,
+                time_key, surface, array_library,
+            )  # fmt: skip
+            warn_if_implausible(mean, levels, label)
+            warn_if_implausible(np.moveaxis(members, 0, 1), levels, label, "ensemble member values")
+            count = binned.count.astype(float)
+            return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
+        if isinstance(background, ClimatologySpec):
+            background = background.on_grid(step[0], levels, grid_lat, grid_lon)
+        guide = binned
+        if surface is not None and levels[0] <= SURFACE_DEPTH_M:
+            extra = max(config.sst_error**2 - config.params[0].sigma_o ** 2, 0.0)
+            guide = with_surface_field(binned, surface, extra)
+        mean, sd = oi_analysis(
+            guide.mean,
+            guide.count,
+            guide.err_var,
+            grid_lat,
+            grid_lon,
+            levels,
+            ocean=ocean,
+            background=background,
+            config=config,
+            array_library=array_library,
+        )
+        warn_if_implausible(mean, levels, step[3] if step else "")
+        return np.stack([mean, sd, binned.count.astype(float)])
 
 
 def _plan_diffusion(config: DiffusionConfig, grid: TargetGrid) -> tuple[DiffusionConfig, str]:

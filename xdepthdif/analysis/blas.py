@@ -1,0 +1,52 @@
+"""One BLAS thread while a time step is analysed, so every scheduler gives the same bits.
+
+OpenBLAS splits a product or a factorisation differently with one thread and with several, and
+on some processors the results then differ in the last bits. Dask workers started by
+:func:`xdepthdif.cluster` run BLAS on one thread; the threaded scheduler runs time steps in the
+user's process, whose BLAS takes every core. :func:`one_blas_thread` makes a time step's BLAS
+single-threaded wherever it runs (time steps run in parallel, not their products), and gives
+the process its own limits back when the last time step running in it is done.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["one_blas_thread"]
+
+_lock = threading.Lock()
+_running = 0
+_limits = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Limit BLAS to one thread while any caller is inside (reference-counted across threads:
+    the limit is set by the first to enter and lifted by the last to leave).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.random.default_rng(0).normal(size=(50, 50))
+    >>> with one_blas_thread():
+    ...     b = a @ a.T
+    >>> bool(np.allclose(b, b.T))
+    True
+    """
+    global _running, _limits
+    from threadpoolctl import threadpool_limits
+
+    with _lock:
+        if _running == 0:
+            _limits = threadpool_limits(limits=1, user_api="blas")
+        _running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1
+            if _running == 0 and _limits is not None:
+                _limits.restore_original_limits()
+                _limits = None
