@@ -24,7 +24,7 @@ _limits = None
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Limit BLAS to one thread while any caller is inside (reference-counted across threads:
-    the limit is set by the first to enter and lifted by the last to leave).
+    every caller sets the limit as it enters, the last to leave restores what the first found).
 
     Examples
     --------
@@ -39,8 +39,9 @@ def one_blas_thread() -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     with _lock:
+        limits = threadpool_limits(limits=1, user_api="blas")  # in every thread that enters
         if _running == 0:
-            _limits = threadpool_limits(limits=1, user_api="blas")
+            _limits = limits  # what the first one found is what the last one restores
         _running += 1
     try:
         yield
