@@ -36,6 +36,7 @@ from xdepthdif.analysis.diffusion import load_denoiser, member_seed
 from xdepthdif.core.conditional import conditioning_channels, sample_conditional
 from xdepthdif.evaluation.calibration import WORLD_CALIBRATION_MONTHS
 from xdepthdif.evaluation.protocol import observe
+from xdepthdif.evaluation.scores import crps_ensemble
 from xdepthdif.obs import bin_profiles, interpolate_to_levels
 from xdepthdif.prior.model import resolve_model, spread_scale_for, verify
 from xdepthdif.prior.world import world_months
@@ -101,19 +102,12 @@ def steps_table(denoiser, card, truth) -> None:
     for fraction in FRACTIONS:
         months = cases(truth, card, fraction)
         for steps in (3, 5, 10, 50):
-            se = crps = var = total = 0.0
+            sums, nfe = 0.0, 0
+            scale = np.asarray(spread_scale_for(card.normalisation, steps))
             for case in months:
                 members, nfe = draw(denoiser, case, steps, MEMBERS)
-                scale = spread_scale_for(card.normalisation, steps)
-                centre = members.mean(0)
-                level = np.nonzero(case["where"])[0]
-                members = centre + np.asarray(scale)[level] * (members - centre)
-                err, w = members - case["truth"], case["weight"]
-                pairs = np.abs(err[:, None] - err[None]).sum((0, 1)) / (2 * MEMBERS * (MEMBERS - 1))
-                se += float((w * (centre - case["truth"]) ** 2).sum())
-                crps += float((w * (np.abs(err).mean(0) - pairs)).sum())
-                var += float((w * members.var(0, ddof=1)).sum())
-                total += float(w.sum())
+                sums = sums + _sums(members, case, scale).sum(1)
+            se, var, crps, total = sums
             rmse = math.sqrt(se / total)
             skill = math.sqrt((MEMBERS + 1) / MEMBERS * var / total) / rmse
             print(f"| {fraction:.1%} | {steps} | {nfe} | {rmse:.3f} | {crps / total:.3f} | "
@@ -145,9 +139,7 @@ def _sums(members, case, factor=None) -> np.ndarray:
     centre = members.mean(0)
     if factor is not None:
         members = centre + factor[level] * (members - centre)
-    err = members - t
-    pairs = np.abs(err[:, None] - err[None]).sum((0, 1)) / (2 * MEMBERS * (MEMBERS - 1))
-    rows = (w * (centre - t) ** 2, w * members.var(0, ddof=1), w * (np.abs(err).mean(0) - pairs), w)
+    rows = (w * (centre - t) ** 2, w * members.var(0, ddof=1), w * crps_ensemble(members, t), w)
     return np.stack([np.bincount(level, r, minlength=case["where"].shape[0]) for r in rows])
 
 

@@ -97,18 +97,11 @@ def calibration_plan(
 
 
 def _calibration_truth(card, data: str, months, resolution):
-    """The calibration truth of :func:`calibration_plan`'s split and months at ``resolution``
-    (default: the model's native grid).
-
-    Returns
-    -------
-    data, months, resolution, truth
-        The choices made, and the truth (``time × depth × lat × lon``, °C).
-    """
+    """The calibration truth (``time × depth × lat × lon``, °C) of :func:`calibration_plan`'s
+    split and months at ``resolution`` (default: the model's native grid)."""
     plan = calibration_plan(card, data, months)
-    data, months = plan["data"], plan["months"]
     resolution = float(card.native_resolution_deg if resolution is None else resolution)
-    return data, months, resolution, _truth(data, months, resolution)
+    return _truth(plan["data"], plan["months"], resolution)
 
 
 def _truth(data: str, months: Sequence[str], resolution: float):
@@ -173,8 +166,10 @@ def calibrate_spread(
     from ..prior.model import resolve_model, spread_scale_for, verify
 
     card = verify(resolve_model(model))
-    fractions = calibration_plan(card, data, months, fractions)["fractions"]
-    data, months, resolution, truth = _calibration_truth(card, data, months, resolution)
+    plan = calibration_plan(card, data, months, fractions)
+    data, months, fractions = plan["data"], plan["months"], plan["fractions"]
+    resolution = float(card.native_resolution_deg if resolution is None else resolution)
+    truth = _calibration_truth(card, data, months, resolution)
     deepest = max(card.levels) + 0.01  # a model of fewer levels is scored on its own
     truth = truth.isel(depth=np.flatnonzero(truth["depth"].values <= deepest))
     split = "validation split of the training world" if data == "world" else "synthetic ocean"
@@ -183,12 +178,12 @@ def calibrate_spread(
     steps = DiffusionConfig().steps if steps is None else int(steps)
     t = truth.values
     weight = np.cos(np.deg2rad(truth["lat"].values))[None, None, :, None]
-    m, inflate = members, math.sqrt((members + 1) / members)
+    inflate = math.sqrt((members + 1) / members)
     error2 = spread2 = 0.0
     for fraction in fractions:
         used, _ = observe(truth, fraction, seed=seed + 2000)
         res = target_of(truth).depthdif.reconstruct(
-            obs=used, method="diffusion", model=str(model), members=m, keep_members=True,
+            obs=used, method="diffusion", model=str(model), members=members, keep_members=True,
             steps=steps, clip=False,
         ).compute()  # fmt: skip
         w = np.where(np.isfinite(t) & (res["obs_count"].values == 0), weight, 0.0)
@@ -240,7 +235,7 @@ def vertical_correlation(
     card = verify(resolve_model(model))
     if card.normalisation.get("climatology") != "shipped":
         return None
-    _, _, _, truth = _calibration_truth(card, data, months, resolution)
+    truth = _calibration_truth(card, data, months, resolution)
     levels = np.asarray(card.levels, float)
     depth = truth["depth"].values
     match = np.abs(depth[None, :] - levels[:, None]) < 0.01
