@@ -3,6 +3,7 @@
 
 import errno
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -190,7 +191,14 @@ def test_concurrent_overwrite_runs_do_not_destroy_each_other(small, tmp_path):
         deadline = time.monotonic() + 120
         while not xmanifest.manifest_path(out).is_file() and time.monotonic() < deadline:
             time.sleep(0.05)
-        second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        # The first run holds the lock from before its manifest exists to its end. Stopped, it
+        # keeps holding it, so the second run meets it however slowly that run starts.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            assert first.poll() is None, "the first run ended before the second could start"
+            second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        finally:
+            first.send_signal(signal.SIGCONT)
     finally:
         _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
