@@ -36,9 +36,10 @@ WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-siz
 # covariance fit per band of observed shares; a satellite SST in half the samples), trains the
 # conditional network on it to model the OI's error in units of its own standard deviation
 # (8000 steps, about an hour on one busy CPU core with the pool), calibrates its spread at 3,
-# 5 and 10 steps on 16 months of the world's validation split (as the world prior's) and
-# installs it as the shipped model "conditional" (model="conditional", which model="default"
-# names). The pool is kept in build/model/conditional-pool.npz.
+# 5 and 10 steps on 16 months of the world's validation split (as the world prior's), and that
+# of its members downscaled onto a global 1° grid on the same months at 1° (about 40 minutes),
+# and installs it as the shipped model "conditional" (model="conditional", which
+# model="default" names). The pool is kept in build/model/conditional-pool.npz.
 CONDITIONAL_ARGS := --kind conditional --data world --resolution 4 --months 240 --fit band \
 	--loss edm --target oi-residual --draws 2 --sst 0.5 --steps 8000 --batch-size 8 \
 	--lr 3e-4 --log-every 250 --pool build/model/conditional-pool.npz
@@ -116,6 +117,8 @@ model-conditional: $(STAMP)
 		--out build/model/conditional | tee build/model/conditional-train.log
 	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/conditional.safetensors \
 		--steps 3 5 10 | tee -a build/model/conditional-train.log
+	OMP_NUM_THREADS=1 $(VENV)/bin/xdepthdif calibrate --model build/model/conditional.safetensors \
+		--downscaled --resolution 1 | tee -a build/model/conditional-train.log
 	cp build/model/conditional.safetensors build/model/conditional.json xdepthdif/data/models/
 
 skill: $(STAMP)

@@ -269,3 +269,48 @@ def test_a_finer_target_gets_the_residuals_about_its_own_oi(residual_model, targ
         same = run(native, obs, residual_model)
         same_flat = run(native, obs, residual_model, downscale=False)
     np.testing.assert_array_equal(same.thetao_members.values, same_flat.thetao_members.values)
+
+
+def test_downscaled_factors_are_fitted_on_the_finer_grid_and_scale_its_spread(
+    residual_model, target, obs, tmp_path
+):
+    """``xdepthdif calibrate --downscaled --resolution 2`` fits per-level factors of the members
+    downscaled onto a 2° grid and stores them by spacing and share; a 2° reconstruct then
+    multiplies the residuals' deviations by them (one share fitted: whatever the share): the
+    same ensemble mean, the spread times the factor."""
+    for suffix in (".safetensors", ".json"):
+        (tmp_path / f"copy{suffix}").write_bytes(residual_model.with_suffix(suffix).read_bytes())
+    copy = tmp_path / "copy.safetensors"
+    args = ["calibrate", "--model", str(copy), "--members", "2", "--months", "2010-01"]
+    args += ["--fractions", "0.05", "--downscaled", "--resolution", "2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(args) == 0
+        before = run(target, obs, residual_model, clip=False)
+        after = run(target, obs, copy, clip=False)
+    card = verify(copy)
+    factors = np.asarray(card.normalisation["spread_scale_downscaled"]["2"]["0.05"])
+    assert factors.shape == (3,) and (factors > 0).all() and not np.allclose(factors, 1.0)
+    others = {k: v for k, v in card.normalisation.items() if k != "spread_scale_downscaled"}
+    assert others == verify(residual_model).normalisation  # the model's own factors stay
+    assert card.training["downscaled_spread_calibration_plan"]["resolution"] == 2.0
+    sea = target.sea_mask.values.astype(bool)
+    np.testing.assert_allclose(after.thetao.values[..., sea], before.thetao.values[..., sea])
+    ratio = after.thetao_sd.values / before.thetao_sd.values  # (time, level, lat, lon)
+    np.testing.assert_allclose(ratio[..., sea], np.broadcast_to(factors[None, :, None, None],
+                               ratio.shape)[..., sea], rtol=1e-6)  # fmt: skip
+
+
+def test_downscaled_factors_need_a_residual_model_and_a_finer_grid(model, residual_model):
+    from xdepthdif.errors import ModelCardError
+    from xdepthdif.evaluation.calibration import calibrate_spread
+
+    with pytest.raises(ModelCardError, match="without --downscaled"):
+        calibrate_spread(model, resolution=2.0, downscaled=True)
+    with pytest.raises(ValueError, match="finer than the model's 5°"):
+        calibrate_spread(residual_model, resolution=5.0, downscaled=True)
+    with pytest.raises(ValueError, match="one share at a time"):
+        calibrate_spread(residual_model, resolution=2.0, downscaled=True, fractions=[0.03, 0.1])
+    with pytest.raises(SystemExit, match="drop --steps"):
+        main(["calibrate", "--model", str(residual_model), "--downscaled", "--resolution", "2",
+              "--steps", "3"])  # fmt: skip

@@ -571,3 +571,30 @@ def test_spread_factors_by_step_count_round_trip_in_order():
     back = ModelCard.from_json(card.to_json())
     assert back == card and list(back.normalisation["spread_scale_by_steps"]) == ["3", "10"]
     assert model.spread_scale_for(back.normalisation, 4) == (2.0,) * 3
+
+
+@pytest.mark.parametrize(
+    "table",
+    [{}, {"1": {}}, {"0": {"0.03": [1.0] * 3}}, {"one": {"0.03": [1.0] * 3}},
+     {"1": {"0": [1.0] * 3}}, {"1": {"0.03": [1.0, 1.0]}}, {"1": [1.0] * 3}],
+)  # fmt: skip
+def test_downscaled_spread_factors_are_checked(table):
+    norm = {"mean": [0.0] * 3, "std": [1.0] * 3, "spread_scale_downscaled": table}
+    with pytest.raises(ModelCardError, match="spread_scale_downscaled"):
+        make_card(normalisation=norm)
+
+
+def test_downscaled_spread_factors_round_trip_by_spacing():
+    from xdepthdif.analysis.downscale import downscaled_spread_for
+
+    table = {"1.0": {"0.075": [0.8] * 3, "0.03": [1.2] * 3}, "0.25": {"0.03": [0.9] * 3}}
+    card = make_card(normalisation={"mean": [0.0] * 3, "std": [1.0] * 3,
+                                    "spread_scale_downscaled": table})  # fmt: skip
+    back = ModelCard.from_json(card.to_json())
+    norm = back.normalisation
+    assert back == card and list(norm["spread_scale_downscaled"]) == ["0.25", "1"]
+    assert list(norm["spread_scale_downscaled"]["1"]) == ["0.03", "0.075"]
+    assert downscaled_spread_for(norm, 0.5, 0.05).tolist() == [0.9] * 3  # the finer on a tie
+    assert downscaled_spread_for(norm, 1.0, 0.01).tolist() == [1.2] * 3  # the nearest share
+    middle = downscaled_spread_for(norm, 1.0, (0.03 * 0.075) ** 0.5)  # halfway in log share
+    assert middle.round(12).tolist() == [1.0] * 3

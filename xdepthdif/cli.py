@@ -61,6 +61,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     path = resolve_model(args.model)
     plan = calibration_plan(verify(path), args.data, args.months, args.fractions)
     default = DiffusionConfig().steps
+    if args.downscaled:
+        return _calibrate_downscaled(args, path, plan, default)
     by_steps = {}
     for steps in args.steps or [default]:
         by_steps[str(steps)] = tuple(float(f) for f in calibrate_spread(
@@ -83,6 +85,37 @@ def _calibrate(args: argparse.Namespace) -> int:
         "spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}",
         "spread_calibration_plan": plan,
     }
+    update_card(path, normalisation=norm, training=training)
+    print(f"wrote {path.with_suffix('.json')}")
+    return 0
+
+
+def _calibrate_downscaled(args: argparse.Namespace, path, plan: dict, steps: int) -> int:
+    """``xdepthdif calibrate --downscaled``: the factors of members downscaled onto the
+    ``--resolution`` grid, stored by grid spacing beside the card's others."""
+    from .evaluation.calibration import calibrate_spread
+    from .prior.model import update_card, verify
+
+    if args.steps:
+        raise SystemExit("xdepthdif calibrate: --downscaled fits at the default step count; "
+                         "drop --steps")  # fmt: skip
+    by_share = {}
+    for share in plan["fractions"]:
+        factors = calibrate_spread(
+            args.model, resolution=args.resolution, members=args.members, months=plan["months"],
+            fractions=[share], data=plan["data"], steps=steps, downscaled=True,
+        )  # fmt: skip
+        by_share[f"{share:.12g}"] = tuple(float(f) for f in factors)
+        print(f"downscaled spread scale at {args.resolution:g} deg, {share:.1%} of the columns, "
+              "by level: " + " ".join(f"{f:.2f}" for f in factors))  # fmt: skip
+    card = verify(path)
+    table = dict(card.normalisation.get("spread_scale_downscaled", {}))
+    table[f"{args.resolution:.12g}"] = by_share
+    training = dict(card.training) | {
+        "downscaled_spread_calibration": f"xdepthdif {' '.join(args.argv or sys.argv[1:])}",
+        "downscaled_spread_calibration_plan": plan | {"resolution": args.resolution},
+    }
+    norm = dict(card.normalisation) | {"spread_scale_downscaled": table}
     update_card(path, normalisation=norm, training=training)
     print(f"wrote {path.with_suffix('.json')}")
     return 0
@@ -302,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolution", type=float, help="grid, degrees (default: the model's native grid)"
     )
     cal.add_argument("--members", type=int, default=8, help="ensemble size")
+    cal.add_argument(
+        "--downscaled",
+        action="store_true",
+        help="fit the factors of a conditional model's members downscaled onto the finer "
+        "--resolution grid, one set per share of --fractions (at the default step count), "
+        "stored beside the model's own",
+    )
     cal.add_argument(
         "--steps",
         type=int,

@@ -17,7 +17,12 @@ carried instead, and the OI is the target's own:
 The ensemble keeps the target OI's detail, and the model's departures from its own OI and its
 spread, in units of the target OI's error. Where the model's residuals are zero the members are
 the target's OI; the spread is ``σ_t`` times the residuals' spread, which the model was trained
-(and its card calibrated) to make about one.
+(and its card calibrated) to make about one on its own grid. On the finer grid the bilinear
+interpolation averages neighbouring residuals, and the target OI's error is not the model's
+OI's, so the card may carry factors fitted on the finer grid itself
+(``spread_scale_downscaled``, by grid spacing: :func:`downscaled_spread_for`, fitted by
+``xdepthdif calibrate --downscaled``) by which the residuals' deviations from their
+ensemble mean are multiplied at each level (:func:`scaled_spread`) before step 3.
 
 Examples
 --------
@@ -27,10 +32,14 @@ Examples
 [2.0, -2.0]
 >>> about_oi(r, np.array([[[12.0]]]), np.array([[[0.25]]])).ravel().tolist()
 [12.5, 11.5]
+>>> scaled_spread(r, np.array([0.5])).ravel().tolist()
+[1.0, -1.0]
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +47,7 @@ from array_api_compat import array_namespace
 
 from ..array_library import to_library
 
-__all__ = ["about_oi", "residuals", "target_oi"]
+__all__ = ["about_oi", "downscaled_spread_for", "residuals", "scaled_spread", "target_oi"]
 
 
 def residuals(members: Any, oi_mean: np.ndarray, oi_sd: np.ndarray, floor: np.ndarray) -> Any:
@@ -56,6 +65,41 @@ def about_oi(r: np.ndarray, oi_mean: np.ndarray, oi_sd: np.ndarray) -> np.ndarra
     return np.asarray(oi_mean, float) + np.asarray(oi_sd, float) * np.asarray(r, float)
 
 
+def downscaled_spread_for(
+    normalisation: Mapping[str, Any], spacing: float, share: float
+) -> np.ndarray | None:
+    """The per-level factors a card gives members downscaled onto a grid of ``spacing``
+    degrees in a time step with profiles in ``share`` of its sea columns: of its
+    ``spread_scale_downscaled``, the table fitted at the nearest spacing (in ratio; the finer
+    on a tie), interpolated linearly in the logarithm of the share between the shares it was
+    fitted at, and those of the nearest share beyond them; None without a table.
+
+    Examples
+    --------
+    >>> norm = {"spread_scale_downscaled": {"1": {"0.02": [1.2], "0.08": [0.8]}, "4": {"0.1": [2]}}}
+    >>> [downscaled_spread_for(norm, 1.0, s).round(3).tolist() for s in (0.01, 0.04, 0.2)]
+    [[1.2], [1.0], [0.8]]
+    >>> downscaled_spread_for({}, 1.0, 0.05) is None
+    True
+    """
+    table = normalisation.get("spread_scale_downscaled")
+    if not table:
+        return None
+    at = table[min(table, key=lambda k: (abs(math.log(float(k) / spacing)), float(k)))]
+    keys = sorted(at, key=float)
+    shares, factors = np.log([float(k) for k in keys]), np.array([at[k] for k in keys], float)
+    where = np.log(max(share, 1e-9))
+    return np.array([np.interp(where, shares, column) for column in factors.T])
+
+
+def scaled_spread(r: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    """Members ``r`` ``(member, level, lat, lon)`` with their deviations from the ensemble
+    mean multiplied by ``factor``, one per level (numpy)."""
+    r = np.asarray(r, float)
+    mean = r.mean(axis=0)
+    return mean + (r - mean) * np.asarray(factor, float)[:, None, None]
+
+
 def target_oi(
     lat: np.ndarray,
     lon: np.ndarray,
@@ -67,13 +111,16 @@ def target_oi(
     grid_lon: np.ndarray,
     ocean: np.ndarray,
     doy: float,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """The default OI (analysis and error sd, °C) of one time step's profiles on the target's
     levels and grid, as :func:`~xdepthdif.analysis.conditional.default_oi` makes it on the
-    model's (the arguments as for :func:`~xdepthdif.analysis.native.diffusion_step`)."""
+    model's (the arguments as for :func:`~xdepthdif.analysis.native.diffusion_step`), and the
+    share of the target's sea columns that hold a profile."""
     from ..obs.binning import bin_on_levels
     from .conditional import default_oi
 
     b = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
-    _, _, oi, sd = default_oi(b.mean, b.count, b.err_var, grid_lat, grid_lon, levels, doy, ocean)
-    return oi, sd
+    _, sea, oi, sd = default_oi(b.mean, b.count, b.err_var, grid_lat, grid_lon, levels, doy, ocean)
+    columns = sea.any(axis=0)
+    share = float((columns & (b.count > 0).any(axis=0)).sum() / max(columns.sum(), 1))
+    return oi, sd, share

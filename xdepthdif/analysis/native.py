@@ -13,6 +13,7 @@ interpolates the members in depth (:func:`interpolate_levels`) and regrids them 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat
@@ -23,7 +24,7 @@ from ..array_library import to_library, to_numpy
 from ..screening import clip_members
 from .conditional import conditional_analysis
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
-from .downscale import about_oi, residuals, target_oi
+from .downscale import about_oi, downscaled_spread_for, residuals, scaled_spread, target_oi
 
 
 def _spacing(axis: np.ndarray) -> float:
@@ -198,7 +199,11 @@ def diffusion_step(
     if r is None:
         return mean, sd, members
     _, _, r = members_on_target(r, sea, grid_lat, grid_lon, back)
-    oi, oi_sd = target_oi(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, sea, doy)
+    oi, oi_sd, share = target_oi(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, sea, doy)
+    factor = downscaled_spread_for(card.normalisation, math.sqrt(cell), share)
+    if factor is not None:  # fitted on a grid like the target's (xdepthdif calibrate)
+        factor = interpolate_levels(factor[:, None, None], model_levels, levels)[:, 0, 0]
+        r = scaled_spread(r, np.nan_to_num(factor, nan=1.0))
     members = np.where(np.isfinite(oi), about_oi(r, oi, oi_sd), members)  # regridded off the OI
     if config.clip:
         members = clip_members(members, levels)

@@ -127,6 +127,7 @@ def calibrate_spread(
     data: str = "auto",
     log: Callable[[str], object] = print,
     steps: int | None = None,
+    downscaled: bool = False,
 ) -> np.ndarray:
     """Per-level spread factors that make the ensemble's spread-skill ratio 1 on calibration
     data.
@@ -139,6 +140,13 @@ def calibrate_spread(
     over months and shares), multiplied by the factor the model card already gives a run of
     ``steps`` (:func:`~xdepthdif.prior.model.spread_scale_for`), clipped to [0.2, 5]. Store
     it with ``update_card`` (``xdepthdif calibrate`` does, for one or several step counts).
+
+    With ``downscaled``, the factors are those of a conditional OI-residual model's members
+    downscaled onto a ``resolution`` finer than the model's own
+    (:mod:`xdepthdif.analysis.downscale`), for one share of the columns observed: fitted on
+    that grid, on top of the model's own factors and relative to what the card's
+    ``spread_scale_downscaled`` gives that spacing and share, stored under them
+    (``xdepthdif calibrate --downscaled --resolution 1`` fits each share in turn).
 
     Parameters
     ----------
@@ -161,11 +169,16 @@ def calibrate_spread(
     log : callable
     steps : int, optional
         Sampler steps (default: :class:`~xdepthdif.analysis.diffusion.DiffusionConfig`'s).
+    downscaled : bool
+        Fit the factors of downscaled members (see above).
     """
     from ..analysis.diffusion import DiffusionConfig
+    from ..analysis.downscale import downscaled_spread_for
     from ..prior.model import resolve_model, spread_scale_for, verify
 
     card = verify(resolve_model(model))
+    if downscaled:
+        _check_downscaled(card, resolution)
     plan = calibration_plan(card, data, months, fractions)
     data, months, fractions = plan["data"], plan["months"], plan["fractions"]
     resolution = float(card.native_resolution_deg if resolution is None else resolution)
@@ -194,11 +207,32 @@ def calibrate_spread(
         log(f"{fraction:.1%} of the columns: spread-skill at {steps} steps before calibration, "
             f"by level: " + " ".join(f"{r:.2f}" for r in skill))  # fmt: skip
         error2, spread2 = error2 + e2, spread2 + v
-    old = spread_scale_for(card.normalisation, steps)
+    if downscaled:
+        if len(fractions) != 1:
+            raise ValueError(f"downscaled factors are fitted one share at a time, got {fractions}")
+        old = downscaled_spread_for(card.normalisation, resolution, fractions[0])
+        depth = truth["depth"].values
+        if depth.size != len(card.levels) or not np.allclose(depth, card.levels, atol=0.01):
+            raise ValueError("downscaled factors are per model level: the calibration data must "
+                             "have the model's levels")  # fmt: skip
+    else:
+        old = spread_scale_for(card.normalisation, steps)
     old = np.ones(len(card.levels)) if old is None else np.asarray(old, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.sqrt(error2 / spread2) / inflate
     return np.clip(old * np.where(np.isfinite(ratio), ratio, 1.0), 0.2, 5.0)  # 1: no data
+
+
+def _check_downscaled(card, resolution: float | None) -> None:
+    """A card and grid spacing whose members :mod:`xdepthdif.analysis.downscale` downscales."""
+    from ..errors import ModelCardError
+
+    if card.kind != "conditional" or card.conditioning.get("target") != "oi_residual":
+        raise ModelCardError("only a conditional model of the OI's residual has its members "
+                             "downscaled; calibrate this one without --downscaled")  # fmt: skip
+    if resolution is None or not resolution < card.native_resolution_deg:
+        raise ValueError(f"downscaled factors are fitted on a grid finer than the model's "
+                         f"{card.native_resolution_deg:g}°: pass resolution= (e.g. 1)")  # fmt: skip
 
 
 def _level_sum(values: np.ndarray) -> np.ndarray:

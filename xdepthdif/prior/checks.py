@@ -1,5 +1,5 @@
 """Checks of a checkpoint that parse nothing that could run: the model card's seal, the
-safetensors header (plain JSON) and the network arguments a card names.
+safetensors header (plain JSON), the network arguments a card names and its tables of numbers.
 
 :mod:`xdepthdif.prior.model` calls them before anything in a checkpoint is used.
 """
@@ -9,13 +9,57 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from xdepthdif.errors import CheckpointError, ModelCardError
 
 SEAL = "card_sha256"
+
+
+def need(ok: bool, msg: str) -> None:
+    """Raise :class:`~xdepthdif.errors.ModelCardError` with ``msg`` unless ``ok``."""
+    if not ok:
+        raise ModelCardError(f"model card: {msg}")
+
+
+def floats(name: str, values: Any, n: int | None = None, positive: bool = False) -> tuple:
+    """``values`` as a tuple of finite floats (``n`` of them, > 0 if ``positive``)."""
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as err:
+        raise ModelCardError(f"model card: {name} must be numbers, found {values!r}") from err
+    need(bool(out) and n in (None, len(out)), f"{name} has {len(out)} values, expected {n}")
+    ok = all(math.isfinite(v) and (v > 0 or not positive) for v in out)
+    need(ok, f"{name} must be finite{' and > 0' * positive}, found {out}")
+    return out
+
+
+def keyed(name: str, table: Any, parse: Callable[[Any], float], value: Callable) -> dict:
+    """A card's table keyed by positive numbers (``parse`` reads a key), each value checked by
+    ``value(name, v)``, in the keys' order, the keys written as numbers."""
+    try:
+        keys = {k: float(parse(k)) for k in table} if isinstance(table, Mapping) else {}
+    except ValueError:
+        keys = {}
+    ok = bool(keys) and all(math.isfinite(v) and v > 0 for v in keys.values())
+    need(ok, f"{name} must map positive numbers to its entries, found {table!r}")
+    return {f"{keys[k]:.12g}": value(f"{name}[{k}]", table[k]) for k in sorted(keys, key=keys.get)}
+
+
+def by_steps(table: Any, n: int) -> dict[str, tuple]:
+    """A card's ``spread_scale_by_steps``: per-level factors by whole step counts >= 1."""
+    return keyed("spread_scale_by_steps", table, lambda k: int(str(k)),
+                 lambda name, v: floats(name, v, n, True))  # fmt: skip
+
+
+def downscaled(table: Any, n: int) -> dict[str, dict[str, tuple]]:
+    """A card's ``spread_scale_downscaled``: by grid spacing (degrees), then by share of the
+    columns observed, per-level factors."""
+    return keyed("spread_scale_downscaled", table, float,
+                 lambda name, shares: keyed(name, shares, float,
+                                            lambda key, v: floats(key, v, n, True)))  # fmt: skip
 
 
 def card_digest(raw: Mapping[str, Any]) -> str:

@@ -47,8 +47,12 @@ from .checks import (
     SEAL,
     _check_header,
     _check_seal,
+    by_steps,
     card_digest,
     check_conditioning,
+    downscaled,
+    floats,
+    need,
 )
 from .registry import checkpoint_paths
 from .registry import default_model_path as default_model_path  # re-exported
@@ -69,31 +73,6 @@ KINDS = ("guided-prior", "conditional")
 """Values of :attr:`ModelCard.kind`."""
 _ONLY = "only safetensors weights are accepted (a pickle can run code on load): re-download it "
 _ONLY += "or convert it with safetensors.torch.save_file() where you trust it"
-
-
-def _need(ok: bool, msg: str) -> None:
-    if not ok:
-        raise ModelCardError(f"model card: {msg}")
-
-
-def _floats(name: str, values: Any, n: int | None = None, positive: bool = False) -> tuple:
-    try:
-        out = tuple(float(v) for v in values)
-    except (TypeError, ValueError) as err:
-        raise ModelCardError(f"model card: {name} must be numbers, found {values!r}") from err
-    _need(bool(out) and n in (None, len(out)), f"{name} has {len(out)} values, expected {n}")
-    ok = all(math.isfinite(v) and (v > 0 or not positive) for v in out)
-    _need(ok, f"{name} must be finite{' and > 0' * positive}, found {out}")
-    return out
-
-
-def _by_steps(table: Any, n: int) -> dict[str, tuple]:
-    """A card's spread factors by step count: whole step counts >= 1 as keys, in order."""
-    ok = isinstance(table, Mapping) and bool(table)
-    ok = ok and all(str(k).isdigit() and int(k) >= 1 for k in table)
-    _need(ok, f"spread_scale_by_steps must map step counts to factors, found {table!r}")
-    return {str(int(k)): _floats(f"spread_scale_by_steps[{k}]", table[k], n, True)
-            for k in sorted(table, key=int)}  # fmt: skip
 
 
 def spread_scale_for(normalisation: Mapping[str, Any], steps: int) -> tuple | None:
@@ -119,12 +98,12 @@ def spread_scale_for(normalisation: Mapping[str, Any], steps: int) -> tuple | No
 def _correlation(rows: Any, n: int) -> tuple:
     """A card's ``levels × levels`` correlation matrix: symmetric, unit diagonal, within ±1."""
     ok = isinstance(rows, list | tuple) and len(rows) == n
-    _need(ok, f"vertical_correlation must be {n} rows of {n} numbers")
-    out = tuple(_floats("vertical_correlation", row, n) for row in rows)
+    need(ok, f"vertical_correlation must be {n} rows of {n} numbers")
+    out = tuple(floats("vertical_correlation", row, n) for row in rows)
     ok = all(abs(out[i][i] - 1) < 1e-6 for i in range(n))
     ok = ok and all(abs(out[i][j] - out[j][i]) < 1e-6 and abs(out[i][j]) <= 1 + 1e-6
                     for i in range(n) for j in range(i))  # fmt: skip
-    _need(ok, "vertical_correlation must be symmetric with a unit diagonal, entries within ±1")
+    need(ok, "vertical_correlation must be symmetric with a unit diagonal, entries within ±1")
     return out
 
 
@@ -158,7 +137,11 @@ class ModelCard:
         :func:`xdepthdif.evaluation.calibration.calibrate_spread`); optionally
         ``"spread_scale_by_steps"``, such factors fitted at several step counts
         (``{"3": [...], "10": [...]}``), of which the sampler takes the one fitted at its own
-        step count or the nearest (:func:`spread_scale_for`); and
+        step count or the nearest (:func:`spread_scale_for`); optionally
+        ``"spread_scale_downscaled"``, a conditional model's factors for its members
+        downscaled onto a finer grid, fitted there, by grid spacing and share of the columns
+        observed (``{"1": {"0.03": [...], "0.075": [...]}}``;
+        :func:`xdepthdif.analysis.downscale.downscaled_spread_for`); and
         ``"vertical_correlation"``, the ``levels × levels`` correlation of the normalised data
         between levels, which preconditions the guidance column by column
         (:func:`xdepthdif.core.guidance.column_preconditioner`; see
@@ -202,31 +185,33 @@ class ModelCard:
     def __post_init__(self) -> None:
         arch, norm, train = self.architecture, self.normalisation, self.training
         v, known = self.format_version, range(1, CARD_FORMAT_VERSION + 1)
-        _need(v in known, f"format_version {v!r} is not in {known}: upgrade xdepthdif")
+        need(v in known, f"format_version {v!r} is not in {known}: upgrade xdepthdif")
         ok = isinstance(arch, Mapping) and isinstance(arch.get("class"), str)
         ok = ok and isinstance(arch.get("kwargs", {}), Mapping)
-        _need(ok, f"architecture must be {{'class': str, 'kwargs': dict}}, found {arch!r}")
-        levels = _floats("levels", self.levels)
+        need(ok, f"architecture must be {{'class': str, 'kwargs': dict}}, found {arch!r}")
+        levels = floats("levels", self.levels)
         ok = levels[0] >= 0 and all(a < b for a, b in pairwise(levels))
-        _need(ok, f"levels must be increasing depths in m, found {levels}")
+        need(ok, f"levels must be increasing depths in m, found {levels}")
         ok = isinstance(norm, Mapping) and {"mean", "std"} <= set(norm)
-        _need(ok, f"normalisation needs 'mean' and 'std' lists, found {norm!r}")
+        need(ok, f"normalisation needs 'mean' and 'std' lists, found {norm!r}")
         missing = [k for k in _TRAINING_KEYS if not isinstance(train, Mapping) or k not in train]
-        _need(not missing, f"training lacks key(s) {missing}; it needs {list(_TRAINING_KEYS)}")
+        need(not missing, f"training lacks key(s) {missing}; it needs {list(_TRAINING_KEYS)}")
         n, res = len(levels), self.native_resolution_deg
-        mean, std = _floats("mean", norm["mean"], n), _floats("std", norm["std"], n, True)
+        mean, std = floats("mean", norm["mean"], n), floats("std", norm["std"], n, True)
         set_ = partial(object.__setattr__, self)  # normalised: JSON round trips compare equal
         set_("architecture", {"class": arch["class"], "kwargs": dict(arch.get("kwargs", {}))})
-        set_("native_resolution_deg", _floats("native_resolution_deg", [res], 1, True)[0])
+        set_("native_resolution_deg", floats("native_resolution_deg", [res], 1, True)[0])
         clim = norm.get("climatology")
         ok = clim is None or clim in CLIMATOLOGIES
-        _need(ok, f"normalisation climatology must be one of {CLIMATOLOGIES} or none, not {clim!r}")
-        _need(self.kind in KINDS, f"kind must be one of {KINDS}, found {self.kind!r}")
+        need(ok, f"normalisation climatology must be one of {CLIMATOLOGIES} or none, not {clim!r}")
+        need(self.kind in KINDS, f"kind must be one of {KINDS}, found {self.kind!r}")
         extra = {"climatology": clim} if clim else {}
         if norm.get("spread_scale") is not None:
-            extra["spread_scale"] = _floats("spread_scale", norm["spread_scale"], n, True)
+            extra["spread_scale"] = floats("spread_scale", norm["spread_scale"], n, True)
         if norm.get("spread_scale_by_steps") is not None:
-            extra["spread_scale_by_steps"] = _by_steps(norm["spread_scale_by_steps"], n)
+            extra["spread_scale_by_steps"] = by_steps(norm["spread_scale_by_steps"], n)
+        if norm.get("spread_scale_downscaled") is not None:
+            extra["spread_scale_downscaled"] = downscaled(norm["spread_scale_downscaled"], n)
         if norm.get("vertical_correlation") is not None:
             extra["vertical_correlation"] = _correlation(norm["vertical_correlation"], n)
         set_("normalisation", {"mean": mean, "std": std} | extra)
