@@ -1,6 +1,7 @@
 """Which shipped model ``model="default"`` names: the shipped models on the validation world.
 
-Run: ``.venv/bin/python benchmarks/model_choice.py`` (about 20 minutes on one core). Months
+Run: ``.venv/bin/python benchmarks/model_choice.py`` (about 20 minutes on one core;
+``--grids``, ``--models``, ``--months`` and ``--fractions`` narrow or widen it). Months
 2002-01, 2003-04, 2005-07 and 2006-09 of the ``"validation"`` world (never the test world the
 skill benchmark reports) on a global 4° grid (the models' own) and a global 1° grid (the main
 use case), 42 levels, observed Argo-like at 3 % and 7.5 % of the columns as the skill benchmark
@@ -50,6 +51,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=None, help="shipped names (default: all)")
     ap.add_argument("--months", nargs="+", default=MONTHS, help="validation months YYYY-MM")
     ap.add_argument("--grids", nargs="+", type=float, default=GRIDS)
+    ap.add_argument("--fractions", nargs="+", type=float, default=FRACTIONS)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     models = args.models or shipped_models()
@@ -57,7 +59,7 @@ def main() -> None:
     for grid in args.grids:
         world = world_months(month_times(args.months), grid, "validation")
         depth, lat, lon = (world[k].values for k in ("depth", "lat", "lon"))
-        for fraction in FRACTIONS:
+        for fraction in args.fractions:
             used, _ = observe(world, fraction, seed=0, withheld=0.0)
             month_of = used["time"].values.astype("datetime64[M]")
             for i, t in enumerate(world["time"].values):
