@@ -52,18 +52,24 @@ from .scores import at_profiles, crps_ensemble, crps_gaussian
 from .sst import with_sst
 from .sums import month_sums, summarise
 
-__all__ = ["case_config", "evaluate_case", "run_skill"]
+__all__ = ["case_config", "evaluate_case", "run_skill", "stored_settings"]
 
 
 def case_config(cfg: SkillConfig) -> dict:
-    """The settings a case's numbers depend on (all but which grids and cases are run; the
-    worlds' knobs too), as stored with each case."""
+    """The settings a case's numbers depend on (all but which grids, shares and cases are
+    run; the worlds' knobs too), as stored with each case."""
     record = dataclasses.asdict(cfg) | {
         "worlds": {split: _knobs(knobs) for split, knobs in WORLDS.items()}
     }
-    for key in ("grids", "real_case"):
+    for key in ("grids", "fractions", "real_case"):
         record.pop(key)
     return json.loads(json.dumps(record))
+
+
+def stored_settings(case: dict) -> dict:
+    """A case's stored settings as :func:`case_config` writes them today (a case written
+    before the shares run were left out of them still lists them: dropped)."""
+    return {k: v for k, v in (case.get("config") or {}).items() if k != "fractions"}
 
 
 def _knobs(knobs) -> dict:
@@ -289,7 +295,7 @@ def evaluate_case(
 
 
 def _done(path: Path, cfg: SkillConfig) -> bool:
-    return path.exists() and read_case(path).get("config") == case_config(cfg)
+    return path.exists() and stored_settings(read_case(path)) == case_config(cfg)
 
 
 def run_skill(
