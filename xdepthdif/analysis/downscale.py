@@ -20,9 +20,10 @@ the target's OI; the spread is ``σ_t`` times the residuals' spread, which the m
 (and its card calibrated) to make about one on its own grid. On the finer grid the bilinear
 interpolation averages neighbouring residuals, and the target OI's error is not the model's
 OI's, so the card may carry factors fitted on the finer grid itself
-(``spread_scale_downscaled``, by grid spacing: :func:`downscaled_spread_for`, fitted by
-``xdepthdif calibrate --downscaled``) by which the residuals' deviations from their
-ensemble mean are multiplied at each level (:func:`scaled_spread`) before step 3.
+(``spread_scale_downscaled``, by grid spacing and share of the columns observed:
+:func:`downscaled_spread_for`, fitted by ``xdepthdif calibrate --downscaled``) by which the
+residuals' deviations from their ensemble mean are multiplied at each level
+(:func:`scaled_spread`) before step 3.
 
 Examples
 --------

@@ -177,14 +177,20 @@ def calibrate_spread(
     from ..prior.model import resolve_model, spread_scale_for, verify
 
     card = verify(resolve_model(model))
-    if downscaled:
-        _check_downscaled(card, resolution)
     plan = calibration_plan(card, data, months, fractions)
     data, months, fractions = plan["data"], plan["months"], plan["fractions"]
+    if downscaled:
+        _check_downscaled(card, resolution, fractions)
     resolution = float(card.native_resolution_deg if resolution is None else resolution)
     truth = _calibration_truth(card, data, months, resolution)
     deepest = max(card.levels) + 0.01  # a model of fewer levels is scored on its own
     truth = truth.isel(depth=np.flatnonzero(truth["depth"].values <= deepest))
+    depth = truth["depth"].values
+    if downscaled and (
+        depth.size != len(card.levels) or not np.allclose(depth, card.levels, atol=0.01)
+    ):
+        raise ValueError("downscaled factors are per model level: the calibration data must "
+                         "have the model's levels")  # fmt: skip
     split = "validation split of the training world" if data == "world" else "synthetic ocean"
     shares = ", ".join(f"{f:.1%}" for f in fractions)
     log(f"calibrating on {len(months)} months of the {split} at {resolution:g} deg, {shares}")
@@ -208,13 +214,7 @@ def calibrate_spread(
             f"by level: " + " ".join(f"{r:.2f}" for r in skill))  # fmt: skip
         error2, spread2 = error2 + e2, spread2 + v
     if downscaled:
-        if len(fractions) != 1:
-            raise ValueError(f"downscaled factors are fitted one share at a time, got {fractions}")
         old = downscaled_spread_for(card.normalisation, resolution, fractions[0])
-        depth = truth["depth"].values
-        if depth.size != len(card.levels) or not np.allclose(depth, card.levels, atol=0.01):
-            raise ValueError("downscaled factors are per model level: the calibration data must "
-                             "have the model's levels")  # fmt: skip
     else:
         old = spread_scale_for(card.normalisation, steps)
     old = np.ones(len(card.levels)) if old is None else np.asarray(old, float)
@@ -223,8 +223,9 @@ def calibrate_spread(
     return np.clip(old * np.where(np.isfinite(ratio), ratio, 1.0), 0.2, 5.0)  # 1: no data
 
 
-def _check_downscaled(card, resolution: float | None) -> None:
-    """A card and grid spacing whose members :mod:`xdepthdif.analysis.downscale` downscales."""
+def _check_downscaled(card, resolution: float | None, fractions: Sequence[float]) -> None:
+    """A card and grid spacing whose members :mod:`xdepthdif.analysis.downscale` downscales,
+    and one share of the columns observed."""
     from ..errors import ModelCardError
 
     if card.kind != "conditional" or card.conditioning.get("target") != "oi_residual":
@@ -233,6 +234,8 @@ def _check_downscaled(card, resolution: float | None) -> None:
     if resolution is None or not resolution < card.native_resolution_deg:
         raise ValueError(f"downscaled factors are fitted on a grid finer than the model's "
                          f"{card.native_resolution_deg:g}°: pass resolution= (e.g. 1)")  # fmt: skip
+    if len(fractions) != 1:
+        raise ValueError(f"downscaled factors are fitted one share at a time, got {fractions}")
 
 
 def _level_sum(values: np.ndarray) -> np.ndarray:
