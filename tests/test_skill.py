@@ -418,13 +418,13 @@ def test_the_committed_skill_cases_are_current():
 
     from xdepthdif.evaluation.cases import case_files, read_case
     from xdepthdif.evaluation.protocol import SkillConfig
-    from xdepthdif.evaluation.skill import case_config, stored_settings
+    from xdepthdif.evaluation.skill import case_config
 
     docs = Path(__file__).parents[1] / "docs"
     cases = [path for report in sorted(docs.glob("skill*/")) for path in case_files(report)]
     assert len(cases) >= 9
     for path in cases:
-        stored = stored_settings(read_case(path))
+        stored = read_case(path)["config"]
         settings = {k: v for k, v in stored.items() if k != "worlds"}
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
         assert case_config(SkillConfig(**settings)) == stored, path.name

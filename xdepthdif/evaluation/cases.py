@@ -58,6 +58,10 @@ def write_case(path: Path, record: dict) -> None:
 
 
 def read_case(path: Path) -> dict:
-    """The record in ``path``."""
+    """The record in ``path`` (the settings of a case written when they still listed the
+    shares run, which its numbers do not depend on, without that list)."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
-        return json.load(f)
+        record = json.load(f)
+    if isinstance(record.get("config"), dict):
+        record["config"].pop("fractions", None)
+    return record

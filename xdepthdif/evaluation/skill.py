@@ -52,7 +52,7 @@ from .scores import at_profiles, crps_ensemble, crps_gaussian
 from .sst import with_sst
 from .sums import month_sums, summarise
 
-__all__ = ["case_config", "evaluate_case", "run_skill", "stored_settings"]
+__all__ = ["case_config", "evaluate_case", "run_skill"]
 
 
 def case_config(cfg: SkillConfig) -> dict:
@@ -64,12 +64,6 @@ def case_config(cfg: SkillConfig) -> dict:
     for key in ("grids", "fractions", "real_case"):
         record.pop(key)
     return json.loads(json.dumps(record))
-
-
-def stored_settings(case: dict) -> dict:
-    """A case's stored settings as :func:`case_config` writes them today (a case written
-    before the shares run were left out of them still lists them: dropped)."""
-    return {k: v for k, v in (case.get("config") or {}).items() if k != "fractions"}
 
 
 def _knobs(knobs) -> dict:
@@ -295,7 +289,7 @@ def evaluate_case(
 
 
 def _done(path: Path, cfg: SkillConfig) -> bool:
-    return path.exists() and stored_settings(read_case(path)) == case_config(cfg)
+    return path.exists() and read_case(path).get("config") == case_config(cfg)
 
 
 def run_skill(
