@@ -37,7 +37,7 @@ WORLD_ARGS := --data world --resolution 4 --months 240 --steps 10000 --batch-siz
 # conditional network on it to model the OI's error in units of its own standard deviation
 # (8000 steps, about an hour on one busy CPU core with the pool), calibrates its spread at 3,
 # 5 and 10 steps on 16 months of the world's validation split (as the world prior's), and that
-# of its members downscaled onto a global 1° grid on the same months at 1° (about 40 minutes),
+# of its members downscaled onto a global 1° grid on the same months at 1° (about 16 minutes),
 # and installs it as the shipped model "conditional" (model="conditional", which
 # model="default" names). The pool is kept in build/model/conditional-pool.npz.
 CONDITIONAL_ARGS := --kind conditional --data world --resolution 4 --months 240 --fit band \
