@@ -97,8 +97,9 @@ def _calibrate_downscaled(args: argparse.Namespace, path, plan: dict, steps: int
     from .prior.model import update_card, verify
 
     if args.steps:
-        raise SystemExit("xdepthdif calibrate: --downscaled fits at the default step count; "
-                         "drop --steps")  # fmt: skip
+        print("xdepthdif calibrate: --downscaled fits at the default step count; drop --steps",
+              file=sys.stderr)  # fmt: skip
+        return 2
     by_share = {}
     for share in plan["fractions"]:
         factors = calibrate_spread(

@@ -39,7 +39,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +46,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ..array_library import to_library
+from ..prior.model import nearest_key
 
 __all__ = ["about_oi", "downscaled_spread_for", "residuals", "scaled_spread", "target_oi"]
 
@@ -86,7 +86,7 @@ def downscaled_spread_for(
     table = normalisation.get("spread_scale_downscaled")
     if not table:
         return None
-    at = table[min(table, key=lambda k: (abs(math.log(float(k) / spacing)), float(k)))]
+    at = table[nearest_key(table, spacing)]
     keys = sorted(at, key=float)
     shares, factors = np.log([float(k) for k in keys]), np.array([at[k] for k in keys], float)
     where = np.log(max(share, 1e-9))

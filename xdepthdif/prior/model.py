@@ -91,8 +91,19 @@ def spread_scale_for(normalisation: Mapping[str, Any], steps: int) -> tuple | No
     table = normalisation.get("spread_scale_by_steps")
     if not table:
         return normalisation.get("spread_scale")
-    nearest = min(table, key=lambda k: (abs(math.log(int(k) / steps)), int(k)))
-    return table[nearest]
+    return table[nearest_key(table, steps)]
+
+
+def nearest_key(table: Mapping[str, Any], value: float) -> str:
+    """The key of ``table`` (numbers written as text) nearest ``value`` in ratio; the smaller
+    on a tie.
+
+    Examples
+    --------
+    >>> nearest_key({"3": 0, "10": 0}, 5), nearest_key({"0.5": 0, "2": 0}, 1.0)
+    ('3', '0.5')
+    """
+    return min(table, key=lambda k: (abs(math.log(float(k) / value)), float(k)))
 
 
 def _correlation(rows: Any, n: int) -> tuple:
