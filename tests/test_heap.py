@@ -40,6 +40,7 @@ SCRIPT = textwrap.dedent(
     with heap_kept() as reached:
         faults()
         out["inside"] = faults()
+        out["resident_before_mb"] = resident_mb()
         hold = [np.ones(2**17) for _ in range(200)]  # 200 MB in 1 MB blocks, from the heap
         del hold
         with heap_kept():  # a nested block (another thread's) ends first
@@ -83,6 +84,9 @@ def test_a_plain_process_keeps_the_workers_threshold_after() -> None:
 
 def test_memory_is_handed_back_after_the_outermost_block_ends() -> None:
     out = run({})
-    # the freed 200 MB stayed mapped inside the block, past the end of the nested one
-    assert out["resident_inside_mb"] > 150
-    assert out["resident_after_mb"] < out["resident_inside_mb"] - 150  # and is gone after it
+    # The 200 MB are freed inside the block; what they added to the heap stays mapped past the
+    # end of the nested block. Part of them may land in holes the imports left lower in the
+    # heap, which were mapped already and stay so: count only what the heap grew by.
+    grown = out["resident_inside_mb"] - out["resident_before_mb"]
+    assert grown > 100
+    assert out["resident_after_mb"] < out["resident_before_mb"] + 0.1 * grown  # gone after it
