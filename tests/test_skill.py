@@ -388,7 +388,10 @@ def test_targets_read_the_best_diffusion_row_against_the_oi():
         return {"case": "global 1°", "fraction": 0.03, "method": method,
                 "rmse_unobserved": rmse, "crps": crps, "spread_skill": ss,
                 "spread_skill_withheld": ss, "ratio_to_oi": rmse / 2.0,
-                "ratio_to_oi_lo": np.nan, "ratio_to_oi_hi": ratio_hi}  # fmt: skip
+                "ratio_to_oi_lo": np.nan, "ratio_to_oi_hi": ratio_hi,
+                "spread_skill_lo": ss - 0.1, "spread_skill_hi": ss + 0.1,
+                "spread_skill_withheld_lo": np.nan,
+                "spread_skill_withheld_hi": np.nan}  # fmt: skip
 
     table = pd.DataFrame(
         [
@@ -407,7 +410,9 @@ def test_targets_read_the_best_diffusion_row_against_the_oi():
     best = prefix + "diffusion, 10 steps: "
     assert got[best + "RMSE ≤ 0.8 × OI"][1] is False  # 0.75, but the interval reaches 0.85
     assert got[best + "CRPS below OI's"] == ("0.800 vs 1.000", True)
-    assert got[best + "spread-skill at unobserved in 0.9–1.1"] == ("1.05", True)
+    # the point value decides; the interval is shown beside it where there is one
+    assert got[best + "spread-skill at unobserved in 0.9–1.1"] == ("1.05 (0.95–1.15)", True)
+    assert got[best + "spread-skill at withheld in 0.9–1.1"] == ("1.05 (–)", True)
 
 
 def test_the_committed_skill_cases_are_current():

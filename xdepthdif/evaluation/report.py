@@ -134,7 +134,7 @@ def targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
             out.append(
                 (
                     f"{name}: spread-skill at {where} in 0.9–1.1",
-                    f"{value:.2f}",
+                    f"{value:.2f} ({_ci(best, key)})",
                     bool(0.9 <= value <= 1.1),
                 )
             )
@@ -215,7 +215,7 @@ def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path]
             "",
             "| method | NFE | RMSE unobs. [95 %] | ÷ OI [95 %] | M→∞ | RMSE withheld | "
             "MSE guidance | MSE recon. | MSE total | CRPS [95 %] | spread/skill [95 %] | "
-            "at withheld | s/step |",
+            "at withheld [95 %] | s/step |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for _, r in rows.iterrows():
@@ -232,7 +232,7 @@ def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path]
                 _fmt(r["mse_total"]),
                 _with_ci(r, "crps", 3),
                 _with_ci(r, "spread_skill", 2),
-                _fmt(r["spread_skill_withheld"], 2),
+                _with_ci(r, "spread_skill_withheld", 2),
                 _fmt(r["seconds_per_step"], 2),
             ]
             lines.append("| " + " | ".join(cells) + " |")
