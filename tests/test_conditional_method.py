@@ -275,7 +275,7 @@ def test_downscaled_factors_are_fitted_on_the_finer_grid_and_scale_its_spread(
     residual_model, target, obs, tmp_path
 ):
     """``xdepthdif calibrate --downscaled --resolution 2`` fits per-level factors of the members
-    downscaled onto a 2° grid and stores them by spacing and share; a 2° reconstruct then
+    downscaled onto a 2° grid and stores them by spacing and measured share; a 2° reconstruct then
     multiplies the residuals' deviations by them (one share fitted: whatever the share): the
     same ensemble mean, the spread times the factor."""
     for suffix in (".safetensors", ".json"):
@@ -289,7 +289,11 @@ def test_downscaled_factors_are_fitted_on_the_finer_grid_and_scale_its_spread(
         before = run(target, obs, residual_model, clip=False)
         after = run(target, obs, copy, clip=False)
     card = verify(copy)
-    factors = np.asarray(card.normalisation["spread_scale_downscaled"]["2"]["0.05"])
+    (share, factors), *others = card.normalisation["spread_scale_downscaled"]["2"].items()
+    # stored under the share of sea columns the calibration runs found holding a used profile:
+    # 80 % of the 5 % observed, as the protocol withholds a fifth of the profiles
+    assert not others and 0.02 < float(share) < 0.05
+    factors = np.asarray(factors)
     assert factors.shape == (3,) and (factors > 0).all() and not np.allclose(factors, 1.0)
     others = {k: v for k, v in card.normalisation.items() if k != "spread_scale_downscaled"}
     assert others == verify(residual_model).normalisation  # the model's own factors stay
@@ -303,14 +307,14 @@ def test_downscaled_factors_are_fitted_on_the_finer_grid_and_scale_its_spread(
 
 def test_downscaled_factors_need_a_residual_model_and_a_finer_grid(model, residual_model, capsys):
     from xdepthdif.errors import ModelCardError
-    from xdepthdif.evaluation.calibration import calibrate_spread
+    from xdepthdif.evaluation.calibration import calibrate_downscaled
 
     with pytest.raises(ModelCardError, match="without --downscaled"):
-        calibrate_spread(model, resolution=2.0, downscaled=True)
+        calibrate_downscaled(model, 2.0, 0.03)
     with pytest.raises(ValueError, match="finer than the model's 5°"):
-        calibrate_spread(residual_model, resolution=5.0, downscaled=True)
-    with pytest.raises(ValueError, match="one share at a time"):
-        calibrate_spread(residual_model, resolution=2.0, downscaled=True, fractions=[0.03, 0.1])
-    args = ["calibrate", "--model", str(residual_model), "--downscaled", "--resolution", "2"]
-    assert main([*args, "--steps", "3"]) == 2
+        calibrate_downscaled(residual_model, 5.0, 0.03)
+    args = ["calibrate", "--model", str(residual_model), "--downscaled"]
+    assert main([*args, "--resolution", "2", "--steps", "3"]) == 2
     assert "drop --steps" in capsys.readouterr().err
+    assert main(args) == 2
+    assert "--resolution" in capsys.readouterr().err

@@ -62,7 +62,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     plan = calibration_plan(verify(path), args.data, args.months, args.fractions)
     default = DiffusionConfig().steps
     if args.downscaled:
-        return _calibrate_downscaled(args, path, plan, default)
+        return _calibrate_downscaled(args, path, plan)
     by_steps = {}
     for steps in args.steps or [default]:
         by_steps[str(steps)] = tuple(float(f) for f in calibrate_spread(
@@ -90,25 +90,30 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate_downscaled(args: argparse.Namespace, path, plan: dict, steps: int) -> int:
+def _calibrate_downscaled(args: argparse.Namespace, path, plan: dict) -> int:
     """``xdepthdif calibrate --downscaled``: the factors of members downscaled onto the
     ``--resolution`` grid, stored by grid spacing beside the card's others."""
-    from .evaluation.calibration import calibrate_spread
+    from .evaluation.calibration import calibrate_downscaled
     from .prior.model import update_card, verify
 
     if args.steps:
         print("xdepthdif calibrate: --downscaled fits at the default step count; drop --steps",
               file=sys.stderr)  # fmt: skip
         return 2
+    if args.resolution is None:
+        print("xdepthdif calibrate: --downscaled needs the finer grid's --resolution (e.g. 1)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     by_share = {}
-    for share in plan["fractions"]:
-        factors = calibrate_spread(
-            args.model, resolution=args.resolution, members=args.members, months=plan["months"],
-            fractions=[share], data=plan["data"], steps=steps, downscaled=True,
+    for fraction in plan["fractions"]:
+        share, factors = calibrate_downscaled(
+            args.model, args.resolution, fraction, members=args.members, months=plan["months"],
+            data=plan["data"],
         )  # fmt: skip
-        by_share[f"{share:.12g}"] = tuple(float(f) for f in factors)
-        print(f"downscaled spread scale at {args.resolution:g} deg, {share:.1%} of the columns, "
-              "by level: " + " ".join(f"{f:.2f}" for f in factors))  # fmt: skip
+        by_share[f"{share:.4g}"] = tuple(float(f) for f in factors)
+        print(f"downscaled spread scale at {args.resolution:g} deg, {fraction:.1%} of the "
+              f"columns ({share:.2%} of the sea columns hold a used profile), by level: "
+              + " ".join(f"{f:.2f}" for f in factors))  # fmt: skip
     card = verify(path)
     table = dict(card.normalisation.get("spread_scale_downscaled", {}))
     table[f"{args.resolution:.12g}"] = by_share

@@ -24,6 +24,7 @@ __all__ = [
     "CALIBRATION_MONTHS",
     "WORLD_CALIBRATION_FRACTIONS",
     "WORLD_CALIBRATION_MONTHS",
+    "calibrate_downscaled",
     "calibrate_spread",
     "calibration_data",
     "calibration_plan",
@@ -127,7 +128,6 @@ def calibrate_spread(
     data: str = "auto",
     log: Callable[[str], object] = print,
     steps: int | None = None,
-    downscaled: bool = False,
 ) -> np.ndarray:
     """Per-level spread factors that make the ensemble's spread-skill ratio 1 on calibration
     data.
@@ -140,13 +140,8 @@ def calibrate_spread(
     over months and shares), multiplied by the factor the model card already gives a run of
     ``steps`` (:func:`~xdepthdif.prior.model.spread_scale_for`), clipped to [0.2, 5]. Store
     it with ``update_card`` (``xdepthdif calibrate`` does, for one or several step counts).
-
-    With ``downscaled``, the factors are those of a conditional OI-residual model's members
-    downscaled onto a ``resolution`` finer than the model's own
-    (:mod:`xdepthdif.analysis.downscale`), for one share of the columns observed: fitted on
-    that grid, on top of the model's own factors and relative to what the card's
-    ``spread_scale_downscaled`` gives that spacing and share, stored under them
-    (``xdepthdif calibrate --downscaled --resolution 1`` fits each share in turn).
+    :func:`calibrate_downscaled` fits a conditional model's members downscaled onto a finer
+    grid.
 
     Parameters
     ----------
@@ -169,18 +164,79 @@ def calibrate_spread(
     log : callable
     steps : int, optional
         Sampler steps (default: :class:`~xdepthdif.analysis.diffusion.DiffusionConfig`'s).
-    downscaled : bool
-        Fit the factors of downscaled members (see above).
     """
-    from ..analysis.diffusion import DiffusionConfig
-    from ..analysis.downscale import downscaled_spread_for
     from ..prior.model import resolve_model, spread_scale_for, verify
 
     card = verify(resolve_model(model))
     plan = calibration_plan(card, data, months, fractions)
+    steps = _steps(steps)
+    ratio, _ = _fit(card, model, plan, resolution, members, seed, steps, log)
+    old = spread_scale_for(card.normalisation, steps)
+    return _scaled(card, old, ratio)
+
+
+def calibrate_downscaled(
+    model: str | Path,
+    resolution: float,
+    fraction: float,
+    *,
+    members: int = 8,
+    months: Sequence[str] | None = None,
+    seed: int = 0,
+    data: str = "auto",
+    log: Callable[[str], object] = print,
+) -> tuple[float, np.ndarray]:
+    """The spread factors of a conditional OI-residual model's members downscaled onto a grid
+    of ``resolution`` degrees, finer than the model's own (:mod:`xdepthdif.analysis.downscale`),
+    with profiles in ``fraction`` of the ocean columns.
+
+    Fitted as :func:`calibrate_spread` fits the model's own, on that grid, at the default step
+    count, on top of the model's own factors and relative to what the card's
+    ``spread_scale_downscaled`` already gives that spacing and share. A time step looks its
+    factors up by the share of its target's sea columns that hold a used profile, so the
+    factors are returned with that share as the calibration runs measured it (their mean over
+    the months): the profiles withheld by the benchmark's protocol leave it below
+    ``fraction``. ``xdepthdif calibrate --downscaled --resolution 1`` fits each share in turn
+    and stores the factors under the measured shares.
+
+    Returns
+    -------
+    share : float
+        Mean share of the target's sea columns holding a used profile.
+    factors : numpy.ndarray
+        Per model level.
+    """
+    from ..analysis.downscale import downscaled_spread_for
+    from ..prior.model import resolve_model, verify
+
+    card = verify(resolve_model(model))
+    plan = calibration_plan(card, data, months, [fraction])
+    _check_downscaled(card, resolution)
+    steps = _steps(None)
+    ratio, share = _fit(card, model, plan, resolution, members, seed, steps, log, downscaled=True)
+    old = downscaled_spread_for(card.normalisation, resolution, share)
+    return share, _scaled(card, old, ratio)
+
+
+def _steps(steps: int | None) -> int:
+    """``steps``, or the default step count."""
+    from ..analysis.diffusion import DiffusionConfig
+
+    return DiffusionConfig().steps if steps is None else int(steps)
+
+
+def _scaled(card, old, ratio: np.ndarray) -> np.ndarray:
+    """The factors the card gives (``old``, None for none) times the fitted ``ratio``."""
+    old = np.ones(len(card.levels)) if old is None else np.asarray(old, float)
+    return np.clip(old * np.where(np.isfinite(ratio), ratio, 1.0), 0.2, 5.0)  # 1: no data
+
+
+def _fit(card, model, plan: dict, resolution, members: int, seed: int, steps: int, log,
+         downscaled: bool = False) -> tuple[np.ndarray, float]:  # fmt: skip
+    """Per level, the ensemble mean's RMSE over the inflated spread at unobserved points,
+    pooled over the plan's months and shares; and the mean share of sea columns holding a
+    used profile."""
     data, months, fractions = plan["data"], plan["months"], plan["fractions"]
-    if downscaled:
-        _check_downscaled(card, resolution, fractions)
     resolution = float(card.native_resolution_deg if resolution is None else resolution)
     truth = _calibration_truth(card, data, months, resolution)
     deepest = max(card.levels) + 0.01  # a model of fewer levels is scored on its own
@@ -194,48 +250,45 @@ def calibrate_spread(
     split = "validation split of the training world" if data == "world" else "synthetic ocean"
     shares = ", ".join(f"{f:.1%}" for f in fractions)
     log(f"calibrating on {len(months)} months of the {split} at {resolution:g} deg, {shares}")
-    steps = DiffusionConfig().steps if steps is None else int(steps)
     t = truth.values
+    columns = np.isfinite(t).any(axis=1)  # (time, lat, lon): sea columns
     weight = np.cos(np.deg2rad(truth["lat"].values))[None, None, :, None]
     inflate = math.sqrt((members + 1) / members)
     error2 = spread2 = 0.0
+    measured = []
     for fraction in fractions:
         used, _ = observe(truth, fraction, seed=seed + 2000)
         res = target_of(truth).depthdif.reconstruct(
             obs=used, method="diffusion", model=str(model), members=members, keep_members=True,
             steps=steps, clip=False,
         ).compute()  # fmt: skip
-        w = np.where(np.isfinite(t) & (res["obs_count"].values == 0), weight, 0.0)
+        count = res["obs_count"].values
+        held = columns & (count > 0).any(axis=1)
+        measured.append(float(np.mean(held.sum((1, 2)) / np.maximum(columns.sum((1, 2)), 1))))
+        w = np.where(np.isfinite(t) & (count == 0), weight, 0.0)
         e2 = _level_sum(w * np.nan_to_num(res["thetao"].values - t) ** 2)
         v = _level_sum(w * np.nan_to_num(np.var(res["thetao_members"].values, axis=0, ddof=1)))
         with np.errstate(invalid="ignore", divide="ignore"):
             skill = inflate * np.sqrt(v / e2)
-        log(f"{fraction:.1%} of the columns: spread-skill at {steps} steps before calibration, "
-            f"by level: " + " ".join(f"{r:.2f}" for r in skill))  # fmt: skip
+        log(f"{fraction:.1%} of the columns ({measured[-1]:.2%} of the sea columns hold a used "
+            f"profile): spread-skill at {steps} steps before calibration, by level: "
+            + " ".join(f"{r:.2f}" for r in skill))  # fmt: skip
         error2, spread2 = error2 + e2, spread2 + v
-    if downscaled:
-        old = downscaled_spread_for(card.normalisation, resolution, fractions[0])
-    else:
-        old = spread_scale_for(card.normalisation, steps)
-    old = np.ones(len(card.levels)) if old is None else np.asarray(old, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.sqrt(error2 / spread2) / inflate
-    return np.clip(old * np.where(np.isfinite(ratio), ratio, 1.0), 0.2, 5.0)  # 1: no data
+    return ratio, float(np.mean(measured))
 
 
-def _check_downscaled(card, resolution: float | None, fractions: Sequence[float]) -> None:
-    """A card and grid spacing whose members :mod:`xdepthdif.analysis.downscale` downscales,
-    and one share of the columns observed."""
+def _check_downscaled(card, resolution: float) -> None:
+    """A card and grid spacing whose members :mod:`xdepthdif.analysis.downscale` downscales."""
     from ..errors import ModelCardError
 
     if card.kind != "conditional" or card.conditioning.get("target") != "oi_residual":
         raise ModelCardError("only a conditional model of the OI's residual has its members "
                              "downscaled; calibrate this one without --downscaled")  # fmt: skip
-    if resolution is None or not resolution < card.native_resolution_deg:
+    if not resolution < card.native_resolution_deg:
         raise ValueError(f"downscaled factors are fitted on a grid finer than the model's "
                          f"{card.native_resolution_deg:g}°: pass resolution= (e.g. 1)")  # fmt: skip
-    if len(fractions) != 1:
-        raise ValueError(f"downscaled factors are fitted one share at a time, got {fractions}")
 
 
 def _level_sum(values: np.ndarray) -> np.ndarray:
