@@ -32,6 +32,7 @@ import xdepthdif  # noqa: F401  (registers the accessor)
 from xdepthdif.evaluation.oi_evidence import assumed_obs_error
 from xdepthdif.evaluation.protocol import SCORE_DEPTH, observe, target_of
 from xdepthdif.evaluation.scores import at_profiles
+from xdepthdif.grid.geo import chord_to_km, unit_vectors
 from xdepthdif.obs.binning import locate_cells
 from xdepthdif.prior.world import world_months
 from xdepthdif.timing import month_times
@@ -39,12 +40,6 @@ from xdepthdif.timing import month_times
 MONTHS = ("2002-01", "2003-04", "2005-07", "2006-09")  # benchmarks/model_choice.py's
 NOISE_SD, MEMBERS, STEPS = 0.02, 8, 10
 EDGES_KM = (0.0, 500.0, 1000.0, 2000.0, math.inf)
-
-
-def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """Points on the unit sphere, ``(..., 3)``."""
-    la, lo = np.deg2rad(lat), np.deg2rad(lon)
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
 def distance_to_used(lat: np.ndarray, lon: np.ndarray, used_cells: np.ndarray) -> np.ndarray:
@@ -56,7 +51,7 @@ def distance_to_used(lat: np.ndarray, lon: np.ndarray, used_cells: np.ndarray) -
     if not used_cells.any():
         return np.full(used_cells.shape, np.inf)
     chord, _ = cKDTree(grid[used_cells]).query(grid.reshape(-1, 3))
-    return (2 * 6371.0 * np.arcsin(np.minimum(chord / 2, 1.0))).reshape(used_cells.shape)
+    return chord_to_km(chord).reshape(used_cells.shape)
 
 
 def main() -> None:
