@@ -48,7 +48,14 @@ from array_api_compat import array_namespace
 from ..array_library import to_library
 from ..prior.model import nearest_key
 
-__all__ = ["about_oi", "downscaled_spread_for", "residuals", "scaled_spread", "target_oi"]
+__all__ = [
+    "about_oi",
+    "downscaled_spread_for",
+    "observed_share",
+    "residuals",
+    "scaled_spread",
+    "target_oi",
+]
 
 
 def residuals(members: Any, oi_mean: np.ndarray, oi_sd: np.ndarray, floor: np.ndarray) -> Any:
@@ -122,6 +129,21 @@ def target_oi(
 
     b = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
     _, sea, oi, sd = default_oi(b.mean, b.count, b.err_var, grid_lat, grid_lon, levels, doy, ocean)
-    columns = sea.any(axis=0)
-    share = float((columns & (b.count > 0).any(axis=0)).sum() / max(columns.sum(), 1))
-    return oi, sd, share
+    return oi, sd, float(observed_share(sea, b.count))
+
+
+def observed_share(sea: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The share of sea columns (``sea`` true at some level) that hold a profile (``count``
+    above 0 at some level): what the downscaled spread factors are fitted at and looked up by.
+    Axes ``(..., depth, lat, lon)``; one share per leading index.
+
+    Examples
+    --------
+    >>> sea = np.ones((2, 2, 2), bool); sea[:, 0, 0] = False
+    >>> count = np.zeros((2, 2, 2), int); count[1, 1, 1] = 1
+    >>> float(observed_share(sea, count))
+    0.3333333333333333
+    """
+    columns = np.asarray(sea, bool).any(axis=-3)
+    held = columns & (np.asarray(count) > 0).any(axis=-3)
+    return held.sum(axis=(-2, -1)) / np.maximum(columns.sum(axis=(-2, -1)), 1)

@@ -236,6 +236,8 @@ def _fit(card, model, plan: dict, resolution, members: int, seed: int, steps: in
     """Per level, the ensemble mean's RMSE over the inflated spread at unobserved points,
     pooled over the plan's months and shares; and the mean share of sea columns holding a
     used profile."""
+    from ..analysis.downscale import observed_share
+
     data, months, fractions = plan["data"], plan["months"], plan["fractions"]
     resolution = float(card.native_resolution_deg if resolution is None else resolution)
     truth = _calibration_truth(card, data, months, resolution)
@@ -251,7 +253,6 @@ def _fit(card, model, plan: dict, resolution, members: int, seed: int, steps: in
     shares = ", ".join(f"{f:.1%}" for f in fractions)
     log(f"calibrating on {len(months)} months of the {split} at {resolution:g} deg, {shares}")
     t = truth.values
-    columns = np.isfinite(t).any(axis=1)  # (time, lat, lon): sea columns
     weight = np.cos(np.deg2rad(truth["lat"].values))[None, None, :, None]
     inflate = math.sqrt((members + 1) / members)
     error2 = spread2 = 0.0
@@ -263,8 +264,7 @@ def _fit(card, model, plan: dict, resolution, members: int, seed: int, steps: in
             steps=steps, clip=False,
         ).compute()  # fmt: skip
         count = res["obs_count"].values
-        held = columns & (count > 0).any(axis=1)
-        measured.append(float(np.mean(held.sum((1, 2)) / np.maximum(columns.sum((1, 2)), 1))))
+        measured.append(float(np.mean(observed_share(np.isfinite(t), count))))
         w = np.where(np.isfinite(t) & (count == 0), weight, 0.0)
         e2 = _level_sum(w * np.nan_to_num(res["thetao"].values - t) ** 2)
         v = _level_sum(w * np.nan_to_num(np.var(res["thetao_members"].values, axis=0, ddof=1)))
