@@ -1,5 +1,8 @@
 """A time step's BLAS runs on one thread, and the process gets its own limits back after."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -46,3 +49,36 @@ def test_every_time_step_runs_on_one_thread_until_the_last_leaves():
     worker.join(10)
     assert seen == {"this": {1}}
     assert blas._running == 0 and blas._limits is None
+
+
+SCRIPT = """
+import threading, numpy as np, threadpoolctl
+from xdepthdif.analysis.blas import one_blas_thread
+np.ones((2, 2)) @ np.ones((2, 2))
+threads = lambda: sorted({p["num_threads"] for p in threadpoolctl.threadpool_info()
+                          if p["user_api"] == "blas"})
+with one_blas_thread():  # a time step in the main thread: the synchronous scheduler
+    pass
+seen = {}
+def step():
+    with one_blas_thread():
+        seen["worker"] = threads()
+worker = threading.Thread(target=step)
+worker.start()
+worker.join(10)
+with one_blas_thread():
+    seen["main"] = threads()
+print(seen["worker"], seen["main"])
+"""
+
+
+def test_a_thread_started_after_a_step_in_the_main_thread_gets_one_thread_too():
+    """threadpoolctl 3.8 and later hand the control of a pthreads OpenBLAS to the first thread
+    that limits it; after a time step in the main thread (the synchronous scheduler), a worker
+    thread's limit was dropped, and its products rounded differently. A fresh process, so that
+    no earlier test decided which thread controls OpenBLAS."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["[1]", "[1]"]

@@ -39,6 +39,7 @@ def one_blas_thread() -> Iterator[None]:
     from threadpoolctl import threadpool_limits
 
     with _lock:
+        _take_control()
         limits = threadpool_limits(limits=1, user_api="blas")  # in every thread that enters
         if _running == 0:
             _limits = limits  # what the first one found is what the last one restores
@@ -49,5 +50,24 @@ def one_blas_thread() -> Iterator[None]:
         with _lock:
             _running -= 1
             if _running == 0 and _limits is not None:
+                _take_control()
                 _limits.restore_original_limits()
                 _limits = None
+
+
+def _take_control() -> None:
+    """Let this thread set OpenBLAS's limit.
+
+    A pthreads OpenBLAS has one thread pool for the whole process, and threadpoolctl 3.8 and
+    later let only one Python thread change its size: the first that set a limit, for as long
+    as it lives (the main thread, once a time step has run there), unless the limit was set in
+    a ``with`` block. The others' limits are dropped without a word, and their BLAS runs on
+    every core and rounds differently. This module counts its callers across threads itself,
+    so whichever of them sets or restores the limit takes that control first.
+    """
+    import threadpoolctl
+
+    controller = getattr(threadpoolctl, "OpenBLASController", None)
+    clear = getattr(controller, "clear_controlling_thread", None)  # threadpoolctl >= 3.8
+    if clear is not None:
+        clear(force=True)
