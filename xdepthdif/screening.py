@@ -111,7 +111,7 @@ def clip_members(members: Any, depth: np.ndarray, xp: ModuleType = np) -> Any:
             ImplausibleOutputWarning,
             stacklevel=2,
         )
-        members = xp.where(cold, floor, xp.where(hot, WARMEST, members))
+        members = xp.clip(members, floor, WARMEST)  # NaN stays NaN; one new array
     return members
 
 

@@ -69,8 +69,10 @@ def residuals(members: Any, oi_mean: np.ndarray, oi_sd: np.ndarray, floor: np.nd
 
 
 def about_oi(r: np.ndarray, oi_mean: np.ndarray, oi_sd: np.ndarray) -> np.ndarray:
-    """Members ``oi_mean + oi_sd · r`` (numpy); NaN where the OI has none."""
-    return np.asarray(oi_mean, float) + np.asarray(oi_sd, float) * np.asarray(r, float)
+    """Members ``oi_mean + oi_sd · r`` (numpy, a new array); NaN where the OI has none."""
+    out = np.multiply(np.asarray(oi_sd, float), np.asarray(r, float))  # one ensemble-sized array
+    out += np.asarray(oi_mean, float)
+    return out
 
 
 def downscaled_spread_for(
@@ -105,7 +107,10 @@ def scaled_spread(r: np.ndarray, factor: np.ndarray) -> np.ndarray:
     mean multiplied by ``factor``, one per level (numpy)."""
     r = np.asarray(r, float)
     mean = r.mean(axis=0)
-    return mean + (r - mean) * np.asarray(factor, float)[:, None, None]
+    out = r - mean  # one ensemble-sized array, not three
+    out *= np.asarray(factor, float)[:, None, None]
+    out += mean
+    return out
 
 
 def target_oi(

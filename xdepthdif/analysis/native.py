@@ -195,16 +195,21 @@ def diffusion_step(
         back = (Regridder.bilinear if finer else Regridder.conservative)(
             nlat, nlon, grid_lat, grid_lon
         )
-    mean, sd, members = members_on_target(members, sea, grid_lat, grid_lon, back)
     if r is None:
-        return mean, sd, members
-    _, _, r = members_on_target(r, sea, grid_lat, grid_lon, back)
+        return members_on_target(members, sea, grid_lat, grid_lon, back)
+    # the target's OI before the ensemble is on the target's grid: their peaks do not add up
     oi, oi_sd, share = target_oi(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon, sea, doy)
+    r = to_numpy(on_target(r, sea, grid_lat, grid_lon, back))
     factor = downscaled_spread_for(card.normalisation, math.sqrt(cell), share)
     if factor is not None:  # fitted on a grid like the target's (xdepthdif calibrate)
         factor = interpolate_levels(factor[:, None, None], model_levels, levels)[:, 0, 0]
         r = scaled_spread(r, np.nan_to_num(factor, nan=1.0))
-    members = np.where(np.isfinite(oi), about_oi(r, oi, oi_sd), members)  # regridded off the OI
+    no_oi = ~np.isfinite(oi) & sea  # sea the target's OI leaves without a value
+    regridded = to_numpy(on_target(members, sea, grid_lat, grid_lon, back)) if no_oi.any() else None
+    members = about_oi(r, oi, oi_sd)
+    del r
+    if regridded is not None:  # there, the members regridded
+        members = np.where(no_oi, regridded, members)
     if config.clip:
         members = clip_members(members, levels)
     return members.mean(axis=0), members.std(axis=0, ddof=1), members
@@ -213,10 +218,8 @@ def diffusion_step(
 def members_on_target(
     members: Any, sea: np.ndarray, lat: np.ndarray, lon: np.ndarray, regridder: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Members ``(member, level, lat, lon)`` on the target's levels, regridded by
-    ``regridder`` when given (target cells it leaves NaN in ``sea`` take the nearest value:
-    :func:`~xdepthdif.grid.fill.fill_from_nearest`), NaN off ``sea``, with their mean
-    and spread; all on the members' device, then numpy.
+    """Members on the target (:func:`on_target`) with their mean and spread; all on the
+    members' device, then numpy.
 
     Examples
     --------
@@ -226,15 +229,26 @@ def members_on_target(
     >>> mean[0].tolist(), float(sd[0, 0, 0])
     ([[2.0, 2.0], [2.0, nan]], 1.4142135623730951)
     """
+    members = on_target(members, sea, lat, lon, regridder)
+    xp = array_namespace(members)
+    mean, sd = xp.mean(members, axis=0), xp.std(members, axis=0, correction=1)
+    return to_numpy(mean), to_numpy(sd), to_numpy(members)
+
+
+def on_target(
+    members: Any, sea: np.ndarray, lat: np.ndarray, lon: np.ndarray, regridder: Any = None
+) -> Any:
+    """Members ``(member, level, lat, lon)`` on the target's levels, regridded by
+    ``regridder`` when given (target cells it leaves NaN in ``sea`` take the nearest value:
+    :func:`~xdepthdif.grid.fill.fill_from_nearest`), NaN off ``sea``; on the members' device.
+    """
     from ..grid.fill import fill_from_nearest
 
     if regridder is not None:
         members = regridder(members)  # on the members' device, and so is the rest
         members = fill_from_nearest(members, sea, lat, lon)
-    xp = array_namespace(members)
     if regridder is not None and isinstance(members, np.ndarray):
         members[:, ~sea] = np.nan  # the fill's own new array: no copy of a large ensemble
-    else:
-        members = xp.where(to_library(xp, sea, like=members), members, xp.nan)
-    mean, sd = xp.mean(members, axis=0), xp.std(members, axis=0, correction=1)
-    return to_numpy(mean), to_numpy(sd), to_numpy(members)
+        return members
+    xp = array_namespace(members)
+    return xp.where(to_library(xp, sea, like=members), members, xp.nan)
