@@ -241,6 +241,13 @@ def on_target(
     """Members ``(member, level, lat, lon)`` on the target's levels, regridded by
     ``regridder`` when given (target cells it leaves NaN in ``sea`` take the nearest value:
     :func:`~xdepthdif.grid.fill.fill_from_nearest`), NaN off ``sea``; on the members' device.
+
+    Examples
+    --------
+    >>> members = np.ones((2, 1, 2, 2))  # two members, one level, 2 × 2 cells
+    >>> sea = np.array([[[True, True], [True, False]]])
+    >>> on_target(members, sea, np.array([0.0, 1.0]), np.array([0.0, 1.0]))[1, 0].tolist()
+    [[1.0, 1.0], [1.0, nan]]
     """
     from ..grid.fill import fill_from_nearest
 
