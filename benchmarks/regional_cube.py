@@ -9,7 +9,7 @@ draws on its 4° grid over the target's region only (3 × 10 native cells here);
 trained on global grids. Printed: RMSE at unobserved points (0–2000 m) and in two depth
 bands, and the spread-skill ratio there, per sampling, and the ratios to the OI's RMSE.
 
-Run: ``.venv/bin/python benchmarks/regional_cube.py [--seeds 8]`` (about 2 minutes).
+Run: ``.venv/bin/python benchmarks/regional_cube.py [--seeds 8]`` (about half a minute).
 """
 
 from __future__ import annotations

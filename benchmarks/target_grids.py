@@ -46,8 +46,9 @@ def _memory_mb(field: str) -> float:
     return float("nan")
 
 
-def write_case(grid: float, folder: Path) -> tuple[Path, int]:
-    """The truth, used and withheld profiles of ``grid`` in netCDF files; the number used."""
+def write_case(grid: float, folder: Path) -> int:
+    """The truth, used and withheld profiles of ``grid`` in netCDF files in ``folder``; the
+    number of profiles used."""
     from xdepthdif.evaluation.protocol import observe
     from xdepthdif.prior.world import world_months
 
@@ -56,7 +57,7 @@ def write_case(grid: float, folder: Path) -> tuple[Path, int]:
     truth.to_netcdf(folder / "truth.nc")
     used.to_netcdf(folder / "used.nc")
     withheld.to_netcdf(folder / "withheld.nc")
-    return folder, int(used.sizes["profile"])
+    return int(used.sizes["profile"])
 
 
 def child(folder: Path, method: str) -> None:
@@ -113,7 +114,8 @@ def main() -> None:
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for grid in args.grids:
         with tempfile.TemporaryDirectory() as tmp:
-            folder, n = write_case(grid, Path(tmp))
+            folder = Path(tmp)
+            n = write_case(grid, folder)
             rows = {m: run_child(folder, m) for m in ("oi", "diffusion")}
         oi = rows["oi"]["rmse_unobserved"]
         for method, r in rows.items():
