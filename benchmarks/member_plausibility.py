@@ -10,7 +10,6 @@ that ``reconstruct`` clipped to that range where it drew them
 (:func:`xdepthdif.screening.clip_members`; counted from its warnings).
 """
 
-import re
 import sys
 import time
 import warnings
@@ -43,8 +42,7 @@ def main(models: list[str]) -> None:
             res = target.depthdif.reconstruct(
                 obs=used, method="diffusion", model=model, members=8, keep_members=True
             ).compute()
-        clipped = [re.search(r"values, (\d+) lay below .* and (\d+) above", str(w.message))
-                   for w in caught]  # fmt: skip
+        clipped = [w.message for w in caught if getattr(w.message, "clipped", False)]
         m = res["thetao_members"].transpose("realization", "time", "depth", "lat", "lon").values
         ok = np.isfinite(m)
         counts = [int((ok & (m < floor)).sum()), int((ok & (m < salt35)).sum())]
@@ -54,8 +52,8 @@ def main(models: list[str]) -> None:
             f"{model}: {ok.sum()} values; {counts[0]} / {counts[1]} / {counts[2]} "
             f"(from {np.nanmin(m):.2f} to {np.nanmax(m):.2f} °C; at most {under:.1e} °C below "
             "the freezing point at salinity 35); "
-            f"{sum(int(c.group(1)) for c in clipped if c)} floored and "
-            f"{sum(int(c.group(2)) for c in clipped if c)} capped where drawn; "
+            f"{sum(w.below for w in clipped)} floored and "
+            f"{sum(w.above for w in clipped)} capped where drawn; "
             f"{time.perf_counter() - start:.0f} s"
         )
 

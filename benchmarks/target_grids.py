@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -79,9 +78,8 @@ def child(folder: Path, method: str) -> None:
     peak = _memory_mb("VmHWM")
     clipped = 0  # the last clipping is the target's (a finer one's follows the model grid's)
     for w in caught:
-        found = re.search(r"member values, (\d+) lay below .* and (\d+) above", str(w.message))
-        if found:
-            clipped = int(found[1]) + int(found[2])
+        if getattr(w.message, "clipped", False):
+            clipped = w.message.below + w.message.above
     sc = score(
         res["thetao"].values, truth, res["obs_count"].values, withheld, sd=res["thetao_sd"].values
     )

@@ -154,11 +154,19 @@ def test_members_are_kept_in_sea_water_and_the_ensemble_is_of_the_clipped_member
     from xdepthdif.analysis.oi import freezing_point
     from xdepthdif.errors import ImplausibleOutputWarning
 
-    with pytest.warns(ImplausibleOutputWarning, match=r"Of \d+ ensemble member values, \d+ lay"):
+    with pytest.warns(
+        ImplausibleOutputWarning, match=r"Of \d+ ensemble member values, \d+ lay"
+    ) as caught:
         res = run(make_target(), obs, prior, keep_members=True).compute()
     raw = run(make_target(), obs, prior, keep_members=True, clip=False).compute()
     floor = freezing_point(DEPTHS)[None, None, :, None, None]
     assert (raw.thetao_members.values < floor).any()
+    clipping = [w.message for w in caught if getattr(w.message, "clipped", False)]
+    # the counts of the warnings (one per time step that had any) add up to the members
+    # set to the floor; each counts the member values of one time step
+    assert sum(w.below for w in clipping) == int((raw.thetao_members.values < floor).sum())
+    per_step = np.isfinite(raw.thetao_members.values).sum(axis=(0, 2, 3, 4))
+    assert {w.values for w in clipping} == {int(per_step[0])} == set(per_step.tolist())
     np.testing.assert_array_equal(
         res.thetao_members.values, np.where(raw.thetao_members.values < floor, floor,
                                             raw.thetao_members.values)

@@ -118,8 +118,12 @@ def test_ensemble_members_outside_sea_water_are_counted_level_by_level():
     members = np.full((3, 2, 4, 5), 10.0)  # (member, level, lat, lon)
     members[1, 1, 0, :2] = freezing_floor(depth)[1] - 0.5  # two cold values at 1000 m
     members[2, 0, 3, 4] = 41.0
-    with pytest.warns(ImplausibleOutputWarning, match=r"2 of 120 ensemble member values.* 1 above"):
+    with pytest.warns(
+        ImplausibleOutputWarning, match=r"2 of 120 ensemble member values.* 1 above"
+    ) as caught:
         warn_if_implausible(np.moveaxis(members, 0, 1), depth, "x", "ensemble member values")
+    w = caught[0].message  # the counts, for code that tallies them
+    assert (w.below, w.above, w.values, w.clipped) == (2, 1, 120, False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ImplausibleOutputWarning)
         members[1, 1, 0, :2] = freezing_floor(depth)[1]  # at the floor is sea water
@@ -139,8 +143,10 @@ def test_members_outside_sea_water_are_clipped_with_counts():
     members[2, 0, 1, 1] = 41.5  # one above 40 °C at 5 m
     with pytest.warns(
         ImplausibleOutputWarning, match=r"Of 112 ensemble member values, 3 lay.* 1 above.*-3.50"
-    ):
+    ) as caught:
         clipped = clip_members(members, depth)
+    w = caught[0].message
+    assert (w.below, w.above, w.values, w.clipped) == (3, 1, 112, True)
     np.testing.assert_array_equal(clipped[0, 1, 0, :3], freezing_point(depth)[1])
     assert clipped[2, 0, 1, 1] == WARMEST
     untouched = np.ones(members.shape, bool)

@@ -76,4 +76,30 @@ class SuspiciousDataWarning(XDepthDifWarning):
 
 
 class ImplausibleOutputWarning(XDepthDifWarning):
-    """Computed output lies outside the range of sea water (below −2.5 °C or above 40 °C)."""
+    """Computed output lies outside the range of sea water (below the freezing point of its
+    depth or above 40 °C).
+
+    The counts in the message are attributes too, for code that tallies them over time steps:
+    ``below`` and ``above`` (values outside the range), ``values`` (finite values looked at)
+    and ``clipped`` (whether they were set to the bounds: ensemble members are, an analysis
+    is not).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from xdepthdif.screening import clip_members
+    >>> members = np.array([[[-2.5, 20.0]], [[41.0, np.nan]]])  # 2 members, 1 level, 2 cells
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = clip_members(members, np.array([0.0]))
+    >>> w = caught[0].message
+    >>> w.below, w.above, w.values, w.clipped
+    (1, 1, 3, True)
+    """
+
+    def __init__(
+        self, message: str, below: int = 0, above: int = 0, values: int = 0, clipped: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.below, self.above, self.values, self.clipped = below, above, values, clipped

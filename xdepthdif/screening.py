@@ -59,14 +59,13 @@ def warn_if_implausible(
     hot = int(np.sum(finite & (thetao > WARMEST)))
     if cold or hot:
         values = thetao[finite]
-        warnings.warn(
+        message = (
             f"Time step {label}: {cold} of {values.size} {what} lie below the "
             f"freezing point of sea water and {hot} above {WARMEST:g} °C (down to "
             f"{values.min():.2f}, up to {values.max():.2f}); nothing was clipped. Check the "
-            "background and the observations' units, or use more diffusion steps.",
-            ImplausibleOutputWarning,
-            stacklevel=2,
+            "background and the observations' units, or use more diffusion steps."
         )
+        warnings.warn(ImplausibleOutputWarning(message, cold, hot, values.size), stacklevel=2)
 
 
 def clip_members(members: Any, depth: np.ndarray, xp: ModuleType = np) -> Any:
@@ -103,14 +102,15 @@ def clip_members(members: Any, depth: np.ndarray, xp: ModuleType = np) -> Any:
     if n_cold or n_hot:
         low = float(xp.min(xp.where(finite, members, xp.inf)))
         high = float(xp.max(xp.where(finite, members, -xp.inf)))
-        warnings.warn(
-            f"Of {count(finite)} ensemble member values, {n_cold} lay below the freezing point "
-            f"of sea water at salinity 35 and {n_hot} above {WARMEST:g} °C (from {low:.2f} to "
-            f"{high:.2f} °C); they were set to these bounds, as the OI's analysis is floored. "
-            "The ensemble mean and spread are those of the clipped members.",
-            ImplausibleOutputWarning,
-            stacklevel=2,
+        n = count(finite)
+        message = (
+            f"Of {n} ensemble member values, {n_cold} lay below the freezing point of sea water "
+            f"at salinity 35 and {n_hot} above {WARMEST:g} °C (from {low:.2f} to {high:.2f} °C); "
+            "they were set to these bounds, as the OI's analysis is floored. The ensemble mean "
+            "and spread are those of the clipped members."
         )
+        warning = ImplausibleOutputWarning(message, n_cold, n_hot, n, clipped=True)
+        warnings.warn(warning, stacklevel=2)
         members = xp.clip(members, floor, WARMEST)  # NaN stays NaN; one new array
     return members
 
