@@ -51,3 +51,17 @@ def test_the_atlas_is_read_safely_by_many_threads_at_once():
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(lambda _: atlas.read_atlas(), range(16)))
         assert all(r is results[0] for r in results)  # read once, shared
+
+
+@pytest.mark.parametrize("doy", [1.0, 200.5])
+def test_the_shipped_climatology_has_a_value_everywhere_even_below_its_deepest_level(doy):
+    """Inland, under ice shelves and below 5500 m: a first guess on any grid has no holes, so
+    the OI of any target has a value on all of its sea (the downscaled members rely on it)."""
+    from xdepthdif.background import ClimatologySpec
+
+    spec = ClimatologySpec.shipped()
+    depth = np.array([0.0, 1000.0, 5500.0, 6500.0, 10900.0])
+    lat, lon = np.arange(-89.0, 90.0, 2.0), np.arange(-179.0, 180.0, 2.0)
+    bg = spec.on_grid(doy, depth, lat, lon)
+    assert bg.shape == (depth.size, lat.size, lon.size) and np.isfinite(bg).all()
+    assert bg.min() > -2.5 and bg.max() < 35  # the range of sea water

@@ -204,12 +204,9 @@ def diffusion_step(
     if factor is not None:  # fitted on a grid like the target's (xdepthdif calibrate)
         factor = interpolate_levels(factor[:, None, None], model_levels, levels)[:, 0, 0]
         r = scaled_spread(r, np.nan_to_num(factor, nan=1.0))
-    no_oi = ~np.isfinite(oi) & sea  # sea the target's OI leaves without a value
-    regridded = to_numpy(on_target(members, sea, grid_lat, grid_lon, back)) if no_oi.any() else None
+    # the shipped climatology has a value everywhere, so the target's OI has one on all its sea
     members = about_oi(r, oi, oi_sd)
     del r
-    if regridded is not None:  # there, the members regridded
-        members = np.where(no_oi, regridded, members)
     if config.clip:
         members = clip_members(members, levels)
     return members.mean(axis=0), members.std(axis=0, ddof=1), members
