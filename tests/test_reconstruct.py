@@ -142,6 +142,78 @@ def test_background_field_fills_levels_and_months_without_data(target):
     np.testing.assert_allclose(result.thetao_sd.sel(time="2020-02-15").values[:, ocean], 1.0)
 
 
+def empty_months(target, background):
+    """February and March of ``target`` with profiles in January only: the first guess there."""
+    obs = make_profiles(times=("2020-01-15",))
+    with pytest.warns(EmptyTimeStepWarning):
+        result = target.depthdif.reconstruct(obs=obs, background=background, background_error=1.0)
+    ocean = target.sea_mask.values.astype(bool)
+    return result, result.thetao.values[1:][:, :, ocean]
+
+
+def test_a_monthly_background_gives_each_time_step_its_month(target):
+    shape = (12, target.depth.size, target.lat.size, target.lon.size)
+    month = np.arange(1.0, 13.0)
+    bg = xr.DataArray(
+        np.broadcast_to(month[:, None, None, None], shape).copy(),
+        dims=("month", "depth", "lat", "lon"),
+        coords={"month": month.astype(int), "depth": target.depth, "lat": target.lat,
+                "lon": target.lon},
+        attrs={"units": "degC"},
+    )  # fmt: skip
+    result, later = empty_months(target, bg)
+    np.testing.assert_allclose(later[0], 2.0)  # February
+    np.testing.assert_allclose(later[1], 3.0)  # March
+    assert result.attrs["oi_background"] == "DataArray"
+
+
+def test_a_background_with_time_is_taken_at_the_targets_times(target):
+    values = np.array([10.0, 11.0, 12.0])
+    bg = (
+        xr.ones_like(target.sea_mask, dtype=float)
+        * xr.DataArray(values, dims="time", coords={"time": target.time})
+    ).expand_dims(depth=target.depth)
+    bg = bg.transpose("time", "depth", "lat", "lon").rename("first_guess")  # fmt: skip
+    bg.attrs["units"] = "degC"
+    result, later = empty_months(target, bg.isel(time=[2, 0, 1]))  # any order of its times
+    np.testing.assert_allclose(later[0], 11.0)
+    np.testing.assert_allclose(later[1], 12.0)
+    assert result.attrs["oi_background"] == "DataArray first_guess"
+    with pytest.raises(xdepthdif.errors.UnitsError, match="has no time 2020-03-15"):
+        target.depthdif.reconstruct(obs=make_profiles(), background=bg.isel(time=[0, 1]))
+
+
+def test_a_background_on_another_grid_is_regridded_to_the_target(target):
+    """Linear in latitude and in depth, on a finer grid and other levels: the target gets the
+    same linear field, linear in depth; conservative onto the coarser cells, whose area-weighted
+    means of it lie within 2e-4 °C of their centre values."""
+    lat, lon = np.arange(-15.0, 15.1, 1.0), np.arange(-40.0, 5.1, 1.0)
+    depth = np.array([0.0, 300.0, 1200.0])
+
+    def field(depth, lat):
+        return 20.0 + 0.1 * lat - 0.01 * depth
+
+    bg = xr.DataArray(
+        np.broadcast_to(field(depth[:, None, None], lat[None, :, None]),
+                        (depth.size, lat.size, lon.size)),
+        dims=("z", "latitude", "longitude"),
+        coords={"z": ("z", depth, {"axis": "Z", "units": "m", "positive": "down"}),
+                "latitude": ("latitude", lat, {"units": "degrees_north"}),
+                "longitude": ("longitude", lon, {"units": "degrees_east"})},
+        attrs={"units": "degC"},
+    )  # fmt: skip
+    _, later = empty_months(target, bg)
+    ocean = target.sea_mask.values.astype(bool)
+    lat2d = np.broadcast_to(target.lat.values[:, None], ocean.shape)[ocean]
+    expected = field(target.depth.values[:, None], lat2d[None, :])
+    np.testing.assert_allclose(later[0], expected, atol=2e-4)
+
+
+def test_a_background_of_another_kind_is_a_type_error(target, profiles):
+    with pytest.raises(TypeError, match="background must be 'climatology', 'level_mean'"):
+        target.depthdif.reconstruct(obs=profiles, background=15.0)
+
+
 def test_options_are_checked(target, profiles):
     with pytest.raises(TypeError, match="length_scale_km"):
         target.depthdif.reconstruct(obs=profiles, lenght_scale_km=100)
