@@ -183,6 +183,30 @@ def test_cftime_calendar_is_kept():
     assert out.time.values[0].calendar == "noleap"
 
 
+def test_numeric_time_in_a_model_calendar_is_decoded_with_cftime():
+    ds = make(time=np.array([59.0, 59.5]))  # no 29 February in a 365-day year
+    ds["time"].attrs.update(units="days since 2001-01-01", calendar="noleap")
+    out = validate_profiles(ds)
+    assert out.time.values[0].calendar == "noleap"
+    assert (out.time.values[0].month, out.time.values[0].day) == (3, 1)
+    assert out.time.values[1].hour == 12
+
+
+@pytest.mark.parametrize(
+    ("time", "attrs", "message"),
+    [
+        (np.array([1.0, 2.0]), {"units": "days"}, "expected datetimes or CF units"),
+        (np.array([1.0, 2.0]), {"units": "fortnights since 2000-01-01"}, "days/hours"),
+        (np.array(["2000-01-01", "2000-01-02"]), {}, "expected datetime64 or cftime"),
+    ],
+)
+def test_times_that_cannot_be_read_are_typed_errors_that_say_what_to_give(time, attrs, message):
+    ds = make(time=time)
+    ds["time"].attrs.update(attrs)
+    with pytest.raises(InputError, match=message):
+        validate_profiles(ds)
+
+
 def test_existing_tally_is_carried_and_tallies_merge():
     once = validate_profiles(make(np.array([[20.0], [np.nan]]), np.ones((2, 1))))
     twice = validate_profiles(once)
