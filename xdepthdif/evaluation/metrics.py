@@ -24,7 +24,17 @@ DEPTH_BANDS: tuple[tuple[float, float], ...] = (
 
 
 def rmse(estimate: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Root-mean-square difference over points where both are finite (and ``mask`` holds)."""
+    """Root-mean-square difference over points where both are finite (and ``mask`` holds);
+    NaN when there is no such point.
+
+    Examples
+    --------
+    >>> est, truth = np.array([1.0, 2.0, np.nan, 5.0]), np.array([1.0, 0.0, 3.0, 1.0])
+    >>> rmse(est, truth), rmse(est, truth, mask=np.array([True, True, True, False]))
+    (2.581988897471611, 1.4142135623730951)
+    >>> rmse(est, truth, mask=np.zeros(4, bool))
+    nan
+    """
     ok = np.isfinite(estimate) & np.isfinite(truth)
     if mask is not None:
         ok &= mask
