@@ -28,7 +28,15 @@ import math
 import warnings
 
 import numpy as np
-from spread_near_profiles import EDGES_KM, MEMBERS, MONTHS, NOISE_SD, STEPS, distance_to_used
+from spread_near_profiles import (
+    EDGES_KM,
+    MEMBERS,
+    MONTHS,
+    NOISE_SD,
+    STEPS,
+    distance_to_used,
+    month_case,
+)
 
 import xdepthdif  # noqa: F401  (registers the accessor)
 from xdepthdif.evaluation.calibration import WORLD_CALIBRATION_MONTHS
@@ -50,12 +58,7 @@ def ensembles(months, grid: float, fractions, seed: int):
     for fraction in fractions:
         used, withheld = observe(world, fraction, seed=seed, noise_sd=NOISE_SD)
         for i in range(world.sizes["time"]):
-            one = world.isel(time=[i])
-            month = np.datetime64(world["time"].values[i], "M")
-            obs, held = (
-                p.isel(profile=np.flatnonzero(p["time"].values.astype("datetime64[M]") == month))
-                for p in (used, withheld)
-            )
+            one, month, obs, held = month_case(world, i, used, withheld)
             ens = target_of(one).depthdif.reconstruct(
                 obs=obs, method="diffusion", members=MEMBERS, steps=STEPS, seed=0,
                 keep_members=True,

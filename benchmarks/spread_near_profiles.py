@@ -54,6 +54,18 @@ def distance_to_used(lat: np.ndarray, lon: np.ndarray, used_cells: np.ndarray) -
     return chord_to_km(chord).reshape(used_cells.shape)
 
 
+def month_case(world, i: int, used, withheld):
+    """Month ``i`` of ``world`` (as a one-month array), that month, and the used and withheld
+    profiles that fall in it."""
+    one = world.isel(time=[i])
+    month = np.datetime64(world["time"].values[i], "M")
+    obs, held = (
+        p.isel(profile=np.flatnonzero(p["time"].values.astype("datetime64[M]") == month))
+        for p in (used, withheld)
+    )
+    return one, month, obs, held
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", type=float, default=4.0, help="global grid spacing, degrees")
@@ -74,12 +86,7 @@ def main() -> None:
         # unobserved points, one per withheld value) and count of values
         sums = np.zeros((len(methods), len(places), len(pairs), 4))
         for i in range(world.sizes["time"]):
-            one = world.isel(time=[i])
-            month = np.datetime64(world["time"].values[i], "M")
-            obs, held = (
-                p.isel(profile=np.flatnonzero(p["time"].values.astype("datetime64[M]") == month))
-                for p in (used, withheld)
-            )
+            one, month, obs, held = month_case(world, i, used, withheld)
             target = target_of(one)
             oi = target.depthdif.reconstruct(obs=obs).compute(scheduler="synchronous")
             ens = target.depthdif.reconstruct(
