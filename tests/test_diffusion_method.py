@@ -243,6 +243,24 @@ def test_a_region_across_a_seam_gives_one_analysis_in_any_order(prior, east):
         np.testing.assert_allclose(other, first, rtol=1e-6)  # float32 network
 
 
+def test_a_target_on_the_model_grid_gives_one_analysis_in_any_axis_order(prior, obs):
+    """A target on the model's own grid (no regridding), its latitudes flipped by ``isel`` (a
+    view with a negative stride, once refused by torch) and its longitudes shuffled and in
+    0..360: the members are drawn in one order, so they are the same cell for cell."""
+    times = ("2020-01-15",)
+    lat, lon = np.arange(-10.0, 11.0, 2.0), np.arange(-30.0, -1.0, 2.0)
+    target = make_target(lat=lat, lon=lon, times=times)
+    ref = run(target, obs, prior, keep_members=True).compute()
+    shuffled = np.random.default_rng(1).permutation(lon.size)
+    other = target.isel(lat=slice(None, None, -1), lon=shuffled)
+    other = other.assign_coords(lon=np.mod(other.lon, 360.0))
+    res = run(other, obs, prior, keep_members=True).compute()
+    back = res.isel(lat=slice(None, None, -1), lon=np.argsort(shuffled))
+    assert np.isfinite(ref.thetao_members.values).any()
+    for name in ("thetao", "thetao_sd", "thetao_members", "obs_count"):
+        np.testing.assert_array_equal(back[name].values, ref[name].values)
+
+
 def test_graph_carries_path_and_sha_not_weights(tmp_path, target, obs):
     sizes, weights = [], []
     for base in (8, 32):

@@ -86,6 +86,33 @@ def interpolate_levels(field: Any, model_levels, levels) -> Any:
     return xp.concat(out, axis=-3) if out else missing[..., :0, :, :]
 
 
+def grid_order(lat, lon) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The order in which a grid is sampled: latitude ascending, longitude ascending from its
+    widest gap (across the dateline among equal gaps, so a global grid runs from −180°), and
+    the longitudes in −180..180 in that order.
+
+    Members are drawn in this order whatever the target's, so that the answer does not depend
+    on the order or longitude convention of its axes.
+
+    Examples
+    --------
+    >>> oy, ox, lon = grid_order([4.0, 0.0], [350.0, 10.0, 0.0])
+    >>> oy.tolist(), ox.tolist(), lon.tolist()
+    ([1, 0], [0, 2, 1], [-10.0, 0.0, 10.0])
+    >>> grid_order([0.0], [0.5, 120.5, 240.5])[1].tolist()  # global: from the dateline on
+    [2, 0, 1]
+    """
+    oy = np.argsort(np.asarray(lat, float), kind="stable")
+    wrapped = np.mod(np.asarray(lon, float) + 180.0, 360.0) - 180.0
+    ox = np.argsort(wrapped, kind="stable")
+    if ox.size > 1:
+        s = wrapped[ox]
+        gaps = np.diff(np.concatenate([s, [s[0] + 360.0]]))
+        widest = gaps.size - 1 - int(np.argmax(gaps[::-1]))  # the last of equals: the dateline
+        ox = np.roll(ox, -(widest + 1))
+    return oy, ox, wrapped[ox]
+
+
 def diffusion_step(
     lat: np.ndarray,
     lon: np.ndarray,
@@ -140,8 +167,42 @@ def diffusion_step(
     Returns
     -------
     mean, sd, members
-        On the target grid, as for :func:`diffusion_analysis`.
+        On the target grid, as for :func:`diffusion_analysis`; the same whatever the order
+        of the target's axes and its longitude convention (drawn in :func:`grid_order`).
     """
+    oy, ox, ordered_lon = grid_order(grid_lat, grid_lon)
+    iy, ix = np.argsort(oy), np.argsort(ox)
+
+    def order(a: Any) -> Any:
+        return None if a is None else np.asarray(a)[..., oy, :][..., ox]
+
+    grid = np.asarray(grid_lat, float)[oy], ordered_lon
+    mean, sd, members = _ordered_step(
+        lat, lon, depth, thetao, err, levels, *grid, order(ocean), config, doy, time_key,
+        order(surface), array_library,
+    )  # fmt: skip
+    if np.array_equal(oy, np.arange(oy.size)) and np.array_equal(ox, np.arange(ox.size)):
+        return mean, sd, members  # given in that order: no copy of a large ensemble
+    return tuple(a[..., iy, :][..., ix] for a in (mean, sd, members))
+
+
+def _ordered_step(
+    lat,
+    lon,
+    depth,
+    thetao,
+    err,
+    levels,
+    grid_lat,
+    grid_lon,
+    ocean,
+    config,
+    doy,
+    time_key,
+    surface,
+    array_library,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`diffusion_step` on a grid in :func:`grid_order`."""
     from ..grid.rectilinear import Regridder
     from ..obs.binning import SURFACE_DEPTH_M, bin_on_levels, with_surface_field
 
