@@ -7,6 +7,8 @@ import pytest
 import xarray as xr
 from conftest import make_profiles, make_target
 
+import xdepthdif
+
 
 def cf_failures(path, tmp_path):
     """Every CF 1.8 check that did not fully pass, as (name, messages)."""
@@ -42,6 +44,26 @@ def test_written_analysis_passes_cf_1_8(tmp_path, lon):
     assert cf_failures(path, tmp_path) == []
 
 
+def test_written_ensemble_members_pass_cf_1_8(tmp_path):
+    """``keep_members=True`` adds ``thetao_members`` and a ``realization`` axis, described
+    and typed as CF 1.8 asks (no 64-bit integers)."""
+    pytest.importorskip("torch")
+    times = ("2020-01-15",)
+    target = make_target(lat=np.arange(-8.0, 9.0, 4.0), lon=np.arange(-20.0, -3.0, 4.0),
+                         depth=[5.0, 100.0], times=times)  # fmt: skip
+    obs = make_profiles(n=20, times=times, lat_range=(-8, 8), lon_range=(-22, -2))
+    ens = target.depthdif.reconstruct(
+        obs=obs, method="diffusion", members=2, steps=3, keep_members=True
+    )
+    path = tmp_path / "ensemble.nc"
+    ens.to_netcdf(path)
+    raw = xr.open_dataset(path, decode_times=False, mask_and_scale=False)
+    assert raw["thetao_members"].attrs["units"] == "degC"
+    assert raw["realization"].dtype == np.int32
+    assert raw["realization"].attrs["standard_name"] == "realization"
+    assert cf_failures(path, tmp_path) == []
+
+
 def test_written_file_has_float_time_bounds_and_no_fill_on_coordinates(tmp_path, target):
     path = tmp_path / "analysis.nc"
     target.depthdif.reconstruct(obs=make_profiles()).to_netcdf(path)
@@ -70,7 +92,6 @@ def test_written_file_has_float_time_bounds_and_no_fill_on_coordinates(tmp_path,
 
 
 def test_fields_are_written_as_float32_and_compress_on_request(tmp_path, target):
-    import xdepthdif
 
     result = target.depthdif.reconstruct(obs=make_profiles()).compute()
     assert result["thetao"].dtype == np.float64  # computed in float64

@@ -46,6 +46,12 @@ VARIABLE_ATTRS = {
         "long_name": "Number of profiles with a value in the cell at this level",
         "units": "1",
     },
+    "thetao_members": {
+        "standard_name": "sea_water_potential_temperature",
+        "long_name": "Sea water potential temperature, one ensemble member per realization",
+        "units": "degC",
+    },
+    "realization": {"standard_name": "realization", "long_name": "ensemble member", "units": "1"},
 }
 
 _AXIS_ATTRS = {

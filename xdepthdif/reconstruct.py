@@ -212,7 +212,8 @@ def reconstruct(
     if keep_members:
         members = stacked[3:]
         ds["thetao_members"] = (("realization", *dims), members)
-        ds = ds.assign_coords(realization=("realization", np.arange(config.members)))
+        # int32: netCDF classic and CF 1.8 have no 64-bit integers
+        ds = ds.assign_coords(realization=np.arange(config.members, dtype=np.int32))
     attrs = {
         "xdepthdif_method": method,
         "call": {"method": method, "window": window, **options}
