@@ -122,10 +122,9 @@ def test_empty_month_is_the_climatology_by_default(target):
         result = target.depthdif.reconstruct(obs=obs).compute()
     ocean = target.sea_mask.values.astype(bool)
     feb = result.thetao.sel(time="2020-02-15").values[:, ocean]
-    clim = xdepthdif.climatology(target).sel(time="2020-02-15").values[:, ocean]
-    finite = np.isfinite(clim)  # the atlas's own land is NaN in climatology()
-    assert finite.mean() > 0.8
-    np.testing.assert_allclose(feb[finite], clim[finite], atol=1e-9)
+    clim = xdepthdif.climatology(target).sel(time="2020-02-15").values  # on the target's sea
+    assert np.isnan(clim[:, ~ocean]).all()
+    np.testing.assert_allclose(feb, clim[:, ocean], atol=1e-9)
     assert "climatology" in result.attrs["oi_background"]
 
 
@@ -203,6 +202,45 @@ def test_a_background_on_another_grid_is_regridded_to_the_target(target):
     lat2d = np.broadcast_to(target.lat.values[:, None], ocean.shape)[ocean]
     expected = field(target.depth.values[:, None], lat2d[None, :])
     np.testing.assert_allclose(later[0], expected, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("scale", "positive"), [(100.0, "down"), (-1.0, "up")], ids=["cm", "heights"]
+)
+def test_a_background_in_cm_or_as_heights_is_read_in_metres(target, scale, positive):
+    """The background's depth axis is converted as the target's is: in cm, or heights with
+    ``positive="up"`` (given top down, so sorted on the way), it is the field in metres."""
+    depth = np.array([0.0, 300.0, 1200.0])
+    values = np.broadcast_to(
+        (20.0 - 0.01 * depth)[:, None, None], (3, target.lat.size, target.lon.size)
+    )
+    axes = {"lat": target.lat, "lon": target.lon}
+    attrs = {"units": "degC"}
+    in_m = xr.DataArray(values, dims=("depth", "lat", "lon"), attrs=attrs,
+                        coords={"depth": ("depth", depth, {"units": "m"}), **axes})  # fmt: skip
+    other = in_m.assign_coords(
+        depth=("depth", depth * scale, {"units": "cm" if scale > 1 else "m", "positive": positive})
+    )
+    _, expected = empty_months(target, in_m)
+    _, later = empty_months(target, other)
+    np.testing.assert_allclose(later, expected, atol=1e-12)
+    np.testing.assert_allclose(later[0][0], 20.0 - 0.01 * target.depth.values[0])
+
+
+def test_a_background_that_misses_sea_cells_warns_with_counts(target):
+    """A background covering part of the target: the analysis is NaN on the sea it misses,
+    where the observations are not used, and a warning per time step says how much."""
+    bg = xdepthdif.climatology(target).isel(lat=slice(2, 6), lon=slice(3, 8)).compute()
+    obs = make_profiles(times=("2020-01-15",))
+    with pytest.warns(xdepthdif.errors.IncompleteBackgroundWarning) as caught:
+        result = target.depthdif.reconstruct(obs=obs, background=bg).compute()
+    jan = result.isel(time=0)
+    ocean = np.broadcast_to(target.sea_mask.values.astype(bool), jan.thetao.shape)
+    missed = ocean & np.isnan(jan.thetao.values)
+    first = [w.message for w in caught if "2020-01-15" in str(w.message)]
+    assert len(first) == 1 and first[0].cells == missed.sum() > 0
+    assert first[0].observed == (missed & (jan.obs_count.values > 0)).sum() > 0
+    assert np.isfinite(jan.thetao.values[:, 2:6, 3:8][ocean[:, 2:6, 3:8]]).all()
 
 
 def test_a_background_of_another_kind_is_a_type_error(target, profiles):

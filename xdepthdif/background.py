@@ -32,8 +32,8 @@ import xarray as xr
 
 from .analysis.first_guess import atlas_on_grid
 from .errors import UnitsError
-from .grid.target import TargetGrid, discover_grid
-from .obs.units import celsius_offset
+from .grid.target import TargetGrid, discover_grid, ocean_array
+from .obs.units import celsius_offset, depth_to_metres
 from .sources.atlas import atlas_path, atlas_sha256, read_atlas
 from .timing import calendar_of, day_of_year
 
@@ -78,15 +78,19 @@ def climatology(
     Returns
     -------
     xarray.DataArray
-        ``thetao(time, depth, lat, lon)`` in °C, NaN where the climatology's ETOPO5 sea
+        ``thetao(time, depth, lat, lon)`` in °C. On a target with a land/sea mask (as
+        ``reconstruct`` finds it), NaN on the target's land and on its sea the very first guess
+        of ``background="climatology"``; otherwise NaN where the climatology's ETOPO5 sea
         fraction on the grid is below one half (land, below the sea floor).
     """
+    sea = None
     if target is not None:
         if isinstance(target, xr.DataArray):
             target = target.to_dataset(name=target.name or "field")
         grid = discover_grid(target)
         time, depth, lat, lon = grid.time, grid.depth, grid.lat, grid.lon
         names = (grid.time_name, grid.depth_name, grid.lat_name, grid.lon_name)
+        sea = ocean_array(target, grid)
     else:
         if any(a is None for a in (time, depth, lat, lon)):
             raise TypeError("Give a target dataset, or all of time, depth, lat and lon.")
@@ -94,7 +98,7 @@ def climatology(
     time = np.atleast_1d(np.asarray(time))
     depth, lat, lon = (np.atleast_1d(np.asarray(a, float)) for a in (depth, lat, lon))
     spec = ClimatologySpec.shipped()
-    sea = _sea_mask(depth, lat, lon)
+    sea = _sea_mask(depth, lat, lon) if sea is None else sea
     doys = day_of_year(time)
     blocks = [
         da.from_delayed(
@@ -123,6 +127,7 @@ def _delayed_step(spec, doy, depth, lat, lon, sea):
     import dask
 
     def step(spec, doy, depth, lat, lon, sea):
+        sea = np.asarray(sea, bool)
         return np.where(sea, spec.on_grid(doy, depth, lat, lon, sea), np.nan)
 
     return dask.delayed(step, pure=True)(spec, doy, depth, lat, lon, sea)
@@ -175,6 +180,8 @@ def _on_grid(field: xr.DataArray, grid: TargetGrid):
         src = discover_grid_like(field, names)
     except UnitsError as err:
         raise UnitsError(f"Cannot find depth/lat/lon axes on the background: {err}") from err
+    field = _depth_in_metres(field, src["depth_name"])
+    src["depth"] = field[src["depth_name"]].values
     same = (
         src["depth"].size == grid.depth.size
         and np.allclose(src["depth"], grid.depth)
@@ -203,6 +210,18 @@ def _on_grid(field: xr.DataArray, grid: TargetGrid):
             "axes (and optionally time or month)."
         )
     return field.transpose(*order).data
+
+
+def _depth_in_metres(field: xr.DataArray, name: str) -> xr.DataArray:
+    """``field`` with its depth axis ``name`` in metres, positive down and increasing (from its
+    ``units`` and ``positive``; metres when it has no units)."""
+    axis = field[name]
+    try:
+        depth = depth_to_metres(axis.values, {"units": "m", **axis.attrs}, name=name)
+    except UnitsError as err:
+        raise UnitsError(f"In the background: {err}") from None
+    attrs = {**axis.attrs, "units": "m", "positive": "down"}
+    return field.assign_coords({name: (axis.dims, depth, attrs)}).sortby(name)
 
 
 def discover_grid_like(field: xr.DataArray, preferred: dict) -> dict:

@@ -103,3 +103,16 @@ class ImplausibleOutputWarning(XDepthDifWarning):
     ) -> None:
         super().__init__(message)
         self.below, self.above, self.values, self.clipped = below, above, values, clipped
+
+
+class IncompleteBackgroundWarning(XDepthDifWarning):
+    """A first guess given as data has no value at some of the target's sea cells: the
+    analysis is NaN there and the observations there are not used.
+
+    ``cells`` (sea cells without a first guess) and ``observed`` (those of them holding
+    observations) are attributes too.
+    """
+
+    def __init__(self, message: str, cells: int = 0, observed: int = 0) -> None:
+        super().__init__(message)
+        self.cells, self.observed = cells, observed

@@ -32,7 +32,7 @@ from .errors import (
     InputError,
     UnitsError,
 )
-from .grid.target import TargetGrid, discover_grid, ocean_mask, surface_temperature
+from .grid.target import TargetGrid, discover_grid, ocean_array, surface_temperature
 from .obs import tally, validate_profiles
 from .obs.binning import SURFACE_DEPTH_M, bin_on_levels, locate_cells, with_surface_field
 from .obs.units import celsius_offset
@@ -44,7 +44,12 @@ from .prior.model import (
     verify,
 )
 from .prior.registry import DEFAULT_MODEL
-from .screening import count_rejections, profiles_on_land, warn_if_implausible
+from .screening import (
+    count_rejections,
+    profiles_on_land,
+    warn_if_background_incomplete,
+    warn_if_implausible,
+)
 from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
@@ -144,7 +149,7 @@ def reconstruct(
     )
     lat, lon = profiles["lat"].values, profiles["lon"].values
     iy, ix, on_grid = locate_cells(lat, lon, grid.lat, grid.lon)
-    mask = _mask_array(target, grid)
+    mask = ocean_array(target, grid)
     land = profiles_on_land(lat, lon, iy, ix, mask) & on_grid & (step >= 0)
     keep = (step >= 0) & on_grid & ~land
     count_rejections(counts, step, on_grid, land)
@@ -283,6 +288,9 @@ def _analyse_step(
             return np.concatenate([np.stack([mean, sd, count]), *([members] if keep else [])])
         if isinstance(background, ClimatologySpec):
             background = background.on_grid(step[0], levels, grid_lat, grid_lon)
+        elif background is not None:  # the user's field
+            label = step[3] if step else ""
+            warn_if_background_incomplete(np.asarray(background, float), ocean, binned.count, label)
         guide = binned
         if surface is not None and levels[0] <= SURFACE_DEPTH_M:
             extra = max(config.sst_error**2 - config.params[0].sigma_o ** 2, 0.0)
@@ -341,15 +349,6 @@ def _make_config(cls, options: Mapping):
         if isinstance(err, InputError):
             raise
         raise InputError(f"Invalid option for this method: {err}") from err
-
-
-def _mask_array(target: xr.Dataset, grid: TargetGrid):
-    mask = ocean_mask(target, grid)
-    if mask is None:
-        return None
-    if grid.depth_name not in mask.dims:
-        mask = mask.expand_dims({grid.depth_name: grid.depth.size})
-    return mask.transpose(grid.depth_name, grid.lat_name, grid.lon_name).data
 
 
 def _surface_array(target: xr.Dataset, grid: TargetGrid):

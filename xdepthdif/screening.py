@@ -22,7 +22,7 @@ import dask.array as da
 import numpy as np
 
 from .background import on_land
-from .errors import ImplausibleOutputWarning, RejectedDataWarning
+from .errors import ImplausibleOutputWarning, IncompleteBackgroundWarning, RejectedDataWarning
 
 WARMEST = 40.0
 """Above this (°C) no sea water is: the warmest open ocean (Red Sea, Persian Gulf) reaches 35 °C."""
@@ -66,6 +66,40 @@ def warn_if_implausible(
             "background and the observations' units, or use more diffusion steps."
         )
         warnings.warn(ImplausibleOutputWarning(message, cold, hot, values.size), stacklevel=2)
+
+
+def warn_if_background_incomplete(
+    background: np.ndarray, ocean: np.ndarray | None, count: np.ndarray, label: str
+) -> None:
+    """Warn (:class:`~xdepthdif.errors.IncompleteBackgroundWarning`), with counts, where a
+    first guess ``(level, lat, lon)`` has no value on the sea (``ocean``, or every cell):
+    the analysis is NaN there and the observations there (``count`` > 0) are not used.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     bg, count = np.array([[[1.0, np.nan]]]), np.ones((1, 1, 2))
+    ...     warn_if_background_incomplete(bg, None, count, "2020-01")
+    >>> caught[0].message.cells, caught[0].message.observed
+    (1, 1)
+    """
+    sea = (
+        np.ones(background.shape, bool)
+        if ocean is None
+        else np.broadcast_to(ocean, background.shape)
+    )
+    gap = sea & ~np.isfinite(background)
+    cells = int(gap.sum())
+    if cells:
+        observed = int((gap & (count > 0)).sum())
+        message = (
+            f"Time step {label}: the background has no value at {cells} of the target's "
+            f"{int(sea.sum())} sea cells, {observed} of them with observations; the analysis is "
+            "NaN there and those observations are not used. Give a background that covers the "
+            "target's sea at every level, e.g. background.combine_first("
+            "xdepthdif.climatology(target))."
+        )
+        warnings.warn(IncompleteBackgroundWarning(message, cells, observed), stacklevel=2)
 
 
 def clip_members(members: Any, depth: np.ndarray, xp: ModuleType = np) -> Any:

@@ -220,3 +220,13 @@ def ocean_mask(target: xr.Dataset, grid: TargetGrid) -> xr.DataArray | None:
     return mask.transpose(
         *[d for d in (grid.depth_name, grid.lat_name, grid.lon_name) if d in mask.dims]
     )
+
+
+def ocean_array(target: xr.Dataset, grid: TargetGrid):
+    """:func:`ocean_mask` as a ``(depth, lat, lon)`` array (dask when the mask is), or None."""
+    mask = ocean_mask(target, grid)
+    if mask is None:
+        return None
+    if grid.depth_name not in mask.dims:
+        mask = mask.expand_dims({grid.depth_name: grid.depth.size})
+    return mask.transpose(grid.depth_name, grid.lat_name, grid.lon_name).data
