@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xdepthdif.errors import InputError, ProfileLayoutError, UnitsError, XDepthDifError
+from xdepthdif.errors import (
+    InputError,
+    ProfileLayoutError,
+    RejectedDataWarning,
+    UnitsError,
+    XDepthDifError,
+)
 from xdepthdif.obs import concat_profiles, merge_tallies, tally, validate_profiles
 
 
@@ -125,15 +131,16 @@ def test_bad_positions_and_times_are_rejected_by_reason():
     n = 6
     theta = np.full((n, 1), 10.0)
     time = np.array(["2000-01-01"] * 5 + ["NaT"], "datetime64[ns]")
-    out = validate_profiles(
-        make(
-            theta,
-            np.ones((n, 1)),
-            lat=[0, np.nan, 91, 0, 0, 0],
-            lon=[0, 0, 0, np.inf, 99999.0, 0],
-            time=time,
+    with pytest.warns(RejectedDataWarning, match="4 have a position.*1 have no time"):
+        out = validate_profiles(
+            make(
+                theta,
+                np.ones((n, 1)),
+                lat=[0, np.nan, 91, 0, 0, 0],
+                lon=[0, 0, 0, np.inf, 99999.0, 0],
+                time=time,
+            )
         )
-    )
     t = check_invariant(out)
     assert t["rejected_bad_position"] == 4 and t["rejected_bad_time"] == 1
     assert t["profiles_used"] == 1
@@ -170,7 +177,8 @@ def test_layout_errors_name_what_was_found_and_the_readers():
 def test_numeric_time_with_lowercase_utc_keeps_missing_times_missing():
     ds = make(time=np.array([0.5, np.nan]))
     ds["time"].attrs["units"] = "days since 1950-01-01 00:00:00 utc"
-    out = validate_profiles(ds)
+    with pytest.warns(RejectedDataWarning, match="1 have no time"):
+        out = validate_profiles(ds)
     assert out.sizes["profile"] == 1 and tally(out)["rejected_bad_time"] == 1
     assert out.time.values[0] == np.datetime64("1950-01-01T12:00")
 
@@ -197,7 +205,13 @@ def test_numeric_time_in_a_model_calendar_is_decoded_with_cftime():
     [
         (np.array([1.0, 2.0]), {"units": "days"}, "expected datetimes or CF units"),
         (np.array([1.0, 2.0]), {"units": "fortnights since 2000-01-01"}, "days/hours"),
-        (np.array(["2000-01-01", "2000-01-02"]), {}, "expected datetime64 or cftime"),
+        (np.array(["soon", "2000-01-02"]), {}, "'soon' that are not dates.*expected datetime64"),
+        (
+            np.array(["soon", "2000-01-02"], object),
+            {},
+            "'soon' that are not dates.*expected datetime64",
+        ),
+        (np.array([True, False]), {}, "dtype bool; expected datetime64, cftime"),
     ],
 )
 def test_times_that_cannot_be_read_are_typed_errors_that_say_what_to_give(time, attrs, message):
@@ -216,3 +230,33 @@ def test_existing_tally_is_carried_and_tallies_merge():
     both = concat_profiles([once, validate_profiles(make())])
     assert check_invariant(both)["profiles_read"] == 4
     assert merge_tallies({"a": 1}, {"a": 2, "b": 1}) == {"a": 3, "b": 1}
+
+
+def test_times_as_a_numpy_string_array_are_read_like_strings_in_an_object_array():
+    days = ["2000-01-15", "2000-01-16T06:00"]
+    as_unicode = validate_profiles(make(time=np.array(days)))
+    assert np.array(days).dtype.kind == "U"
+    as_objects = validate_profiles(make(time=np.array(days, dtype=object)))
+    expected = np.array(days, "datetime64[ns]")
+    np.testing.assert_array_equal(as_unicode.time.values, expected)
+    np.testing.assert_array_equal(as_objects.time.values, expected)
+    as_bytes = validate_profiles(make(time=np.array([d.encode() for d in days])))
+    np.testing.assert_array_equal(as_bytes.time.values, expected)
+
+
+def test_one_profile_in_both_longitude_conventions_is_one_profile():
+    theta, depth = np.array([[20.0, 10.0]] * 2), np.array([[5.0, 100.0]] * 2)
+    with pytest.warns(RejectedDataWarning, match=r"1 profile\(s\) repeat"):
+        once = validate_profiles(make(theta, depth, lat=[0.5, 0.5], lon=[-20.5, 339.5]))
+    t = check_invariant(once)
+    assert t["rejected_duplicate"] == 1 and once.lon.values.tolist() == [-20.5]
+    assert tally(validate_profiles(once)) == t  # validating again changes nothing
+
+
+def test_positions_out_of_range_are_dropped_with_a_warning_that_counts_them():
+    theta, depth = np.array([[20.0]] * 3), np.ones((3, 1))
+    ds = make(theta, depth, lat=[0.5, 1.5, np.nan], lon=[699.5, 700.5, 10.0])
+    with pytest.warns(RejectedDataWarning, match=r"3 have a position.*e\.g\. lat 0\.5, lon 699\.5"):
+        out = validate_profiles(ds)
+    t = check_invariant(out)
+    assert t["rejected_bad_position"] == 3 and out.sizes["profile"] == 0

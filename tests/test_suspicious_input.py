@@ -76,6 +76,17 @@ def test_depths_above_the_surface_are_refused():
         validate_profiles(obs)
 
 
+def test_depths_labelled_heights_say_to_remove_positive_up_not_to_set_it():
+    obs = make_profiles(n=5)
+    obs.depth.attrs["positive"] = "up"  # but the values are depths, positive below the surface
+    n = int((obs.depth.values > 2.0).sum())  # deeper than 2 m: above the surface as heights
+    with pytest.raises(InputError, match=rf"{n} depth value\(s\) lie above") as err:
+        validate_profiles(obs)
+    message = str(err.value)
+    assert "positive='up'" in message and "ds.depth.attrs['positive'] = 'down'" in message
+    assert "attrs['positive'] = 'up'" not in message
+
+
 def test_a_sensor_offset_just_above_the_surface_is_dropped_and_counted():
     obs = make_profiles(n=5)
     depth = obs.depth.values.copy()

@@ -41,6 +41,8 @@ from .suspicious import (
     duplicates,
     outside,
     refuse_above_surface,
+    warn_bad_positions_and_times,
+    warn_duplicates,
     warn_if_suspicious,
 )
 from .units import (
@@ -149,6 +151,57 @@ def concat_profiles(datasets: Iterable[xr.Dataset]) -> xr.Dataset:
     )
     out.attrs = {k: v for k, v in items[0].attrs.items() if k != TALLY_ATTR}
     return with_tally(out, merge_tallies(*(tally(ds) for ds in items)))
+
+
+def drop_duplicate_profiles(ds: xr.Dataset, *, stacklevel: int = 2) -> xr.Dataset:
+    """Drop profiles of a canonical dataset that repeat an earlier one exactly (time, position
+    and every valid level), counting them as ``rejected_duplicate`` with a
+    :class:`~xdepthdif.errors.RejectedDataWarning`: for datasets concatenated after validation,
+    such as the same file read twice.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        A canonical profile dataset (from :func:`validate_profiles` or
+        :func:`concat_profiles`).
+    stacklevel : int
+        As for :func:`warnings.warn`: 2 points the warning at the caller.
+
+    Returns
+    -------
+    xr.Dataset
+        ``ds`` without the repeats, its tally counting them (``ds`` itself when none).
+
+    Examples
+    --------
+    >>> a = validate_profiles(xr.Dataset(
+    ...     {"thetao": (("profile", "level"), [[10.0]], {"units": "degC"})},
+    ...     coords={"depth": (("profile", "level"), [[1.0]], {"units": "m"}),
+    ...             "time": ("profile", np.array(["2000-01-01"], "datetime64[ns]")),
+    ...             "lat": ("profile", [0.0]), "lon": ("profile", [0.0])}))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     once = drop_duplicate_profiles(concat_profiles([a, a]))
+    >>> t = tally(once)
+    >>> once.sizes["profile"], t["profiles_read"], t["profiles_used"], t["rejected_duplicate"]
+    (1, 2, 1, 1)
+    """
+    depth = np.asarray(ds["depth"].transpose("profile", "level").values, dtype=np.float64)
+    theta = np.asarray(ds["thetao"].transpose("profile", "level").values, dtype=np.float64)
+    lat = np.asarray(ds["lat"].values, dtype=np.float64)
+    lon = np.mod(np.asarray(ds["lon"].values, dtype=np.float64) + 180.0, 360.0) - 180.0
+    repeat = duplicates(
+        ds["time"].values, lat, lon, np.where(np.isfinite(theta), depth, np.nan), theta
+    )
+    n = int(repeat.sum())
+    if not n:
+        return ds
+    warn_duplicates(n, stacklevel=stacklevel + 1)
+    counts = tally(ds) or {"profiles_read": ds.sizes["profile"]}
+    counts["rejected_duplicate"] = counts.get("rejected_duplicate", 0) + n
+    counts["profiles_used"] = ds.sizes["profile"] - n
+    return with_tally(ds.isel(profile=np.flatnonzero(~repeat)), counts)
 
 
 # ------------------------------------------------------------------------------ validation
@@ -270,6 +323,8 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
     times = decode_time(ds["time"].values, ds["time"].attrs)
     lat = np.asarray(ds["lat"].values, dtype=np.float64)
     lon = np.asarray(ds["lon"].values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # ±inf stays a bad position
+        lon_wrapped = np.mod(lon + 180.0, 360.0) - 180.0  # -20.5 and 339.5 are one place
     theta_raw, depth_raw = _grid2d(ds, "thetao"), _grid2d(ds, "depth")
     pad = np.isnan(theta_raw) & np.isnan(depth_raw)
     fill = ~pad & (
@@ -287,7 +342,8 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
     oor = ~fill & ~pad & (outside(theta, THETAO_RANGE) | outside(depth, DEPTH_RANGE))
     valid = np.isfinite(theta) & np.isfinite(depth) & ~oor
     no_levels = row_ok & ~valid.any(axis=1)
-    duplicate = duplicates(times, lat, lon, np.where(valid, depth, np.nan), theta) & row_ok
+    duplicate = duplicates(times, lat, lon_wrapped, np.where(valid, depth, np.nan), theta)
+    duplicate &= row_ok
     duplicate &= ~no_levels
     keep = row_ok & ~no_levels & ~duplicate
     counts = {
@@ -298,13 +354,14 @@ def validate_profiles(ds: xr.Dataset) -> xr.Dataset:
         "levels_rejected_fill_or_nonfinite": int((fill & row_ok[:, None]).sum()),
         "levels_rejected_out_of_range": int((oor & row_ok[:, None]).sum()),
     }
+    warn_bad_positions_and_times(lat, lon, bad_pos, bad_time)
     warn_if_suspicious(counts, oor, valid, depth, theta, row_ok)
     error = _error_grid(ds, valid) if "thetao_error" in ds.variables else None
 
     used_levels = np.flatnonzero(valid[keep].any(axis=0))
     n_lev = int(used_levels[-1]) + 1 if used_levels.size else 0
     sel = (keep, slice(0, n_lev))
-    lon_out = np.mod(lon[keep] + 180.0, 360.0) - 180.0
+    lon_out = lon_wrapped[keep]
     grid = ("profile", "level")
     coords = {
         n: ("profile", v, _ATTRS[n])

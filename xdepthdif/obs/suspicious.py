@@ -38,13 +38,25 @@ slightly negative depth (a pressure sensor's offset) is dropped as out of range 
 def refuse_above_surface(depth: np.ndarray, attrs: Mapping) -> None:
     """Refuse depths (already in metres, positive down) well above the sea surface."""
     above = depth < -ABOVE_SURFACE_M
-    if above.any():
-        raise InputError(
-            f"{int(above.sum())} depth value(s) lie above the sea surface (down to "
-            f"{float(np.nanmin(depth)):g} m with positive={attrs.get('positive', 'down')!r}); "
-            "expected depths >= 0 m, positive down. If they are heights (negative below the "
-            "surface), set ds.depth.attrs['positive'] = 'up'; otherwise drop those levels."
+    if not above.any():
+        return
+    positive = str(attrs.get("positive", "down")).strip().lower()
+    if positive == "up":
+        hint = (
+            "With positive='up' the values must be heights, negative below the surface. If "
+            "they are depths (positive below the surface), set ds.depth.attrs['positive'] = "
+            "'down' (or remove it); if they are heights, negate the wrong ones or drop them."
         )
+    else:
+        hint = (
+            "If they are heights (negative below the surface), set "
+            "ds.depth.attrs['positive'] = 'up'; otherwise drop those levels."
+        )
+    raise InputError(
+        f"{int(above.sum())} depth value(s) lie above the sea surface (down to "
+        f"{float(np.nanmin(depth)):g} m with positive={attrs.get('positive', 'down')!r}); "
+        f"expected depths >= 0 m, positive down. {hint}"
+    )
 
 
 def duplicates(times, lat, lon, depth, theta) -> np.ndarray:
@@ -63,6 +75,40 @@ def duplicates(times, lat, lon, depth, theta) -> np.ndarray:
     return out
 
 
+def warn_duplicates(n: int, *, stacklevel: int = 3) -> None:
+    """Warn that ``n`` profiles repeating an earlier one exactly were dropped."""
+    warnings.warn(
+        f"{n} profile(s) repeat an earlier one exactly (time, position, every level) and were "
+        "dropped (rejected_duplicate): was a file read twice?",
+        RejectedDataWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def warn_bad_positions_and_times(
+    lat: np.ndarray, lon: np.ndarray, bad_pos: np.ndarray, bad_time: np.ndarray
+) -> None:
+    """Warn, with counts and an example, about profiles dropped for a position that is not
+    finite or lies outside lat -90..90 / lon -360..360, or for a missing time."""
+    parts = []
+    if bad_pos.any():
+        i = int(np.flatnonzero(bad_pos)[0])
+        parts.append(
+            f"{int(bad_pos.sum())} have a position that is not finite or lies outside lat "
+            f"-90..90 / lon -360..360 (rejected_bad_position; e.g. lat {lat[i]:g}, "
+            f"lon {lon[i]:g})"
+        )
+    if bad_time.any():
+        parts.append(f"{int(bad_time.sum())} have no time (rejected_bad_time)")
+    if parts:
+        warnings.warn(
+            f"Profiles dropped: {'; '.join(parts)}. Check the position and time variables "
+            "(fill values, units, swapped lat and lon).",
+            RejectedDataWarning,
+            stacklevel=3,
+        )
+
+
 SUSPICIOUS_SHARE = 0.1
 """Share of levels out of range (at least ten) above which the units are probably wrong."""
 
@@ -73,12 +119,7 @@ def warn_if_suspicious(counts, oor, valid, depth, theta, row_ok) -> None:
     with two different values in a profile."""
     checked = int(((oor | valid) & row_ok[:, None]).sum())
     if counts["rejected_duplicate"]:
-        warnings.warn(
-            f"{counts['rejected_duplicate']} profile(s) repeat an earlier one exactly (time, "
-            "position, every level) and were dropped: was a file read twice?",
-            RejectedDataWarning,
-            stacklevel=3,
-        )
+        warn_duplicates(counts["rejected_duplicate"], stacklevel=4)
     n_oor = counts["levels_rejected_out_of_range"]
     if n_oor >= 10 and n_oor > SUSPICIOUS_SHARE * checked:
         warm = int(np.sum(oor & row_ok[:, None] & (theta > THETAO_RANGE[1]) & (theta <= 105.0)))

@@ -15,6 +15,7 @@ array([False,  True])
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -96,13 +97,19 @@ def is_fahrenheit(units: object) -> bool:
 
 
 def temperature_to_degc(
-    values: np.ndarray, units: object, *, name: str = "thetao", difference: bool = False
+    values: np.ndarray,
+    units: object,
+    *,
+    name: str = "thetao",
+    difference: bool = False,
+    assumed: bool = False,
 ) -> np.ndarray:
     """Convert temperatures (or, with ``difference=True``, temperature errors) to °C.
 
     Kelvin and Fahrenheit are converted. Values labelled °C are refused when they cannot be
     °C: a median above 100 (kelvin) or most values above 40 (Fahrenheit; cold sea water is
-    28–40 °F, warmer water 40–90 °F).
+    28–40 °F, warmer water 40–90 °F). With ``assumed=True`` the errors say that ``name`` has no
+    ``units`` attribute and ``units`` was assumed (a reader's convention).
 
     >>> temperature_to_degc(np.array([273.15, 283.15]), "K").tolist()
     [0.0, 10.0]
@@ -120,16 +127,18 @@ def temperature_to_degc(
     finite = values[np.isfinite(values) & (np.abs(values) < FILL_THRESHOLD)]
     if difference or not finite.size:
         return values
+    said = f"{name} has no 'units', so {units!r} was assumed," if assumed else None
+    said = said or f"{name} says {units!r}"
     median = float(np.median(finite))
     if median > 100.0:
         raise UnitsError(
-            f"{name} says {units!r} but its median is {median:.2f}, which looks "
+            f"{said} but its median is {median:.2f}, which looks "
             f"like kelvin. If the values are kelvin, set ds.{name}.attrs['units'] = 'K'."
         )
     hot = int(np.sum(finite > 40.0))
     if hot > FAHRENHEIT_SHARE * finite.size:
         raise UnitsError(
-            f"{name} says {units!r} but {hot} of {finite.size} values lie above 40 °C (range "
+            f"{said} but {hot} of {finite.size} values lie above 40 °C (range "
             f"{finite.min():.1f}..{finite.max():.1f}): this looks like °F. If the values are "
             f"Fahrenheit, set ds.{name}.attrs['units'] = 'degF'."
         )
@@ -235,9 +244,13 @@ def decode_time(values: np.ndarray, attrs: Mapping) -> np.ndarray:
         ok = np.isfinite(num)
         out[ok] = cftime.num2date(num[ok], units, calendar=calendar)
         return out
-    if values.dtype.kind == "O":
-        return _object_times(values)
-    raise InputError(f"time has dtype {values.dtype}; expected datetime64 or cftime objects.")
+    if values.dtype.kind == "S":
+        values = np.char.decode(values, "ascii", "replace")
+    if values.dtype.kind in "OU":
+        return _object_times(values.astype(object))
+    raise InputError(
+        f"time has dtype {values.dtype}; expected datetime64, cftime objects or date strings."
+    )
 
 
 def _object_times(values: np.ndarray) -> np.ndarray:
@@ -246,10 +259,25 @@ def _object_times(values: np.ndarray) -> np.ndarray:
     if len(calendars) > 1:
         raise CalendarError(f"profile times mix calendars {sorted(calendars)}; expected one.")
     if items and not hasattr(items[0], "calendar"):
-        return pd.to_datetime(values.ravel()).to_numpy("datetime64[ns]").reshape(values.shape)
+        return _parse_dates(values.ravel(), items[0]).reshape(values.shape)
     out = values.copy()
     out[[v is None or _is_nan(v) for v in values.ravel()]] = None
     return out
+
+
+def _parse_dates(values: np.ndarray, example: object) -> np.ndarray:
+    """Datetimes or date strings (one format, else ISO 8601 ones) as ``datetime64[ns]``."""
+    for fmt in (None, "ISO8601"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # pandas: format inferred per item
+                return pd.to_datetime(values, format=fmt).to_numpy("datetime64[ns]")
+        except (ValueError, TypeError) as exc:
+            error = exc
+    raise InputError(
+        f"time holds values such as {example!r} that are not dates; expected "
+        "datetime64, cftime objects or ISO 8601 date strings such as '2020-01-15T06:00'."
+    ) from error
 
 
 def _is_nan(v: object) -> bool:
