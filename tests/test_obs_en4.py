@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xdepthdif.errors import FileFormatError, InputError
+from xdepthdif.errors import FileFormatError, InputError, RejectedDataWarning
 from xdepthdif.obs import (
     en4_filename,
     read_en4,
@@ -171,7 +171,8 @@ def test_fill_values_and_missing_positions_times(tmp_path):
         nc.set_auto_mask(False)
         assert nc["POTM_CORRECTED"][1, 1] == np.float32(99999)
         assert nc["LATITUDE"][0] == 99999.0 and nc["JULD"][3] == 99999.0
-    out = read_en4(path)
+    with pytest.warns(RejectedDataWarning, match=r"1 have a position.*1 have no time"):
+        out = read_en4(path)
     t = check_invariant(out)
     assert t["rejected_bad_position"] == 1 and t["rejected_bad_time"] == 1  # not 1950-01-01
     assert t["levels_rejected_fill_or_nonfinite"] == 1 and out.sizes["profile"] == 2
@@ -206,3 +207,84 @@ def test_bad_paths_and_files_are_refused(tmp_path):
         write_en4(tmp_path / "x.nc", make(), n_levels=2)
     with pytest.raises(InputError, match="qc has"):
         write_en4(tmp_path / "x.nc", make(), qc={"NOT_A_FLAG": np.zeros(6)})
+
+
+def rewrite(src, dst, edit):
+    """Copy an EN4 file with ``edit(raw)`` applied to its undecoded variables."""
+    with xr.open_dataset(src, decode_times=False, mask_and_scale=False) as raw:
+        raw = edit(raw.load())
+    raw.to_netcdf(dst)
+    return dst
+
+
+def test_the_same_file_read_twice_is_counted_once(tmp_path):
+    path = write_en4(tmp_path / en4_filename(2010, 1), make(n=4))
+    with pytest.warns(RejectedDataWarning, match=r"4 profile\(s\) repeat.*read twice"):
+        out = read_en4([str(tmp_path / "EN.4.2.2.f.profiles.g10.2010*.nc"), path])
+    t = check_invariant(out)
+    assert out.sizes["profile"] == 4
+    assert (t["profiles_read"], t["profiles_used"], t["rejected_duplicate"]) == (8, 4, 4)
+    assert_same(out, read_en4(path))
+
+
+def test_units_attributes_of_the_file_are_applied(tmp_path):
+    prof = make(n=3)
+    path = write_en4(tmp_path / "m.nc", prof, n_levels=8)
+
+    def to_cm_and_kelvin(raw):
+        fill = raw.POTM_CORRECTED.values == np.float32(99999)
+        raw["DEPH_CORRECTED"] = (raw.DEPH_CORRECTED * 100).where(~fill, 99999.0)
+        raw["DEPH_CORRECTED"].attrs.update(units="cm", valid_max=1.2e6, _FillValue=99999.0)
+        raw["POTM_CORRECTED"] = (raw.POTM_CORRECTED + 273.15).where(~fill, 99999.0)
+        raw["POTM_CORRECTED"].attrs.update(units="K", _FillValue=99999.0)
+        return raw
+
+    out = read_en4(rewrite(path, tmp_path / "cm_k.nc", to_cm_and_kelvin))
+    np.testing.assert_allclose(out.depth.values, prof.depth.values, rtol=1e-5)
+    np.testing.assert_allclose(out.thetao.values, prof.thetao.values, atol=1e-4)
+    assert check_invariant(out)["levels_rejected_fill_or_nonfinite"] == 0
+
+
+@pytest.mark.parametrize("n_levels", [5, 7])  # N_PROF == N_LEVELS == 5, and not
+def test_levels_stored_as_n_levels_by_n_prof_are_read_by_dimension_name(tmp_path, n_levels):
+    prof = make(n=5)
+    path = write_en4(tmp_path / "a.nc", prof, n_levels=n_levels)
+
+    def transpose(raw):
+        for name in list(raw.data_vars):
+            if raw[name].dims == ("N_PROF", "N_LEVELS"):
+                raw[name] = raw[name].transpose("N_LEVELS", "N_PROF")
+        return raw
+
+    out = read_en4(rewrite(path, tmp_path / "t.nc", transpose))
+    assert_same(prof, out)
+
+
+def test_levels_with_unknown_dims_are_a_file_format_error(tmp_path):
+    path = write_en4(tmp_path / "a.nc", make(n=3), n_levels=6)
+
+    def rename(raw):
+        potm = raw["POTM_CORRECTED"].rename(N_LEVELS="DEPTH")
+        return raw.drop_vars("POTM_CORRECTED").assign(POTM_CORRECTED=potm)
+
+    with pytest.raises(FileFormatError, match=r"POTM_CORRECTED has dims \('N_PROF', 'DEPTH'\)"):
+        read_en4(rewrite(path, tmp_path / "r.nc", rename))
+
+
+def test_juld_99999_without_fill_value_is_a_missing_time(tmp_path):
+    path = write_en4(tmp_path / "a.nc", make(n=3))
+
+    def no_fill_value(raw):
+        raw["JULD"].values[1] = 99999.0
+        raw["JULD"].attrs.pop("_FillValue")
+        raw["JULD"].encoding["_FillValue"] = None
+        return raw
+
+    dst = rewrite(path, tmp_path / "nofill.nc", no_fill_value)
+    with netCDF4.Dataset(dst) as nc:
+        assert "_FillValue" not in nc["JULD"].ncattrs()
+    with pytest.warns(RejectedDataWarning, match=r"1 have no time"):
+        out = read_en4(dst)
+    t = check_invariant(out)
+    assert t["rejected_bad_time"] == 1 and out.sizes["profile"] == 2
+    assert out.time.values.max() < np.datetime64("2011-01-01")

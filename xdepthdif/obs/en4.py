@@ -43,7 +43,7 @@ import xarray as xr
 
 from xdepthdif.errors import FileFormatError, InputError, XDepthDifWarning
 
-from .layout import concat_profiles, validate_profiles, with_tally
+from .layout import concat_profiles, drop_duplicate_profiles, validate_profiles, with_tally
 from .units import decode_time
 
 EN4_FILL = 99999.0
@@ -62,6 +62,7 @@ _FIELDS = {
     "TEMP": "temp",
     "PSAL_CORRECTED": "psal",
 }
+_LEVEL_VARS = ("DEPH_CORRECTED", "POTM_CORRECTED", "POTM_CORRECTED_QC", "QC_FLAGS_LEVELS")
 _STRINGS = {f"STRING{n}": n for n in (256, 64, 32, 16, 8, 4, 2)} | {"DATE_TIME": 14}
 _F = "_FillValue=99999"
 _YMD = "conventions=YYYYMMDDHHMISS"
@@ -171,11 +172,16 @@ def read_en4(
 ) -> xr.Dataset:
     """Read Met Office EN4 profile files into the profile layout, with EN4's quality control.
 
-    Uses ``POTM_CORRECTED`` (potential temperature, °C) on ``DEPH_CORRECTED`` (m). A profile is
-    rejected when ``POSITION_QC`` is '4', when ``PROFILE_POTM_QC`` is '4' or when bit 0 of
-    ``QC_FLAGS_PROFILES`` is set (counted in that order, once each); a level when
-    ``POTM_CORRECTED_QC`` is '4' or bit 0 of ``QC_FLAGS_LEVELS`` is set. The generic checks of
-    :func:`~xdepthdif.obs.validate_profiles` follow.
+    Uses ``POTM_CORRECTED`` (potential temperature) on ``DEPH_CORRECTED`` (depth), in the
+    ``units`` (and ``positive``) their attributes give, else EN4's °C and m positive down;
+    ``(N_PROF, N_LEVELS)`` variables may be stored in either order. A ``JULD`` of 99999 is a
+    missing time, with or without a ``_FillValue``. A profile is rejected when ``POSITION_QC``
+    is '4', when ``PROFILE_POTM_QC`` is '4' or when bit 0 of ``QC_FLAGS_PROFILES`` is set
+    (counted in that order, once each); a level when ``POTM_CORRECTED_QC`` is '4' or bit 0 of
+    ``QC_FLAGS_LEVELS`` is set. The generic checks of
+    :func:`~xdepthdif.obs.validate_profiles` follow, and, when several files are read,
+    profiles that repeat an earlier one exactly (the same file named twice) are dropped and
+    counted as ``rejected_duplicate``.
 
     Parameters
     ----------
@@ -205,6 +211,8 @@ def read_en4(
     """
     files = _expand(paths)
     out = concat_profiles([_read_one(p, engine) for p in files])
+    if len(files) > 1:
+        out = drop_duplicate_profiles(out, stacklevel=3)  # e.g. the same file named twice
     out.attrs["source"] = "Met Office Hadley Centre EN4 profiles"
     out.attrs["source_files"] = ", ".join(p.name for p in files)
     return out
@@ -250,6 +258,41 @@ def _bit0(values: np.ndarray) -> np.ndarray:
     return (np.where(np.isfinite(v), v, 0).astype(np.int64) & 1).astype(bool)
 
 
+_LEVEL_DIMS = ("N_PROF", "N_LEVELS")
+
+
+def _per_level(raw: xr.Dataset, name: str, path: Path) -> np.ndarray:
+    """``name`` as an ``(N_PROF, N_LEVELS)`` array, whichever order the file stores it in."""
+    da = raw[name]
+    if set(da.dims) != set(_LEVEL_DIMS) or da.ndim != 2:
+        raise FileFormatError(
+            f"{path.name}: {name} has dims {da.dims}; expected {_LEVEL_DIMS} (in either "
+            "order) as in EN4 profile files. Rename its dims or rewrite the file with them."
+        )
+    return np.transpose(np.asarray(da.values), [da.dims.index(d) for d in _LEVEL_DIMS])
+
+
+def _per_profile(raw: xr.Dataset, name: str, path: Path) -> np.ndarray:
+    """``name`` as an ``(N_PROF,)`` array (strings of characters already joined by xarray)."""
+    da = raw[name]
+    if da.dims[:1] != ("N_PROF",) or (da.ndim > 1 and name != "PLATFORM_NUMBER"):
+        raise FileFormatError(
+            f"{path.name}: {name} has dims {da.dims}; expected ('N_PROF',) as in EN4 profile "
+            "files. Rename its dims or rewrite the file with them."
+        )
+    return np.asarray(da.values)
+
+
+def _units_attrs(attrs: dict, default_units: str, **defaults: str) -> dict:
+    """The file's ``units`` (and other keys of ``defaults``) where given, else EN4's."""
+    out = {"units": default_units, **defaults}
+    for key in out:
+        value = attrs.get(key)
+        if value is not None and str(value).strip():
+            out[key] = str(value)
+    return out
+
+
 def _read_one(path: Path, engine: str | None) -> xr.Dataset:
     try:
         raw = xr.open_dataset(path, engine=engine, decode_times=False, decode_timedelta=False)
@@ -265,13 +308,21 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
         if absent := [v for v in _QC if v not in raw.variables]:
             msg = f"{path.name} has no {absent}: those EN4 quality checks are not applied."
             warnings.warn(msg, XDepthDifWarning, stacklevel=3)
-        n, n_lev = raw.sizes["N_PROF"], raw.sizes.get("N_LEVELS", 0)
+        n = raw.sizes["N_PROF"]
         names = (*_REQUIRED, *_QC, "PLATFORM_NUMBER")
-        get = {v: raw[v].values for v in names if v in raw.variables}
+        get = {
+            v: (_per_level if v in _LEVEL_VARS else _per_profile)(raw, v, path)
+            for v in names
+            if v in raw.variables
+        }
         juld_attrs = dict(raw["JULD"].attrs)
+        theta_attrs = _units_attrs(raw["POTM_CORRECTED"].attrs, "degC")
+        depth_attrs = _units_attrs(raw["DEPH_CORRECTED"].attrs, "m", positive="down")
     none = np.zeros(n, dtype=bool)
-    theta = np.asarray(get["POTM_CORRECTED"], dtype=np.float64).reshape(n, n_lev)
-    depth = np.asarray(get["DEPH_CORRECTED"], dtype=np.float64).reshape(n, n_lev)
+    theta = np.asarray(get["POTM_CORRECTED"], dtype=np.float64)
+    depth = np.asarray(get["DEPH_CORRECTED"], dtype=np.float64)
+    juld = np.asarray(get["JULD"], dtype=np.float64)
+    juld[np.abs(juld) >= EN4_FILL] = np.nan  # missing even where no _FillValue says so
     reasons = {
         "position_qc": _flag(get.get("POSITION_QC", none), "4"),
         "profile_potm_qc": _flag(get.get("PROFILE_POTM_QC", none), "4"),
@@ -296,10 +347,10 @@ def _read_one(path: Path, engine: str | None) -> xr.Dataset:
     platform = np.asarray(get.get("PLATFORM_NUMBER", np.full(n, b""))).astype("S")
     platform = np.char.strip(np.char.decode(platform, "ascii", "replace"))
     ds = xr.Dataset(
-        {"thetao": (("profile", "level"), theta[keep], {"units": "degC"})},
+        {"thetao": (("profile", "level"), theta[keep], theta_attrs)},
         coords={
-            "depth": (("profile", "level"), depth[keep], {"units": "m", "positive": "down"}),
-            "time": ("profile", decode_time(np.asarray(get["JULD"], float), juld_attrs)[keep]),
+            "depth": (("profile", "level"), depth[keep], depth_attrs),
+            "time": ("profile", decode_time(juld, juld_attrs)[keep]),
             "lat": ("profile", np.asarray(get["LATITUDE"], dtype=np.float64)[keep]),
             "lon": ("profile", np.asarray(get["LONGITUDE"], dtype=np.float64)[keep]),
             "platform": ("profile", platform[keep]),
