@@ -239,3 +239,31 @@ def test_argo_kelvin_labelled_celsius_is_refused():
     ds["TEMP"] = (ds.TEMP + 273.15).assign_attrs(units="degree_Celsius")
     with pytest.raises(UnitsError, match="kelvin"):
         from_argo(ds)
+
+
+@pytest.mark.parametrize("name", ["TEMP", "TEMP_ADJUSTED"])
+def test_argo_kelvin_without_units_names_the_argo_variable(name):
+    ds = argo_profiles(("D", "D"))
+    ds[name] = ds[name] + 273.15  # no units attribute: the Argo convention (°C) is assumed
+    with pytest.raises(UnitsError, match=rf"^{name} has no 'units'.*looks like kelvin") as err:
+        from_argo(ds)
+    assert f"set ds.{name}.attrs['units'] = 'K'" in str(err.value)
+    assert "thetao" not in str(err.value)
+
+
+def test_argo_levels_with_negative_pressure_are_dropped_and_counted():
+    """Argo's real-time QC flags only PRES < -2.4 dbar: -2.3 dbar with QC '1' is good data."""
+    ds = argo_profiles(("R", "R"))
+    pres = ds.PRES.values.copy()
+    pres[0, 0], pres[1, 0] = -2.3, -0.5
+    ds["PRES"] = (ds.PRES.dims, pres)
+    ds["TEMP"] = ds.TEMP + np.array([[0.0], [1.0]])  # two different profiles
+    out = from_argo(ds)
+    t = check_invariant(out)
+    assert t["levels_rejected_above_surface"] == 2 and t["profiles_used"] == 2
+    assert t["levels_rejected_out_of_range"] == 0
+    depth, theta0 = expected(PRES[1:], TEMP[1:], PSAL[1:])
+    theta1 = expected(PRES[1:], TEMP[1:] + 1.0, PSAL[1:])[1]
+    assert np.isnan(out.depth.values[:, 0]).all() and np.isnan(out.thetao.values[:, 0]).all()
+    np.testing.assert_allclose(out.depth.values[:, 1:], [depth, depth], rtol=1e-12)
+    np.testing.assert_allclose(out.thetao.values[:, 1:], [theta0, theta1], rtol=1e-12)

@@ -3,6 +3,7 @@
 Per profile, ``<PARAM>_ADJUSTED`` (and its ``_QC``) is used when ``DATA_MODE`` is 'A' or 'D',
 the raw parameter otherwise. Levels whose pressure or temperature QC is '3' or '4' are
 rejected, profiles whose position or time QC is '3' or '4' too, each counted by reason.
+Levels with a negative pressure (above the surface) are dropped and counted too.
 Pressure (dbar) becomes depth with ``gsw.z_from_p`` (depth = −z) and in-situ temperature
 becomes potential temperature (reference 0 dbar) with ``gsw.pt0_from_t``, using Absolute
 Salinity from ``PSAL``; where salinity is absent or flagged bad, a practical salinity of 35 is
@@ -78,7 +79,10 @@ def _in_argo_units(ds: xr.Dataset) -> xr.Dataset:
     out = ds.copy()
     for name in ds.variables:
         units = ds[name].attrs.get("units")
-        if name.endswith("_QC") or units is None or not str(units).strip():
+        if name.endswith("_QC"):
+            continue
+        if units is None or not str(units).strip():
+            _check_assumed_units(ds[name], str(name))
             continue
         values = np.asarray(ds[name].values, dtype=np.float64)
         fill = np.abs(values) == FILL_THRESHOLD  # Argo's fill value stays fill (Pa exceed it)
@@ -96,6 +100,15 @@ def _in_argo_units(ds: xr.Dataset) -> xr.Dataset:
 
 
 _ARGO_UNITS = {"PRES": "dbar", "TEMP": "degC"}
+
+
+def _check_assumed_units(da: xr.DataArray, name: str) -> None:
+    """Refuse a ``TEMP*`` without ``units`` whose values cannot be the assumed °C (kelvin,
+    Fahrenheit), naming the variable to label."""
+    if not name.startswith("TEMP") or name.endswith("_ERROR") or da.dtype.kind not in "fiu":
+        return
+    values = np.asarray(da.values, dtype=np.float64)
+    temperature_to_degc(values, _ARGO_UNITS["TEMP"], name=name, assumed=True)
 
 
 def _as_profiles(ds: xr.Dataset) -> tuple[dict, dict, int]:
@@ -181,7 +194,10 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
     -------
     xr.Dataset
         Canonical profile layout; the tally counts ``rejected_position_qc``,
-        ``rejected_time_qc``, ``levels_rejected_pres_qc`` and ``levels_rejected_temp_qc``.
+        ``rejected_time_qc``, ``levels_rejected_pres_qc``, ``levels_rejected_temp_qc`` and
+        ``levels_rejected_above_surface`` (negative pressure, a sensor's offset: Argo's
+        real-time QC passes down to -2.4 dbar; depth cannot be above the surface, so such
+        levels are dropped here rather than refused as a sign mistake).
     """
     import gsw
 
@@ -225,8 +241,10 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
         sp[np.isin(psal_qc, _BAD)] = np.nan
     sp = np.where(np.isfinite(sp), sp, 35.0)
     depth = -gsw.z_from_p(pres, lat[:, None])
+    above = depth < 0  # PRES < 0 (a sensor's offset; Argo flags only below -2.4 dbar)
     sa = gsw.SA_from_SP(sp, pres, lon[:, None], lat[:, None])
-    theta = gsw.pt0_from_t(sa, temp, pres)
+    theta = np.where(above, np.nan, gsw.pt0_from_t(sa, temp, pres))
+    depth, drop = np.where(above, np.nan, depth), drop | above
     data_vars = {"thetao": (("profile", "level"), theta[keep], {"units": "degC"})}
     error = levels.get("TEMP_ADJUSTED_ERROR")
     if error is not None and np.any(np.isfinite(np.asarray(error, float)[adjusted[:, 0]])):
@@ -247,5 +265,6 @@ def from_argo(ds: xr.Dataset) -> xr.Dataset:
         "rejected_time_qc": int(time_bad.sum()),
         "levels_rejected_pres_qc": int(bad_p.sum()),
         "levels_rejected_temp_qc": int(bad_t.sum()),
+        "levels_rejected_above_surface": int((above & keep[:, None]).sum()),
     }
     return validate_profiles(with_tally(xr.Dataset(data_vars, coords=coords), counts))
