@@ -1,5 +1,7 @@
 """The accessor end to end: laziness, schedulers, accuracy, grid conventions."""
 
+import warnings
+
 import dask
 import numpy as np
 import pytest
@@ -126,6 +128,24 @@ def test_empty_month_is_the_climatology_by_default(target):
     assert np.isnan(clim[:, ~ocean]).all()
     np.testing.assert_allclose(feb, clim[:, ocean], atol=1e-9)
     assert "climatology" in result.attrs["oi_background"]
+
+
+@pytest.mark.parametrize("window", ["month", "20D"])
+def test_overlapping_windows_each_get_every_profile_they_hold(window):
+    """Two times ten days apart, in one calendar month or with 20-day running windows: a
+    profile inside both windows serves both time steps, as it would each alone."""
+    obs = make_profiles(n=80, times=("2020-01-15",))
+    target = make_target(times=("2020-01-10", "2020-01-20"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyTimeStepWarning)
+        both = target.depthdif.reconstruct(obs=obs, window=window).obs_count.sum(
+            ("depth", "lat", "lon")
+        )
+    for i in range(2):
+        alone = target.isel(time=[i]).depthdif.reconstruct(obs=obs, window=window)
+        assert int(alone.obs_count.sum()) == int(both[i]) > 0
+    if window == "month":
+        assert int(both[0]) == int(both[1])
 
 
 def empty_months(target, background):

@@ -50,7 +50,7 @@ from .screening import (
     warn_if_background_incomplete,
     warn_if_implausible,
 )
-from .timing import assign_time_steps, calendar_of, day_of_year, to_days, window_bounds
+from .timing import calendar_of, day_of_year, in_time_steps, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
 
@@ -94,7 +94,7 @@ def reconstruct(
     window
         Which observations belong to a time step: the target's time bounds when it has them,
         else ``"month"`` (the calendar month); a duration such as ``"10D"`` centres a window on
-        each time.
+        each time. Windows may overlap: a profile serves every time step whose window holds it.
     keep_members
         With ``method="diffusion"``, also return the ensemble members along a ``realization``
         dimension (``thetao_members``).
@@ -144,15 +144,17 @@ def reconstruct(
     else:
         window = window or "month"
         bounds = window_bounds(grid.time, calendar, window)
-    step = assign_time_steps(
+    inside = in_time_steps(
         profiles["time"].values, calendar_of(profiles["time"].values), bounds, calendar
     )
+    step = np.where(inside.any(axis=1), inside.argmax(axis=1), -1)  # the first, for the tally
     lat, lon = profiles["lat"].values, profiles["lon"].values
     iy, ix, on_grid = locate_cells(lat, lon, grid.lat, grid.lon)
     mask = ocean_array(target, grid)
     land = profiles_on_land(lat, lon, iy, ix, mask) & on_grid & (step >= 0)
     keep = (step >= 0) & on_grid & ~land
     count_rejections(counts, step, on_grid, land)
+    used = keep[:, None] & inside  # (profile, time step)
 
     if not keep.any():
         raise EmptyObservationsError(
@@ -162,7 +164,7 @@ def reconstruct(
             f"{grid.lon.max():g}, {grid.time[0]} .. {grid.time[-1]}); check that observations "
             "and target cover the same region and period."
         )
-    empty = [str(t) for i, t in enumerate(grid.time) if not (keep & (step == i)).any()]
+    empty = [str(t) for i, t in enumerate(grid.time) if not used[:, i].any()]
     if empty:
         warnings.warn(
             f"No observation in time step(s) {', '.join(empty)}: returned as "
@@ -183,7 +185,7 @@ def reconstruct(
     days = to_days(grid.time, calendar)
     doys = day_of_year(grid.time)
     if not is_diffusion:
-        config = _fit_oi(config, arrays, keep, step, grid, bg, doys)
+        config = _fit_oi(config, arrays, used, grid, bg, doys)
     n_out = 3 + (config.members if keep_members else 0)
     # arrays every time step shares enter the graph once, not once per task
     shared_mask, shared_sst = (
@@ -193,7 +195,7 @@ def reconstruct(
     shared_bg = _shared(bg) if isinstance(bg, np.ndarray) and bg.ndim == 3 else None
     blocks = []
     for i in range(grid.time.size):
-        sel = np.flatnonzero(keep & (step == i))
+        sel = np.flatnonzero(used[:, i])
         subset = [None if a is None else a[sel] for a in arrays]
         bg_i = shared_bg if shared_bg is not None else _background_at(bg, i)
         sst_i = None if sst is None else (sst[i] if sst.ndim == 3 else shared_sst)
@@ -383,19 +385,19 @@ def _background_at(bg, i: int):
     return bg[i] if bg.ndim == 4 else bg
 
 
-def _fit_oi(config: OIConfig, arrays, keep, step, grid: TargetGrid, bg, doys) -> OIConfig:
+def _fit_oi(config: OIConfig, arrays, used, grid: TargetGrid, bg, doys) -> OIConfig:
     """Fit the OI's covariance to ``config.fit_steps`` time steps or more (:func:`fit_time_steps`),
     now (eagerly), so the fitted parameters are known to every task and to the output's
     attributes. Only the observations and the first guess are read (no dask array is
-    computed)."""
-    counts = np.array([(keep & (step == i)).sum() for i in range(grid.time.size)])
+    computed). ``used`` says which profiles serve which time step."""
+    counts = used.sum(axis=0)
     chosen = fit_time_steps(counts, config.fit_steps)
     if chosen.size == 0:
         return config
     lat, lon, depth, thetao, err = arrays
     steps = []
     for i in chosen:
-        sel = np.flatnonzero(keep & (step == i))
+        sel = np.flatnonzero(used[:, i])
         binned = bin_on_levels(
             lat[sel], lon[sel], depth[sel], thetao[sel], None if err is None else err[sel],
             grid.depth, grid.lat, grid.lon,

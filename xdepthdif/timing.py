@@ -9,8 +9,8 @@ Examples
 >>> target_time = np.array(["2020-01-15", "2020-02-15"], dtype="datetime64[ns]")
 >>> bounds = window_bounds(target_time, "proleptic_gregorian", "month")
 >>> obs_time = np.array(["2020-01-31T23:00", "2020-02-01", "2020-03-01"], dtype="datetime64[ns]")
->>> assign_time_steps(obs_time, "proleptic_gregorian", bounds, "proleptic_gregorian").tolist()
-[0, 1, -1]
+>>> in_time_steps(obs_time, "proleptic_gregorian", bounds, "proleptic_gregorian").tolist()
+[[True, False], [False, True], [False, False]]
 """
 
 from __future__ import annotations
@@ -137,11 +137,12 @@ def window_bounds(time: np.ndarray, calendar: str, window: str | pd.Timedelta) -
     return np.stack([days - half, days + half], axis=1)
 
 
-def assign_time_steps(
+def in_time_steps(
     obs_time: np.ndarray, obs_calendar: str, bounds_days: np.ndarray, target_calendar: str
 ) -> np.ndarray:
-    """Index of the time step (window ``[lo, hi)``) of each observation, −1 for none."""
+    """Whether each observation lies in each time step's window ``[lo, hi)``: ``(observation,
+    time step)`` booleans. Windows may overlap (running windows, repeated times): an
+    observation then serves every time step whose window holds it."""
     check_calendars(obs_calendar, target_calendar)
     t = to_days(obs_time, target_calendar if obs_calendar in _GREGORIAN else obs_calendar)
-    inside = (t[:, None] >= bounds_days[None, :, 0]) & (t[:, None] < bounds_days[None, :, 1])
-    return np.where(inside.any(axis=1), inside.argmax(axis=1), -1)
+    return (t[:, None] >= bounds_days[None, :, 0]) & (t[:, None] < bounds_days[None, :, 1])
