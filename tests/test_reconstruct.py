@@ -327,6 +327,23 @@ def test_surface_temperature_of_the_target_informs_the_top_level(units):
     np.testing.assert_array_equal(a.thetao.values, b.thetao.values)
 
 
+def test_surface_temperature_over_the_targets_land_is_not_used():
+    """An SST product filled over land (a skin temperature, a fill value) next to a
+    ``sea_binary_mask`` that calls those cells land: the values there are not observations."""
+    obs = make_profiles(n=12, seed=5)
+    target = make_target()
+    land = ~target.sea_mask.values.astype(bool)
+
+    def with_sst(over_land):
+        sst = np.where(land, over_land, 25.0)[None].repeat(3, axis=0)
+        attrs = {"standard_name": "sea_surface_temperature", "units": "degC"}
+        return target.assign(sst=(("time", "lat", "lon"), sst, attrs))
+
+    nan = with_sst(np.nan).depthdif.reconstruct(obs=obs).compute()
+    hot = with_sst(40.0).depthdif.reconstruct(obs=obs).compute()
+    np.testing.assert_array_equal(hot.thetao.values, nan.thetao.values)
+
+
 def test_surface_temperature_off_the_grid_is_refused():
     target = make_target()
     bad = target.assign(

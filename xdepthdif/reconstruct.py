@@ -275,6 +275,8 @@ def _analyse_step(
     """
     with one_blas_thread():
         ocean = None if mask is None else np.asarray(mask, bool)
+        if surface is not None and ocean is not None:  # a field filled over land is not data
+            surface = np.where(ocean[0], np.asarray(surface, float), np.nan)
         binned = bin_on_levels(lat, lon, depth, thetao, err, levels, grid_lat, grid_lon)
         if isinstance(config, DiffusionConfig):
             from .analysis.native import diffusion_step  # torch is imported in the task only
