@@ -152,3 +152,30 @@ def test_missing_or_no_target_times_are_refused(case):
         match = "is empty"
     with pytest.raises(GridError, match=match):
         discover_grid(target)
+
+
+def test_undecoded_target_times_are_refused_with_how_to_decode_them():
+    target = make_target(times=("2020-01-15",))
+    numbers = target.assign_coords(
+        time=("time", [7319.0], {"units": "days since 2000-01-01", "calendar": "standard"})
+    )
+    with pytest.raises(GridError, match=r"holds numbers.*days since 2000-01-01.*decode_cf"):
+        discover_grid(numbers)
+    decoded = discover_grid(xr.decode_cf(numbers))
+    assert str(decoded.time[0])[:10] == "2020-01-15"
+
+
+@pytest.mark.parametrize(
+    ("axis", "values"), [("lat", [-6.0, 0.0, 0.0, 2.0]), ("depth", [5.0, 5.0])]
+)
+def test_a_target_axis_with_a_repeated_value_is_refused(axis, values):
+    """Unordered axes are taken; the same latitude or depth twice is a typed error."""
+    target = make_target(times=("2020-01-15",), mask=False)
+    target = target.isel({axis: slice(0, len(values))}).assign_coords(
+        {axis: (axis, values, target[axis].attrs)}
+    )
+    with pytest.raises(GridError, match=f"value {values[2 if axis == 'lat' else 0]:g} twice"):
+        discover_grid(target)
+    unordered = target.assign_coords({axis: (axis, np.arange(len(values))[::-1] * 3.0 + 1.0,
+                                             target[axis].attrs)})  # fmt: skip
+    assert discover_grid(unordered).lat.size == target.lat.size

@@ -106,6 +106,14 @@ def discover_grid(target: xr.Dataset) -> TargetGrid:
                 f"The {key} of the target has values outside ±{lim:g} or non-finite "
                 "values; fix the coordinate."
             )
+    for key, values in (("vertical", depth), ("latitude", lat)):
+        unique, counts = np.unique(values, return_counts=True)
+        repeated = unique[counts > 1]
+        if repeated.size:
+            raise GridError(
+                f"The {key} coordinate {names[key]!r} of the target has the value "
+                f"{float(repeated[0]):g} twice; drop the duplicate."
+            )
     time_var = target[names["time"]]
     _check_times(time_var)
     bounds_name = time_var.attrs.get("bounds")
@@ -141,6 +149,13 @@ def _check_times(var: xr.DataArray) -> None:
         raise GridError(
             f"The target's time {var.name!r} has {int(missing.sum())} missing value(s) (NaT); "
             "every time step needs a date: drop those steps or fill them."
+        )
+    if values.dtype.kind in "iuf":
+        units = var.attrs.get("units", var.encoding.get("units"))
+        raise GridError(
+            f"The target's time {var.name!r} holds numbers ({values.dtype}, units {units!r}), "
+            "not dates; decode them: xr.decode_cf(target), or open the file without "
+            "decode_times=False."
         )
     if values.dtype == object or values.dtype.kind in "US":
         _check_time_objects(str(var.name), np.ravel(values))
