@@ -68,9 +68,16 @@ def test_qc_rejected_en4_profiles_change_nothing(tmp_path, target, profiles):
 
 
 def test_observations_entirely_outside_the_target_are_refused(target):
-    far = make_profiles(lat_range=(50, 60))
+    far = make_profiles(n=60, lat_range=(50, 60))
     with pytest.warns(UserWarning), pytest.raises(EmptyObservationsError, match="same region"):
         target.depthdif.reconstruct(obs=far)
+    # the message says where the profiles went, by reason
+    with pytest.warns(UserWarning), pytest.raises(EmptyObservationsError) as caught:
+        target.depthdif.reconstruct(obs=far.assign_coords(lon=far.lon + 720.0))
+    assert "of 60 read, 60 bad position" in str(caught.value)
+    with pytest.warns(UserWarning), pytest.raises(EmptyObservationsError) as caught:
+        target.depthdif.reconstruct(obs=far)
+    assert "of 60 read, " in str(caught.value) and " outside grid" in str(caught.value)
 
 
 def test_not_a_profile_layout_is_refused(target):

@@ -157,12 +157,18 @@ def reconstruct(
     used = keep[:, None] & inside  # (profile, time step)
 
     if not keep.any():
+        rejected = ", ".join(
+            f"{n} {k.removeprefix('rejected_').replace('_', ' ')}"
+            for k, n in counts.items()
+            if k.startswith("rejected_") and n
+        )
         raise EmptyObservationsError(
-            f"None of the {len(step)} valid profiles lies on the target's ocean within its "
-            f"time range ({int(land.sum())} on land; lat {grid.lat.min():g}..{grid.lat.max():g}, "
-            f"lon {grid.lon.min():g}.."
-            f"{grid.lon.max():g}, {grid.time[0]} .. {grid.time[-1]}); check that observations "
-            "and target cover the same region and period."
+            f"No profile is left to analyse: of {counts.get('profiles_read', len(step))} read, "
+            f"{rejected or 'none rejected'} (the target: lat {grid.lat.min():g}.."
+            f"{grid.lat.max():g}, lon {grid.lon.min():g}..{grid.lon.max():g}, "
+            f"{_label(grid.time[0])} .. {_label(grid.time[-1])}). Check that observations and "
+            "target cover the same region and period, and the profiles' positions, times and "
+            "units."
         )
     empty = [str(t) for i, t in enumerate(grid.time) if not used[:, i].any()]
     if empty:
