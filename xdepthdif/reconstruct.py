@@ -396,8 +396,9 @@ def _background_at(bg, i: int):
 def _fit_oi(config: OIConfig, arrays, used, grid: TargetGrid, bg, doys) -> OIConfig:
     """Fit the OI's covariance to ``config.fit_steps`` time steps or more (:func:`fit_time_steps`),
     now (eagerly), so the fitted parameters are known to every task and to the output's
-    attributes. Only the observations and the first guess are read (no dask array is
-    computed). ``used`` says which profiles serve which time step."""
+    attributes. Only the observations and the first guess of the chosen time steps are read
+    (a dask first guess is computed for those steps). ``used`` says which profiles serve which
+    time step."""
     counts = used.sum(axis=0)
     chosen = fit_time_steps(counts, config.fit_steps)
     if chosen.size == 0:
