@@ -354,6 +354,18 @@ def test_surface_temperature_off_the_grid_is_refused():
         bad.depthdif.reconstruct(obs=make_profiles(n=12, seed=5))
 
 
+def test_surface_temperature_without_units_names_the_variable_to_fix():
+    target = make_target()
+    sst = np.full((3, target.lat.size, target.lon.size), 20.0)
+    bare = target.assign(
+        sst=(("time", "lat", "lon"), sst, {"standard_name": "sea_surface_temperature"})
+    )
+    with pytest.raises(
+        UnitsError, match=r"surface temperature: sst has no 'units'.*ds\.sst\.attrs"
+    ):
+        bare.depthdif.reconstruct(obs=make_profiles(n=12, seed=5))
+
+
 def test_background_from_a_catalog_entry():
     from xdepthdif.evaluation.truth import atlantic_truth
 

@@ -366,7 +366,10 @@ def _surface_array(target: xr.Dataset, grid: TargetGrid):
     sst = surface_temperature(target)
     if sst is None:
         return None
-    offset = celsius_offset(sst.attrs.get("units"), name=f"surface temperature {sst.name!r}")
+    try:
+        offset = celsius_offset(sst.attrs.get("units"), name=str(sst.name))
+    except UnitsError as err:
+        raise UnitsError(f"The target's surface temperature: {err}") from None
     sst = sst + offset if offset else sst
     order = [d for d in (grid.time_name, grid.lat_name, grid.lon_name) if d in sst.dims]
     if set(sst.dims) != set(order) or order[-2:] != [grid.lat_name, grid.lon_name]:
