@@ -54,7 +54,7 @@ def ensembles(months, grid: float, fractions, seed: int):
     world = world_months(month_times(months), grid, "validation")
     depth, lat, lon = (world[k].values for k in ("depth", "lat", "lon"))
     area = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None], (lat.size, lon.size))
-    shallow = (depth <= SCORE_DEPTH)[:, None, None]
+    shallow = (depth < SCORE_DEPTH)[:, None, None]
     for fraction in fractions:
         used, withheld = observe(world, fraction, seed=seed, noise_sd=NOISE_SD)
         for i in range(world.sizes["time"]):

@@ -297,7 +297,7 @@ def main() -> None:
     months = pd.DatetimeIndex([f"{cfg.test_months[i]}-15" for i in args.months])
     truth = world_months(months, RESOLUTION, "test")
     depth = truth["depth"].values
-    levels = np.flatnonzero(depth <= SCORE_DEPTH)
+    levels = np.flatnonzero(depth < SCORE_DEPTH)
     lat, lon = truth["lat"].values, truth["lon"].values
     xyz = unit_vectors(*(a.ravel() for a in np.meshgrid(lat, lon, indexing="ij")))
     clim = climatology(truth).values
@@ -409,7 +409,7 @@ def by_latitude(field: np.ndarray, truth: xr.DataArray, kw: dict) -> list[float]
     it (every point alike, no area weights)."""
     err = field - truth.values[0]
     keep = np.isfinite(err) & (kw["obs_count"][0] == 0)
-    keep &= (truth["depth"].values <= SCORE_DEPTH)[:, None, None]
+    keep &= (truth["depth"].values < SCORE_DEPTH)[:, None, None]
     tropics = (np.abs(truth["lat"].values) < 15.0)[None, :, None]
     return [float(np.sqrt(np.mean(err[keep & w] ** 2))) for w in (tropics, ~tropics)]
 

@@ -41,7 +41,7 @@ def scored_points(truth: np.ndarray, depth, lat, lon, obs) -> tuple[np.ndarray, 
     iy = np.abs(lat[None] - obs["lat"].values[:, None]).argmin(1)
     ix = np.abs(((lon[None] - obs["lon"].values[:, None]) + 180) % 360 - 180).argmin(1)
     np.add.at(count, (iy, ix), 1)
-    where = np.isfinite(truth) & (np.asarray(depth) <= SCORE_DEPTH)[:, None, None] & (count == 0)
+    where = np.isfinite(truth) & (np.asarray(depth) < SCORE_DEPTH)[:, None, None] & (count == 0)
     w = np.broadcast_to(np.cos(np.deg2rad(lat))[None, :, None], truth.shape)
     return where, w[where]
 

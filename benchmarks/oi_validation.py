@@ -91,7 +91,7 @@ def by_latitude(oi, truth) -> list[float]:
     err = oi["thetao"].values - truth.values
     sd = oi["thetao_sd"].values
     keep = (oi["obs_count"].values == 0) & np.isfinite(err) & np.isfinite(sd)
-    keep &= (truth["depth"].values <= SCORE_DEPTH)[None, :, None, None]
+    keep &= (truth["depth"].values < SCORE_DEPTH)[None, :, None, None]
     lat = np.abs(truth["lat"].values)[None, None, :, None]
     out = []
     for lo, hi in LATITUDES:
@@ -108,7 +108,7 @@ def without_worst(oi, truth, withheld, n: int) -> tuple[float, float]:
     sd, _ = at_profiles(oi["thetao_sd"].values, withheld, truth)
     var = sd**2 + assumed_obs_error(oi)[None] ** 2 + 0.02**2
     err = est - values
-    ok = np.isfinite(err) & np.isfinite(var) & (truth["depth"].values <= SCORE_DEPTH)[None]
+    ok = np.isfinite(err) & np.isfinite(var) & (truth["depth"].values < SCORE_DEPTH)[None]
     miss = np.sqrt(np.nanmean(np.where(ok, err, np.nan) ** 2, axis=1))
     keep = ok.copy()
     keep[np.argsort(-np.nan_to_num(miss))[:n]] = False

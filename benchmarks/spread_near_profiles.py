@@ -75,7 +75,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     world = world_months(month_times(args.months), args.grid, "validation")
     depth, lat, lon = (world[k].values for k in ("depth", "lat", "lon"))
-    shallow = depth <= SCORE_DEPTH
+    shallow = depth < SCORE_DEPTH
     area = np.cos(np.deg2rad(lat))[:, None]
     pairs = list(itertools.pairwise(EDGES_KM))
     labels = [f"{a:g}–{b:g} km" if np.isfinite(b) else f"> {a:g} km" for a, b in pairs]

@@ -65,6 +65,21 @@ def test_score_of_the_truth_is_zero_and_of_a_shift_is_the_shift(small_case):
     assert np.isnan(shifted["mse_guidance"])  # no observed cell
 
 
+def test_every_score_covers_the_same_levels_with_one_at_2000_m(small_case):
+    """The 0–2000 m scores share one set of cells, even with a level at exactly 2000 m (which
+    lies below the band): an error estimate equal to the error has a spread-skill of one."""
+    _, _, withheld = small_case
+    truth = xr.DataArray(
+        np.zeros((1, 3, 1, 1)), dims=("time", "depth", "lat", "lon"),
+        coords={"time": np.array(["2020-01-15"], "datetime64[ns]"),
+                "depth": [1000.0, 2000.0, 2500.0], "lat": [0.0], "lon": [0.0]},
+    )  # fmt: skip
+    error = np.array([1.0, 3.0, 5.0]).reshape(truth.shape)
+    res = score(error, truth, np.zeros(truth.shape), withheld.isel(profile=[]), sd=error)
+    assert res["rmse_unobserved"] ** 2 == pytest.approx(res["mse_reconstruction"]) == 1.0
+    assert res["spread_skill"] == pytest.approx(1.0)
+
+
 def test_spread_skill_of_an_ensemble_drawn_like_the_truth_is_one(small_case):
     truth, _, withheld = small_case
     rng = np.random.default_rng(2)

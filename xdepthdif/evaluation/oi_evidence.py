@@ -265,7 +265,7 @@ def _row(case, fraction, method, mean, truth, counts, withheld, sd=None, sigma_o
     if sd is not None:
         est, values = at_profiles(mean, withheld, truth)
         spread, _ = at_profiles(sd, withheld, truth)
-        deep = truth["depth"].values <= SCORE_DEPTH
+        deep = truth["depth"].values < SCORE_DEPTH
         noise = withheld["thetao_error"].values
         noise = float(np.nanmax(noise)) if noise.size else 0.0
         var = spread**2 + (sigma_o**2)[None, :] + noise**2

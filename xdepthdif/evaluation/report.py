@@ -277,7 +277,7 @@ def _figures(table: pd.DataFrame, cases: Sequence[dict], folder: Path) -> list[P
     mid = fractions[len(fractions) // 2]
     rows = globe[(globe["case"] == case) & (globe["fraction"] == mid)]
     depth = np.asarray(next(c["depth"] for c in cases if c["case"] == case))
-    shallow = depth <= SCORE_DEPTH
+    shallow = depth < SCORE_DEPTH
     curves = {
         r["method"]: np.asarray(r["rmse_unobserved_levels"])[shallow] for _, r in rows.iterrows()
     }

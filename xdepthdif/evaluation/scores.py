@@ -104,7 +104,7 @@ def score(
     depth = truth["depth"].values
     t = truth.values
     ocean = np.isfinite(t)
-    shallow = (depth <= SCORE_DEPTH)[None, :, None, None]
+    shallow = (depth < SCORE_DEPTH)[None, :, None, None]  # the band of rmse_by_band
     unobserved = ocean & (obs_count == 0)
     observed = ocean & (obs_count > 0)
 
