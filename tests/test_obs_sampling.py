@@ -58,6 +58,18 @@ def test_no_land_is_sampled_and_levels_respect_bottom_and_max_depth(cluster):
     assert t_["profiles_read"] == t_["profiles_used"] == obs.sizes["profile"]
 
 
+def test_a_truth_stored_deepest_level_first_is_sampled_the_same():
+    """Land is judged at the shallowest level whatever the order of the depth axis: a truth
+    stored bottom first gives the same profiles, shelf columns included."""
+    plan = SamplingPlan(fraction=0.3, seed=2)
+    t = truth(1)
+    a = sample_profiles(t, plan)
+    b = sample_profiles(t.isel(depth=slice(None, None, -1)), plan)
+    assert a.sizes["profile"] == b.sizes["profile"] > 0
+    for name in ("lat", "lon", "depth", "thetao"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
 def test_noise_thinning_and_clustering():
     t = truth(1)
     obs = sample_profiles(t, SamplingPlan(fraction=0.5, noise_sd=0.05, seed=2))

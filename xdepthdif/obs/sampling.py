@@ -133,8 +133,9 @@ def sample_profiles(truth: xr.DataArray, plan: SamplingPlan | None = None) -> xr
     ----------
     truth : xr.DataArray
         Dims ``(time, depth, lat, lon)`` in any order, ``units`` °C or kelvin, ``depth`` with
-        units; NaN on land and below the sea floor (land columns are those NaN at the top level;
-        they are never sampled). Loaded one time step at a time (dask-friendly).
+        units, in any order; NaN on land and below the sea floor (land columns are those NaN at
+        the shallowest level; they are never sampled). Loaded one time step at a time
+        (dask-friendly).
     plan : SamplingPlan, optional
         The observing system; ``SamplingPlan()`` by default.
 
@@ -151,6 +152,8 @@ def sample_profiles(truth: xr.DataArray, plan: SamplingPlan | None = None) -> xr
         raise InputError(f"truth has dims {truth.dims}; expected {dims} (rename them first).")
     truth = truth.transpose(*dims)
     depth = depth_to_metres(truth["depth"].values, truth["depth"].attrs, name="truth.depth")
+    order = np.argsort(depth, kind="stable")  # top level first, however the truth is stored
+    truth, depth = truth.isel(depth=order), depth[order]
     lat, lon = (np.asarray(truth[n].values, dtype=np.float64) for n in ("lat", "lon"))
     dlat, dlon = _widths(lat, "lat"), _widths(lon, "lon")
     levels = np.flatnonzero(depth <= plan.max_depth)
