@@ -176,6 +176,10 @@ def test_rectilinear_kelvin_olevel():
     out = prepare_thetao(up, max_depth=20)
     np.testing.assert_allclose(out.depth, olevel[:2])
     np.testing.assert_allclose(out.thetao.values, degc[:, :2], atol=1e-9)
+    # stored bottom first (heights): top down on the way out, values with their levels
+    out = prepare_thetao(up.isel(olevel=slice(None, None, -1)))
+    np.testing.assert_allclose(out.depth, olevel)
+    np.testing.assert_allclose(out.thetao.values, degc, atol=1e-9)
     # regridded to 30 degrees (conservative: coarser); the zonally uniform field is kept
     out = prepare_thetao(ds, resolution=30)
     assert out.thetao.attrs["regrid_method"] == "conservative"

@@ -88,6 +88,10 @@ def test_prepare_training_data_kelvin_and_flipped_lat():
     np.testing.assert_allclose(info["mean"], ref["mean"], atol=1e-6)
     np.testing.assert_allclose(info["climatology"], ref["climatology"], atol=1e-4, equal_nan=True)
     assert np.all(np.diff(info["lat"]) > 0)
+    # levels stored bottom first are put top down, so the model card's levels increase
+    data, _, info = prepare_training_data(ds.isel(depth=slice(None, None, -1)))
+    np.testing.assert_allclose(info["depth"], ref["depth"])
+    np.testing.assert_allclose(data, prepare_training_data(ds)[0], atol=1e-6)
 
 
 def test_random_patches_wrap_only_when_periodic():
@@ -154,6 +158,18 @@ def test_cli_train_end_to_end(tmp_path, capsys):
     assert card["training"]["steps"] == 4 and "synthetic" in card["training"]["data"]
     assert card["training"]["command"].startswith("xdepthdif train")
     assert card["native_resolution_deg"] == 5.0 and len(card["levels"]) == 4
+
+
+def test_cli_levels_keeps_the_shallowest_of_a_file_stored_bottom_first(tmp_path):
+    import argparse
+
+    from xdepthdif.cli_train import _load_training_dataset
+
+    ds = synthetic_ocean(["2000-01-15"], resolution=10.0, levels=LEVELS[:4])
+    path = tmp_path / "bottom_first.nc"
+    ds.isel(depth=slice(None, None, -1)).to_netcdf(path)
+    loaded, _, _ = _load_training_dataset(argparse.Namespace(data=str(path), levels=2))
+    np.testing.assert_allclose(loaded.depth.values, LEVELS[:2])
 
 
 def _ddp_worker(rank, world, tmp, tiny):

@@ -77,7 +77,8 @@ def _load_training_dataset(args: argparse.Namespace):
     if args.levels:
         from .grid.target import discover_grid
 
-        ds = ds.isel({discover_grid(ds).depth_name: np.s_[: args.levels]})
+        grid = discover_grid(ds)  # the shallowest levels, however the file orders them
+        ds = ds.isel({grid.depth_name: np.argsort(grid.depth, kind="stable")[: args.levels]})
     return ds, f"{args.data} ({len(paths)} file(s))", "monthly"
 
 

@@ -154,6 +154,10 @@ def prepare_training_data(
     lat, lon = grid.lat, grid.lon
     if lat.size > 1 and lat[0] > lat[-1]:  # south to north
         x, lat = x[:, :, ::-1], lat[::-1]
+    depth = np.asarray(grid.depth, float)
+    down = np.argsort(depth, kind="stable")  # top down
+    if np.any(down != np.arange(depth.size)):
+        x, depth = x[:, down], depth[down]
     order = np.argsort(lon, kind="stable")
     if np.any(order != np.arange(lon.size)):
         x, lon = x[..., order], lon[order]
@@ -161,7 +165,6 @@ def prepare_training_data(
     if not mask.any():
         raise ValueError(f"'{name}' has no point that is finite at every time: nothing to learn.")
     doy = day_of_year(grid.time)
-    depth = np.asarray(grid.depth, float)
     clim = None
     if anomalies == "monthly":
         clim = monthly_climatology(np.where(mask[None], x, np.nan), doy)

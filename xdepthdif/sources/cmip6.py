@@ -244,7 +244,8 @@ def prepare_thetao(
         raise GridError(f"The vertical dim {zdim!r} has no coordinate values; add them in metres.")
     depth = depth_to_metres(da[zdim].values, da[zdim].attrs, name=zdim)
     da = da.drop_vars(zdim).rename({zdim: "depth"}) if zdim != "depth" else da.drop_vars(zdim)
-    da = da.assign_coords(depth=("depth", depth, dict(_DEPTH_ATTRS)))
+    da = da.assign_coords(depth=("depth", depth, dict(_DEPTH_ATTRS))).sortby("depth")
+    depth = da["depth"].values  # top down, as the models and the regridding expect
     if max_depth is not None:
         if not np.isfinite(max_depth) or max_depth < depth.min():
             raise InputError(
