@@ -65,6 +65,21 @@ def test_is_global_lon():
     assert is_global_lon(np.r_[axis(180.5, 359.5, 1.0), axis(0.5, 179.5, 1.0)])
     assert not is_global_lon(axis(0.5, 358.5, 1.0))
     assert not is_global_lon(np.r_[axis(0.0, 100.0, 1.0), axis(102.0, 360.0, 2.0)])
+    # float32 longitudes of a global 0.05° grid (OSTIA stores them so) are still global, and
+    # bilinear weights wrap across the seam
+    fine = (-179.975 + 0.05 * np.arange(7200)).astype(np.float32)
+    assert is_global_lon(fine)
+    seam = Regridder.bilinear(np.array([-0.025, 0.025]), fine, np.array([0.0]),
+                              np.array([179.99, -179.99]))  # fmt: skip
+    np.testing.assert_allclose(seam(np.ones((2, fine.size))), [[1.0, 1.0]])
+
+
+def test_a_single_row_or_unsorted_latitudes_are_typed_grid_errors():
+    one_row = np.array([0.0])
+    with pytest.raises(GridError, match=r"at least two latitudes.*bilinear"):
+        Regridder.conservative(axis(-9.5, 9.5, 1.0), axis(0.5, 19.5, 1.0), one_row, axis(1, 19, 2))
+    with pytest.raises(GridError, match=r"strictly increasing or decreasing.*sortby"):
+        Regridder.bilinear(np.array([0.0, 2.0, 1.0]), axis(0.5, 9.5, 1.0), one_row, one_row)
 
 
 @pytest.mark.parametrize("first", [0.5, -179.5])

@@ -388,3 +388,14 @@ def test_xesmf_path_with_stand_in(monkeypatch, rect_source, method, expected):
     assert regrid(rect_source, target, "gaussian").attrs["regrid_method"] == "gaussian"
     with pytest.raises(InputError, match="cannot apply method 'gaussian'"):
         regrid(rect_source, target, "gaussian", engine="xesmf")
+
+
+def test_auto_regrids_onto_a_single_row_bilinearly():
+    """A section (one latitude) has no cell edges across it: ``auto`` interpolates rather than
+    failing in a conservative remapping."""
+    lat, lon = np.arange(-9.75, 10.0, 0.5), np.arange(-9.75, 10.0, 0.5)
+    src = xr.DataArray(20.0 + 0.1 * lon[None, :] + 0.0 * lat[:, None], dims=("lat", "lon"),
+                       coords={"lat": lat, "lon": lon})  # fmt: skip
+    section = xr.Dataset(coords={"lat": [0.0], "lon": np.arange(-8.0, 9.0, 4.0)})
+    out = regrid(src, section, engine="xdepthdif")
+    np.testing.assert_allclose(out.values, [20.0 + 0.1 * section.lon.values], atol=1e-12)

@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from array_api_compat import array_namespace
 
 from ..array_library import is_other_library, to_library
+from ..errors import GridError
 from .axes import _lat_order, cell_edges, is_global_lon, lon_layout
 from .ell import apply_ell, ell_from_csr
 
@@ -125,7 +126,10 @@ def _lat_intervals(lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per cell, sin of the southern and northern edge."""
     lat = np.asarray(lat, dtype=float)
     if lat.size == 1:
-        raise ValueError("conservative remapping needs at least two latitudes to find edges")
+        raise GridError(
+            "Conservative remapping needs at least two latitudes to find cell edges; use "
+            "method='bilinear' (or 'nearest') for a single row or column."
+        )
     edges = np.sin(np.deg2rad(cell_edges(lat, -90.0, 90.0)))
     return np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
 
@@ -138,7 +142,10 @@ def _lon_edges(lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         step = 360.0 / u.size
         return order, u[0] - 0.5 * step + step * np.arange(u.size + 1)
     if u.size == 1:
-        raise ValueError("conservative remapping needs at least two longitudes to find edges")
+        raise GridError(
+            "Conservative remapping needs at least two longitudes to find cell edges; use "
+            "method='bilinear' (or 'nearest') for a single row or column."
+        )
     edges = cell_edges(u)
     edges[-1] = min(edges[-1], edges[0] + 360.0)
     return order, edges

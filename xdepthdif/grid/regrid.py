@@ -103,6 +103,8 @@ def _resolve_method(method: str, src: _Grid, dst: _Grid) -> str:
     if method == "auto":
         if src.curvilinear:
             return "gaussian"
+        if min(np.shape(dst.lat)[0], np.shape(dst.lon)[-1]) < 2:  # a row or column: no edges
+            return "bilinear"
         return "conservative" if _spacing_ratio(src, dst) > 1.5 else "bilinear"
     if method not in METHODS:
         raise InputError(f"Unknown regridding method {method!r}; use 'auto' or one of {METHODS}.")
