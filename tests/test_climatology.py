@@ -65,3 +65,17 @@ def test_the_shipped_climatology_has_a_value_everywhere_even_below_its_deepest_l
     bg = spec.on_grid(doy, depth, lat, lon)
     assert bg.shape == (depth.size, lat.size, lon.size) and np.isfinite(bg).all()
     assert bg.min() > -2.5 and bg.max() < 35  # the range of sea water
+
+
+def test_climatology_takes_any_datetime_like_and_refuses_what_is_not_a_date():
+    import datetime
+
+    from xdepthdif import climatology
+    from xdepthdif.errors import InputError
+
+    axes = {"depth": [5.0], "lat": [0.5], "lon": [200.5]}
+    ref = climatology(time=np.array(["2020-07-15"], "datetime64[ns]"), **axes).values
+    for time in ([datetime.datetime(2020, 7, 15)], [pd.Timestamp("2020-07-15")], ["2020-07-15"]):
+        np.testing.assert_array_equal(climatology(time=time, **axes).values, ref)
+    with pytest.raises(InputError, match="as dates"):
+        climatology(time=["mid-July"], **axes)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cftime
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .analysis.first_guess import atlas_on_grid
-from .errors import UnitsError
+from .errors import InputError, UnitsError
 from .grid.target import TargetGrid, discover_grid, ocean_array
 from .obs.units import celsius_offset, depth_to_metres
 from .sources.atlas import atlas_path, atlas_sha256, read_atlas
@@ -72,7 +74,8 @@ def climatology(
         A dataset or data array whose time, depth, latitude and longitude (found with
         cf-xarray) give the grid; or give the axes:
     time, depth, lat, lon
-        Times (datetime-like; the day of year is what counts), depths (m, positive down),
+        Times (datetime64, cftime, datetimes, pandas timestamps or ISO 8601 strings; the day
+        of year is what counts), depths (m, positive down),
         latitudes and longitudes (degrees, any convention and order).
 
     Returns
@@ -95,7 +98,7 @@ def climatology(
         if any(a is None for a in (time, depth, lat, lon)):
             raise TypeError("Give a target dataset, or all of time, depth, lat and lon.")
         names = ("time", "depth", "lat", "lon")
-    time = np.atleast_1d(np.asarray(time))
+    time = _as_times(time)
     depth, lat, lon = (np.atleast_1d(np.asarray(a, float)) for a in (depth, lat, lon))
     spec = ClimatologySpec.shipped()
     sea = _sea_mask(depth, lat, lon) if sea is None else sea
@@ -121,6 +124,23 @@ def climatology(
         },
     )
     return out
+
+
+def _as_times(time) -> np.ndarray:
+    """Times as ``datetime64`` or cftime objects, from any datetime-like (Python datetimes,
+    pandas timestamps, ISO 8601 strings)."""
+    values = np.atleast_1d(np.asarray(time))
+    if np.issubdtype(values.dtype, np.datetime64) or all(
+        isinstance(t, cftime.datetime) for t in values.ravel()
+    ):
+        return values
+    try:
+        return np.asarray(pd.to_datetime(values.ravel()).values).reshape(values.shape)
+    except (ValueError, TypeError) as err:
+        raise InputError(
+            f"Cannot read the times {values.ravel()[:3].tolist()} as dates ({err}); give "
+            "datetime64 values, cftime objects, datetimes or ISO 8601 strings."
+        ) from None
 
 
 def _delayed_step(spec, doy, depth, lat, lon, sea):
