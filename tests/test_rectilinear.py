@@ -246,13 +246,14 @@ def test_bilinear_exact_for_linear_field_in_regional_source():
     src_lat = axis(10.0, 40.0, 2.0)
     src_lon = np.mod(axis(170.0, 190.0, 2.5) + 180.0, 360.0) - 180.0  # 170..180, -177.5..-170
     field = grid_field(linear, src_lat, src_lon)
-    dst_lat = np.array([5.0, 10.0, 11.3, 27.77, 40.0, 45.0])
+    dst_lat = np.array([5.0, 8.5, 10.0, 11.3, 27.77, 40.0, 42.0, 45.0])
     dst_lon = np.array([165.0, 170.0, 171.1, 179.9, -179.2, -170.0, -169.0])
     out = Regridder.bilinear(src_lat, src_lon, dst_lat, dst_lon)(field)
-    inside = (slice(None), slice(1, 6))
-    expected = grid_field(linear, np.clip(dst_lat, 10, 40), dst_lon)  # rows clamped
+    inside = (slice(1, 7), slice(1, 6))
+    expected = grid_field(linear, np.clip(dst_lat, 10, 40), dst_lon)  # edge rows clamped
     np.testing.assert_allclose(out[inside], expected[inside], rtol=0, atol=1e-10)
     assert np.isnan(out[:, [0, 6]]).all()  # outside the regional source's longitudes
+    assert np.isnan(out[[0, 7]]).all()  # more than one source spacing beyond its latitudes
 
 
 def test_bilinear_nan_renormalises_over_remaining_corners():

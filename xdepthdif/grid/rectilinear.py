@@ -53,16 +53,19 @@ _TOL = 1e-9  # degrees: how close a point must be to an edge of a source axis to
 
 
 def _linear_1d_clamped(src: np.ndarray, dst: np.ndarray) -> sp.csr_matrix:
-    """Linear interpolation weights along latitude, clamped to the end rows."""
+    """Linear interpolation weights along latitude, clamped to the end rows within one source
+    spacing beyond them (the edge cells, and a global grid's polar caps); none further out."""
     order = _lat_order(src)
     s = np.asarray(src, dtype=float)[order]
     d = np.asarray(dst, dtype=float)
     rows = np.arange(d.size)
     if s.size == 1:
         return sp.csr_matrix((np.ones(d.size), (rows, np.zeros(d.size, int))), (d.size, 1))
+    near = (d >= s[0] - (s[1] - s[0]) - _TOL) & (d <= s[-1] + (s[-1] - s[-2]) + _TOL)
     dc = np.clip(d, s[0], s[-1])
     i = np.clip(np.searchsorted(s, dc, side="right") - 1, 0, s.size - 2)
     t = np.clip((dc - s[i]) / (s[i + 1] - s[i]), 0.0, 1.0)
+    rows, i, t = rows[near], i[near], t[near]
     w = sp.coo_matrix(
         (np.r_[1.0 - t, t], (np.r_[rows, rows], np.r_[order[i], order[i + 1]])),
         shape=(d.size, s.size),
@@ -215,8 +218,9 @@ class Regridder:
         """Bilinear interpolation in (lat, lon) degrees between the four surrounding centres.
 
         Periodic in longitude when the source is global (:func:`is_global_lon`). Destination
-        points beyond the first or last source latitude take the nearest source row; points
-        outside a regional source's longitude range get no weights (NaN out).
+        points beyond the first or last source latitude, by at most one source spacing (the
+        edge cells, a global grid's polar caps), take the nearest source row; points further
+        out, and points outside a regional source's longitude range, get no weights (NaN out).
 
         Parameters
         ----------
