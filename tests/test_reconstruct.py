@@ -273,6 +273,14 @@ def test_options_are_checked(target, profiles):
         target.depthdif.reconstruct(obs=profiles, lenght_scale_km=100)
     with pytest.raises(ValueError, match="Unknown method"):
         target.depthdif.reconstruct(obs=profiles, method="kriging")
+    # counts are whole numbers; per-level values are one, or one per level (5 here)
+    for option in ({"max_obs": 2.5}, {"tile": "6"}, {"fit_steps": True}):
+        with pytest.raises(xdepthdif.errors.InputError, match="must be a whole number"):
+            target.depthdif.reconstruct(obs=profiles, **option)
+    with pytest.raises(xdepthdif.errors.InputError, match="has 2 values for 5 levels"):
+        target.depthdif.reconstruct(obs=profiles, length_scale_km=(500.0, 400.0))
+    per_level = target.depthdif.reconstruct(obs=profiles, length_scale_km=[500.0] * 5, max_obs=32)
+    assert per_level.attrs["oi_max_obs"] == 32
 
 
 def test_parameters_and_tally_are_recorded(target, profiles):

@@ -126,6 +126,11 @@ def reconstruct(
         )
     grid = discover_grid(target)
     is_diffusion = isinstance(config, DiffusionConfig)
+    if not is_diffusion:
+        try:
+            config.check_levels(grid.depth.size)
+        except ValueError as err:
+            raise InputError(str(err)) from None
     if is_diffusion:
         if not (isinstance(background, str) and background == "climatology"):
             raise ValueError(

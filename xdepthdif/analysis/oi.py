@@ -55,7 +55,7 @@ from .covariance import (
 from .first_guess import level_mean_background
 from .innovations import SPREAD_STATISTICS, innovation_blocks
 from .oi_fit import fit_with_config
-from .oi_kernel import gather, solve_tile_group
+from .oi_kernel import gather, grid_tiles, solve_tile_group
 
 GROUP = 256
 """Tiles solved together in one batched call."""
@@ -161,8 +161,10 @@ class OIConfig:
             raise ValueError("equatorial_stretch must be at least 1 (1: isotropic).")
         if self.spread_statistic not in SPREAD_STATISTICS:
             raise ValueError(f"spread_statistic must be one of {SPREAD_STATISTICS}.")
-        if self.max_obs < 1 or self.tile < 1 or self.fit_steps < 1:
-            raise ValueError("max_obs, tile and fit_steps must be at least 1.")
+        for name in ("max_obs", "tile", "fit_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"OI option {name}={value!r} must be a whole number, at least 1.")
         if self.search_radius is not None and not (
             math.isfinite(self.search_radius) and self.search_radius > 0
         ):
@@ -170,6 +172,13 @@ class OIConfig:
                 f"search_radius must be positive (in length scales) or None, got "
                 f"{self.search_radius!r}."
             )
+
+    def check_levels(self, n: int) -> None:
+        """Refuse a per-level option with other than one value or one per level (``n``)."""
+        for name in _FIXED:  # np.size(None) is 1
+            if (size := np.size(getattr(self, name))) not in (1, n):
+                raise ValueError(f"OI option {name} has {size} values for {n} levels: give one "
+                                 "value, or one per level of the target.")  # fmt: skip
 
     def fixed(self) -> dict:
         """The covariance parameters given by the user, by :class:`CovParams` field name."""
@@ -249,7 +258,7 @@ def oi_analysis(
     present = (has & np.isfinite(bg)).reshape(nz, -1)
     radius = [_radius(cfg.search_radius, p) for p in params]
     stretched = any(p.stretch != 1.0 for p in params)
-    tiles = _tiles(ny, nx, cfg.tile)
+    tiles = grid_tiles(ny, nx, cfg.tile)
     cache = None
     mean = np.full((nz, ny, nx), np.nan)
     sd = np.full((nz, ny, nx), np.nan)
@@ -288,15 +297,6 @@ def freezing_point(depth: np.ndarray) -> np.ndarray:
     p = gsw.p_from_z(-np.asarray(depth, float), 0.0)
     sa = np.full(p.shape, 35.16504)
     return gsw.pt0_from_t(sa, gsw.t_freezing(sa, p, 0.0), p)
-
-
-def _tiles(ny: int, nx: int, t: int) -> np.ndarray:
-    """Flat grid indices of each tile, ``(n_tiles, t*t)``, padded with −1."""
-    ty, tx = -(-ny // t), -(-nx // t)
-    y = np.arange(ty * t).reshape(ty, 1, t, 1)
-    x = np.arange(tx * t).reshape(1, tx, 1, t)
-    flat = np.where((y < ny) & (x < nx), y * nx + x, -1)
-    return flat.reshape(ty * tx, t * t)
 
 
 def _radius(search_radius: float | None, p: CovParams) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from scipy.linalg import lapack
 
-__all__ = ["gather", "solve_tile_group"]
+__all__ = ["gather", "grid_tiles", "solve_tile_group"]
 
 
 def gather(x, index):
@@ -34,6 +34,20 @@ def gather(x, index):
     wants a 1-D index)."""
     xp = array_namespace(x, index)
     return xp.reshape(xp.take(x, xp.reshape(index, (-1,))), index.shape)
+
+
+def grid_tiles(ny: int, nx: int, t: int) -> np.ndarray:
+    """Flat grid indices of each ``t`` × ``t`` tile of an ``ny`` × ``nx`` grid,
+    ``(n_tiles, t*t)``, padded with −1.
+
+    >>> grid_tiles(2, 3, 2).tolist()
+    [[0, 1, 3, 4], [2, -1, 5, -1]]
+    """
+    ty, tx = -(-ny // t), -(-nx // t)
+    y = np.arange(ty * t).reshape(ty, 1, t, 1)
+    x = np.arange(tx * t).reshape(1, tx, 1, t)
+    flat = np.where((y < ny) & (x < nx), y * nx + x, -1)
+    return flat.reshape(ty * tx, t * t)
 
 
 def solve_tile_group(
