@@ -79,3 +79,22 @@ def test_climatology_takes_any_datetime_like_and_refuses_what_is_not_a_date():
         np.testing.assert_array_equal(climatology(time=time, **axes).values, ref)
     with pytest.raises(InputError, match="as dates"):
         climatology(time=["mid-July"], **axes)
+
+
+@pytest.mark.parametrize(
+    ("axes", "match"),
+    [
+        (
+            {"depth": [5.0], "lat": [95.0], "lon": [0.0]},
+            r"lat must be degrees within ±90; got \[95.0\]",
+        ),
+        ({"depth": [-5.0], "lat": [5.0], "lon": [0.0]}, "depth must be m below the surface"),
+        ({"depth": [5.0], "lat": [5.0], "lon": [np.nan]}, "lon must be degrees"),
+    ],
+)
+def test_climatology_refuses_axes_off_the_planet(axes, match):
+    from xdepthdif import climatology
+    from xdepthdif.errors import GridError
+
+    with pytest.raises(GridError, match=match):
+        climatology(time=["2020-01-15"], **axes)

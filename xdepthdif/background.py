@@ -33,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from .analysis.first_guess import atlas_on_grid
-from .errors import InputError, UnitsError
+from .errors import GridError, InputError, UnitsError
 from .grid.target import TargetGrid, discover_grid, ocean_array
 from .obs.units import celsius_offset, depth_to_metres
 from .sources.atlas import atlas_path, atlas_sha256, read_atlas
@@ -100,6 +100,13 @@ def climatology(
         names = ("time", "depth", "lat", "lon")
     time = _as_times(time)
     depth, lat, lon = (np.atleast_1d(np.asarray(a, float)) for a in (depth, lat, lon))
+    for name, values, ok, want in (
+        ("depth", depth, depth >= 0, "m below the surface (positive down)"),
+        ("lat", lat, np.abs(lat) <= 90, "degrees within ±90"),
+        ("lon", lon, np.abs(lon) <= 360, "degrees within ±360"),
+    ):
+        if (bad := ~(np.isfinite(values) & ok)).any():
+            raise GridError(f"climatology: {name} must be {want}; got {values[bad][:3].tolist()}.")
     spec = ClimatologySpec.shipped()
     sea = _sea_mask(depth, lat, lon) if sea is None else sea
     doys = day_of_year(time)
