@@ -98,3 +98,16 @@ def test_climatology_refuses_axes_off_the_planet(axes, match):
 
     with pytest.raises(GridError, match=match):
         climatology(time=["2020-01-15"], **axes)
+
+
+def test_a_360_day_calendar_keeps_the_seasonal_phase():
+    """A 360-day model year's days map onto a 365.25-day year at the same fraction of it:
+    mid-months within 2.5 days of the same dates (the raw day of year ran up to five days
+    early by December)."""
+    import cftime
+
+    model = day_of_year(np.array([cftime.Datetime360Day(2021, m, 15) for m in range(1, 13)]))
+    real = day_of_year(np.array([f"2021-{m:02d}-15" for m in range(1, 13)], "datetime64[ns]"))
+    assert np.abs(model - real).max() < 2.5
+    last = day_of_year(np.array([cftime.Datetime360Day(2021, 12, 30)]))[0]
+    assert last == pytest.approx(365.24, abs=0.01)  # the year's last day, not 26 December

@@ -71,15 +71,25 @@ def from_days(days: np.ndarray, calendar: str, like: np.ndarray) -> np.ndarray:
 
 
 def day_of_year(times: np.ndarray) -> np.ndarray:
-    """Day of year (1-based, float) of each time, numpy datetimes or cftime objects.
+    """Day of year (1-based, float) of each time, numpy datetimes or cftime objects; in a
+    360-day calendar (a model's), the day of a 365.25-day year at the same fraction of it, so
+    that a seasonal cycle keeps its phase.
 
     >>> day_of_year(np.array(["2021-02-01"], dtype="datetime64[ns]")).tolist()
     [32.0]
+    >>> day_of_year(np.array([cftime.Datetime360Day(2021, 12, 30)])).round(2).tolist()
+    [365.24]
     """
     times = np.asarray(times)
     if np.issubdtype(times.dtype, np.datetime64):
         return np.asarray(pd.DatetimeIndex(times.ravel()).day_of_year, float)
-    return np.array([float(t.dayofyr) for t in times.ravel()])
+    return np.array(
+        [
+            1.0 + (t.dayofyr - 1.0) * 365.25 / 360.0 if t.calendar == "360_day" else t.dayofyr
+            for t in times.ravel()
+        ],
+        float,
+    )
 
 
 def month_times(months) -> pd.DatetimeIndex:
