@@ -207,6 +207,22 @@ def test_targets_finer_or_coarser_than_the_model_are_regridded(obs, prior, resol
     assert np.isfinite(masked[:, :, sea]).all() and np.isnan(masked[:, :, ~sea]).all()
 
 
+@pytest.mark.parametrize("cells", [3, 5], ids=["narrower than a model cell", "2.5 model cells"])
+def test_a_small_fine_target_is_analysed_and_its_profiles_used(prior, cells):
+    """A 0.5° all-sea target narrower than two of the model's 2° cells: the native grid has at
+    least two cells a side (their edges are needed to carry the sea over), and its edge cells,
+    mostly outside the target, are sea where the part inside is. Warmer profiles warm the
+    analysis where they are (no native cell was land: all NaN, profiles ignored)."""
+    lat = lon = -3.0 + 0.5 * np.arange(cells)
+    target = make_target(lat=lat, lon=lon, times=("2020-01-15",), mask=False)
+    base = make_profiles(n=6, seed=2, times=("2020-01-15",), lat_range=(-3.2, -2.8),
+                         lon_range=(-3.2, -2.8))  # fmt: skip
+    cold = run(target, base, prior).compute()
+    warm = run(target, base.assign(thetao=base.thetao + 5.0), prior).compute()
+    assert np.isfinite(cold.thetao.values).all() and cold.attrs["profiles_used"] == 6
+    assert float(warm.thetao[0, 0, 0, 0] - cold.thetao[0, 0, 0, 0]) > 2.0
+
+
 @pytest.mark.parametrize(
     "east",
     [np.arange(325.5, 361.0, 5.0), np.arange(170.5, 191.0, 5.0)],

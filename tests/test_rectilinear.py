@@ -106,6 +106,10 @@ def test_native_axes_latitude_clipped():
     lat, _ = native_axes(np.array([80.0, 85.0, 90.0]), axis(0.0, 10.0, 5.0), 5.0)
     # edges 77.5..90 once the northern one is clipped: 12.5° → 3 cells centred on it
     np.testing.assert_allclose(lat, [78.75, 83.75, 88.75])
+    # a region narrower than a cell still gets two (edges are needed), none beyond the pole
+    lat, lon = native_axes(np.array([89.0, 89.5]), np.array([10.0, 10.5]), 4.0)
+    np.testing.assert_allclose(lat, [86.0, 90.0])
+    np.testing.assert_allclose(lon, [8.25, 12.25])
     lat, _ = native_axes(axis(-89.0, 89.0, 2.0), axis(0.0, 10.0, 5.0), 7.0)
     assert lat.size == 26 and lat.min() > -90 and lat.max() < 90
 

@@ -221,8 +221,12 @@ def _ordered_step(
     nearest = np.abs(levels[None, :] - model_levels[:, None]).argmin(axis=1)
     native_sea = sea[nearest]
     to_native = None
-    if not same_grid:
-        to_native = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
+    if not same_grid:  # a native cell is what the part of it inside the target holds
+        conservative = Regridder.conservative(grid_lat, grid_lon, nlat, nlon)
+
+        def to_native(f: np.ndarray) -> np.ndarray:
+            return conservative(f, min_weight=1e-9)  # edge cells reach beyond the target
+
         native_sea = np.nan_to_num(to_native(native_sea.astype(float))) >= 0.5
     field = None
     if surface is not None:

@@ -136,11 +136,18 @@ def _wrap_like(values: np.ndarray, target_lon: np.ndarray) -> np.ndarray:
     return np.mod(values, 360.0)
 
 
-def _centred_axis(start: float, stop: float, resolution: float) -> np.ndarray:
+def _centred_axis(
+    start: float, stop: float, resolution: float, bounds: tuple[float, float] | None = None
+) -> np.ndarray:
+    """At least two cells (so that they have edges), centred on ``start..stop``, moved so
+    that no centre lies beyond ``bounds``."""
     extent = stop - start
-    n = max(int(np.ceil(extent / resolution - 1e-9)), 1)
+    n = max(int(np.ceil(extent / resolution - 1e-9)), 2)
     first_edge = 0.5 * (start + stop) - 0.5 * n * resolution
-    return first_edge + resolution * (np.arange(n) + 0.5)
+    centres = first_edge + resolution * (np.arange(n) + 0.5)
+    if bounds is not None:
+        centres = centres + max(bounds[0] - centres[0], 0.0) - max(centres[-1] - bounds[1], 0.0)
+    return centres
 
 
 def native_axes(
@@ -162,7 +169,8 @@ def native_axes(
         longitude covers the target's western to eastern edge (west and east of its widest
         gap, whatever the order of its longitudes), or, for a global target, goes once around
         from the western edge of its first cell. Each axis has
-        ``ceil(extent / resolution)`` cells and is centred on the target's extent. Longitudes
+        ``ceil(extent / resolution)`` cells, at least two, and is centred on the target's
+        extent (moved so that no latitude lies beyond a pole). Longitudes
         are in the target's convention (-180..180 if it has negative values, else 0..360).
 
     Examples
@@ -174,7 +182,9 @@ def native_axes(
     if not resolution > 0:
         raise ValueError(f"resolution must be positive, not {resolution!r}")
     lat_edges = cell_edges(np.asarray(lat, dtype=float), -90.0, 90.0)
-    new_lat = _centred_axis(float(lat_edges.min()), float(lat_edges.max()), resolution)
+    new_lat = _centred_axis(
+        float(lat_edges.min()), float(lat_edges.max()), resolution, (-90.0, 90.0)
+    )
     lon = np.asarray(lon, dtype=float)
     _, unwrapped = lon_layout(lon)
     if is_global_lon(lon):
