@@ -4,11 +4,13 @@ import socket
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 from conftest import local_http_server, make_profiles, make_target
 
 import xdepthdif
@@ -67,8 +69,58 @@ def test_synthetic_parameters_and_defaults(no_network):
 
 def test_catalog_parameter_sets_sample_folder(tmp_path):
     cat = catalog("sample", SAMPLE_DATA=str(tmp_path))
-    with pytest.raises(OSError):
+    with pytest.raises(CatalogError) as caught:
         cat["ostia_monthly"].read()
+    message = str(caught.value)
+    assert message.startswith("sample/ostia_monthly: no file matches ")
+    assert str(tmp_path / "ostia_monthly.nc") in message
+    assert "catalog('sample', SAMPLE_DATA='/folder/of/the/files')" in message
+    with pytest.raises(CatalogError, match=r"sample/nemo_sst: no file matches .*nemo_1m_\*"):
+        cat["nemo_sst"].read()
+
+
+def test_the_synthetic_splits_are_those_the_docs_and_catalog_name(no_network):
+    cat = catalog("sample")
+    for split in ("train", "test"):
+        assert (
+            f"split={split}" in cat["synthetic_ocean"].read(months=1, split=split).attrs["source"]
+        )
+    with pytest.raises(CatalogError, match=r"split='val' is not accepted; it takes train, test"):
+        cat["synthetic_ocean"].read(months=1, resolution=10.0, split="val")
+    root = Path(__file__).parents[1]
+    described = yaml.safe_load((root / "catalogs" / "sample.yaml").read_text())
+    split = described["entries"]["synthetic_ocean"]["user_parameters"]["SPLIT"]
+    assert split["description"].startswith("train or test")
+    docs = (root / "docs" / "catalogs.md").read_text()
+    assert 'resolution=2.0, split="test")' in docs and "val or test" not in docs
+
+
+@pytest.mark.parametrize(
+    ("entry", "kwargs", "message"),
+    [
+        (
+            "synthetic_ocean",
+            {"monthz": 2},
+            "sample/synthetic_ocean: monthz is not a parameter of this entry; it takes start, "
+            "months, resolution, split, seed, chunks",
+        ),
+        ("synthetic_ocean", {"split": "bogus"}, "split='bogus' is not accepted"),
+        ("synthetic_ocean", {"chunks": 5}, 'chunks=5 is not a mapping .* chunks={"time": 1}'),
+        ("atlantic_profiles", {"monthz": 2}, "sample/atlantic_profiles: monthz is not a param"),
+        ("atlantic_profiles", {"chunks": [1]}, "sample/atlantic_profiles: chunks=\\[1\\]"),
+    ],
+)
+def test_entry_parameters_that_do_not_fit_are_catalog_errors(no_network, entry, kwargs, message):
+    kwargs = {"months": 1, "resolution": 10.0} | kwargs if entry == "synthetic_ocean" else kwargs
+    with pytest.raises(CatalogError, match=message):
+        catalog("sample")[entry].read(**kwargs)
+
+
+@pytest.mark.parametrize("key", ["start", "end"])
+def test_ostia_days_that_are_not_dates_are_catalog_errors(no_network, key):
+    kwargs = {"start": "2020-01-01", key: "notadate"}
+    with pytest.raises(CatalogError, match=f"ostia/ostia_l4: {key}='notadate' is not a date"):
+        catalog("ostia")["ostia_l4"].read(**kwargs)
 
 
 @pytest.fixture

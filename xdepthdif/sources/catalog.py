@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 import intake
 import pandas as pd
 import xarray as xr
-from intake.readers.readers import BaseReader
 
 from ..errors import CatalogError
 from ..obs.units import celsius_offset, is_metres
+from .entry import ENTRY_KEY, LABEL_KEY, PARAMS_KEY, EntryReader
 
 __all__ = [
     "CatalogError",
@@ -72,6 +72,9 @@ def catalog_names() -> list[str]:
     """
     root = files("xdepthdif.catalogs")
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+_INTAKE_OWN = {"CATALOG_DIR", "CATALOG_PATH", "STORAGE_OPTIONS"}  # set by intake itself
 
 
 def _sample_data_dir() -> str:
@@ -125,6 +128,10 @@ def catalog(name: str | os.PathLike = "sample", **parameters: Any) -> intake.rea
     cat = intake.from_yaml_file(str(path))
     if "SAMPLE_DATA" in cat.user_parameters and "SAMPLE_DATA" not in parameters:
         parameters["SAMPLE_DATA"] = _sample_data_dir()
+    label = str(name) if str(name) in catalog_names() else path.stem
+    for key, desc in cat.entries.items():  # readers name their entry in their errors
+        desc.metadata = {**desc.metadata, ENTRY_KEY: f"{label}/{key}", LABEL_KEY: label}
+        desc.metadata[PARAMS_KEY] = sorted(set(map(str, cat.user_parameters)) - _INTAKE_OWN)
     for key, value in parameters.items():
         if key in cat.user_parameters and hasattr(cat.user_parameters[key], "default"):
             cat.user_parameters[key].default = value
@@ -161,7 +168,7 @@ def _to_celsius(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-class NetCDFReader(BaseReader):
+class NetCDFReader(EntryReader):
     """netCDF files opened lazily with dask (``engine="netcdf4"``), temperatures in °C.
 
     Parameters (as reader keyword arguments)
@@ -176,6 +183,7 @@ class NetCDFReader(BaseReader):
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4"}
+    _passes_on: ClassVar[str] = " and the keyword arguments of xarray.open_mfdataset"
 
     def _read(
         self,
@@ -185,13 +193,13 @@ class NetCDFReader(BaseReader):
         **kwargs: Any,
     ) -> xr.Dataset:
         kwargs.setdefault("engine", "netcdf4")
-        ds = xr.open_mfdataset(paths, chunks={} if chunks is None else dict(chunks), **kwargs)
+        ds = xr.open_mfdataset(self.existing(paths), chunks=self.chunks(chunks), **kwargs)
         if rename:
             ds = ds.rename(dict(rename))
         return _to_celsius(ds)
 
 
-class SyntheticOceanReader(BaseReader):
+class SyntheticOceanReader(EntryReader):
     """:func:`xdepthdif.prior.synthetic.synthetic_ocean` for ``months`` months from ``start``.
 
     Parameters (as reader keyword arguments)
@@ -203,7 +211,7 @@ class SyntheticOceanReader(BaseReader):
     resolution : float
         Grid spacing in degrees.
     split : str
-        ``"train"``, ``"val"`` or ``"test"`` (independent weather, same world).
+        ``"train"`` or ``"test"`` (independent weather, same world).
     seed : int
         Weather seed.
     chunks : dict, optional
@@ -212,6 +220,8 @@ class SyntheticOceanReader(BaseReader):
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"xarray", "dask"}
+    _entry: ClassVar[str] = "sample/synthetic_ocean"
+    _passes_on: ClassVar[str] = " and synthetic_ocean's lat_range, levels and config"
 
     def _read(
         self,
@@ -223,20 +233,22 @@ class SyntheticOceanReader(BaseReader):
         chunks: Mapping[str, int] | None = None,
         **kwargs: Any,
     ) -> xr.Dataset:
-        from ..prior.synthetic import synthetic_ocean
+        from ..prior.synthetic import SPLITS, synthetic_ocean
         from .params import month, number
 
-        entry = "sample/synthetic_ocean"
+        entry = self.entry
         start = month("start", start, entry=entry)
         months = number("months", months, int, low=1, entry=entry)
         resolution = number("resolution", resolution, low=0, high=30, strict=True, entry=entry)
         seed = number("seed", seed, int, low=0, entry=entry)
+        split = self.choice("split", split, list(SPLITS))
+        chunks = self.chunks(chunks) or {"time": 1}
         times = pd.date_range(start, periods=months, freq="MS") + pd.Timedelta(days=14)
-        ds = synthetic_ocean(times, resolution=resolution, split=str(split), seed=seed, **kwargs)
-        return ds.chunk(dict(chunks) if chunks else {"time": 1})
+        ds = synthetic_ocean(times, resolution=resolution, split=split, seed=seed, **kwargs)
+        return ds.chunk(chunks)
 
 
-class EN4ProfilesReader(BaseReader):
+class EN4ProfilesReader(EntryReader):
     """EN4 profiles of one month: the yearly zip downloaded and cached with pooch, then read
     with :func:`xdepthdif.obs.read_en4` (EN4 quality control, profile layout, °C, metres).
 
@@ -256,6 +268,8 @@ class EN4ProfilesReader(BaseReader):
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"xarray", "dask", "pooch"}
+    _entry: ClassVar[str] = "en4/en4_profiles"
+    _passes_on: ClassVar[str] = " and the keyword arguments of xdepthdif.obs.read_en4"
 
     def _read(
         self,
@@ -271,7 +285,7 @@ class EN4ProfilesReader(BaseReader):
         from .archives import EN4_BASE_URL, en4_profiles
         from .params import number
 
-        entry = "en4/en4_profiles"
+        entry = self.entry
         year = number("year", year, int, low=1900, high=2100, entry=entry)
         month = number("month", month, int, low=1, high=12, entry=entry)
         chunks = number("chunks", chunks, int, low=1, entry=entry)
@@ -285,7 +299,7 @@ class EN4ProfilesReader(BaseReader):
         return read_en4(path, **kwargs).chunk({"profile": int(chunks)})
 
 
-class EN4AnalysesReader(BaseReader):
+class EN4AnalysesReader(EntryReader):
     """EN4 objective analyses from ``start`` to ``end``: the yearly zips downloaded and cached
     with pooch, the monthly files opened lazily, ``temperature`` (K) as ``thetao`` in °C.
 
@@ -303,6 +317,8 @@ class EN4AnalysesReader(BaseReader):
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4", "pooch"}
+    _entry: ClassVar[str] = "en4/en4_analyses"
+    _passes_on: ClassVar[str] = " and the keyword arguments of xarray.open_mfdataset"
 
     def _read(
         self,
@@ -317,17 +333,17 @@ class EN4AnalysesReader(BaseReader):
         from .params import month
 
         paths = en4_analyses(
-            month("start", start, entry="en4/en4_analyses"),
-            month("end", end, entry="en4/en4_analyses") if end else None,
+            month("start", start, entry=self.entry),
+            month("end", end, entry=self.entry) if end else None,
             version=str(version),
             base_url=base_url or EN4_BASE_URL,
         )
-        ds = _open_days_or_months(paths, chunks or {"time": 1}, **kwargs)
+        ds = _open_days_or_months(paths, self.chunks(chunks) or {"time": 1}, **kwargs)
         names = {k: v for k, v in {"temperature": "thetao", "salinity": "so"}.items() if k in ds}
         return _to_celsius(ds.rename(names))
 
 
-class OSTIAL4Reader(BaseReader):
+class OSTIAL4Reader(EntryReader):
     """OSTIA L4 daily SST from ``start`` to ``end``, downloaded and cached with pooch, opened
     lazily, ``analysed_sst`` in °C; ``mask``, ``sea_ice_fraction`` and ``analysis_error`` kept
     for :func:`xdepthdif.sources.ostia.ostia_sst`.
@@ -344,6 +360,8 @@ class OSTIAL4Reader(BaseReader):
 
     output_instance = "xarray:Dataset"
     imports: ClassVar[set[str]] = {"xarray", "dask", "netCDF4", "pooch"}
+    _entry: ClassVar[str] = "ostia/ostia_l4"
+    _passes_on: ClassVar[str] = " and the keyword arguments of xarray.open_mfdataset"
 
     def _read(
         self,
@@ -355,5 +373,8 @@ class OSTIAL4Reader(BaseReader):
     ) -> xr.Dataset:
         from .archives import OSTIA_BASE_URL, ostia_l4
 
-        paths = ostia_l4(str(start), str(end) if end else None, base_url=base_url or OSTIA_BASE_URL)
-        return _to_celsius(_open_days_or_months(paths, chunks or {}, **kwargs))
+        start = self.day("start", start)
+        end = self.day("end", end) if end else None
+        chunks = self.chunks(chunks)
+        paths = ostia_l4(start, end, base_url=base_url or OSTIA_BASE_URL)
+        return _to_celsius(_open_days_or_months(paths, chunks, **kwargs))
