@@ -33,3 +33,12 @@ def test_defaults_read_as_typed():
     text = dict(_parsers())["xdepthdif reconstruct"].format_help()
     assert "(default: oi)" in text and "(default: 1)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_reconstruct_help_names_the_catalog_form_of_its_inputs():
+    parser = dict(_parsers())["xdepthdif reconstruct"]
+    helps = {a.dest: a.help for a in parser._actions}
+    for dest in ("target", "obs"):
+        assert "catalog entry CATALOG/ENTRY?key=value&..." in helps[dest], dest
+    assert "sample/synthetic_ocean?months=3&resolution=4" in helps["target"]
+    assert "CATALOG/ENTRY?key=value" in " ".join(parser.format_help().split())

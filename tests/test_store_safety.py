@@ -150,6 +150,53 @@ def test_overwrite_removes_an_empty_folder_and_a_store_with_a_damaged_manifest(s
     )
 
 
+@pytest.mark.parametrize("damage", ["emptied", "not json", "a JSON list"])
+def test_the_damaged_manifest_advice_to_overwrite_works(small, capsys, damage):
+    out = small["dir"] / "run.zarr"
+    assert cli.main(_args(small, out, "--quiet")) == 0
+    text = {"emptied": "", "not json": "{oops", "a JSON list": "[]"}[damage]
+    xmanifest.manifest_path(out).write_text(text)
+    err = one_line_error(capsys, cli.main(_args(small, out)), "BatchError")
+    assert "rerun the command with --overwrite to compute the store again" in err
+    assert cli.main(_args(small, out, "--overwrite", "--quiet")) == 0
+    assert verify_store(out) == [] and len(read_manifest(out)["blocks"]) == 3
+
+
+def test_overwrite_still_refuses_a_zarr_store_of_another_tool_with_an_empty_manifest(small, capsys):
+    out = small["dir"] / "theirs.zarr"
+    small["target"].to_zarr(out)  # zarr metadata that does not name xdepthdif
+    xmanifest.manifest_path(out).write_text("")
+    before = tree(out)
+    err = one_line_error(capsys, cli.main(_args(small, out, "--overwrite")), "BatchError")
+    assert "nothing shows this tool wrote it" in err
+    assert tree(out) == before
+
+
+def test_out_dot_is_the_current_folder_by_its_absolute_path(small, capsys, monkeypatch):
+    store = small["dir"] / "here.zarr"
+    assert cli.main(_args(small, store, "--quiet")) == 0
+    monkeypatch.chdir(store)
+    assert cli.main(_args(small, ".", "--quiet")) == 0  # resumes: nothing to do
+    assert verify_store(store) == []
+    empty = small["dir"] / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    err = one_line_error(capsys, cli.main(_args(small, ".", "--overwrite")), "BatchError")
+    assert f"--out '.' is the current folder ({empty})" in err
+    assert "Run from its parent and name it: cd .. && " in err and "--out empty" in err
+    assert empty.is_dir() and not list(empty.iterdir())
+    monkeypatch.chdir(small["dir"])
+    assert cli.main(_args(small, "empty", "--overwrite", "--quiet")) == 0
+    assert verify_store(empty) == []
+
+
+def test_an_empty_out_is_refused(small, capsys, monkeypatch):
+    monkeypatch.chdir(small["dir"])
+    err = one_line_error(capsys, cli.main(_args(small, "")), "BatchError")
+    assert "--out is empty; give the zarr store's path" in err
+    assert sorted(p.name for p in small["dir"].iterdir()) == ["in"]
+
+
 def test_a_symbolic_link_as_out_is_refused(small, capsys):
     real = small["dir"] / "real.zarr"
     assert cli.main(_args(small, real, "--quiet")) == 0

@@ -227,3 +227,30 @@ def test_training_steps_are_reported_and_the_cli_draws_them(tiny, tmp_path, caps
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "training steps  [" in err and " 3/3 " in err and err.endswith("\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--steps", "-1"], "argument --steps: must be an integer >= 1, got -1"),
+        (["--steps", "0"], "argument --steps: must be an integer >= 1, got 0"),
+        (["--resolution", "0"], "argument --resolution: must be a number > 0 and <= 30, got 0.0"),
+        (["--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got 0"),
+        (["--lr", "-1"], "argument --lr: must be a number > 0, got -1.0"),
+        (["--lr", "nan"], "argument --lr: must be a number > 0, got nan"),
+        (["--patch", "0", "0"], "argument --patch: must be an integer >= 1, got 0"),
+        (["--months", "0"], "argument --months: must be an integer >= 1, got 0"),
+        (["--channel-mult", "1", "0"], "argument --channel-mult: must be an integer >= 1, got 0"),
+        (["--sst", "2"], "argument --sst: must be a number >= 0 and <= 1, got 2.0"),
+    ],
+)
+def test_cli_train_refuses_numbers_out_of_range_before_training(tmp_path, capsys, argv, message):
+    from xdepthdif.cli import main
+
+    stem = tmp_path / "m" / "tiny"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--out", str(stem), "--months", "1", *argv])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"xdepthdif train: error: {message}" in err and "Traceback" not in err
+    assert not stem.parent.exists()  # no untrained checkpoint

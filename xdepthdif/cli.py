@@ -7,8 +7,8 @@ import sys
 import time
 
 from ._version import __version__
-from .cli_train import progress_context as _progress
-from .cli_train import train_command
+from .batch.command import add_arguments as add_reconstruct_arguments
+from .cli_train import integer, real, train_command
 from .prior.conditional_model import WORLD_START
 
 
@@ -127,42 +127,6 @@ def _calibrate_downscaled(args: argparse.Namespace, path, plan: dict) -> int:
     return 0
 
 
-def _reconstruct(args: argparse.Namespace) -> int:
-    from .batch.inputs import input_paths, open_inputs, parse_options
-    from .batch.store import connect, run_batch
-    from .errors import XDepthDifError
-
-    try:
-        options = parse_options(args.option)
-        for key in ("members", "steps", "model"):
-            if getattr(args, key) is not None:
-                options[key] = getattr(args, key)
-        with connect(args.scheduler), _progress(args.progress, "diffusion steps"):
-            target, obs = open_inputs(args.target, args.obs)
-            run_batch(
-                target,
-                obs,
-                args.out,
-                method=args.method,
-                time_block=args.time_block,
-                overwrite=args.overwrite,
-                quiet=args.quiet,
-                inputs=input_paths(args.target, args.obs, args.model),
-                **options,
-            )
-    except (XDepthDifError, ImportError) as err:  # ImportError: a missing extra
-        print(f"xdepthdif reconstruct: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(
-            f"xdepthdif reconstruct: interrupted; the blocks written so far are kept in "
-            f"{args.out}. Run the same command again to resume.",
-            file=sys.stderr,
-        )
-        return 130
-    return 0
-
-
 DESCRIPTION = """\
 Dense 3-D ocean temperature analyses from sparse in-situ profiles.
 
@@ -201,11 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = command(sub, "demo", "sample a real 3-D field into EN4 files, analyse, score")
     demo.add_argument("--out", default="demo_output", help="output folder")
-    demo.add_argument("--months", type=int, default=6, help="months to analyse")
+    demo.add_argument("--months", type=integer(1), default=6, help="months to analyse")
     demo.add_argument(
-        "--fraction", type=float, default=0.5, help="share of ocean columns observed each month"
+        "--fraction",
+        type=real(0, 1),
+        default=0.5,
+        help="share of ocean columns observed each month",
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    demo.add_argument("--seed", type=integer(0), default=0, help="seed of the sampling")
     demo.add_argument("--quiet", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
 
@@ -230,28 +197,43 @@ def build_parser() -> argparse.ArgumentParser:
         "a .nc/.zarr path (glob ok; its own monthly climatology)",
     )
     tr.add_argument("--out", required=True, help="checkpoint stem: writes OUT.safetensors/.json")
-    tr.add_argument("--steps", type=int, default=2000, help="optimiser steps")
-    tr.add_argument("--batch-size", type=int, default=8, help="patches per step")
+    tr.add_argument("--steps", type=integer(1), default=2000, help="optimiser steps")
+    tr.add_argument("--batch-size", type=integer(1), default=8, help="patches per step")
     tr.add_argument(
-        "--patch", type=int, nargs=2, default=(32, 64), metavar=("H", "W"), help="patch size"
+        "--patch", type=integer(1), nargs=2, default=(32, 64), metavar=("H", "W"), help="patch size"
     )
-    tr.add_argument("--lr", type=float, default=2e-4, help="learning rate (Adam)")
-    tr.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches")
+    tr.add_argument("--lr", type=real(0), default=2e-4, help="learning rate (Adam)")
     tr.add_argument(
-        "--resolution", type=float, default=2.0, help="synthetic or world grid, degrees"
+        "--seed", type=integer(0), default=0, help="seed of the weights and the batches"
     )
-    tr.add_argument("--months", type=int, default=24, help="synthetic or world months")
-    tr.add_argument("--levels", type=int, default=0, help="keep only the first N levels (0: all)")
-    tr.add_argument("--base-channels", type=int, default=32, help="U-Net width")
     tr.add_argument(
-        "--channel-mult", type=int, nargs="+", default=(1, 2, 2), help="width per U-Net stage"
+        "--resolution", type=real(0, 30), default=2.0, help="synthetic or world grid, degrees"
     )
-    tr.add_argument("--cond-dim", type=int, default=64, help="size of the noise/time embedding")
-    tr.add_argument("--windows", type=int, default=1, help="spatial windows per step (guided)")
+    tr.add_argument("--months", type=integer(1), default=24, help="synthetic or world months")
     tr.add_argument(
-        "--checkpoint-every", type=int, default=500, help="steps between checkpoints (guided)"
+        "--levels", type=integer(0), default=0, help="keep only the first N levels (0: all)"
     )
-    tr.add_argument("--log-every", type=int, default=50, help="steps between log lines")
+    tr.add_argument("--base-channels", type=integer(1), default=32, help="U-Net width")
+    tr.add_argument(
+        "--channel-mult",
+        type=integer(1),
+        nargs="+",
+        default=(1, 2, 2),
+        help="width per U-Net stage",
+    )
+    tr.add_argument(
+        "--cond-dim", type=integer(1), default=64, help="size of the noise/time embedding"
+    )
+    tr.add_argument(
+        "--windows", type=integer(1), default=1, help="spatial windows per step (guided)"
+    )
+    tr.add_argument(
+        "--checkpoint-every",
+        type=integer(1),
+        default=500,
+        help="steps between checkpoints (guided)",
+    )
+    tr.add_argument("--log-every", type=integer(1), default=50, help="steps between log lines")
     tr.add_argument(
         "--no-resume", action="store_true", help="start afresh even if OUT exists (guided)"
     )
@@ -272,21 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--draws",
-        type=int,
+        type=integer(1),
         default=1,
         help="conditional: observed samples per month in the pool (each its own share and "
         "profiles)",
     )
     tr.add_argument(
         "--sst",
-        type=float,
+        type=real(0, 1, strict=False),
         metavar="PROBABILITY",
         help="conditional: give this share of the pool's samples a satellite SST (the model "
         "then takes one when a run has it)",
     )
     tr.add_argument(
         "--redraw-months",
-        type=int,
+        type=integer(0),
         default=0,
         metavar="N",
         help="--data world: draw the world's waves afresh every N months (0: one draw for all "
@@ -306,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--workers",
-        type=int,
+        type=integer(1),
         default=1,
         help="conditional: processes that build the pool, one month each at a time (the pool "
         "is the same for any number)",
@@ -409,32 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec = command(
         sub, "reconstruct", "analyse profiles onto a target grid into a restartable zarr store"
     )
-    rec.add_argument("--target", required=True, help="target grid: .nc/.zarr path (glob ok)")
-    rec.add_argument("--obs", required=True, help="EN4 files or profile-layout .nc/.zarr (glob ok)")
-    rec.add_argument("--out", required=True, help="zarr store to write or resume")
-    rec.add_argument("--method", choices=("oi", "diffusion"), default="oi", help="the analysis")
-    rec.add_argument("--members", type=int, help="ensemble members (diffusion; default 8)")
-    rec.add_argument("--steps", type=int, help="sampler steps (diffusion; default 10)")
-    rec.add_argument(
-        "--model",
-        help="checkpoint path or the name of a shipped one (diffusion; default: 'default')",
-    )
-    rec.add_argument(
-        "--option",
-        action="append",
-        metavar="KEY=VALUE",
-        help="method option, JSON value, e.g. equatorial_stretch=3; repeat",
-    )
-    rec.add_argument("--time-block", type=int, default=1, help="time steps per written block")
-    rec.add_argument("--overwrite", action="store_true", help="remove OUT and start over")
-    rec.add_argument("--scheduler", help="dask.distributed scheduler address, e.g. tcp://h:8786")
-    rec.add_argument("--quiet", action="store_true", help="print nothing")
-    rec.add_argument(
-        "--progress",
-        action="store_true",
-        help="draw a bar of each diffusion step's sampling steps on stderr (local schedulers)",
-    )
-    rec.set_defaults(func=_reconstruct)
+    add_reconstruct_arguments(rec)
     return parser
 
 

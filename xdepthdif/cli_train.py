@@ -4,13 +4,69 @@ prior or a conditional model on it (see :mod:`xdepthdif.cli`)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 from .prior.conditional_model import WORLD_START
 
-__all__ = ["progress_context", "train_command"]
+__all__ = ["integer", "progress_context", "real", "train_command"]
+
+
+def integer(low: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer of at least ``low``, so that a value out of range is a
+    usage error (exit status 2) naming the option before anything runs.
+
+    Examples
+    --------
+    >>> integer(1)("3")
+    3
+    >>> integer(1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 1, got 0
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def real(low: float, high: float = math.inf, *, strict: bool = True) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number above ``low`` (at least ``low`` unless
+    ``strict``) and at most ``high``.
+
+    Examples
+    --------
+    >>> real(0, 1)("0.5")
+    0.5
+    >>> real(0, 1)("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a number > 0 and <= 1, got 0.0
+    """
+    bounds = f"{'>' if strict else '>='} {low:g}" + (f" and <= {high:g}" if high < math.inf else "")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {bounds}, got {text!r}") from None
+        below = value <= low if strict else value < low
+        if not math.isfinite(value) or below or value > high:
+            raise argparse.ArgumentTypeError(f"must be a number {bounds}, got {value!r}")
+        return value
+
+    return parse
 
 
 def progress_context(show: bool, stage: str):

@@ -18,7 +18,7 @@ from typing import Any
 
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import CatalogError, FileFormatError, InputError
 from .manifest import BatchError
 
 __all__ = ["from_catalog", "input_paths", "open_inputs", "parse_options"]
@@ -49,6 +49,10 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
     ------
     InputError
         When a path or glob matches nothing.
+    FileFormatError
+        When a file is neither netCDF nor zarr.
+    CatalogError
+        When a catalog query is not ``key=value&...`` or the entry refuses a parameter.
 
     Examples
     --------
@@ -61,14 +65,14 @@ def open_inputs(target: str | os.PathLike, obs: str | os.PathLike) -> tuple[xr.D
 
     target_ds = from_catalog(target)
     if target_ds is None:
-        target_ds = _open(_expand(target, "target"))
+        target_ds = _open(_expand(target, "target"), "target")
     profiles = from_catalog(obs)
     if profiles is not None:
         return target_ds, validate_profiles(profiles.load())
     obs_paths = _expand(obs, "obs")
-    if not _is_zarr(obs_paths[0]) and _is_en4(obs_paths[0]):
+    if not _is_zarr(obs_paths[0]) and _is_en4(obs_paths[0], "obs"):
         return target_ds, read_en4(obs_paths)  # validated by read_en4
-    parts = [validate_profiles(_open([p]).load()) for p in obs_paths]
+    parts = [validate_profiles(_open([p], "obs").load()) for p in obs_paths]
     return target_ds, parts[0] if len(parts) == 1 else concat_profiles(parts)
 
 
@@ -85,10 +89,15 @@ def input_paths(*specs: str | os.PathLike | None) -> list[str]:
     for spec in specs:
         if spec is None or "://" in os.fspath(spec):
             continue
-        text = os.fspath(spec)
-        matches = glob.glob(text) if any(c in text for c in "*?[") else [text]
-        found += [p for p in matches if os.path.exists(p)]
+        found += [p for p in _matches(os.fspath(spec)) if os.path.exists(p)]
     return found
+
+
+def _matches(text: str) -> list[str]:
+    """An existing path as it is (it may hold ``[``), else the paths its glob matches."""
+    if os.path.exists(text) or not any(c in text for c in "*?["):
+        return [text]
+    return sorted(glob.glob(text))
 
 
 def from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
@@ -113,7 +122,21 @@ def from_catalog(spec: str | os.PathLike) -> xr.Dataset | None:
         raise InputError(
             f"catalog {name!r} has no entry {entry!r}; its entries are {sorted(cat.entries)}."
         )
-    return cat[entry].read(**(parse_options(query.split("&")) if query else {}))
+    return cat[entry].read(**_parse_query(query, f"{name}/{entry}"))
+
+
+def _parse_query(query: str, entry: str) -> dict[str, Any]:
+    """The ``key=value&...`` of a catalog entry's query, as :func:`parse_options` reads
+    values; an item without ``=`` is a :class:`CatalogError`."""
+    pairs = query.split("&") if query else []
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or not key.strip():
+            raise CatalogError(
+                f"{entry}: the catalog query item {pair!r} is not key=value; write e.g. "
+                f"{entry}?months=3&resolution=4 (quote it in the shell)."
+            )
+    return parse_options(pairs)
 
 
 def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -142,8 +165,7 @@ def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
 
 def _expand(path: str | os.PathLike, what: str) -> list[str]:
     text = os.fspath(path)
-    found = sorted(glob.glob(text)) if any(c in text for c in "*?[") else [text]
-    found = [p for p in found if os.path.exists(p)]
+    found = [p for p in _matches(text) if os.path.exists(p)]
     if not found:
         raise InputError(
             f"{what} {text!r} matches no file or zarr store; check the path (a glob such as "
@@ -156,12 +178,14 @@ def _is_zarr(path: str) -> bool:
     return path.rstrip("/").endswith(".zarr") or os.path.isdir(path)
 
 
-def _is_en4(path: str) -> bool:
+def _is_en4(path: str, what: str) -> bool:
+    _check_format([path], what)
     with xr.open_dataset(path, decode_times=False, decode_cf=False) as ds:
         return "POTM_CORRECTED" in ds.variables
 
 
-def _open(paths: list[str]) -> xr.Dataset:
+def _open(paths: list[str], what: str) -> xr.Dataset:
+    _check_format(paths, what)
     zarr = any(_is_zarr(p) for p in paths)
     if len(paths) == 1:
         return xr.open_zarr(paths[0]) if zarr else xr.open_dataset(paths[0])
@@ -175,3 +199,33 @@ def _open(paths: list[str]) -> xr.Dataset:
         coords="minimal",
         compat="override",
     )
+
+
+_ZARR_METADATA = (".zgroup", ".zmetadata", "zarr.json")
+
+
+def _check_format(paths: list[str], what: str) -> None:
+    """Refuse a file that no xarray backend reads (by its signature and name) or a folder
+    without zarr metadata, naming it.
+
+    Raises
+    ------
+    FileFormatError
+    """
+    from xarray.backends.plugins import guess_engine
+
+    for path in paths:
+        if _is_zarr(path):
+            ok = any(os.path.exists(os.path.join(path, m)) for m in _ZARR_METADATA)
+            found = "a folder without zarr metadata (.zgroup or zarr.json)"
+        else:
+            try:
+                guess_engine(path)
+                ok = True
+            except ValueError:
+                ok, found = False, "a file that no installed xarray backend can read"
+        if not ok:
+            raise FileFormatError(
+                f"{what} {path!r} is {found}; give a netCDF (.nc) file, a zarr store, or a "
+                "quoted glob of them."
+            )

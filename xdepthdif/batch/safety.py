@@ -9,8 +9,9 @@ folder) told as one typed line.
   The file records the holder's pid, host and start time for the error message.
 - :func:`check_not_an_input` refuses an ``OUT`` equal to, inside or containing a path the run
   reads (target, observations, model).
-- :func:`remove_store` removes ``OUT`` only when its manifest names this tool and it holds
-  nothing but zarr arrays, zarr metadata and the manifest.
+- :func:`remove_store` removes ``OUT`` only when it holds nothing but zarr arrays, zarr
+  metadata and the manifest, and its manifest names this tool, or, when the manifest is
+  damaged, its zarr root attributes do.
 - :func:`writing` turns ``OSError`` from writing the store into :class:`StoreWriteError`.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import json
 import os
 import shutil
 import socket
@@ -39,6 +41,7 @@ __all__ = [
     "dataset_sources",
     "remove_store",
     "store_lock",
+    "store_path",
     "writing",
 ]
 
@@ -55,6 +58,34 @@ class StoreWriteError(BatchError, OSError):
 
 
 # ------------------------------------------------------------------------------------ paths
+def store_path(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``out`` as the path of a store: ``.``, ``..`` or ``a/..`` made absolute, so that the
+    store has a name for its lock and staging folder beside it.
+
+    Raises
+    ------
+    BatchError
+        When ``out`` is empty or the root folder, or when ``overwrite`` would remove the current
+        folder (or one holding it) under the shell that runs the command.
+    """
+    text = os.fspath(out)
+    if not text.strip():
+        raise BatchError("--out is empty; give the zarr store's path, e.g. --out analysis.zarr.")
+    path = Path(text)
+    if path.name in ("", ".."):
+        path = Path(os.path.abspath(text))
+    if not path.name:
+        raise BatchError(f"--out {text!r} is the root folder; give a store's path inside it.")
+    here = Path.cwd().resolve()
+    if overwrite and (path.resolve() == here or path.resolve() in here.parents):
+        raise BatchError(
+            f"--out {text!r} is the current folder ({here}) or holds it; --overwrite would remove "
+            "and recreate it under your shell. Run from its parent and name it: cd .. && "
+            f"xdepthdif reconstruct ... --out {path.name} --overwrite."
+        )
+    return path
+
+
 def check_out_path(out: Path) -> None:
     """Refuse an ``OUT`` that is a symbolic link: ``--overwrite``, the lock and the rename of
     the template would act on the link, not on the store it points to.
@@ -180,8 +211,9 @@ def _locked(out: Path, path: Path) -> StoreLockedError:
 
 # ------------------------------------------------------------------------------- overwrite
 def remove_store(out: Path) -> None:
-    """Remove ``OUT`` for ``--overwrite``: only an empty folder, or a store whose manifest
-    names this tool and that holds nothing else than zarr arrays and metadata.
+    """Remove ``OUT`` for ``--overwrite``: only an empty folder, or a store that holds nothing
+    else than zarr arrays, zarr metadata and a manifest, whose manifest names this tool or, when
+    the manifest is damaged (emptied, cut short), whose zarr root attributes do.
 
     Raises
     ------
@@ -199,7 +231,7 @@ def remove_store(out: Path) -> None:
     if not entries:
         out.rmdir()
         return
-    if not _manifest_names_us(out):
+    if not (_manifest_names_us(out) or _damaged_store_of_ours(out)):
         raise BatchError(
             f"--overwrite refuses to remove {out}: it holds no {MANIFEST_NAME} written by "
             "xdepthdif reconstruct, so nothing shows this tool wrote it. Remove it yourself or "
@@ -222,6 +254,22 @@ def _manifest_names_us(out: Path) -> bool:
     except OSError:
         return False
     return MANIFEST_PREFIX in head
+
+
+def _damaged_store_of_ours(out: Path) -> bool:
+    """Whether ``out`` holds a manifest file that does not name this tool (emptied, cut short,
+    edited) beside zarr root metadata that does: a store of ours whose manifest is damaged."""
+    if not (out / MANIFEST_NAME).is_file():
+        return False
+    for name in ("zarr.json", ".zattrs"):
+        try:
+            meta = json.loads((out / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        attrs = meta.get("attributes", {}) if name == "zarr.json" else meta
+        if isinstance(attrs, dict) and "xdepthdif_method" in attrs:
+            return True
+    return False
 
 
 def _is_ours(entry: Path) -> bool:

@@ -50,6 +50,7 @@ from .safety import (
     dataset_sources,
     remove_store,
     store_lock,
+    store_path,
     writing,
 )
 
@@ -182,7 +183,7 @@ def run_batch(
         )
     _check_options(method, options)
     say = Printer(stream, quiet)
-    out = Path(out)
+    out = store_path(out, overwrite)
     check_out_path(out)
     from ..obs import validate_profiles
 
@@ -361,7 +362,8 @@ def connect(scheduler: str | None) -> Iterator[Any]:
     Raises
     ------
     BatchError
-        When ``distributed`` is not installed.
+        When ``distributed`` is not installed, or the scheduler cannot be reached or its
+        address is malformed.
     """
     if not scheduler:
         yield None
@@ -373,5 +375,32 @@ def connect(scheduler: str | None) -> Iterator[Any]:
             "--scheduler needs the 'distributed' package; install it with "
             "'pip install distributed', or leave --scheduler out to run locally."
         ) from err
-    with Client(scheduler) as client:
+    try:
+        client = _client(Client, scheduler)
+    except (OSError, ValueError, TypeError) as err:  # timeouts, refused, malformed addresses
+        raise BatchError(
+            f"cannot connect to the dask scheduler --scheduler {scheduler!r} ({err}); give the "
+            "address the scheduler prints when it starts, as tcp://HOST:PORT (e.g. "
+            "tcp://10.0.0.5:8786), check that it is running and reachable, or leave --scheduler "
+            "out to run locally."
+        ) from err
+    with client:
         yield client
+
+
+def _client(client_class: type, scheduler: str) -> Any:
+    """``client_class(scheduler)``; when it fails, the dask configuration and the default
+    client it set are undone, so that later computations in this process run locally."""
+    import dask
+    from distributed import default_client
+
+    restore = dask.config.set({"scheduler": dask.config.get("scheduler", None)})
+    try:
+        return client_class(scheduler)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            stale = default_client()
+            if stale.status != "running":
+                stale.close()
+        restore.__exit__(None, None, None)
+        raise
