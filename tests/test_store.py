@@ -386,3 +386,21 @@ def test_each_block_is_reported(small):
     with reporting(lambda *event: seen.append(event)):
         run_batch(small["target"], small["profiles"], small["dir"] / "p.zarr", time_block=1)
     assert seen == [("batch blocks", k, 3) for k in (1, 2, 3)]
+
+
+def test_the_documented_netcdf_of_a_store_passes_cf_1_8(small, tmp_path):
+    from test_cf import cf_failures
+
+    out = tmp_path / "cf.zarr"
+    run_batch(small["target"], small["profiles"], out)
+    raw = tmp_path / "raw.nc"
+    xr.open_zarr(out).to_netcdf(raw)
+    assert any("_FillValue" in " ".join(msgs) for _, msgs in cf_failures(raw, tmp_path))
+    # docs/batch.md, "What the store holds"
+    ds = xr.open_zarr(out)
+    for name in ds.coords:  # coordinates and their bounds
+        ds[name].encoding["_FillValue"] = None
+    ds.to_netcdf(tmp_path / "analysis.nc")
+    assert cf_failures(tmp_path / "analysis.nc", tmp_path) == []
+    docs = (Path(__file__).parents[1] / "docs" / "batch.md").read_text()
+    assert 'ds[name].encoding["_FillValue"] = None' in docs

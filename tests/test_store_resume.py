@@ -125,6 +125,26 @@ def test_a_store_of_an_older_manifest_format_is_refused_then_overwritten(run, tm
     assert run_batch(run["target"], run["profiles"], out, overwrite=True).computed == (0, 1, 2, 3)
 
 
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+@pytest.mark.parametrize("window", ["month", None])
+def test_the_default_window_given_explicitly_resumes(run, tmp_path, window):
+    out = copy_store(run, tmp_path, keep_blocks=2)  # started with the default window
+    assert read_manifest(out)["fingerprint"]["window"] is None  # as earlier versions wrote it
+    res = run_batch(run["target"], run["profiles"], out, window=window)
+    assert res.resumed and res.computed == (2, 3)
+    assert_equal_to_full(out, run["full"])
+    with pytest.raises(BatchError, match="window was 'month', now '10D'"):
+        run_batch(run["target"], run["profiles"], out, window="10D")
+
+
+@pytest.mark.filterwarnings("ignore::xdepthdif.errors.RejectedDataWarning")
+def test_a_store_started_with_window_month_resumes_with_the_default(run, tmp_path):
+    out = tmp_path / "month.zarr"
+    run_batch(run["target"].isel(time=[0, 1]), run["profiles"], out, window="month")
+    assert read_manifest(out)["fingerprint"]["window"] == "month"
+    assert run_batch(run["target"].isel(time=[0, 1]), run["profiles"], out).computed == ()
+
+
 # ---------------------------------------------------------------------------- damaged blocks
 def chunk_files(out: Path, name: str, step: int) -> list[Path]:
     return sorted(p for p in (out / name / "c" / str(step)).rglob("*") if p.is_file())

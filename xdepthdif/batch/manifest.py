@@ -246,14 +246,22 @@ def _check_fingerprint(out: Path, manifest: dict, fp: dict) -> None:
             f"{manifest.get('format')!r}: written by another version of xdepthdif); pass "
             "--overwrite to start over, or choose a new --out."
         )
-    old = manifest["fingerprint"]
-    diffs = _diff(old, json.loads(json.dumps(fp)))
+    old = _default_window(manifest["fingerprint"])
+    diffs = _diff(old, _default_window(json.loads(json.dumps(fp))))
     if diffs:
         raise BatchError(
             f"{out} was started by a different run, so it cannot be resumed: "
             + "; ".join(diffs)
             + ". Pass --overwrite (overwrite=True) to start over, or choose a new --out."
         )
+
+
+def _default_window(fp: dict) -> dict:
+    """``fp`` with the default window (None) written as ``"month"``, so that a run giving the
+    default explicitly resumes a store started without it, and stores written by earlier
+    versions (which recorded None) still resume. Where None meant the target's time bounds
+    instead, a different window shows in ``output_coords_sha256`` (the time bounds)."""
+    return fp | {"window": "month"} if fp.get("window") is None else fp
 
 
 def _check_layout(out: Path, manifest: dict, time_dim: str, names: list[str], n: int) -> None:
