@@ -3,6 +3,7 @@ level checks, graph size and guidance."""
 
 import dataclasses
 import pickle
+from pathlib import Path
 
 import dask
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 import xarray as xr
 from conftest import DEPTHS, CountingScheduler, make_profiles, make_target
 
-import xdepthdif  # noqa: F401
+import xdepthdif
 from xdepthdif.analysis.diffusion import DiffusionConfig, ModelLevelsError, diffusion_analysis
 from xdepthdif.analysis.native import interpolate_levels, native_grid
 from xdepthdif.core.network import EDMDenoiser, UNet, UNetConfig
@@ -97,7 +98,12 @@ def test_lazy_finite_on_ocean_nan_on_land_with_spread(target, obs, prior):
     assert (values.thetao_sd.values[:, :, ocean] > 0).all()
     assert values.attrs["diffusion_members"] == 3
     assert len(values.attrs["diffusion_sha256"]) == 64
-    assert "/" not in values.attrs["diffusion_model"]  # a name, not a path on this machine
+    # the checkpoint by its name, never by a path on this machine, in any attribute
+    assert values.attrs["diffusion_model"] == "prior"
+    folder = str(Path(prior).parent)
+    assert not [k for k, v in values.attrs.items() if folder in str(v)]
+    with pytest.raises(xdepthdif.errors.CheckpointError, match="names no checkpoint"):
+        run(target, obs, "")
     assert "realization" not in values.dims
 
 
@@ -443,6 +449,14 @@ def test_speed_options_are_checked_and_off_by_default():
         DiffusionConfig(precision="half")
     with pytest.raises(ValueError, match="compile must be True or False"):
         DiffusionConfig(compile="yes")
+    # refused when the call is made, not inside a task on a worker or when the file is written
+    for device in ("gpu", "cuda:x", ""):
+        with pytest.raises(ValueError, match="device must be"):
+            DiffusionConfig(device=device)
+    assert DiffusionConfig(device="cuda:1").device == "cuda:1"
+    for seed in (-1, 2**70):
+        with pytest.raises(ValueError, match="seed must lie in"):
+            DiffusionConfig(seed=seed)
 
 
 def test_bfloat16_analysis_stays_close_to_float32(target, obs, prior):

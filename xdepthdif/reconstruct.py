@@ -12,7 +12,6 @@ import dataclasses
 import json
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
 
 import dask
 import dask.array as da
@@ -232,6 +231,10 @@ def reconstruct(
         ds["thetao_members"] = (("realization", *dims), members)
         # int32: netCDF classic and CF 1.8 have no 64-bit integers
         ds = ds.assign_coords(realization=np.arange(config.members, dtype=np.int32))
+    if is_diffusion:  # the checkpoint by name and digest, never a path on this machine
+        given = str(options.get("model", "default"))
+        model_name = DEFAULT_MODEL if given == "default" else checkpoint_paths(given)[0].stem
+        options = {**options, "model": model_name} if "model" in options else options
     attrs = {
         "xdepthdif_method": method,
         "call": {"method": method, "window": window, **options}
@@ -251,9 +254,8 @@ def reconstruct(
             }
         ),
     }
-    if is_diffusion:  # the checkpoint by name and digest, never a path on this machine
-        name = Path(str(options.get("model", "default"))).name
-        attrs["diffusion_model"] = DEFAULT_MODEL if name == "default" else name
+    if is_diffusion:
+        attrs["diffusion_model"] = model_name
         attrs["diffusion_model_kind"] = kind
     return cf.finalize(ds, grid, calendar, attrs)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -165,6 +166,8 @@ class DiffusionConfig:
                 raise ValueError(f"{name} must be a whole number, got {getattr(self, name)!r}.")
         if self.members < 2:
             raise ValueError(f"members must be at least 2 (for a spread), got {self.members}.")
+        if not 0 <= self.seed < 2**63:  # it is written to netCDF as a 64-bit integer
+            raise ValueError(f"seed must lie in 0 .. 2**63 - 1, got {self.seed}.")
         if self.steps < MIN_STEPS or self.cg_iters < 0:
             raise ValueError(
                 f"steps must be >= {MIN_STEPS} and cg_iters >= 0, got {self.steps} and "
@@ -178,7 +181,9 @@ class DiffusionConfig:
                     f"{name} must be a finite positive number (°C), got {value!r}: infinity "
                     "would discard every observation, zero trusts them beyond their accuracy."
                 )
-        if not isinstance(self.device, str) or not self.device:
+        if not isinstance(self.device, str) or not re.fullmatch(
+            r"auto|cpu|(cuda|xpu)(:\d+)?|mps", self.device
+        ):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}.")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}.")

@@ -99,6 +99,11 @@ def resolve_model(model: PathLike) -> Path:
     Traceback (most recent call last):
     xdepthdif.errors.CheckpointError: checkpoint no/such/prior not found: missing ...
     """
+    if not str(model).strip():
+        raise CheckpointError(
+            f"model={model!r} names no checkpoint: give 'default', a shipped name "
+            f"({', '.join(shipped_models())}) or the path of a checkpoint."
+        )
     shipped = shipped_models() if _is_name(model) else []
     if model == "default":
         path: PathLike = default_model_path()
