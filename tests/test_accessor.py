@@ -33,6 +33,11 @@ def test_methods_have_the_signature_and_docs_of_the_functions(name):
     for p in got:  # every option of the method is explained, the dataset itself is not
         assert re.search(rf"(?m)^(\*\*)?{p.name}\b", doc), p.name
     assert not re.search(r"(?m)^target\b", doc)
+    # no entry for an argument the method does not take
+    section = doc.split("Parameters\n----------\n")[1] if "Parameters\n" in doc else ""
+    section = re.split(r"\n\S[^\n]*\n-{3,}\n", section)[0]
+    entries = re.findall(r"(?m)^(?:\*\*)?(\w[\w, ]*?)(?: : [^\n]*)?$", section)
+    assert {n.strip() for e in entries for n in e.split(",")} == {p.name for p in got}
 
 
 def test_dir_lists_the_methods():

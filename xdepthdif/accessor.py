@@ -30,12 +30,16 @@ from .grid.regrid import regrid as _regrid
 from .reconstruct import reconstruct as _reconstruct
 
 
-def _doc(function, first: str) -> str:
+def _doc(function, first: str, drop: tuple[str, ...] = ("target",)) -> str:
     """``function``'s docstring for a method whose ``target`` argument is this dataset: the
-    ``target`` entry of its Parameters section is left out."""
+    entries of its Parameters section named in ``drop`` are left out."""
+    names = "|".join(map(re.escape, drop))
     body = re.sub(
-        r"(?ms)^target\b[^\n]*\n(?:    [^\n]*\n|\n(?=    ))*", "", inspect.getdoc(function) or ""
+        rf"(?ms)^(?:{names})\b[^\n]*\n(?:    [^\n]*\n|\n(?=    ))*",
+        "",
+        inspect.getdoc(function) or "",
     )
+    body = re.sub(r"(?m)^Parameters\n-+\n\n", "", body)  # none left
     body = body.replace("``target``", "this dataset")
     return f"{first}\n\nCalls :func:`xdepthdif.{function.__name__}`:\n\n{body}"
 
@@ -85,5 +89,9 @@ class DepthDifAccessor:
         return _regrid(obj, self._obj, method, weights=weights, radius_km=radius_km, engine=engine)
 
     reconstruct.__doc__ = _doc(_reconstruct, "Lazy analysis of ``obs`` on this dataset's grid.")
-    climatology.__doc__ = _doc(_climatology, "The shipped climatology on this dataset's grid.")
+    climatology.__doc__ = _doc(
+        _climatology,
+        "The shipped climatology on this dataset's grid.",
+        ("target", "time, depth, lat, lon"),
+    )
     regrid.__doc__ = _doc(_regrid, "``obj`` regridded onto this dataset's horizontal grid.")
