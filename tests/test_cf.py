@@ -61,6 +61,7 @@ def test_written_ensemble_members_pass_cf_1_8(tmp_path):
     assert raw["thetao_members"].attrs["units"] == "degC"
     assert raw["realization"].dtype == np.int32
     assert raw["realization"].attrs["standard_name"] == "realization"
+    assert raw.attrs["comment"].startswith("thetao is the ensemble mean")
     assert cf_failures(path, tmp_path) == []
 
 

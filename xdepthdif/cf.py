@@ -95,6 +95,14 @@ def grid_coords(grid: TargetGrid, time_bounds_days: np.ndarray, calendar: str) -
     return coords
 
 
+_COMMENTS = {
+    "oi": "thetao is the analysis, thetao_sd its error standard deviation; NaN on land, and "
+    "where the first guess has no value.",
+    "diffusion": "thetao is the ensemble mean, thetao_sd the ensemble's calibrated spread "
+    "(thetao_members, when kept, are the members); NaN on land.",
+}
+
+
 def finalize(ds: xr.Dataset, grid: TargetGrid, calendar: str, attrs: dict) -> xr.Dataset:
     """Attach variable and global attributes and the encodings CF 1.8 asks for."""
     for name, var_attrs in VARIABLE_ATTRS.items():
@@ -125,8 +133,7 @@ def finalize(ds: xr.Dataset, grid: TargetGrid, calendar: str, attrs: dict) -> xr
             + ", ".join(f"{k}={v!r}" for k, v in attrs.get("call", {}).items())
             + ")",
             "references": "https://pypi.org/project/xdepthdif/",
-            "comment": "thetao is the analysis; thetao_sd its error standard deviation; NaN on "
-            "land and where no observation informs a level.",
+            "comment": _COMMENTS.get(attrs.get("xdepthdif_method"), _COMMENTS["oi"]),
             "xdepthdif_version": __version__,
             "algorithm_version": ALGORITHM_VERSION,
         }
