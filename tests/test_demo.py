@@ -34,3 +34,29 @@ def test_cli_demo_is_quiet_when_asked(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--months", "1", "--quiet"]) == 0
     assert capsys.readouterr().out == ""
     assert (tmp_path / "thetao_analysis_oi.nc").exists()
+
+
+def test_a_section_with_no_profile_of_a_group_keeps_its_layout(tmp_path):
+    """A section none of the withheld profiles lies near (seed 1 of the demo): the panels keep
+    their size (an empty marker line once collapsed them, with a layout warning)."""
+    import warnings
+
+    from matplotlib.image import imread
+
+    from xdepthdif.evaluation.plots import plot_section
+
+    depth, lon = np.array([5.0, 100.0, 1000.0]), np.arange(-30.0, 1.0, 5.0)
+    field = xr.DataArray(np.linspace(25, 4, 3)[:, None] + 0 * lon, dims=("depth", "lon"),
+                         coords={"depth": depth, "lon": lon})  # fmt: skip
+    paths = []
+    for withheld in ([-12.0], []):
+        path = tmp_path / f"section{len(withheld)}.png"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            profiles = {"used profiles": np.array([-20.0]), "withheld": np.array(withheld)}
+            plot_section({"truth": field, "OI": field}, path, profiles=profiles)
+        paths.append(imread(path))
+    full, empty = paths
+    assert full.shape == empty.shape
+    # the panels' plotted area (not white) is as large with no withheld profile as with one
+    assert abs((empty[..., :3] < 0.99).mean() - (full[..., :3] < 0.99).mean()) < 0.02

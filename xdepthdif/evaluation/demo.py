@@ -45,7 +45,7 @@ def run_demo(
     seed: int = 0,
     verbose: bool = True,
 ) -> DemoResult:
-    """Run the demo and write a CF netCDF analysis, three PNG figures and a score table."""
+    """Run the demo and write a CF netCDF analysis, four PNG figures and a score table."""
     out = Path(out)
     (out / "en4").mkdir(parents=True, exist_ok=True)
     truth = atlantic_truth(months)

@@ -157,6 +157,8 @@ def plot_section(
                         Patch(facecolor="white", edgecolor="k", label="ocean, no analysis")
                     )
         for (label, plon), marker in zip((profiles or {}).items(), ("v", "x"), strict=False):
+            if np.size(plon) == 0:  # none near the section: an empty line breaks the layout
+                continue
             x = (np.asarray(plon) + 180.0) % 360.0 - 180.0
             if f[lon].max() > 180:
                 x = np.where(x < 0, x + 360.0, x)
