@@ -426,8 +426,8 @@ def test_targets_read_the_best_diffusion_row_against_the_oi():
     assert got[best + "RMSE ≤ 0.8 × OI"][1] is False  # 0.75, but the interval reaches 0.85
     assert got[best + "CRPS below OI's"] == ("0.800 vs 1.000", True)
     # the point value decides; the interval is shown beside it where there is one
-    assert got[best + "spread-skill at unobserved in 0.9–1.1"] == ("1.05 (0.95–1.15)", True)
-    assert got[best + "spread-skill at withheld in 0.9–1.1"] == ("1.05 (–)", True)
+    assert got[best + "spread-skill at unobserved in 0.9–1.1"] == ("1.050 (0.95–1.15)", True)
+    assert got[best + "spread-skill at withheld in 0.9–1.1"] == ("1.050 (–)", True)
 
 
 def test_the_committed_skill_cases_are_current():

@@ -134,7 +134,7 @@ def targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
             out.append(
                 (
                     f"{name}: spread-skill at {where} in 0.9–1.1",
-                    f"{value:.2f} ({_ci(best, key)})",
+                    f"{value:.3f} ({_ci(best, key)})",  # 1.105 would read 1.10, yet misses
                     bool(0.9 <= value <= 1.1),
                 )
             )
@@ -169,9 +169,9 @@ def markdown(table: pd.DataFrame, cases: Sequence[dict], figures: Sequence[Path]
     lines = [
         "# Skill benchmark",
         "",
-        "Written by `make skill` (`xdepthdif bench skill --out docs/skill`); every number is in "
-        "`skill.json` and every tally in `cases/`. Protocol: `xdepthdif.evaluation.skill` "
-        "(DESIGN §6.4).",
+        "Written by `xdepthdif bench skill` (`make skill` writes `docs/skill`); every number "
+        "is in `skill.json` and every tally in `cases/`. Protocol: `xdepthdif.evaluation.skill` "
+        "and `xdepthdif.evaluation.protocol`.",
         "",
         f"- **Truth**: the test world of `xdepthdif.prior.world` (its own knobs and a mean state "
         f"that departs from the shipped climatology), {len(months)} months one year apart "
