@@ -125,11 +125,6 @@ def reconstruct(
         )
     grid = discover_grid(target)
     is_diffusion = isinstance(config, DiffusionConfig)
-    if not is_diffusion:
-        try:
-            config.check_levels(grid.depth.size)
-        except ValueError as err:
-            raise InputError(str(err)) from None
     if is_diffusion:
         if not (isinstance(background, str) and background == "climatology"):
             raise ValueError(
@@ -138,6 +133,11 @@ def reconstruct(
                 "trained on."
             )
         config, kind = _plan_diffusion(config, grid)
+    else:
+        try:
+            config.check_levels(grid.depth.size)
+        except ValueError as err:
+            raise InputError(str(err)) from None
     profiles = validate_profiles(obs)
     counts = tally(profiles)
 
