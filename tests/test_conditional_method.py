@@ -89,6 +89,9 @@ def test_reconstruct_samples_a_conditional_model(model, target, obs):
     assert np.isfinite(members[..., sea]).all() and np.isnan(members[..., ~sea]).all()
     assert np.abs(members[0] - members[1])[..., sea].mean() > 1e-3  # an ensemble, not copies
     assert out.attrs["diffusion_model_kind"] == "conditional"
+    # the guidance's options are not recorded for a model that takes no guidance
+    assert "diffusion_cg_iters" not in out.attrs and "diffusion_obs_error" not in out.attrs
+    assert out.attrs["diffusion_steps"] == 3
 
 
 @pytest.mark.gpu

@@ -52,6 +52,7 @@ from .screening import (
 from .timing import calendar_of, day_of_year, in_time_steps, to_days, window_bounds
 
 METHODS = {"oi": OIConfig, "diffusion": DiffusionConfig}
+_GUIDED_ONLY = ("cg_iters", "obs_error", "sst_error")  # no conditional model uses them
 
 
 def reconstruct(
@@ -244,6 +245,7 @@ def reconstruct(
             f"{method}_{f.name}": _attr(getattr(config, f.name))
             for f in dataclasses.fields(config)
             if f.name != "params"
+            and not (is_diffusion and kind == "conditional" and f.name in _GUIDED_ONLY)
         },
         **(
             {}
