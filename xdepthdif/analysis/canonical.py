@@ -12,15 +12,24 @@ from __future__ import annotations
 import numpy as np
 
 
-def canonical_order(lat, lon) -> tuple[np.ndarray, np.ndarray]:
-    """Index orders that sort latitudes ascending and longitudes ascending from their widest gap."""
+def canonical_order(lat, lon, *, from_dateline: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Index orders that sort latitudes ascending and longitudes ascending from their widest gap.
+
+    Among equal widest gaps (a global grid) the first one from 0° east is taken, or, with
+    ``from_dateline``, the one across the dateline, so that a global grid runs from −180°.
+    """
     order_y = np.argsort(np.asarray(lat, float), kind="stable")
-    wrapped = np.mod(np.asarray(lon, float), 360.0)
+    origin = 180.0 if from_dateline else 0.0
+    wrapped = np.mod(np.asarray(lon, float) + origin, 360.0) - origin
     order_x = np.argsort(wrapped, kind="stable")
     if wrapped.size > 1:
         s = wrapped[order_x]
         gaps = np.diff(np.concatenate([s, [s[0] + 360.0]]))
-        order_x = np.roll(order_x, -(int(np.argmax(gaps)) + 1))
+        # np.argmax takes the first of equals; reversed, the last (the gap across the origin)
+        widest = (
+            gaps.size - 1 - int(np.argmax(gaps[::-1])) if from_dateline else int(np.argmax(gaps))
+        )
+        order_x = np.roll(order_x, -(widest + 1))
     return order_y, order_x
 
 

@@ -22,6 +22,7 @@ from array_api_compat import array_namespace
 
 from ..array_library import to_library, to_numpy
 from ..screening import clip_members
+from .canonical import canonical_order
 from .conditional import conditional_analysis
 from .diffusion import DiffusionConfig, _same_axis, diffusion_analysis, load_denoiser
 from .downscale import about_oi, downscaled_spread_for, residuals, scaled_spread, target_oi
@@ -102,15 +103,8 @@ def grid_order(lat, lon) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> grid_order([0.0], [0.5, 120.5, 240.5])[1].tolist()  # global: from the dateline on
     [2, 0, 1]
     """
-    oy = np.argsort(np.asarray(lat, float), kind="stable")
-    wrapped = np.mod(np.asarray(lon, float) + 180.0, 360.0) - 180.0
-    ox = np.argsort(wrapped, kind="stable")
-    if ox.size > 1:
-        s = wrapped[ox]
-        gaps = np.diff(np.concatenate([s, [s[0] + 360.0]]))
-        widest = gaps.size - 1 - int(np.argmax(gaps[::-1]))  # the last of equals: the dateline
-        ox = np.roll(ox, -(widest + 1))
-    return oy, ox, wrapped[ox]
+    oy, ox = canonical_order(lat, lon, from_dateline=True)
+    return oy, ox, (np.mod(np.asarray(lon, float) + 180.0, 360.0) - 180.0)[ox]
 
 
 def diffusion_step(
