@@ -77,7 +77,7 @@ def test_climatology_takes_any_datetime_like_and_refuses_what_is_not_a_date():
     ref = climatology(time=np.array(["2020-07-15"], "datetime64[ns]"), **axes).values
     for time in ([datetime.datetime(2020, 7, 15)], [pd.Timestamp("2020-07-15")], ["2020-07-15"]):
         np.testing.assert_array_equal(climatology(time=time, **axes).values, ref)
-    with pytest.raises(InputError, match="as dates"):
+    with pytest.raises(InputError, match="'mid-July' that are not dates"):
         climatology(time=["mid-July"], **axes)
 
 

@@ -26,16 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cftime
 import dask.array as da
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .analysis.first_guess import atlas_on_grid
-from .errors import GridError, InputError, UnitsError
+from .errors import GridError, UnitsError
 from .grid.target import TargetGrid, discover_grid, ocean_array
-from .obs.units import celsius_offset, depth_to_metres
+from .obs.units import celsius_offset, decode_time, depth_to_metres
 from .sources.atlas import atlas_path, atlas_sha256, read_atlas
 from .timing import calendar_of, day_of_year
 
@@ -98,7 +96,7 @@ def climatology(
         if any(a is None for a in (time, depth, lat, lon)):
             raise TypeError("Give a target dataset, or all of time, depth, lat and lon.")
         names = ("time", "depth", "lat", "lon")
-    time = _as_times(time)
+    time = decode_time(np.atleast_1d(np.asarray(time)), {})  # datetimes, strings, cftime
     depth, lat, lon = (np.atleast_1d(np.asarray(a, float)) for a in (depth, lat, lon))
     for name, values, ok, want in (
         ("depth", depth, depth >= 0, "m below the surface (positive down)"),
@@ -131,23 +129,6 @@ def climatology(
         },
     )
     return out
-
-
-def _as_times(time) -> np.ndarray:
-    """Times as ``datetime64`` or cftime objects, from any datetime-like (Python datetimes,
-    pandas timestamps, ISO 8601 strings)."""
-    values = np.atleast_1d(np.asarray(time))
-    if np.issubdtype(values.dtype, np.datetime64) or all(
-        isinstance(t, cftime.datetime) for t in values.ravel()
-    ):
-        return values
-    try:
-        return np.asarray(pd.to_datetime(values.ravel()).values).reshape(values.shape)
-    except (ValueError, TypeError) as err:
-        raise InputError(
-            f"Cannot read the times {values.ravel()[:3].tolist()} as dates ({err}); give "
-            "datetime64 values, cftime objects, datetimes or ISO 8601 strings."
-        ) from None
 
 
 def _delayed_step(spec, doy, depth, lat, lon, sea):
