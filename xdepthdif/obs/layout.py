@@ -190,7 +190,7 @@ def drop_duplicate_profiles(ds: xr.Dataset, *, stacklevel: int = 2) -> xr.Datase
     depth = np.asarray(ds["depth"].transpose("profile", "level").values, dtype=np.float64)
     theta = np.asarray(ds["thetao"].transpose("profile", "level").values, dtype=np.float64)
     lat = np.asarray(ds["lat"].values, dtype=np.float64)
-    lon = np.mod(np.asarray(ds["lon"].values, dtype=np.float64) + 180.0, 360.0) - 180.0
+    lon = np.asarray(ds["lon"].values, dtype=np.float64)  # canonical: already -180..180
     repeat = duplicates(
         ds["time"].values, lat, lon, np.where(np.isfinite(theta), depth, np.nan), theta
     )
